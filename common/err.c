@@ -1,0 +1,57 @@
+/* Filling struct cni_error; only skel prints it. */
+#include "err.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int vfill(struct cni_error *e, int code, const char *fmt, va_list ap)
+{
+	e->code = code;
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	e->details[0] = '\0';
+	return -1;
+}
+
+int cni_errf(struct cni_error *e, int code, const char *fmt, ...)
+{
+	va_list ap;
+	if (e->code)
+		return -1;
+	va_start(ap, fmt);
+	vfill(e, code, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int cni_errf_force(struct cni_error *e, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfill(e, code, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+void cni_err_details(struct cni_error *e, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->details, sizeof(e->details), fmt, ap);
+	va_end(ap);
+}
+
+void cni_err_prefix(struct cni_error *e, const char *fmt, ...)
+{
+	char pre[256], old[sizeof(e->msg)];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(pre, sizeof(pre), fmt, ap);
+	va_end(ap);
+	memcpy(old, e->msg, sizeof(old));
+	snprintf(e->msg, sizeof(e->msg), "%s%s", pre, old);
+}
+
+void cni_err_clear(struct cni_error *e)
+{
+	memset(e, 0, sizeof(*e));
+}

@@ -1,0 +1,181 @@
+/* Exec'ing a delegated plugin: stdin from a memfd (no pipe deadlock), result or CNI error from stdout. */
+#include "ipam.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "conf.h"
+
+extern char **environ;
+
+static const char *const verb_names[] = { "ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION" };
+
+int cni_find_plugin(const char *path, const char *type, char *out, size_t outlen, struct cni_error *e)
+{
+	if (!type || !*type || strchr(type, '/') || strcmp(type, ".") == 0 || strcmp(type, "..") == 0)
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid plugin type \"%s\"", type ? type : "");
+	if (!path || !*path)
+		return cni_errf(e, CNI_ERR_INVALID_ENV, "CNI_PATH is empty: cannot find plugin \"%s\"", type);
+	for (const char *p = path; *p;) {
+		const char *colon = strchr(p, ':');
+		size_t len = colon ? (size_t)(colon - p) : strlen(p);
+		if (len > 0) {
+			struct stat st;
+			int n = snprintf(out, outlen, "%.*s/%s", (int)len, p, type);
+			if (n > 0 && (size_t)n < outlen && stat(out, &st) == 0 && S_ISREG(st.st_mode) &&
+			    access(out, X_OK) == 0)
+				return 0;
+		}
+		if (!colon)
+			break;
+		p = colon + 1;
+	}
+	return cni_errf(e, CNI_ERR_PLUGIN_EXEC, "failed to find plugin \"%s\" in CNI_PATH \"%s\"", type, path);
+}
+
+static char **child_env(enum cni_verb verb)
+{
+	size_t n = 0;
+	for (char **v = environ; *v; v++)
+		n++;
+	char **env = calloc(n + 2, sizeof(char *));
+	if (!env)
+		return NULL;
+	size_t j = 0;
+	for (char **v = environ; *v; v++)
+		if (strncmp(*v, "CNI_COMMAND=", 12) != 0)
+			env[j++] = *v;
+	static char cmd[32];
+	snprintf(cmd, sizeof(cmd), "CNI_COMMAND=%s", verb_names[verb]);
+	env[j++] = cmd;
+	env[j] = NULL;
+	return env;
+}
+
+int cni_exec_plugin(const char *plugin_path, enum cni_verb verb, const char *stdin_data, size_t len,
+		    struct cni_result *res, struct cni_error *e)
+{
+	const char *name = strrchr(plugin_path, '/') ? strrchr(plugin_path, '/') + 1 : plugin_path;
+	int in = -1, outp[2] = { -1, -1 }, status = 0, rc = -1;
+	char *out = NULL, **env = NULL;
+	size_t olen = 0;
+	pid_t pid;
+	posix_spawn_file_actions_t fa;
+	cJSON *j = NULL;
+
+	in = memfd_create("cni-stdin", MFD_CLOEXEC);
+	if (in < 0 || pipe2(outp, O_CLOEXEC) < 0) {
+		cni_errf(e, CNI_ERR_IO, "plugin %s: %s", name, strerror(errno));
+		goto out;
+	}
+	for (size_t off = 0; off < len;) {
+		ssize_t w = write(in, stdin_data + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			cni_errf(e, CNI_ERR_IO, "plugin %s: writing its stdin: %s", name, strerror(errno));
+			goto out;
+		}
+		off += (size_t)w;
+	}
+	lseek(in, 0, SEEK_SET);
+	if (!(env = child_env(verb))) {
+		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in, 0);
+	posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
+	char *argv[] = { (char *)plugin_path, NULL };
+	int se = posix_spawn(&pid, plugin_path, &fa, NULL, argv, env);
+	posix_spawn_file_actions_destroy(&fa);
+	close(outp[1]);
+	outp[1] = -1;
+	if (se) {
+		cni_errf(e, CNI_ERR_PLUGIN_EXEC, "plugin %s: exec %s: %s", name, plugin_path, strerror(se));
+		goto out;
+	}
+	if (cni_read_bounded(outp[0], CNI_STDIN_MAX, &out, &olen, e) < 0) {
+		cni_err_prefix(e, "plugin %s output: ", name);
+		/* keep reaping below */
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (e->code)
+		goto out;
+	if (WIFSIGNALED(status)) {
+		cni_errf(e, CNI_ERR_PLUGIN_EXEC, "plugin %s killed by signal %d", name, WTERMSIG(status));
+		goto out;
+	}
+	if (WEXITSTATUS(status) != 0) {
+		const cJSON *code, *msg, *det;
+		j = olen ? cJSON_Parse(out) : NULL;
+		code = j ? cJSON_GetObjectItemCaseSensitive(j, "code") : NULL;
+		msg = j ? cJSON_GetObjectItemCaseSensitive(j, "msg") : NULL;
+		det = j ? cJSON_GetObjectItemCaseSensitive(j, "details") : NULL;
+		if (cJSON_IsNumber(code)) {
+			cni_errf(e, code->valueint, "%s: %s", name, cJSON_IsString(msg) ? msg->valuestring : "failed");
+			if (cJSON_IsString(det))
+				cni_err_details(e, "%s", det->valuestring);
+		} else {
+			cni_errf(e, CNI_ERR_PLUGIN_EXEC, "plugin %s exited with status %d and no CNI error", name,
+				 WEXITSTATUS(status));
+		}
+		goto out;
+	}
+	if (verb == CNI_ADD) {
+		if (!(j = cJSON_Parse(out))) {
+			cni_errf(e, CNI_ERR_DECODE, "plugin %s printed no JSON result", name);
+			goto out;
+		}
+		if (cni_result_parse(j, "ipam result", res, e) < 0) {
+			cni_err_prefix(e, "plugin %s: ", name);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	cJSON_Delete(j);
+	free(out);
+	free(env);
+	if (in >= 0)
+		close(in);
+	if (outp[0] >= 0)
+		close(outp[0]);
+	if (outp[1] >= 0)
+		close(outp[1]);
+	return rc;
+}
+
+int cni_ipam_type(const struct cni_ctx *c, const char **type, struct cni_error *e)
+{
+	const cJSON *ipam = NULL;
+	*type = NULL;
+	if (conf_object(c->conf, "", "ipam", &ipam, e) < 0 || (ipam && conf_string(ipam, "ipam", "type", type, e) < 0))
+		return -1;
+	if (!ipam)
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"ipam\" is required");
+	if (!*type || !**type)
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"ipam.type\" is required");
+	if (strchr(*type, '/') || strcmp(*type, ".") == 0 || strcmp(*type, "..") == 0)
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"ipam.type\": \"%s\" is not a plugin name",
+				*type);
+	return 0;
+}
+
+int cni_ipam_exec(const struct cni_ctx *c, enum cni_verb verb, struct cni_result *res, struct cni_error *e)
+{
+	char path[4096];
+	const char *type;
+	if (cni_ipam_type(c, &type, e) < 0 || cni_find_plugin(c->path, type, path, sizeof(path), e) < 0)
+		return -1;
+	return cni_exec_plugin(path, verb, c->stdin_buf, c->stdin_len, res, e);
+}

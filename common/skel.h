@@ -1,0 +1,88 @@
+/* The plugin entry point: CNI_* env to a verb, version negotiation, result or error on stdout. */
+#ifndef CNI_SKEL_H
+#define CNI_SKEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+#include "err.h"
+#include "result.h"
+
+#define CNI_STDIN_MAX (1u << 20)
+
+enum cni_verb { CNI_ADD, CNI_DEL, CNI_CHECK, CNI_GC, CNI_STATUS, CNI_VERSION };
+
+struct cni_kv {
+	char *key;
+	char *val;
+};
+
+/* One entry of cni.dev/valid-attachments. */
+struct cni_attachment {
+	const char *container_id;
+	const char *ifname;
+};
+
+struct cni_ctx {
+	enum cni_verb verb;
+	const char *command;
+	const char *container_id;
+	const char *netns;
+	const char *ifname;
+	const char *args_env;   /* CNI_ARGS as given */
+	const char *path;       /* CNI_PATH */
+
+	char *stdin_buf;        /* the config bytes, NUL-terminated */
+	size_t stdin_len;
+	cJSON *conf;            /* parsed config */
+	const char *version;    /* cniVersion ("0.1.0" when absent) */
+	const char *name;       /* network name */
+	const char *type;
+
+	bool has_prev;
+	struct cni_result prev; /* prevResult, converted to the 1.1.0 model */
+
+	struct cni_kv *args;    /* CNI_ARGS, parsed */
+	size_t n_args;
+
+	struct cni_attachment *valid; /* GC only */
+	size_t n_valid;
+
+	struct cni_error err;
+};
+
+struct cni_plugin {
+	const char *name;
+	/* CNI_ARGS keys this plugin understands (NULL-terminated); others are an
+	 * error unless IgnoreUnknown=1. Runtime labels (K8S_POD_*) always pass. */
+	const char *const *cni_args;
+	/* Capabilities kept after parsing (CAP_* numbers); -1 terminated. */
+	const int *caps;
+	int (*add)(struct cni_ctx *c, struct cni_result *out);
+	int (*check)(struct cni_ctx *c);
+	int (*del)(struct cni_ctx *c);
+	int (*gc)(struct cni_ctx *c);
+	int (*status)(struct cni_ctx *c);
+};
+
+/* Runs the plugin; returns the process exit status. */
+int cni_plugin_main(const struct cni_plugin *p);
+
+/* The value of a CNI_ARGS key, or NULL. */
+const char *cni_arg(const struct cni_ctx *c, const char *key);
+/* Parse "K=V;K=V" (exported for tests and fuzzing). */
+int cni_args_parse(const char *s, const char *const *known, struct cni_kv **out, size_t *n, struct cni_error *e);
+void cni_args_free(struct cni_kv *kv, size_t n);
+/* Is (container, ifname) in the GC valid set? */
+bool cni_attachment_valid(const struct cni_ctx *c, const char *container_id, const char *ifname);
+
+/* Read all of fd, at most max bytes (code 6 past that); NUL-terminates. */
+int cni_read_bounded(int fd, size_t max, char **out, size_t *len, struct cni_error *e);
+
+/* Parse the config text into ctx (used by skel, exported for fuzzing): JSON,
+ * name, cniVersion, prevResult, GC attachments. */
+int cni_parse_config(struct cni_ctx *c, struct cni_error *e);
+void cni_ctx_free(struct cni_ctx *c);
+
+#endif

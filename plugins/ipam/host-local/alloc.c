@@ -1,0 +1,230 @@
+/* The allocator: one address per range set, round-robin from after the last reserved one,
+ * taken addresses skipped by bitmap rather than by probing the directory. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hostlocal.h"
+
+/* Try every address of r in [from, to]; 1 = reserved *out, 0 = none free. */
+static int scan_segment(struct hl_store *s, const struct hl_range *r, struct ip from, const struct ip *to,
+			const char *id, const char *ifname, struct ip *out, struct cni_error *e)
+{
+	struct ip x = from;
+	for (;;) {
+		int bm = hl_store_bitmap_test(s, r, &x);
+		if (bm == 1) {
+			x = hl_store_bitmap_next_free(s, r, &x);
+			if (!x.len || ip_cmp(&x, to) > 0)
+				return 0;
+			bm = 0;
+		}
+		if (!hl_range_reserved_addr(r, &x)) {
+			int got = bm < 0 ? hl_store_taken(s, &x) : 0;
+			if (got < 0)
+				return cni_errf(e, CNI_ERR_IO, "host-local: checking %s", "address");
+			if (!got) {
+				int rr = hl_store_reserve(s, &x, id, ifname, e);
+				if (rr < 0)
+					return -1;
+				if (rr == 1) {
+					*out = x;
+					return 1;
+				}
+			}
+		}
+		if (ip_equal(&x, to))
+			return 0;
+		x = ip_next(&x);
+	}
+}
+
+static int alloc_in_set(struct hl_store *s, const struct hl_rangeset *set, size_t set_idx, const char *id,
+			const char *ifname, struct ip *out, const struct hl_range **rout, struct cni_error *e)
+{
+	struct ip last, cur;
+	size_t ri = 0;
+	const struct hl_range *lr;
+
+	if (hl_store_last_reserved(s, set_idx, &last) && (lr = hl_rangeset_find(set, &last))) {
+		ri = (size_t)(lr - set->r);
+		if (ip_equal(&last, &lr->end)) {
+			ri = (ri + 1) % set->n;
+			cur = set->r[ri].start;
+		} else {
+			cur = ip_next(&last);
+		}
+	} else {
+		cur = set->r[0].start;
+	}
+	for (int attempt = 0; attempt < 2; attempt++) {
+		/* Segments: [cur, end of its range], every other range whole, then the
+		 * part of the first range before cur. */
+		for (size_t k = 0; k <= set->n; k++) {
+			const struct hl_range *r = &set->r[(ri + k) % set->n];
+			struct ip from = k == 0 ? cur : r->start, to = r->end;
+			int got;
+			if (k == set->n) {
+				if (ip_equal(&cur, &r->start))
+					break;
+				to = ip_prev(&cur);
+			}
+			got = scan_segment(s, r, from, &to, id, ifname, out, e);
+			if (got < 0)
+				return -1;
+			if (got) {
+				*rout = r;
+				return 1;
+			}
+		}
+		/* Full per the bitmaps: make sure they are not stale before saying so. */
+		if (attempt == 0 && hl_store_rebuild(s, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void release_list(struct hl_store *s, const struct ip *ips, const bool *fresh, size_t n, const char *id,
+			 const char *ifname)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct cni_error ignored = { 0 };
+		if (fresh[i])
+			hl_store_release_ip(s, &ips[i], id, ifname, &ignored);
+	}
+}
+
+int hl_alloc(struct hl_store *s, const struct hl_config *cfg, const char *id, const char *ifname,
+	     struct cni_result *res, struct cni_error *e)
+{
+	struct ip *got = calloc(cfg->n_sets, sizeof(*got)), *held = NULL;
+	bool *fresh = calloc(cfg->n_sets, sizeof(*fresh)), *used = calloc(cfg->n_requested + 1, sizeof(*used));
+	const struct hl_range **rng = calloc(cfg->n_sets, sizeof(*rng));
+	size_t nheld = 0, i;
+	char a[IP_STRLEN], rs[1024];
+	int rc = -1;
+
+	if (!got || !fresh || !used || !rng) {
+		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (hl_store_find(s, id, ifname, &held, &nheld, e) < 0)
+		goto out;
+
+	for (i = 0; i < cfg->n_sets; i++) {
+		const struct hl_rangeset *set = &cfg->sets[i];
+		const struct hl_range *r = NULL;
+		size_t q;
+
+		for (q = 0; q < cfg->n_requested; q++)
+			if (!used[q] && hl_rangeset_find(set, &cfg->requested[q]))
+				break;
+		if (q < cfg->n_requested) {
+			const struct ip *want = &cfg->requested[q];
+			used[q] = true;
+			r = hl_rangeset_find(set, want);
+			if (hl_range_reserved_addr(r, want)) {
+				cni_errf(e, CNI_ERR_IP_TAKEN, "requested IP address %s is the gateway, network or broadcast address of range %s",
+					 ip_fmt(want, a), hl_rangeset_str(set, rs, sizeof(rs)));
+				goto fail;
+			}
+			int rr = hl_store_reserve(s, want, id, ifname, e);
+			if (rr < 0)
+				goto fail;
+			if (rr == 0) {
+				struct hl_owner o;
+				int mine = hl_store_owner(s, want, &o, e) > 0 && strcmp(o.id, id) == 0 &&
+					   strcmp(o.ifname, ifname) == 0;
+				hl_owner_free(&o);
+				if (!mine) {
+					cni_errf(e, CNI_ERR_IP_TAKEN, "requested IP address %s is not available in range set %s",
+						 ip_fmt(want, a), hl_rangeset_str(set, rs, sizeof(rs)));
+					goto fail;
+				}
+			}
+			got[i] = *want;
+			fresh[i] = rr == 1;
+		} else {
+			/* An ADD repeated for the same attachment gets what it already holds. */
+			for (size_t h = 0; h < nheld && !r; h++)
+				if ((r = hl_rangeset_find(set, &held[h])))
+					got[i] = held[h];
+			if (!r) {
+				int rr = alloc_in_set(s, set, i, id, ifname, &got[i], &r, e);
+				if (rr < 0)
+					goto fail;
+				if (rr == 0) {
+					cni_errf(e, CNI_ERR_IPAM_EXHAUSTED, "no IP addresses available in range set %s",
+						 hl_rangeset_str(set, rs, sizeof(rs)));
+					goto fail;
+				}
+				fresh[i] = true;
+			}
+		}
+		rng[i] = r;
+	}
+	for (size_t q = 0; q < cfg->n_requested; q++)
+		if (!used[q]) {
+			cni_errf(e, CNI_ERR_IP_TAKEN, "failed to allocate all requested IPs: %s is in no range set of network \"%s\"",
+				 ip_fmt(&cfg->requested[q], a), cfg->name);
+			goto fail;
+		}
+	for (i = 0; i < cfg->n_sets; i++)
+		if (fresh[i] && hl_store_set_last_reserved(s, i, &got[i], e) < 0)
+			goto fail;
+	if (hl_store_index_owner(s, id, ifname, got, cfg->n_sets, e) < 0)
+		goto fail;
+
+	for (i = 0; i < cfg->n_sets; i++) {
+		struct cni_ipcfg ipc = { .address = { .ip = got[i], .prefix = rng[i]->subnet.prefix },
+					 .gateway = rng[i]->gateway,
+					 .iface = -1 };
+		if (cni_result_add_ip(res, &ipc) < 0) {
+			cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+			goto fail;
+		}
+	}
+	for (i = 0; i < cfg->n_routes; i++)
+		if (cni_result_add_route(res, &cfg->routes[i]) < 0) {
+			cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+			goto fail;
+		}
+	rc = 0;
+	goto out;
+fail:
+	release_list(s, got, fresh, cfg->n_sets, id, ifname);
+out:
+	free(got);
+	free(fresh);
+	free(used);
+	free(rng);
+	free(held);
+	return rc;
+}
+
+int hl_resolv_conf(const char *path, struct cni_dns *dns, struct cni_error *e)
+{
+	FILE *f = fopen(path, "re");
+	char line[1024];
+	if (!f)
+		return cni_errf(e, CNI_ERR_IO, "invalid config: field \"ipam.resolvConf\": cannot read %s: %m", path);
+	while (fgets(line, sizeof(line), f)) {
+		char *save = NULL, *key = strtok_r(line, " \t\r\n", &save), *v;
+		if (!key || key[0] == '#' || key[0] == ';')
+			continue;
+		if (!(v = strtok_r(NULL, " \t\r\n", &save)))
+			continue;
+		if (strcmp(key, "nameserver") == 0) {
+			cni_strlist_add(&dns->nameservers, v);
+		} else if (strcmp(key, "domain") == 0) {
+			free(dns->domain);
+			dns->domain = strdup(v);
+		} else if (strcmp(key, "search") == 0 || strcmp(key, "options") == 0) {
+			struct cni_strlist *l = key[0] == 's' ? &dns->search : &dns->options;
+			for (; v; v = strtok_r(NULL, " \t\r\n", &save))
+				cni_strlist_add(l, v);
+		}
+	}
+	fclose(f);
+	return 0;
+}

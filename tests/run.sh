@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The test command: builds each lane, runs the C unit tests and every bats suite against it,
+# prints the TAP output, then one line "N passed, N failed"; exits non-zero on any failure.
+#   LANES="release asan"  which builds to test (default both; asan = ASan+UBSan build)
+#   SUITES="spec host-local"  which bats files (default all in tests/)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+LANES=${LANES:-release asan}
+mapfile -t SUITES < <(if [[ -n ${SUITES:-} ]]; then printf 'tests/%s.bats\n' $SUITES; else ls tests/*.bats; fi)
+passed=0 failed=0 skipped=0
+
+count() { # reads TAP on stdin, echoes it, tallies
+	local line
+	while IFS= read -r line; do
+		printf '%s\n' "$line"
+		case $line in
+		"ok "*"# skip"*) skipped=$((skipped + 1)); passed=$((passed + 1)) ;;
+		"ok "*) passed=$((passed + 1)) ;;
+		"not ok "*) failed=$((failed + 1)) ;;
+		esac
+	done
+}
+
+for lane in $LANES; do
+	case $lane in
+	release) build=build; mk=() ;;
+	asan) build=build-asan; mk=(SAN=1) ;;
+	*) echo "unknown lane $lane" >&2; exit 2 ;;
+	esac
+	echo "# lane $lane: building into $build/"
+	if ! make -s "${mk[@]}" BUILD=$build all $build/unit-tests >&2; then
+		echo "not ok - lane $lane: build failed"
+		failed=$((failed + 1))
+		continue
+	fi
+	echo "# lane $lane: unit tests"
+	count < <($build/unit-tests 2>&1 || echo "not ok - unit tests exited with status $?")
+	for s in "${SUITES[@]}"; do
+		echo "# lane $lane: $s"
+		count < <(PLUGIN_DIR=$build bats --tap "$s" 2>&1)
+	done
+done
+[[ $skipped -gt 0 ]] && echo "# $skipped of the passed tests were skipped (see '# skip' lines above)"
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]

@@ -1,0 +1,15 @@
+/* Unit test runner: pure code only (ip math, parsing, result shapes, allocator config). */
+#include "tap.h"
+
+int tap_n, tap_failed;
+
+int main(void)
+{
+	test_ip();
+	test_args();
+	test_conf();
+	test_result();
+	test_hostlocal();
+	printf("1..%d\n", tap_n);
+	return tap_failed ? 1 : 0;
+}
