@@ -24,6 +24,7 @@ enum cni_code {
 	CNI_ERR_IP_TAKEN = 103,       /* a requested address is not available */
 	CNI_ERR_CHECK_FAILED = 104,   /* CHECK found a difference from prevResult */
 	CNI_ERR_PLUGIN_EXEC = 105,    /* a delegated plugin could not be run */
+	CNI_ERR_EXISTS = 106,         /* a link or name we must create is taken by something else */
 };
 
 struct cni_error {

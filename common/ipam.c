@@ -60,17 +60,18 @@ static char **child_env(enum cni_verb verb)
 	return env;
 }
 
-int cni_exec_plugin(const char *plugin_path, enum cni_verb verb, const char *stdin_data, size_t len,
-		    struct cni_result *res, struct cni_error *e)
+int cni_exec_start(const char *plugin_path, enum cni_verb verb, const char *stdin_data, size_t len,
+		   struct cni_exec *x, struct cni_error *e)
 {
 	const char *name = strrchr(plugin_path, '/') ? strrchr(plugin_path, '/') + 1 : plugin_path;
-	int in = -1, outp[2] = { -1, -1 }, status = 0, rc = -1;
-	char *out = NULL, **env = NULL;
-	size_t olen = 0;
-	pid_t pid;
+	int in = -1, outp[2] = { -1, -1 }, rc = -1;
+	char **env = NULL;
 	posix_spawn_file_actions_t fa;
-	cJSON *j = NULL;
 
+	memset(x, 0, sizeof(*x));
+	x->out_fd = -1;
+	x->verb = verb;
+	snprintf(x->name, sizeof(x->name), "%s", name);
 	in = memfd_create("cni-stdin", MFD_CLOEXEC);
 	if (in < 0 || pipe2(outp, O_CLOEXEC) < 0) {
 		cni_errf(e, CNI_ERR_IO, "plugin %s: %s", name, strerror(errno));
@@ -95,22 +96,49 @@ int cni_exec_plugin(const char *plugin_path, enum cni_verb verb, const char *std
 	posix_spawn_file_actions_adddup2(&fa, in, 0);
 	posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
 	char *argv[] = { (char *)plugin_path, NULL };
-	int se = posix_spawn(&pid, plugin_path, &fa, NULL, argv, env);
+	int se = posix_spawn(&x->pid, plugin_path, &fa, NULL, argv, env);
 	posix_spawn_file_actions_destroy(&fa);
-	close(outp[1]);
-	outp[1] = -1;
 	if (se) {
 		cni_errf(e, CNI_ERR_PLUGIN_EXEC, "plugin %s: exec %s: %s", name, plugin_path, strerror(se));
+		x->pid = 0;
 		goto out;
 	}
-	if (cni_read_bounded(outp[0], CNI_STDIN_MAX, &out, &olen, e) < 0) {
-		cni_err_prefix(e, "plugin %s output: ", name);
-		/* keep reaping below */
-	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	x->out_fd = outp[0];
+	outp[0] = -1;
+	rc = 0;
+out:
+	free(env);
+	if (in >= 0)
+		close(in);
+	if (outp[0] >= 0)
+		close(outp[0]);
+	if (outp[1] >= 0)
+		close(outp[1]);
+	return rc;
+}
+
+int cni_exec_finish(struct cni_exec *x, struct cni_result *res, struct cni_error *e)
+{
+	const char *name = x->name;
+	int status = 0, rc = -1;
+	char *out = NULL;
+	size_t olen = 0;
+	cJSON *j = NULL;
+	struct cni_error rerr = { 0 };
+
+	if (!x->pid)
+		return cni_errf(e, CNI_ERR_INTERNAL, "plugin %s was not started", name);
+	if (cni_read_bounded(x->out_fd, CNI_STDIN_MAX, &out, &olen, &rerr) < 0)
+		cni_err_prefix(&rerr, "plugin %s output: ", name);
+	close(x->out_fd);
+	x->out_fd = -1;
+	while (waitpid(x->pid, &status, 0) < 0 && errno == EINTR)
 		;
-	if (e->code)
+	x->pid = 0;
+	if (rerr.code) {
+		*e = rerr;
 		goto out;
+	}
 	if (WIFSIGNALED(status)) {
 		cni_errf(e, CNI_ERR_PLUGIN_EXEC, "plugin %s killed by signal %d", name, WTERMSIG(status));
 		goto out;
@@ -122,7 +150,13 @@ int cni_exec_plugin(const char *plugin_path, enum cni_verb verb, const char *std
 		msg = j ? cJSON_GetObjectItemCaseSensitive(j, "msg") : NULL;
 		det = j ? cJSON_GetObjectItemCaseSensitive(j, "details") : NULL;
 		if (cJSON_IsNumber(code)) {
-			cni_errf(e, code->valueint, "%s: %s", name, cJSON_IsString(msg) ? msg->valuestring : "failed");
+			const char *m = cJSON_IsString(msg) ? msg->valuestring : "failed";
+			size_t nl = strlen(name);
+			/* name the delegate once: its own message may already start with its name */
+			if (strncmp(m, name, nl) == 0 && m[nl] == ':')
+				cni_errf(e, code->valueint, "%s", m);
+			else
+				cni_errf(e, code->valueint, "%s: %s", name, m);
 			if (cJSON_IsString(det))
 				cni_err_details(e, "%s", det->valuestring);
 		} else {
@@ -131,7 +165,7 @@ int cni_exec_plugin(const char *plugin_path, enum cni_verb verb, const char *std
 		}
 		goto out;
 	}
-	if (verb == CNI_ADD) {
+	if (x->verb == CNI_ADD) {
 		if (!(j = cJSON_Parse(out))) {
 			cni_errf(e, CNI_ERR_DECODE, "plugin %s printed no JSON result", name);
 			goto out;
@@ -145,14 +179,16 @@ int cni_exec_plugin(const char *plugin_path, enum cni_verb verb, const char *std
 out:
 	cJSON_Delete(j);
 	free(out);
-	free(env);
-	if (in >= 0)
-		close(in);
-	if (outp[0] >= 0)
-		close(outp[0]);
-	if (outp[1] >= 0)
-		close(outp[1]);
 	return rc;
+}
+
+int cni_exec_plugin(const char *plugin_path, enum cni_verb verb, const char *stdin_data, size_t len,
+		    struct cni_result *res, struct cni_error *e)
+{
+	struct cni_exec x;
+	if (cni_exec_start(plugin_path, verb, stdin_data, len, &x, e) < 0)
+		return -1;
+	return cni_exec_finish(&x, res, e);
 }
 
 int cni_ipam_type(const struct cni_ctx *c, const char **type, struct cni_error *e)
@@ -161,21 +197,30 @@ int cni_ipam_type(const struct cni_ctx *c, const char **type, struct cni_error *
 	*type = NULL;
 	if (conf_object(c->conf, "", "ipam", &ipam, e) < 0 || (ipam && conf_string(ipam, "ipam", "type", type, e) < 0))
 		return -1;
-	if (!ipam)
-		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"ipam\" is required");
-	if (!*type || !**type)
-		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"ipam.type\" is required");
+	if (!ipam || !*type || !**type)
+		return 0;
 	if (strchr(*type, '/') || strcmp(*type, ".") == 0 || strcmp(*type, "..") == 0)
 		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"ipam.type\": \"%s\" is not a plugin name",
 				*type);
-	return 0;
+	return 1;
+}
+
+int cni_ipam_start(const struct cni_ctx *c, enum cni_verb verb, struct cni_exec *x, struct cni_error *e)
+{
+	char path[4096];
+	const char *type;
+	int r = cni_ipam_type(c, &type, e);
+	if (r <= 0)
+		return r < 0 ? -1 : cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"ipam.type\" is required");
+	if (cni_find_plugin(c->path, type, path, sizeof(path), e) < 0)
+		return -1;
+	return cni_exec_start(path, verb, c->stdin_buf, c->stdin_len, x, e);
 }
 
 int cni_ipam_exec(const struct cni_ctx *c, enum cni_verb verb, struct cni_result *res, struct cni_error *e)
 {
-	char path[4096];
-	const char *type;
-	if (cni_ipam_type(c, &type, e) < 0 || cni_find_plugin(c->path, type, path, sizeof(path), e) < 0)
+	struct cni_exec x;
+	if (cni_ipam_start(c, verb, &x, e) < 0)
 		return -1;
-	return cni_exec_plugin(path, verb, c->stdin_buf, c->stdin_len, res, e);
+	return cni_exec_finish(&x, res, e);
 }

@@ -2,21 +2,38 @@
 #ifndef CNI_IPAM_H
 #define CNI_IPAM_H
 
+#include <sys/types.h>
+
 #include "result.h"
 #include "skel.h"
 
 /* Find an executable plugin `type` in the colon-separated `path` into out. */
 int cni_find_plugin(const char *path, const char *type, char *out, size_t outlen, struct cni_error *e);
 
-/* Exec a plugin with the caller's CNI_* env but CNI_COMMAND = verb, config =
- * stdin_data. On success of ADD, *res holds its result (converted to 1.1.0). */
+/* A delegated plugin started but not yet waited for: lets the caller do kernel work while
+ * the IPAM plugin runs. */
+struct cni_exec {
+	pid_t pid;
+	int out_fd;
+	enum cni_verb verb;
+	char name[64];
+};
+
+/* Exec a plugin with the caller's CNI_* env but CNI_COMMAND = verb, config = stdin_data. */
+int cni_exec_start(const char *plugin_path, enum cni_verb verb, const char *stdin_data, size_t len,
+		   struct cni_exec *x, struct cni_error *e);
+/* Wait for it; on success of ADD, *res holds its result (converted to 1.1.0). */
+int cni_exec_finish(struct cni_exec *x, struct cni_result *res, struct cni_error *e);
+/* start + finish */
 int cni_exec_plugin(const char *plugin_path, enum cni_verb verb, const char *stdin_data, size_t len,
 		    struct cni_result *res, struct cni_error *e);
 
-/* ipam.type from the config (code 7 when absent or not a plain name). */
+/* ipam.type from the config: 1 = set, 0 = no ipam (L2 only), -1 = error (code 7 when it
+ * is not a plain name). */
 int cni_ipam_type(const struct cni_ctx *c, const char **type, struct cni_error *e);
 
 /* Run the config's IPAM plugin for `verb` with the plugin's own stdin. */
+int cni_ipam_start(const struct cni_ctx *c, enum cni_verb verb, struct cni_exec *x, struct cni_error *e);
 int cni_ipam_exec(const struct cni_ctx *c, enum cni_verb verb, struct cni_result *res, struct cni_error *e);
 
 #endif

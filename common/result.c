@@ -51,6 +51,26 @@ void cni_dns_free(struct cni_dns *d)
 	d->domain = NULL;
 }
 
+int cni_dns_copy(struct cni_dns *dst, const struct cni_dns *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	for (size_t i = 0; i < src->nameservers.n; i++)
+		if (cni_strlist_add(&dst->nameservers, src->nameservers.v[i]) < 0)
+			goto oom;
+	for (size_t i = 0; i < src->search.n; i++)
+		if (cni_strlist_add(&dst->search, src->search.v[i]) < 0)
+			goto oom;
+	for (size_t i = 0; i < src->options.n; i++)
+		if (cni_strlist_add(&dst->options, src->options.v[i]) < 0)
+			goto oom;
+	if (src->domain && !(dst->domain = strdup(src->domain)))
+		goto oom;
+	return 0;
+oom:
+	cni_dns_free(dst);
+	return -1;
+}
+
 int cni_dns_empty(const struct cni_dns *d)
 {
 	return !d->nameservers.n && !d->search.n && !d->options.n && !(d->domain && *d->domain);

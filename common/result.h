@@ -70,6 +70,7 @@ void cni_strlist_free(struct cni_strlist *l);
 /* Copy DNS from a JSON object of the spec's shape; code 6 on bad types. */
 int cni_dns_parse(const cJSON *j, const char *what, struct cni_dns *d, struct cni_error *e);
 void cni_dns_free(struct cni_dns *d);
+int cni_dns_copy(struct cni_dns *dst, const struct cni_dns *src);
 int cni_dns_empty(const struct cni_dns *d);
 cJSON *cni_dns_to_json(const struct cni_dns *d);
 /* A route object {"dst", "gw", ...} as in configs and results. */

@@ -3,8 +3,8 @@
 # Works on a fresh Debian 12 (empty apt lists, no compiler): run as root.
 set -eu
 
-BUILD_PKGS="make gcc libc6-dev pkg-config libcjson-dev libcap-dev libnl-3-dev libnl-route-3-dev"
-TEST_PKGS="bats bats-support bats-assert iproute2 iputils-ping tcpdump nftables jq procps util-linux strace
+BUILD_PKGS="make gcc libc6-dev pkg-config libcjson-dev libcap-dev libnl-3-dev libnl-route-3-dev libnftables-dev"
+TEST_PKGS="bats bats-support bats-assert iproute2 iputils-ping tcpdump nftables jq procps util-linux strace iptables
            containernetworking-plugins"
 PKGS="$BUILD_PKGS ${DEPS_EXTRA:-}"
 [ "${1:-}" = "--build-only" ] || PKGS="$PKGS $TEST_PKGS"

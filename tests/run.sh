@@ -28,7 +28,7 @@ for lane in $LANES; do
 	*) echo "unknown lane $lane" >&2; exit 2 ;;
 	esac
 	echo "# lane $lane: building into $build/"
-	if ! make -s "${mk[@]}" BUILD=$build all $build/unit-tests >&2; then
+	if ! make -s "${mk[@]}" BUILD=$build all test-tools $build/unit-tests >&2; then
 		echo "not ok - lane $lane: build failed"
 		failed=$((failed + 1))
 		continue

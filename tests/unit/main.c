@@ -10,6 +10,7 @@ int main(void)
 	test_conf();
 	test_result();
 	test_hostlocal();
+	test_sha512();
 	printf("1..%d\n", tap_n);
 	return tap_failed ? 1 : 0;
 }

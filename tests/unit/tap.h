@@ -31,5 +31,6 @@ void test_args(void);
 void test_conf(void);
 void test_result(void);
 void test_hostlocal(void);
+void test_sha512(void);
 
 #endif

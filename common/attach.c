@@ -1,0 +1,883 @@
+/* The veth-into-bridge attachment shared by bridge, vlan (bridged mode) and vxlan: what ADD
+ * creates, how it is undone when a later step fails, and how DEL, CHECK, GC find it again. */
+#include "attach.h"
+
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/if_addr.h>
+#include <linux/rtnetlink.h>
+
+#include "conf.h"
+#include "ipam.h"
+#include "netns.h"
+#include "sha512.h"
+#include "spoofchk.h"
+#include "sysctl.h"
+
+/* ---- config ---- */
+
+static int mac_field(const cJSON *obj, const char *parent, const char *key, struct attach_conf *a, struct cni_error *e)
+{
+	char p[CONF_PATH_MAX];
+	const char *s = NULL;
+	int r = obj ? conf_string(obj, parent, key, &s, e) : 0;
+	if (r <= 0 || !*s)
+		return r;
+	if (nl_mac_parse(s, a->mac) < 0 || (a->mac[0] & 1))
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"%s\": \"%s\" is not a unicast MAC address",
+				conf_path(p, parent, key), s);
+	a->has_mac = true;
+	return 1;
+}
+
+static int add_trunk(struct attach_conf *a, long long lo, long long hi, struct cni_error *e)
+{
+	for (long long v = lo; v <= hi; v++) {
+		bool dup = false;
+		for (size_t i = 0; i < a->n_trunk && !dup; i++)
+			dup = a->trunk[i] == v;
+		if (dup)
+			continue;
+		if (!a->trunk && !(a->trunk = calloc(ATTACH_MAX_TRUNK, sizeof(*a->trunk))))
+			return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+		a->trunk[a->n_trunk++] = (uint16_t)v;
+	}
+	return 0;
+}
+
+static int cmp_u16(const void *x, const void *y)
+{
+	return (int)*(const uint16_t *)x - (int)*(const uint16_t *)y;
+}
+
+static int parse_trunk(const cJSON *root, struct attach_conf *a, struct cni_error *e)
+{
+	char p[CONF_PATH_MAX];
+	const cJSON *arr = NULL, *it;
+	size_t i = 0;
+	if (conf_array(root, "", "vlanTrunk", &arr, e) <= 0)
+		return e->code ? -1 : 0;
+	cJSON_ArrayForEach(it, arr) {
+		long long id = 0, lo = 0, hi = 0;
+		int has_id, has_lo, has_hi;
+		conf_path_idx(p, "vlanTrunk", i++);
+		if (!cJSON_IsObject(it))
+			return cni_errf(e, CNI_ERR_DECODE, "invalid config: field \"%s\" must be an object", p);
+		if ((has_id = conf_int(it, p, "id", 1, 4094, &id, e)) < 0 || (has_lo = conf_int(it, p, "minID", 1, 4094, &lo, e)) < 0 ||
+		    (has_hi = conf_int(it, p, "maxID", 1, 4094, &hi, e)) < 0)
+			return -1;
+		if (has_lo != has_hi)
+			return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"%s\": minID and maxID go together", p);
+		if (has_lo && lo > hi)
+			return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"%s\": minID %lld is greater than maxID %lld",
+					p, lo, hi);
+		if ((has_lo && add_trunk(a, lo, hi, e) < 0) || (has_id && add_trunk(a, id, id, e) < 0))
+			return -1;
+	}
+	if (a->n_trunk)
+		qsort(a->trunk, a->n_trunk, sizeof(*a->trunk), cmp_u16);
+	return 0;
+}
+
+int attach_conf_parse(const struct cni_ctx *c, struct attach_conf *a, const char *default_bridge, struct cni_error *e)
+{
+	const cJSON *root = c->conf, *dns = NULL;
+	const char *backend = NULL, *ipam_type = NULL;
+	long long v;
+	int r;
+
+	memset(a, 0, sizeof(*a));
+	a->bridge = default_bridge;
+	if (conf_string(root, "", "bridge", &a->bridge, e) < 0)
+		return -1;
+	if (!conf_valid_ifname(a->bridge))
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG,
+				"invalid config: field \"bridge\": \"%s\" is not a valid interface name (1-15 bytes, no '/', ':' or spaces)",
+				a->bridge);
+	static const struct {
+		const char *key;
+		size_t off;
+	} bools[] = {
+		{ "isGateway", offsetof(struct attach_conf, is_gw) },
+		{ "isDefaultGateway", offsetof(struct attach_conf, is_default_gw) },
+		{ "forceAddress", offsetof(struct attach_conf, force_address) },
+		{ "ipMasq", offsetof(struct attach_conf, ip_masq) },
+		{ "hairpinMode", offsetof(struct attach_conf, hairpin) },
+		{ "promiscMode", offsetof(struct attach_conf, promisc) },
+		{ "portIsolation", offsetof(struct attach_conf, port_isolation) },
+		{ "macspoofchk", offsetof(struct attach_conf, macspoofchk) },
+		{ "enabledad", offsetof(struct attach_conf, enable_dad) },
+		{ "disableContainerInterface", offsetof(struct attach_conf, disable_container_iface) },
+		{ "preserveDefaultVlan", offsetof(struct attach_conf, preserve_default_vlan) },
+	};
+	for (size_t i = 0; i < sizeof(bools) / sizeof(bools[0]); i++)
+		if (conf_bool(root, "", bools[i].key, (bool *)((char *)a + bools[i].off), e) < 0)
+			return -1;
+	if (conf_string(root, "", "ipMasqBackend", &backend, e) < 0 || masq_backend_parse(backend, &a->masq_backend, e) < 0)
+		return -1;
+	if ((r = conf_int(root, "", "mtu", 0, 65535, &v, e)) < 0)
+		return -1;
+	if (r && v && v < 68)
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"mtu\": %lld out of range 68..65535", v);
+	a->mtu = r ? (int)v : 0;
+	if ((r = conf_int(root, "", "vlan", 0, 4094, &v, e)) < 0)
+		return -1;
+	a->vlan = r ? (int)v : 0;
+	if (parse_trunk(root, a, e) < 0)
+		return -1;
+	if (a->is_default_gw)
+		a->is_gw = true;
+	if (a->hairpin && a->promisc)
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG,
+				"invalid config: fields \"hairpinMode\" and \"promiscMode\" cannot both be true");
+	if ((r = cni_ipam_type(c, &ipam_type, e)) < 0)
+		return -1;
+	a->has_ipam = r > 0;
+	if (a->has_ipam && a->disable_container_iface)
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG,
+				"invalid config: field \"disableContainerInterface\" cannot be used with IPAM (\"ipam.type\" is set)");
+	/* MAC: CNI_ARGS, then args.cni.mac, then the `mac` capability, the later winning. */
+	const char *envmac = cni_arg(c, "MAC");
+	if (envmac && *envmac) {
+		if (nl_mac_parse(envmac, a->mac) < 0 || (a->mac[0] & 1))
+			return cni_errf(e, CNI_ERR_DECODE, "CNI_ARGS: MAC=\"%s\" is not a unicast MAC address", envmac);
+		a->has_mac = true;
+	}
+	if (mac_field(conf_args_cni(root), "args.cni", "mac", a, e) < 0 ||
+	    mac_field(conf_runtime_config(root), "runtimeConfig", "mac", a, e) < 0)
+		return -1;
+	if (conf_object(root, "", "dns", &dns, e) < 0)
+		return -1;
+	if (dns) {
+		if (cni_dns_parse(dns, "dns", &a->dns, e) < 0)
+			return -1;
+		a->has_dns = !cni_dns_empty(&a->dns);
+	}
+	return 0;
+}
+
+void attach_conf_free(struct attach_conf *a)
+{
+	free(a->trunk);
+	cni_dns_free(&a->dns);
+	a->trunk = NULL;
+}
+
+void attach_host_veth_name(const char *container_id, const char *ifname, char out[16])
+{
+	char buf[2048], hex[12];
+	snprintf(buf, sizeof(buf), "%s%s", container_id, ifname);
+	sha512_hex(buf, strlen(buf), hex, 11);
+	snprintf(out, 16, "veth%s", hex);
+}
+
+/* ---- bridge ---- */
+
+static int no_vlan_filtering(const struct attach_conf *a, struct cni_error *e)
+{
+	char what[32];
+	if (a->vlan)
+		snprintf(what, sizeof(what), "\"vlan\": %d", a->vlan);
+	else
+		snprintf(what, sizeof(what), "\"vlanTrunk\"");
+	return cni_errf_force(e, CNI_ERR_UNSUPPORTED_FIELD,
+			      "unsupported field %s: bridge %s needs VLAN filtering, which this kernel lacks (CONFIG_BRIDGE_VLAN_FILTERING)",
+			      what, a->bridge);
+}
+
+int attach_ensure_bridge(struct nl_sock *sk, const struct attach_conf *a, struct nl_link *br, bool *created,
+			 struct cni_error *e)
+{
+	bool vf = a->vlan || a->n_trunk;
+	char path[64];
+	int r;
+
+	*created = false;
+	if ((r = nl_link_get(sk, a->bridge, 0, br, e)) < 0)
+		return -1;
+	if (r == 0) {
+		uint8_t mac[6];
+		/* A MAC set at creation stays: the bridge does not take its lowest port's address as
+		 * ports come and go (the reference re-sets it after every ADD for that). */
+		nl_mac_random(mac);
+		if ((r = nl_bridge_create(sk, a->bridge, a->mtu, mac, vf, e)) < 0)
+			return r == -EOPNOTSUPP && vf ? no_vlan_filtering(a, e) : -1;
+		*created = r == 1;
+		if (nl_link_get(sk, a->bridge, 0, br, e) <= 0)
+			return e->code ? -1 : cni_errf(e, CNI_ERR_KERNEL, "bridge %s vanished after creation", a->bridge);
+		if (*created) {
+			/* we own the routes of this interface */
+			struct cni_error ignored = { 0 };
+			snprintf(path, sizeof(path), "net/ipv6/conf/%s/accept_ra", a->bridge);
+			sysctl_set(path, "0", &ignored);
+		}
+	}
+	if (strcmp(br->kind, "bridge") != 0)
+		return cni_errf(e, CNI_ERR_EXISTS, "bridge \"%s\": a link of that name exists and is not a bridge (kind \"%s\")",
+				a->bridge, br->kind[0] ? br->kind : "device");
+	if (vf && !br->vlan_filtering) {
+		if ((r = nl_bridge_set_vlan_filtering(sk, br->index, true, e)) < 0)
+			return r == -EOPNOTSUPP ? no_vlan_filtering(a, e) : -1;
+		br->vlan_filtering = true;
+	}
+	unsigned want = IFF_UP | (a->promisc ? IFF_PROMISC : 0);
+	if ((br->flags & want) != want) {
+		if (nl_link_modify(sk, br->index, want, want, 0, NULL, -1, e) < 0)
+			return -1;
+		br->flags |= want;
+	}
+	return 0;
+}
+
+/* ---- helpers ---- */
+
+/* Enter the container's netns just long enough to open a netlink socket there (it stays
+ * bound to that netns) and to write the per-interface sysctls. */
+struct ns_ctx {
+	int nsfd, selffd;
+	struct nl_sock *csk;
+};
+
+static int ns_open_sock(struct ns_ctx *n, const char *what, const char *const *sysctls, size_t n_sysctls,
+			struct cni_error *e)
+{
+	int rc = 0;
+	if (!n->csk || n_sysctls) {
+		if (netns_enter(n->nsfd, what, e) < 0)
+			return -1;
+		if (!n->csk && nl_open(&n->csk, e) < 0)
+			rc = -1;
+		for (size_t i = 0; rc == 0 && i + 1 < n_sysctls * 2; i += 2) {
+			struct cni_error ignored = { 0 };
+			/* best effort, as the reference: a kernel without the knob is no reason to fail */
+			sysctl_set(sysctls[i], sysctls[i + 1], &ignored);
+		}
+		if (netns_enter(n->selffd, "of the plugin", e) < 0)
+			rc = -1;
+	}
+	return rc;
+}
+
+static void ns_close(struct ns_ctx *n)
+{
+	nl_close(n->csk);
+	if (n->nsfd >= 0)
+		close(n->nsfd);
+	if (n->selffd >= 0)
+		close(n->selffd);
+	n->csk = NULL;
+	n->nsfd = n->selffd = -1;
+}
+
+/* 0 ok, 1 netns absent, -1 error. Refuses the plugin's own netns (code 8, as libcni). */
+static int ns_prepare(struct ns_ctx *n, const char *path, struct cni_error *e)
+{
+	int r;
+	n->nsfd = n->selffd = -1;
+	n->csk = NULL;
+	if ((r = netns_open(path, &n->nsfd, e)) != 0)
+		return r;
+	if (netns_current(&n->selffd, e) < 0)
+		return -1;
+	if (netns_same(n->nsfd, n->selffd))
+		return cni_errf(e, CNI_ERR_INVALID_NETNS, "CNI_NETNS %s is the plugin's own network namespace", path);
+	return 0;
+}
+
+static bool ipnet_same(const struct ipnet *a, const struct ipnet *b)
+{
+	return a->prefix == b->prefix && ip_equal(&a->ip, &b->ip);
+}
+
+/* The gateway address on the bridge (or the VLAN gateway link), as the reference's ensureAddr:
+ * an IPv4 bridge has one address; IPv6 ones may coexist unless their subnets overlap. */
+static int ensure_gw_addr(struct nl_sock *sk, int index, const char *name, const struct ipnet *gw, bool force,
+			  bool nodad, struct cni_error *e)
+{
+	struct nl_addr_info *have = NULL;
+	size_t n = 0;
+	char a[IPNET_STRLEN], b[IPNET_STRLEN];
+	int fam = ip_is_v4(&gw->ip) ? AF_INET : AF_INET6;
+	if (nl_addr_list(sk, index, fam, &have, &n, e) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct ipnet *x = &have[i].addr;
+		if (ipnet_same(x, gw)) {
+			free(have);
+			return 0;
+		}
+		if (have[i].scope == RT_SCOPE_LINK)
+			continue;
+		if (fam == AF_INET || ipnet_contains(x, &gw->ip) || ipnet_contains(gw, &x->ip)) {
+			if (!force) {
+				cni_errf(e, CNI_ERR_EXISTS, "bridge \"%s\" already has an IP address %s different from %s (set forceAddress to replace it)",
+					 name, ipnet_fmt(x, a), ipnet_fmt(gw, b));
+				free(have);
+				return -1;
+			}
+			if (nl_addr_del(sk, index, x, e) < 0) {
+				free(have);
+				return -1;
+			}
+		}
+	}
+	free(have);
+	return nl_addr_add(sk, index, gw, nodad, e);
+}
+
+static int wait_dad(struct nl_sock *csk, int index, const char *ifname, struct cni_error *e)
+{
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		struct nl_addr_info *v = NULL;
+		size_t n = 0;
+		bool tentative = false;
+		char b[IPNET_STRLEN];
+		if (nl_addr_list(csk, index, AF_INET6, &v, &n, e) < 0)
+			return -1;
+		for (size_t i = 0; i < n; i++) {
+			if (v[i].flags & IFA_F_DADFAILED) {
+				cni_errf(e, CNI_ERR_EXISTS, "address %s on %s failed duplicate address detection",
+					 ipnet_fmt(&v[i].addr, b), ifname);
+				free(v);
+				return -1;
+			}
+			tentative |= (v[i].flags & IFA_F_TENTATIVE) != 0;
+		}
+		free(v);
+		if (!tentative)
+			return 0;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec >= 5)
+			return cni_errf(e, CNI_ERR_KERNEL, "addresses on %s still tentative after 5 s of DAD", ifname);
+		usleep(10000);
+	}
+}
+
+/* The gateway of the first address of a family, for routes given without one. */
+static const struct ip *family_gw(const struct cni_result *r, int len)
+{
+	for (size_t i = 0; i < r->n_ips; i++)
+		if (r->ips[i].address.ip.len == len && r->ips[i].gateway.len)
+			return &r->ips[i].gateway;
+	return NULL;
+}
+
+/* Port VLANs, as the reference: without preserveDefaultVlan the port leaves the default
+ * VLAN; `vlan` is the port's untagged PVID; vlanTrunk adds tagged VLANs (and VLAN 1 as
+ * native when no `vlan` is given). */
+static int port_vlans(struct nl_sock *sk, int port, const struct attach_conf *a, struct cni_error *e)
+{
+	if (!a->preserve_default_vlan) {
+		uint16_t vids[64];
+		size_t n = 0;
+		int pvid = 0;
+		if (nl_bridge_vlan_list(sk, port, vids, 64, &n, &pvid, e) < 0)
+			return -1;
+		for (size_t i = 0; i < n; i++)
+			if (nl_bridge_vlan(sk, port, false, vids[i], 0, false, false, false, e) < 0)
+				return -1;
+	}
+	if (a->vlan && nl_bridge_vlan(sk, port, true, (uint16_t)a->vlan, 0, true, true, false, e) < 0)
+		return -1;
+	for (size_t i = 0; i < a->n_trunk; i++)
+		if (nl_bridge_vlan(sk, port, true, a->trunk[i], 0, false, false, false, e) < 0)
+			return -1;
+	if (!a->vlan && a->n_trunk && nl_bridge_vlan(sk, port, true, 1, 0, true, true, false, e) < 0)
+		return -1;
+	return 0;
+}
+
+/* With vlan and isGateway the gateway lives on "<bridge>.<vlan>", a veth whose peer is an
+ * access port of that VLAN on the bridge (the reference's layout). */
+static int ensure_vlan_gw(struct nl_sock *sk, const struct attach_conf *a, const struct nl_link *br,
+			  struct nl_link *gw, struct cni_error *e)
+{
+	char name[32], peer[16], hex[12], key[64];
+	int r;
+	if ((size_t)snprintf(name, sizeof(name), "%s.%d", a->bridge, a->vlan) > 15)
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG,
+				"invalid config: VLAN gateway interface name \"%s\" is longer than 15 bytes (shorten \"bridge\")", name);
+	if ((r = nl_link_get(sk, name, 0, gw, e)) != 0)
+		return r < 0 ? -1 : 0;
+	snprintf(key, sizeof(key), "%s.%d", a->bridge, a->vlan);
+	sha512_hex(key, strlen(key), hex, 11);
+	snprintf(peer, sizeof(peer), "vgw%s", hex);
+	uint8_t m1[6], m2[6];
+	nl_mac_random(m1);
+	nl_mac_random(m2);
+	struct nl_veth v = { .name = peer, .mac = m1, .mtu = br->mtu, .master = br->index, .up = true,
+			     .peer_name = name, .peer_mac = m2, .peer_netns_fd = -1, .peer_up = true };
+	if (nl_veth_create(sk, &v, e) < 0) {
+		if (!(e->code && nl_link_get(sk, name, 0, gw, &(struct cni_error){ 0 }) == 1))
+			return -1;
+		cni_err_clear(e); /* another ADD made it first */
+		return 0;
+	}
+	struct nl_link p;
+	if (nl_link_get(sk, peer, 0, &p, e) <= 0 || port_vlans(sk, p.index, a, e) < 0)
+		return -1;
+	return nl_link_get(sk, name, 0, gw, e) == 1 ? 0 : -1;
+}
+
+/* ---- ADD ---- */
+
+int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *sk, const struct nl_link *br,
+	       struct cni_result *out)
+{
+	struct cni_error *e = &c->err;
+	struct ns_ctx ns = { -1, -1, NULL };
+	struct cni_exec ipam = { 0 };
+	struct cni_result ires = { 0 };
+	struct masq_id mid = { c->name, c->container_id, c->ifname };
+	bool ipam_running = false, ipam_added = false, veth_made = false, spoof_made = false, masq_made = false;
+	char host[16], hostmac_s[18], contmac_s[18];
+	uint8_t hostmac[6], contmac[6];
+	struct nl_link host_link = { 0 }, cont_link;
+	int r;
+
+	attach_host_veth_name(c->container_id, c->ifname, host);
+	if ((r = ns_prepare(&ns, c->netns, e)) != 0) {
+		if (r == 1)
+			cni_errf(e, CNI_ERR_INVALID_ENV, "CNI_NETNS %s does not exist", c->netns);
+		goto fail;
+	}
+	/* IPAM runs while we do the kernel work. */
+	if (a->has_ipam) {
+		if (cni_ipam_start(c, CNI_ADD, &ipam, e) < 0)
+			goto fail;
+		ipam_running = true;
+	}
+
+	nl_mac_random(hostmac);
+	if (a->has_mac)
+		memcpy(contmac, a->mac, 6);
+	else
+		nl_mac_random(contmac);
+	/* The peer cannot be created up (the kernel opens it before it has its pair: ENOTCONN);
+	 * it goes up from inside the container below. */
+	struct nl_veth v = { .name = host, .mac = hostmac, .mtu = a->mtu, .master = br->index, .up = true,
+			     .peer_name = c->ifname, .peer_mac = contmac, .peer_netns_fd = ns.nsfd, .peer_up = false };
+	for (int attempt = 0;; attempt++) {
+		r = nl_veth_create(sk, &v, e);
+		if (r == 0)
+			break;
+		if (r != -EEXIST || attempt)
+			goto fail;
+		/* Which name is taken? The container's: the spec's error. Only our host end: a veth
+		 * left by a crashed ADD of this same attachment (its name derives from it): reclaim. */
+		cni_err_clear(e);
+		if (ns_open_sock(&ns, c->netns, NULL, 0, e) < 0 || (r = nl_link_get(ns.csk, c->ifname, 0, &cont_link, e)) < 0)
+			goto fail;
+		if (r == 1) {
+			cni_errf(e, CNI_ERR_EXISTS, "interface \"%s\" already exists in CNI_NETNS %s", c->ifname, c->netns);
+			goto fail;
+		}
+		if ((r = nl_link_get(sk, host, 0, &host_link, e)) < 0)
+			goto fail;
+		if (r == 0 || strcmp(host_link.kind, "veth") != 0) {
+			cni_errf(e, CNI_ERR_EXISTS, "cannot create veth %s: the name is taken%s", host,
+				 r ? " by a link that is not a veth" : "");
+			goto fail;
+		}
+		if (nl_link_del(sk, host_link.index, host, e) < 0)
+			goto fail;
+	}
+	veth_made = true;
+
+	if (a->hairpin || a->port_isolation || a->vlan || a->n_trunk) {
+		if (nl_link_get(sk, host, 0, &host_link, e) <= 0) {
+			if (!e->code)
+				cni_errf(e, CNI_ERR_KERNEL, "veth %s vanished after creation", host);
+			goto fail;
+		}
+		if ((a->hairpin || a->port_isolation) &&
+		    nl_brport_set(sk, host_link.index, a->hairpin ? 1 : -1, a->port_isolation ? 1 : -1, e) < 0)
+			goto fail;
+		if ((a->vlan || a->n_trunk) && port_vlans(sk, host_link.index, a, e) < 0)
+			goto fail;
+	}
+	nl_mac_fmt(hostmac, hostmac_s);
+	nl_mac_fmt(contmac, contmac_s);
+	if (a->macspoofchk) {
+		if (spoofchk_add(c->container_id, c->ifname, host, contmac_s, e) < 0)
+			goto fail;
+		spoof_made = true;
+	}
+
+	if (ipam_running) {
+		ipam_running = false;
+		if (cni_exec_finish(&ipam, &ires, e) < 0)
+			goto fail;
+		ipam_added = true;
+		if (ires.n_ips == 0) {
+			cni_errf(e, CNI_ERR_INTERNAL, "IPAM plugin returned no IP configuration");
+			goto fail;
+		}
+	}
+
+	/* The result: interfaces are bridge (0), host veth (1), container veth (2). */
+	if (cni_result_add_iface(out, br->name, br->has_mac ? nl_mac_fmt(br->mac, (char[18]){ 0 }) : "", NULL) < 0 ||
+	    cni_result_add_iface(out, host, hostmac_s, NULL) < 0 ||
+	    cni_result_add_iface(out, c->ifname, contmac_s, c->netns) < 0) {
+		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+		goto fail;
+	}
+	bool has_v4 = false, has_v6 = false, dflt[2] = { false, false };
+	for (size_t i = 0; i < ires.n_routes; i++)
+		if (ires.routes[i].dst.prefix == 0 && ires.routes[i].gw.len)
+			dflt[ip_is_v4(&ires.routes[i].dst.ip) ? 0 : 1] = true;
+	for (size_t i = 0; i < ires.n_ips; i++) {
+		struct cni_ipcfg ipc = ires.ips[i];
+		int fam = ip_is_v4(&ipc.address.ip) ? 0 : 1;
+		ipc.iface = 2;
+		if (!ipc.gateway.len && a->is_gw) {
+			struct ip net = ipnet_network(&ipc.address);
+			ipc.gateway = ip_next(&net);
+		}
+		has_v4 |= fam == 0;
+		has_v6 |= fam == 1;
+		if (a->is_default_gw && !dflt[fam] && ipc.gateway.len) {
+			struct cni_route def = { .dst = { .ip = { .len = ipc.address.ip.len }, .prefix = 0 }, .gw = ipc.gateway };
+			if (cni_result_add_route(&ires, &def) < 0) {
+				cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+				goto fail;
+			}
+			dflt[fam] = true;
+		}
+		if (cni_result_add_ip(out, &ipc) < 0) {
+			cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+			goto fail;
+		}
+	}
+	for (size_t i = 0; i < ires.n_routes; i++)
+		if (cni_result_add_route(out, &ires.routes[i]) < 0) {
+			cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+			goto fail;
+		}
+
+	/* Inside the container: sysctls, link up, addresses, routes. */
+	if (out->n_ips || !a->disable_container_iface) {
+		char s_arp[96], s_dad[96], s_edad[96], s_keep[96], s_dis[96];
+		const char *sc[10];
+		size_t n = 0;
+		if (out->n_ips) {
+			snprintf(s_arp, sizeof(s_arp), "net/ipv4/conf/%s/arp_notify", c->ifname);
+			sc[n * 2] = s_arp, sc[n * 2 + 1] = "1", n++;
+		}
+		if (has_v6) {
+			snprintf(s_dis, sizeof(s_dis), "net/ipv6/conf/%s/disable_ipv6", c->ifname);
+			snprintf(s_keep, sizeof(s_keep), "net/ipv6/conf/%s/keep_addr_on_down", c->ifname);
+			sc[n * 2] = s_dis, sc[n * 2 + 1] = "0", n++;
+			sc[n * 2] = s_keep, sc[n * 2 + 1] = "1", n++;
+			if (a->enable_dad) {
+				snprintf(s_dad, sizeof(s_dad), "net/ipv6/conf/%s/accept_dad", c->ifname);
+				snprintf(s_edad, sizeof(s_edad), "net/ipv6/conf/%s/enhanced_dad", c->ifname);
+				sc[n * 2] = s_dad, sc[n * 2 + 1] = "1", n++;
+				sc[n * 2] = s_edad, sc[n * 2 + 1] = "1", n++;
+			}
+		}
+		if (ns_open_sock(&ns, c->netns, sc, n, e) < 0)
+			goto fail;
+		if ((r = nl_link_get(ns.csk, c->ifname, 0, &cont_link, e)) <= 0) {
+			if (!r)
+				cni_errf(e, CNI_ERR_KERNEL, "interface %s vanished from CNI_NETNS %s", c->ifname, c->netns);
+			goto fail;
+		}
+		for (size_t i = 0; i < out->n_ips; i++)
+			if (nl_addr_add(ns.csk, cont_link.index, &out->ips[i].address, !a->enable_dad, e) < 0)
+				goto fail;
+		if (!a->disable_container_iface && nl_link_modify(ns.csk, cont_link.index, IFF_UP, IFF_UP, 0, NULL, -1, e) < 0)
+			goto fail;
+		if (has_v6 && a->enable_dad && wait_dad(ns.csk, cont_link.index, c->ifname, e) < 0)
+			goto fail;
+		for (size_t i = 0; i < out->n_routes; i++) {
+			const struct cni_route *rt = &out->routes[i];
+			const struct ip *gw = rt->gw.len ? &rt->gw : family_gw(out, rt->dst.ip.len);
+			if (nl_route_add(ns.csk, cont_link.index, rt, gw, e) < 0)
+				goto fail;
+		}
+	}
+
+	/* The gateway side on the host. */
+	if (a->is_gw && out->n_ips) {
+		struct nl_link gwlink = *br;
+		if (a->vlan) {
+			if (ensure_vlan_gw(sk, a, br, &gwlink, e) < 0)
+				goto fail;
+			if (cni_result_add_iface(out, gwlink.name, gwlink.has_mac ? nl_mac_fmt(gwlink.mac, (char[18]){ 0 }) : "",
+						 NULL) < 0) {
+				cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+				goto fail;
+			}
+		}
+		for (size_t i = 0; i < out->n_ips; i++) {
+			struct ipnet gw = { .ip = out->ips[i].gateway, .prefix = out->ips[i].address.prefix };
+			if (gw.ip.len && ensure_gw_addr(sk, gwlink.index, gwlink.name, &gw, a->force_address, !a->enable_dad, e) < 0)
+				goto fail;
+		}
+		if ((has_v4 && sysctl_set("net/ipv4/ip_forward", "1", e) < 0) ||
+		    (has_v6 && sysctl_set("net/ipv6/conf/all/forwarding", "1", e) < 0))
+			goto fail;
+	}
+
+	if (a->ip_masq && out->n_ips) {
+		struct ipnet addrs[16];
+		size_t n = 0;
+		for (size_t i = 0; i < out->n_ips && n < 16; i++)
+			addrs[n++] = out->ips[i].address;
+		if (masq_add(a->masq_backend, &mid, addrs, n, e) < 0)
+			goto fail;
+		masq_made = true;
+	}
+
+	if (a->has_dns) {
+		if (cni_dns_copy(&out->dns, &a->dns) < 0) {
+			cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+			goto fail;
+		}
+	} else {
+		out->dns = ires.dns;
+		memset(&ires.dns, 0, sizeof(ires.dns));
+	}
+	cni_result_free(&ires);
+	ns_close(&ns);
+	return 0;
+
+fail:;
+	/* Undo in reverse; the first error stays the one reported. */
+	struct cni_error ig = { 0 };
+	if (masq_made)
+		masq_del(&mid, &ig);
+	if (spoof_made)
+		spoofchk_del(c->container_id, c->ifname, &ig);
+	if (veth_made)
+		nl_link_del(sk, 0, host, &ig);
+	if (ipam_running) {
+		struct cni_result tmp = { 0 };
+		ipam_added = cni_exec_finish(&ipam, &tmp, &ig) == 0;
+		cni_result_free(&tmp);
+	}
+	if (ipam_added)
+		cni_ipam_exec(c, CNI_DEL, NULL, &ig);
+	cni_result_free(&ires);
+	ns_close(&ns);
+	return -1;
+}
+
+/* ---- DEL ---- */
+
+int attach_del(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *sk)
+{
+	struct cni_error *e = &c->err, first = { 0 };
+	struct cni_exec ipam = { 0 };
+	bool ipam_running = false;
+	char host[16];
+	struct masq_id mid = { c->name, c->container_id, c->ifname };
+	int r;
+
+	/* IPAM releases while the kernel deletes the link (which waits for RCU). */
+	if (a->has_ipam) {
+		if (cni_ipam_start(c, CNI_DEL, &ipam, &first) == 0)
+			ipam_running = true;
+	}
+	attach_host_veth_name(c->container_id, c->ifname, host);
+	r = nl_link_del(sk, 0, host, e);
+	if (r < 0) {
+		if (!first.code)
+			first = *e;
+		cni_err_clear(e);
+	} else if (r == 1 && c->netns) {
+		/* Not made by us (the reference names host ends at random): delete the container's
+		 * end by name, if the netns is still there. */
+		struct ns_ctx ns;
+		struct nl_link l;
+		struct cni_error ne = { 0 };
+		if (ns_prepare(&ns, c->netns, &ne) == 0 && ns_open_sock(&ns, c->netns, NULL, 0, &ne) == 0 &&
+		    nl_link_get(ns.csk, c->ifname, 0, &l, &ne) == 1 && strcmp(l.kind, "veth") == 0)
+			nl_link_del(ns.csk, l.index, c->ifname, &ne);
+		if (ne.code && ne.code != CNI_ERR_INVALID_ENV && !first.code)
+			first = ne;
+		ns_close(&ns);
+	}
+	if (a->ip_masq && masq_del(&mid, e) < 0) {
+		if (!first.code)
+			first = *e;
+		cni_err_clear(e);
+	}
+	if (a->macspoofchk && spoofchk_del(c->container_id, c->ifname, e) < 0) {
+		if (!first.code)
+			first = *e;
+		cni_err_clear(e);
+	}
+	if (ipam_running && cni_exec_finish(&ipam, NULL, e) < 0) {
+		if (!first.code)
+			first = *e;
+		cni_err_clear(e);
+	}
+	if (first.code) {
+		*e = first;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- CHECK ---- */
+
+static int check_fail(struct cni_error *e, const char *fmt, const char *a1, const char *a2)
+{
+	return cni_errf(e, CNI_ERR_CHECK_FAILED, fmt, a1, a2);
+}
+
+int attach_check(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *sk)
+{
+	struct cni_error *e = &c->err;
+	const struct cni_result *p = &c->prev;
+	const struct cni_iface *pbr = NULL, *pcont = NULL;
+	struct ns_ctx ns = { -1, -1, NULL };
+	struct nl_link br, cont, host;
+	struct nl_addr_info *addrs = NULL;
+	size_t n_addrs = 0;
+	char b1[IPNET_STRLEN], b2[IP_STRLEN], m[18];
+	int rc = -1, r, cont_idx = -1;
+
+	if (!c->has_prev)
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: CHECK needs \"prevResult\"");
+	if (a->has_ipam && cni_ipam_exec(c, CNI_CHECK, NULL, e) < 0)
+		return -1;
+	for (size_t i = 0; i < p->n_ifaces; i++) {
+		if (strcmp(p->ifaces[i].name, a->bridge) == 0 && !p->ifaces[i].sandbox)
+			pbr = &p->ifaces[i];
+		else if (strcmp(p->ifaces[i].name, c->ifname) == 0 && p->ifaces[i].sandbox &&
+			 strcmp(p->ifaces[i].sandbox, c->netns) == 0) {
+			pcont = &p->ifaces[i];
+			cont_idx = (int)i;
+		}
+	}
+	if (!pcont)
+		return check_fail(e, "prevResult has no interface %s in sandbox %s", c->ifname, c->netns);
+
+	if ((r = nl_link_get(sk, a->bridge, 0, &br, e)) <= 0)
+		return r < 0 ? -1 : check_fail(e, "bridge %s%s not found", a->bridge, "");
+	if (strcmp(br.kind, "bridge") != 0)
+		return check_fail(e, "interface %s is not a bridge (kind %s)", a->bridge, br.kind);
+	if (pbr && pbr->mac[0] && strcmp(pbr->mac, nl_mac_fmt(br.mac, m)) != 0)
+		return check_fail(e, "bridge %s MAC differs from prevResult (%s)", a->bridge, pbr->mac);
+	if (a->promisc != br.promisc)
+		return check_fail(e, "bridge %s promiscuous mode is %s, config says otherwise", a->bridge,
+				  br.promisc ? "on" : "off");
+
+	if ((r = ns_prepare(&ns, c->netns, e)) != 0) {
+		if (r == 1)
+			check_fail(e, "CNI_NETNS %s does not exist%s", c->netns, "");
+		goto out;
+	}
+	if (ns_open_sock(&ns, c->netns, NULL, 0, e) < 0)
+		goto out;
+	if ((r = nl_link_get(ns.csk, c->ifname, 0, &cont, e)) <= 0) {
+		if (!r)
+			check_fail(e, "interface %s not found in CNI_NETNS %s", c->ifname, c->netns);
+		goto out;
+	}
+	if (strcmp(cont.kind, "veth") != 0) {
+		check_fail(e, "interface %s in the container is not a veth (kind %s)", c->ifname, cont.kind);
+		goto out;
+	}
+	if (pcont->mac[0] && strcmp(pcont->mac, nl_mac_fmt(cont.mac, m)) != 0) {
+		check_fail(e, "interface %s MAC %s differs from prevResult", c->ifname, m);
+		goto out;
+	}
+	if (!a->disable_container_iface && !(cont.flags & IFF_UP)) {
+		check_fail(e, "interface %s in the container is down%s", c->ifname, "");
+		goto out;
+	}
+	if ((r = nl_link_get(sk, NULL, cont.link, &host, e)) <= 0 || strcmp(host.kind, "veth") != 0) {
+		if (!e->code)
+			check_fail(e, "the host end of %s's veth pair is gone%s", c->ifname, "");
+		goto out;
+	}
+	if (host.master != br.index) {
+		check_fail(e, "host veth %s is not a port of bridge %s", host.name, a->bridge);
+		goto out;
+	}
+	if (!(host.flags & IFF_UP)) {
+		check_fail(e, "host veth %s is down%s", host.name, "");
+		goto out;
+	}
+	if (nl_addr_list(ns.csk, cont.index, 0, &addrs, &n_addrs, e) < 0)
+		goto out;
+	for (size_t i = 0; i < p->n_ips; i++) {
+		bool found = false;
+		if (p->ips[i].iface != cont_idx)
+			continue;
+		for (size_t k = 0; k < n_addrs && !found; k++)
+			found = ipnet_same(&addrs[k].addr, &p->ips[i].address);
+		if (!found) {
+			check_fail(e, "address %s is missing from %s in the container", ipnet_fmt(&p->ips[i].address, b1), c->ifname);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < p->n_routes; i++) {
+		const struct cni_route *rt = &p->routes[i];
+		const struct ip *gw = rt->gw.len ? &rt->gw : family_gw(p, rt->dst.ip.len);
+		if ((r = nl_route_exists(ns.csk, rt, gw, e)) < 0)
+			goto out;
+		if (!r) {
+			check_fail(e, "route to %s via %s is missing in the container", ipnet_fmt(&rt->dst, b1),
+				   gw ? ip_fmt(gw, b2) : "(link)");
+			goto out;
+		}
+	}
+	if (a->ip_masq) {
+		struct ipnet v[16];
+		size_t n = 0;
+		struct masq_id mid = { c->name, c->container_id, c->ifname };
+		for (size_t i = 0; i < p->n_ips && n < 16; i++)
+			if (p->ips[i].iface == cont_idx)
+				v[n++] = p->ips[i].address;
+		if (n && masq_check(a->masq_backend, &mid, v, n, e) < 0)
+			goto out;
+	}
+	if (a->macspoofchk && spoofchk_check(c->container_id, c->ifname, host.name, nl_mac_fmt(cont.mac, m), e) < 0)
+		goto out;
+	rc = 0;
+out:
+	free(addrs);
+	ns_close(&ns);
+	return rc;
+}
+
+/* ---- GC, STATUS ---- */
+
+int attach_gc(struct cni_ctx *c, const struct attach_conf *a)
+{
+	struct cni_error first = { 0 };
+	if (a->has_ipam && cni_ipam_exec(c, CNI_GC, NULL, &first) < 0) {
+		/* continue: the spec asks GC to go on and report */
+	}
+	if (a->ip_masq) {
+		struct cni_error me = { 0 };
+		if (masq_gc(c->name, c->valid, c->n_valid, &me) < 0 && !first.code)
+			first = me;
+	}
+	if (first.code) {
+		c->err = first;
+		return -1;
+	}
+	return 0;
+}
+
+int attach_status(struct cni_ctx *c, const struct attach_conf *a)
+{
+	if (a->has_ipam && cni_ipam_exec(c, CNI_STATUS, NULL, &c->err) < 0)
+		return -1;
+	if (a->ip_masq && masq_available(a->masq_backend, &c->err) < 0)
+		return -1;
+	return 0;
+}

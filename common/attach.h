@@ -1,0 +1,64 @@
+/* A container joined to a Linux bridge by a veth pair: the steps bridge, vlan (bridged mode)
+ * and vxlan share. The plugin makes sure its bridge (and lower device) exist; these do the
+ * rest: veth into CNI_NETNS, port settings, IPAM, addresses and routes in the container,
+ * gateway on the bridge, SNAT, and their undo, CHECK, DEL, GC and STATUS. */
+#ifndef CNI_ATTACH_H
+#define CNI_ATTACH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "masq.h"
+#include "nl.h"
+#include "result.h"
+#include "skel.h"
+
+#define ATTACH_MAX_TRUNK 4094
+
+struct attach_conf {
+	const char *bridge;           /* "bridge", default cni0 */
+	bool is_gw, is_default_gw, force_address;
+	bool ip_masq;
+	enum masq_backend masq_backend;
+	int mtu;                      /* 0: kernel default */
+	bool hairpin, promisc, port_isolation, macspoofchk, enable_dad, disable_container_iface;
+	int vlan;                     /* 0: none */
+	uint16_t *trunk;              /* vlanTrunk ids, sorted */
+	size_t n_trunk;
+	bool preserve_default_vlan;
+	bool has_mac;                 /* container MAC from runtimeConfig / args / CNI_ARGS */
+	uint8_t mac[6];
+	bool has_ipam;
+	bool has_dns;                 /* the config's own "dns" overrides IPAM's */
+	struct cni_dns dns;
+};
+
+/* The options every bridge-joining plugin shares, under the reference bridge plugin's names:
+ * bridge, isGateway, isDefaultGateway, forceAddress, ipMasq, ipMasqBackend, mtu, hairpinMode,
+ * promiscMode, vlan, vlanTrunk, preserveDefaultVlan, macspoofchk, enabledad,
+ * disableContainerInterface, portIsolation, dns; runtimeConfig.mac, args.cni.mac, CNI_ARGS MAC. */
+int attach_conf_parse(const struct cni_ctx *c, struct attach_conf *a, const char *default_bridge, struct cni_error *e);
+void attach_conf_free(struct attach_conf *a);
+
+/* The host end's name: "veth" + 11 hex of sha512(containerID + ifname): stable across
+ * retries, so DEL finds it even when the netns is gone. */
+void attach_host_veth_name(const char *container_id, const char *ifname, char out[16]);
+
+/* ADD: br is the (existing, up) bridge in the host netns reached by sk. */
+int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *sk, const struct nl_link *br,
+	       struct cni_result *out);
+/* DEL: idempotent; releases IPAM even when the netns is gone. */
+int attach_del(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *sk);
+/* CHECK against prevResult. */
+int attach_check(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *sk);
+/* GC: IPAM GC plus SNAT rules of attachments not valid. */
+int attach_gc(struct cni_ctx *c, const struct attach_conf *a);
+/* STATUS: IPAM STATUS plus the SNAT backend's availability. */
+int attach_status(struct cni_ctx *c, const struct attach_conf *a);
+
+/* Make sure a bridge `name` exists and is up (create it race-safely; adopt an existing one;
+ * refuse a non-bridge of that name). Returns its link in *br; *created tells if we made it. */
+int attach_ensure_bridge(struct nl_sock *sk, const struct attach_conf *a, struct nl_link *br, bool *created,
+			 struct cni_error *e);
+
+#endif

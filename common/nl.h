@@ -1,0 +1,113 @@
+/* rtnetlink through libnl-3: one request per kernel step (no cache fills), errors carry
+ * the kernel's errno and name the object. A socket is bound to the netns it was opened in. */
+#ifndef CNI_NL_H
+#define CNI_NL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#include "err.h"
+#include "ip.h"
+#include "result.h"
+
+struct nl_sock;
+
+struct nl_link {
+	int index;
+	char name[16];
+	char kind[16];     /* "bridge", "veth", "vxlan", "vlan", "" */
+	int master;        /* ifindex of the master (bridge), 0 */
+	unsigned flags;    /* IFF_* */
+	int mtu;
+	uint8_t mac[6];
+	bool has_mac;
+	int link;          /* IFLA_LINK: a veth's peer index, a vlan's parent */
+	int link_netnsid;  /* -1 when the peer/parent is in this netns */
+	uint8_t operstate;
+	char alias[256];
+	bool promisc;
+	/* vlan */
+	int vlan_id;
+	/* vxlan */
+	uint32_t vni;
+	uint16_t port;
+	struct ip local, group;
+	int vx_link;
+	bool learning;
+	/* bridge */
+	bool vlan_filtering;
+};
+
+int nl_open(struct nl_sock **sk, struct cni_error *e);
+void nl_close(struct nl_sock *sk);
+
+/* By name (index 0) or index: 1 found, 0 absent, -1 error. */
+int nl_link_get(struct nl_sock *sk, const char *name, int index, struct nl_link *out, struct cni_error *e);
+/* Every link (optionally only the ports of master `master`); cb returns <0 to stop. */
+int nl_link_dump(struct nl_sock *sk, int master, int (*cb)(const struct nl_link *l, void *arg), void *arg,
+		 struct cni_error *e);
+
+/* Create a bridge; 1 created, 0 a link of that name already existed (caller checks kind),
+ * -errno with e filled (so callers can tell EOPNOTSUPP: no VLAN filtering in this kernel). */
+int nl_bridge_create(struct nl_sock *sk, const char *name, int mtu, const uint8_t mac[6], bool vlan_filtering,
+		     struct cni_error *e);
+int nl_bridge_set_vlan_filtering(struct nl_sock *sk, int index, bool on, struct cni_error *e);
+
+struct nl_veth {
+	const char *name;       /* host end */
+	const uint8_t *mac;     /* NULL: kernel's */
+	int mtu;                /* 0: default */
+	int master;             /* bridge ifindex, 0 none */
+	const char *alias;      /* IFLA_IFALIAS of the host end, NULL none */
+	bool up;
+	const char *peer_name;
+	const uint8_t *peer_mac;
+	int peer_netns_fd;      /* -1: same netns */
+	bool peer_up;
+};
+/* -EEXIST (with e filled) when a name is taken, so callers can tell which side. */
+int nl_veth_create(struct nl_sock *sk, const struct nl_veth *v, struct cni_error *e);
+
+/* Generic link changes. flags/mask as in ifinfomsg; mtu 0, mac NULL and master -1 leave
+ * those (master 0 releases the link from its master). */
+int nl_link_modify(struct nl_sock *sk, int index, unsigned flags, unsigned mask, int mtu, const uint8_t *mac,
+		   int master, struct cni_error *e);
+/* 0 deleted, 1 absent. */
+int nl_link_del(struct nl_sock *sk, int index, const char *name, struct cni_error *e);
+
+/* Bridge port flags: -1 leaves a flag alone. */
+int nl_brport_set(struct nl_sock *sk, int index, int hairpin, int isolated, struct cni_error *e);
+/* Bridge VLAN on a port (or the bridge itself with self=true). */
+int nl_bridge_vlan(struct nl_sock *sk, int index, bool add, uint16_t vid, uint16_t vid_end, bool pvid, bool untagged,
+		   bool self, struct cni_error *e);
+/* The VLANs of a port: vids[] (up to max), pvid out. */
+int nl_bridge_vlan_list(struct nl_sock *sk, int index, uint16_t *vids, size_t max, size_t *n, int *pvid,
+			struct cni_error *e);
+
+struct nl_addr_info {
+	struct ipnet addr;
+	unsigned flags; /* IFA_F_* */
+	int scope;
+};
+/* Add an address (EEXIST is success). nodad: IFA_F_NODAD for IPv6. */
+int nl_addr_add(struct nl_sock *sk, int index, const struct ipnet *a, bool nodad, struct cni_error *e);
+int nl_addr_del(struct nl_sock *sk, int index, const struct ipnet *a, struct cni_error *e);
+/* family AF_INET/AF_INET6/0; caller frees *out. */
+int nl_addr_list(struct nl_sock *sk, int index, int family, struct nl_addr_info **out, size_t *n, struct cni_error *e);
+
+/* Route via an interface; gw may be unset (link scope). EEXIST is success. */
+int nl_route_add(struct nl_sock *sk, int index, const struct cni_route *r, const struct ip *gw, struct cni_error *e);
+/* Is there a route to dst (exact prefix) via gw (if set) in table (0: main)? 1/0/-1. */
+int nl_route_exists(struct nl_sock *sk, const struct cni_route *r, const struct ip *gw, struct cni_error *e);
+
+/* Forwarding database entry (vxlan): mac (NULL = all-zero) → dst on device index. */
+int nl_fdb(struct nl_sock *sk, bool add, int index, const uint8_t *mac, const struct ip *dst, struct cni_error *e);
+
+/* "aa:bb:cc:dd:ee:ff" */
+int nl_mac_parse(const char *s, uint8_t mac[6]);
+const char *nl_mac_fmt(const uint8_t mac[6], char buf[18]);
+/* A random locally administered unicast MAC. */
+void nl_mac_random(uint8_t mac[6]);
+
+#endif

@@ -1,0 +1,153 @@
+/* bridge plugin: a veth pair from the container to a Linux bridge on the host (the reference
+ * plugin's options and behaviour), plus an optional physical uplink (the seed's flat network). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <net/if.h>
+#include <linux/capability.h>
+#include <linux/rtnetlink.h>
+
+#include "attach.h"
+#include "conf.h"
+#include "nl.h"
+
+struct bridge_conf {
+	struct attach_conf a;
+	const char *uplink;
+	bool uplink_force;
+};
+
+static int parse(struct cni_ctx *c, struct bridge_conf *b)
+{
+	struct cni_error *e = &c->err;
+	memset(b, 0, sizeof(*b));
+	if (attach_conf_parse(c, &b->a, "cni0", e) < 0)
+		return -1;
+	if (conf_string(c->conf, "", "uplink", &b->uplink, e) < 0 || conf_bool(c->conf, "", "uplinkForce", &b->uplink_force, e) < 0)
+		return -1;
+	if (b->uplink && !conf_valid_ifname(b->uplink))
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"uplink\": \"%s\" is not a valid interface name",
+				b->uplink);
+	if (b->uplink && strcmp(b->uplink, b->a.bridge) == 0)
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"uplink\" names the bridge itself");
+	return 0;
+}
+
+/* The flat network: a host interface enslaved to the bridge. An interface carrying the
+ * host's own addresses would lose them to the bridge, so that needs uplinkForce. */
+static int ensure_uplink(struct nl_sock *sk, const struct bridge_conf *b, const struct nl_link *br, struct cni_error *e)
+{
+	struct nl_link up;
+	int r = nl_link_get(sk, b->uplink, 0, &up, e);
+	if (r <= 0)
+		return r < 0 ? -1 : cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"uplink\": interface %s does not exist", b->uplink);
+	if (up.master == br->index)
+		return (up.flags & IFF_UP) ? 0 : nl_link_modify(sk, up.index, IFF_UP, IFF_UP, 0, NULL, -1, e);
+	if (up.master)
+		return cni_errf(e, CNI_ERR_EXISTS, "uplink %s is already a port of another master (ifindex %d)", b->uplink, up.master);
+	if (!b->uplink_force) {
+		struct nl_addr_info *v = NULL;
+		size_t n = 0;
+		char a[IPNET_STRLEN];
+		if (nl_addr_list(sk, up.index, 0, &v, &n, e) < 0)
+			return -1;
+		for (size_t i = 0; i < n; i++)
+			if (v[i].scope != RT_SCOPE_LINK && v[i].scope != RT_SCOPE_HOST) {
+				cni_errf(e, CNI_ERR_INVALID_CONFIG,
+					 "invalid config: field \"uplink\": %s carries the host address %s; enslaving it to bridge %s would cut it off (set \"uplinkForce\": true to do it anyway)",
+					 b->uplink, ipnet_fmt(&v[i].addr, a), br->name);
+				free(v);
+				return -1;
+			}
+		free(v);
+	}
+	return nl_link_modify(sk, up.index, IFF_UP, IFF_UP, 0, NULL, br->index, e);
+}
+
+static int cmd_add(struct cni_ctx *c, struct cni_result *out)
+{
+	struct bridge_conf b;
+	struct nl_sock *sk = NULL;
+	struct nl_link br;
+	bool created;
+	int rc = -1;
+
+	if (parse(c, &b) < 0)
+		goto out;
+	if (nl_open(&sk, &c->err) < 0 || attach_ensure_bridge(sk, &b.a, &br, &created, &c->err) < 0)
+		goto out;
+	if (b.uplink && ensure_uplink(sk, &b, &br, &c->err) < 0)
+		goto out;
+	rc = attach_add(c, &b.a, sk, &br, out);
+out:
+	nl_close(sk);
+	attach_conf_free(&b.a);
+	return rc;
+}
+
+static int cmd_del(struct cni_ctx *c)
+{
+	struct bridge_conf b;
+	struct nl_sock *sk = NULL;
+	int rc = -1;
+	if (parse(c, &b) == 0 && nl_open(&sk, &c->err) == 0)
+		rc = attach_del(c, &b.a, sk);
+	nl_close(sk);
+	attach_conf_free(&b.a);
+	return rc;
+}
+
+static int cmd_check(struct cni_ctx *c)
+{
+	struct bridge_conf b;
+	struct nl_sock *sk = NULL;
+	int rc = -1;
+	if (parse(c, &b) == 0 && nl_open(&sk, &c->err) == 0 && attach_check(c, &b.a, sk) == 0) {
+		rc = 0;
+		if (b.uplink) {
+			struct nl_link up, br;
+			if (nl_link_get(sk, b.uplink, 0, &up, &c->err) != 1 || nl_link_get(sk, b.a.bridge, 0, &br, &c->err) != 1 ||
+			    up.master != br.index)
+				rc = cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "uplink %s is not a port of bridge %s", b.uplink, b.a.bridge);
+		}
+	}
+	nl_close(sk);
+	attach_conf_free(&b.a);
+	return rc;
+}
+
+static int cmd_gc(struct cni_ctx *c)
+{
+	struct bridge_conf b;
+	int rc = parse(c, &b) == 0 ? attach_gc(c, &b.a) : -1;
+	attach_conf_free(&b.a);
+	return rc;
+}
+
+static int cmd_status(struct cni_ctx *c)
+{
+	struct bridge_conf b;
+	int rc = parse(c, &b) == 0 ? attach_status(c, &b.a) : -1;
+	attach_conf_free(&b.a);
+	return rc;
+}
+
+static const char *const bridge_args[] = { "MAC", "IP", NULL };
+/* netlink needs CAP_NET_ADMIN, setns(2) into the container CAP_SYS_ADMIN. */
+static const int bridge_caps[] = { CAP_NET_ADMIN, CAP_SYS_ADMIN, -1 };
+
+int main(void)
+{
+	static const struct cni_plugin p = {
+		.name = "bridge",
+		.cni_args = bridge_args,
+		.caps = bridge_caps,
+		.add = cmd_add,
+		.check = cmd_check,
+		.del = cmd_del,
+		.gc = cmd_gc,
+		.status = cmd_status,
+	};
+	return cni_plugin_main(&p);
+}

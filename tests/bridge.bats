@@ -1,0 +1,549 @@
+#!/usr/bin/env bats
+# bridge plugin against the real kernel: a "host" namespace per test runs the plugin, containers
+# are namespaces, traffic is real pings. Nothing is created outside the test's namespaces.
+
+setup() {
+	load helpers/common
+	load helpers/net
+	T=$(tag)
+	HOSTNS=h$T
+	BR=br$T
+	NET=n$T
+	DATA=$BATS_TEST_TMPDIR/ipam
+	mkns "$HOSTNS"
+}
+
+teardown() {
+	net_teardown
+}
+
+V4='[[{"subnet":"10.200.40.0/24"}]]'
+DUAL='[[{"subnet":"10.200.41.0/24"}],[{"subnet":"fd00:200:41::/64"}]]'
+
+# brconf [extra members] [ranges] [cniVersion]
+brconf() {
+	printf '{"cniVersion":"%s","name":"%s","type":"bridge","bridge":"%s"%s,"ipam":{"type":"host-local","dataDir":"%s","ranges":%s}}' \
+		"${3:-1.0.0}" "$NET" "$BR" "${1:+,$1}" "$DATA" "${2:-$V4}"
+}
+
+# add_ctr NAME [extra] [ranges]: a container namespace attached with ADD; its result in $output.
+add_ctr() {
+	mkns "$1"
+	hcni ADD bridge "$(brconf "${2:-}" "${3:-}")" "$1"
+	assert_success
+}
+
+ctr_ip() { ip -n "$1" -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1; }
+ctr_ip6() { ip -n "$1" -6 -o addr show dev eth0 scope global | awk '{print $4}' | cut -d/ -f1; }
+
+@test "two containers on one bridge: result shape, addresses, ping each other and the gateway" {
+	add_ctr c1$T '"isGateway":true'
+	assert_equal "$(jqo -r '.interfaces[0].name')" "$BR"
+	assert_equal "$(jqo -r '.interfaces[2].name + " " + .interfaces[2].sandbox')" "eth0 /var/run/netns/c1$T"
+	assert_equal "$(jqo -c '.ips')" '[{"interface":2,"address":"10.200.40.2/24","gateway":"10.200.40.1"}]'
+	local hostveth
+	hostveth=$(jqo -r '.interfaces[1].name')
+	[[ $hostveth =~ ^veth[0-9a-f]{11}$ ]]
+	assert_equal "$(in_host cat /sys/class/net/$hostveth/master/uevent | grep INTERFACE=)" "INTERFACE=$BR"
+	assert_equal "$(jqo -r '.interfaces[2].mac')" "$(ip -n c1$T -o link show eth0 | grep -o 'link/ether [^ ]*' | cut -d' ' -f2)"
+	add_ctr c2$T '"isGateway":true'
+	assert_equal "$(jqo -r '.ips[0].address')" "10.200.40.3/24"
+	ping_ok c1$T 10.200.40.3
+	ping_ok c2$T 10.200.40.2
+	ping_ok c1$T 10.200.40.1
+	in_host ip -4 -o addr show dev "$BR" | grep -q '10.200.40.1/24'
+	assert_equal "$(in_host cat /proc/sys/net/ipv4/ip_forward)" 1
+}
+
+@test "three containers dual-stack: v4 and v6 pings, v6 gateway answers, no DAD wait" {
+	for i in 1 2 3; do add_ctr c$i$T '"isGateway":true' "$DUAL"; done
+	assert_equal "$(jqo -c '[.ips[].address]')" '["10.200.41.4/24","fd00:200:41::4/64"]'
+	ping_ok c1$T 10.200.41.3
+	ping_ok c1$T 10.200.41.4
+	ping_ok c3$T fd00:200:41::2
+	ping_ok c2$T fd00:200:41::4
+	ping_ok c2$T fd00:200:41::1
+	# the global address is usable at once: not tentative
+	run ip -n c1$T -6 addr show dev eth0 scope global
+	refute_output --partial tentative
+}
+
+@test "isDefaultGateway: default routes in the container via the gateway, for each family" {
+	add_ctr c1$T '"isDefaultGateway":true' "$DUAL"
+	assert_equal "$(jqo -c '[.routes[] | .dst + " " + .gw]')" '["0.0.0.0/0 10.200.41.1","::/0 fd00:200:41::1"]'
+	ip -n c1$T route show default | grep -q 'via 10.200.41.1 dev eth0'
+	ip -n c1$T -6 route show default | grep -q 'via fd00:200:41::1 dev eth0'
+}
+
+@test "ipMasq: the outside sees the host's address; without it, the container's" {
+	# host <-> outside link: host 10.200.42.1, outside 10.200.42.2
+	mkns o$T
+	ip link add oh$T netns "$HOSTNS" type veth peer name eth0 netns o$T
+	in_host ip addr add 10.200.42.1/24 dev oh$T
+	in_host ip link set oh$T up
+	ip -n o$T addr add 10.200.42.2/24 dev eth0
+	ip -n o$T link set eth0 up
+	ip -n o$T route add 10.200.40.0/24 via 10.200.42.1 # only for the "without" half
+	add_ctr c1$T '"isDefaultGateway":true,"ipMasq":true'
+	ip netns exec o$T timeout 10 tcpdump -l -n -i eth0 -c 1 icmp >"$BATS_TEST_TMPDIR/dump" 2>/dev/null &
+	sleep 1
+	ping_ok c1$T 10.200.42.2
+	wait
+	grep -q 'IP 10.200.42.1 > 10.200.42.2: ICMP echo request' "$BATS_TEST_TMPDIR/dump"
+	in_host nft list table inet cni_c_masq | grep -q 'masquerade'
+	add_ctr c2$T '"isDefaultGateway":true'
+	ip netns exec o$T timeout 10 tcpdump -l -n -i eth0 -c 1 icmp >"$BATS_TEST_TMPDIR/dump2" 2>/dev/null &
+	sleep 1
+	ping_ok c2$T 10.200.42.2
+	wait
+	grep -q 'IP 10.200.40.3 > 10.200.42.2: ICMP echo request' "$BATS_TEST_TMPDIR/dump2"
+}
+
+@test "hairpinMode, promiscMode and portIsolation set the port and bridge flags" {
+	add_ctr c1$T '"hairpinMode":true'
+	local v
+	v=$(jqo -r '.interfaces[1].name')
+	assert_equal "$(in_host cat /sys/class/net/$v/brport/hairpin_mode)" 1
+	add_ctr c2$T '"portIsolation":true'
+	v=$(jqo -r '.interfaces[1].name')
+	assert_equal "$(in_host cat /sys/class/net/$v/brport/isolated)" 1
+	add_ctr c3$T '"portIsolation":true,"promiscMode":true'
+	in_host ip link show "$BR" | grep -q PROMISC
+	# two isolated ports cannot talk; an isolated and a normal one can
+	run ping_ok c2$T 10.200.40.4
+	assert_failure
+	ping_ok c1$T 10.200.40.4
+	run bash -c "ip netns exec $HOSTNS env CNI_COMMAND=ADD CNI_CONTAINERID=x CNI_IFNAME=eth0 CNI_NETNS=/var/run/netns/c1$T CNI_PATH=$PLUGIN_DIR $PLUGIN_DIR/bridge <<<'$(brconf '"hairpinMode":true,"promiscMode":true')'"
+	expect_error 7 'hairpinMode.*promiscMode'
+}
+
+@test "MTU is applied to the bridge and both veth ends" {
+	add_ctr c1$T '"mtu":1400'
+	local v
+	v=$(jqo -r '.interfaces[1].name')
+	assert_equal "$(ip -n c1$T -o link show eth0 | grep -o 'mtu [0-9]*')" "mtu 1400"
+	assert_equal "$(in_host cat /sys/class/net/$v/mtu)" 1400
+	assert_equal "$(in_host cat /sys/class/net/$BR/mtu)" 1400
+	mkns c2$T
+	hcni ADD bridge "$(brconf '"mtu":67')" c2$T
+	expect_error 7 '"mtu": 67 out of range 68..65535'
+}
+
+@test "the container MAC comes from runtimeConfig.mac, args.cni.mac or CNI_ARGS MAC" {
+	add_ctr c1$T '"runtimeConfig":{"mac":"02:00:00:20:00:01"}'
+	assert_equal "$(jqo -r '.interfaces[2].mac')" "02:00:00:20:00:01"
+	ip -n c1$T link show eth0 | grep -q 02:00:00:20:00:01
+	add_ctr c2$T '"args":{"cni":{"mac":"02:00:00:20:00:02"}}'
+	ip -n c2$T link show eth0 | grep -q 02:00:00:20:00:02
+	mkns c3$T
+	CNI_ARGS="IgnoreUnknown=1;MAC=02:00:00:20:00:03" hcni ADD bridge "$(brconf)" c3$T
+	assert_success
+	ip -n c3$T link show eth0 | grep -q 02:00:00:20:00:03
+	mkns c4$T
+	hcni ADD bridge "$(brconf '"runtimeConfig":{"mac":"01:00:00:00:00:01"}')" c4$T
+	expect_error 7 'runtimeConfig.mac.*not a unicast MAC'
+}
+
+@test "CHECK passes after ADD and fails after each kind of tampering" {
+	add_ctr c1$T '"isDefaultGateway":true,"ipMasq":true'
+	local prev=$output conf
+	conf=$(brconf '"isDefaultGateway":true,"ipMasq":true' | jq -c --argjson p "$prev" '.prevResult=$p')
+	hcni CHECK bridge "$conf" c1$T
+	assert_success
+	# route removed
+	ip -n c1$T route del default
+	hcni CHECK bridge "$conf" c1$T
+	expect_error 104 'route to 0.0.0.0/0 via 10.200.40.1 is missing'
+	ip -n c1$T route add default via 10.200.40.1
+	hcni CHECK bridge "$conf" c1$T
+	assert_success
+	# SNAT rule removed
+	local chain
+	chain=$(in_host nft -j list chains inet | jq -r '.nftables[].chain? | select(.table=="cni_c_masq" and (.name|startswith("a-"))) | .name')
+	in_host nft delete element inet cni_c_masq masq4 '{ 10.200.40.2 }'
+	hcni CHECK bridge "$conf" c1$T
+	assert_failure
+	assert_equal "$(jqo .code)" 104
+	# address removed
+	ip -n c1$T addr del 10.200.40.2/24 dev eth0
+	hcni CHECK bridge "$(brconf '"isDefaultGateway":true' | jq -c --argjson p "$prev" '.prevResult=$p')" c1$T
+	expect_error 104 'address 10.200.40.2/24 is missing from eth0'
+	ip -n c1$T addr add 10.200.40.2/24 dev eth0
+	ip -n c1$T route add default via 10.200.40.1
+	# link down
+	ip -n c1$T link set eth0 down
+	hcni CHECK bridge "$(brconf '"isDefaultGateway":true' | jq -c --argjson p "$prev" '.prevResult=$p')" c1$T
+	expect_error 104 'eth0 in the container is down'
+	ip -n c1$T link set eth0 up
+	# host end taken off the bridge
+	in_host ip link set "$(jq -r '.interfaces[1].name' <<<"$prev")" nomaster
+	hcni CHECK bridge "$(brconf '"isDefaultGateway":true' | jq -c --argjson p "$prev" '.prevResult=$p')" c1$T
+	expect_error 104 'is not a port of bridge'
+	[ -n "$chain" ]
+}
+
+@test "CHECK without prevResult or for a missing container interface fails clearly" {
+	add_ctr c1$T
+	hcni CHECK bridge "$(brconf)" c1$T
+	expect_error 7 'prevResult'
+	hcni CHECK bridge "$(brconf | jq -c '.prevResult={"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sandbox":"/nope"}]}')" c1$T
+	expect_error 104 'no interface eth0 in sandbox'
+}
+
+@test "DEL removes veth, reservation and SNAT; twice is fine" {
+	add_ctr c1$T '"ipMasq":true'
+	local v
+	v=$(jqo -r '.interfaces[1].name')
+	hcni DEL bridge "$(brconf '"ipMasq":true')" c1$T
+	assert_success
+	run in_host ip link show "$v"
+	assert_failure
+	run ip -n c1$T link show eth0
+	assert_failure
+	[ ! -e "$DATA/$NET/10.200.40.2" ]
+	run in_host nft list table inet cni_c_masq
+	refute_output --partial '10.200.40.2'
+	hcni DEL bridge "$(brconf '"ipMasq":true')" c1$T
+	assert_success
+	# the bridge stays
+	in_host ip link show "$BR" >/dev/null
+}
+
+@test "DEL after the runtime deleted the netns leaves no veth, SNAT rule or reservation" {
+	add_ctr c1$T '"ipMasq":true' "$DUAL"
+	local v
+	v=$(jqo -r '.interfaces[1].name')
+	ip netns del c1$T
+	hcni DEL bridge "$(brconf '"ipMasq":true' "$DUAL")" c1$T
+	assert_success
+	run in_host ip link show "$v"
+	assert_failure
+	[ -z "$(ls "$DATA/$NET" | grep -e '^10\.' -e '^fd00')" ]
+	run in_host nft list table inet cni_c_masq
+	refute_output --partial 'a-'
+	refute_output --partial '10.200.41.2'
+	# and without CNI_NETNS at all
+	hcni DEL bridge "$(brconf '"ipMasq":true' "$DUAL")" "" eth0 c1$T
+	assert_success
+}
+
+@test "a failed ADD leaves nothing: IPAM error, exhausted range, taken ifname, non-bridge name" {
+	# exhausted: a /30 has one address
+	add_ctr c1$T "" '[[{"subnet":"10.200.43.0/30"}]]'
+	mkns c2$T
+	hcni ADD bridge "$(brconf "" '[[{"subnet":"10.200.43.0/30"}]]')" c2$T
+	expect_error 102 "no IP addresses available"
+	run ip -n c2$T link show eth0
+	assert_failure
+	assert_equal "$(in_host ip -o link show master "$BR" | wc -l)" 1
+	# IPAM plugin missing from CNI_PATH
+	mkdir -p "$BATS_TEST_TMPDIR/emptypath"
+	cp "$PLUGIN_DIR/bridge" "$BATS_TEST_TMPDIR/emptypath/"
+	CNI_PATH_OVERRIDE=$BATS_TEST_TMPDIR/emptypath hcni ADD bridge "$(brconf)" c2$T
+	expect_error 105 'failed to find plugin "host-local"'
+	run ip -n c2$T link show eth0
+	assert_failure
+	# eth0 already in the container
+	ip -n c2$T link add eth0 type veth peer name x0
+	hcni ADD bridge "$(brconf)" c2$T
+	expect_error 106 'interface "eth0" already exists'
+	[ -z "$(grep -l c2$T "$DATA/$NET"/10.* 2>/dev/null)" ]
+	assert_equal "$(in_host ip -o link show master "$BR" | wc -l)" 1
+	# a non-bridge link holds the bridge name
+	in_host ip link add nb$T type veth peer name nbp$T
+	mkns c3$T
+	hcni ADD bridge "$(brconf | jq -c --arg b nb$T '.bridge=$b')" c3$T
+	expect_error 106 "bridge \"nb$T\": a link of that name exists and is not a bridge"
+	[ -z "$(grep -l c3$T "$DATA/$NET"/10.* 2>/dev/null)" ]
+}
+
+@test "an ADD retried after a crash reclaims its own stale host veth" {
+	mkns c1$T
+	hcni ADD bridge "$(brconf)" c1$T
+	assert_success
+	local v
+	v=$(jqo -r '.interfaces[1].name')
+	# simulate a crash after the veth existed but before the container end got its name:
+	ip -n c1$T link del eth0
+	in_host ip link add "$v" type veth peer name stale$T
+	hcni ADD bridge "$(brconf)" c1$T
+	assert_success
+	ping_ok c1$T 10.200.40.2 # own address works
+}
+
+@test "50 containers attached and detached in parallel: the bridge and nft table end clean" {
+	local conf i
+	conf=$(brconf '"ipMasq":true')
+	for i in $(seq 1 50); do ip netns add p$i$T && NS_LIST+=(p$i$T); done
+	for i in $(seq 1 50); do
+		ip netns exec "$HOSTNS" env CNI_COMMAND=ADD CNI_CONTAINERID=p$i CNI_IFNAME=eth0 CNI_NETNS=/var/run/netns/p$i$T \
+			CNI_PATH="$PLUGIN_DIR" "$PLUGIN_DIR/bridge" <<<"$conf" >"$BATS_TEST_TMPDIR/add$i" 2>&1 &
+	done
+	wait
+	for i in $(seq 1 50); do jq -e '.ips[0].address' "$BATS_TEST_TMPDIR/add$i" >/dev/null || { cat "$BATS_TEST_TMPDIR/add$i"; false; }; done
+	assert_equal "$(cat "$BATS_TEST_TMPDIR"/add* | jq -r '.ips[0].address' | sort -u | wc -l)" 50
+	assert_equal "$(in_host ip -o link show master "$BR" | wc -l)" 50
+	ping_ok p1$T 10.200.40.51
+	for i in $(seq 1 50); do
+		ip netns exec "$HOSTNS" env CNI_COMMAND=DEL CNI_CONTAINERID=p$i CNI_IFNAME=eth0 CNI_NETNS=/var/run/netns/p$i$T \
+			CNI_PATH="$PLUGIN_DIR" "$PLUGIN_DIR/bridge" <<<"$conf" >"$BATS_TEST_TMPDIR/del$i" 2>&1 &
+	done
+	wait
+	for i in $(seq 1 50); do [ ! -s "$BATS_TEST_TMPDIR/del$i" ] || { cat "$BATS_TEST_TMPDIR/del$i"; false; }; done
+	assert_equal "$(in_host ip -o link show master "$BR" | wc -l)" 0
+	assert_equal "$(in_host nft -j list chains inet | jq '[.nftables[].chain? | select(.table=="cni_c_masq" and (.name|startswith("a-")))] | length')" 0
+	assert_equal "$(in_host nft -j list map inet cni_c_masq masq4 | jq '[.nftables[].map?.elem // empty | .[]] | length')" 0
+	[ -z "$(ls "$DATA/$NET" | grep '^10\.')" ]
+}
+
+@test "GC removes SNAT rules and reservations of attachments not valid" {
+	add_ctr c1$T '"ipMasq":true'
+	add_ctr c2$T '"ipMasq":true'
+	hcni GC bridge "$(brconf '"ipMasq":true' "" 1.1.0 | jq -c --arg c c1$T '."cni.dev/valid-attachments"=[{"containerID":$c,"ifname":"eth0"}]')" c1$T
+	assert_success
+	[ -e "$DATA/$NET/10.200.40.2" ] && [ ! -e "$DATA/$NET/10.200.40.3" ]
+	run in_host nft list map inet cni_c_masq masq4
+	assert_output --partial 10.200.40.2
+	refute_output --partial 10.200.40.3
+}
+
+@test "STATUS: ready, then 50 when the range is exhausted" {
+	hcni STATUS bridge "$(brconf "" '[[{"subnet":"10.200.44.0/30"}]]' 1.1.0)" x
+	assert_success
+	add_ctr c1$T "" '[[{"subnet":"10.200.44.0/30"}]]'
+	hcni STATUS bridge "$(brconf "" '[[{"subnet":"10.200.44.0/30"}]]' 1.1.0)" x
+	expect_error 50 'no IP addresses available'
+}
+
+@test "forceAddress: a different bridge address is refused, or replaced when forced" {
+	in_host ip link add "$BR" type bridge
+	in_host ip addr add 10.200.99.1/24 dev "$BR"
+	mkns c1$T
+	hcni ADD bridge "$(brconf '"isGateway":true')" c1$T
+	expect_error 106 "already has an IP address 10.200.99.1/24 different from 10.200.40.1/24"
+	[ -z "$(ls "$DATA/$NET" | grep '^10\.')" ]
+	hcni ADD bridge "$(brconf '"isGateway":true,"forceAddress":true')" c1$T
+	assert_success
+	run in_host ip -4 -o addr show dev "$BR"
+	assert_output --partial 10.200.40.1/24
+	refute_output --partial 10.200.99.1
+}
+
+@test "an existing bridge is adopted and brought up" {
+	in_host ip link add "$BR" type bridge
+	add_ctr c1$T
+	in_host ip link show "$BR" | grep -q 'state UP\|,UP'
+}
+
+@test "vlan: bridge VLAN filtering on, the port's PVID is the VLAN, default VLAN removed" {
+	if ! bridge_vlan_filtering; then
+		# this kernel has no bridge VLAN filtering: a clear error, nothing left behind
+		mkns c1$T
+		hcni ADD bridge "$(brconf '"vlan":100')" c1$T
+		expect_error 2 '"vlan": 100.*needs VLAN filtering, which this kernel lacks'
+		run ip -n c1$T link show eth0
+		assert_failure
+		[ -z "$(ls "$DATA/$NET" 2>/dev/null | grep '^10\.')" ]
+		return
+	fi
+	add_ctr c1$T '"vlan":100'
+	local v
+	v=$(jqo -r '.interfaces[1].name')
+	assert_equal "$(in_host cat /sys/class/net/$BR/bridge/vlan_filtering)" 1
+	in_host bridge -j vlan show dev "$v" | jq -e '.[0].vlans | length == 1 and .[0].vlan == 100 and (.[0].flags | index("PVID"))' >/dev/null
+	add_ctr c2$T '"vlan":100'
+	ping_ok c1$T 10.200.40.3
+	add_ctr c3$T '"vlan":200'
+	run ping_ok c1$T 10.200.40.4
+	assert_failure
+}
+
+@test "vlanTrunk: tagged VLANs on the port, native VLAN 1; bad trunk specs refused" {
+	mkns c2$T
+	hcni ADD bridge "$(brconf '"vlanTrunk":[{"minID":30}]')" c2$T
+	expect_error 7 'vlanTrunk\[0\].*minID and maxID'
+	hcni ADD bridge "$(brconf '"vlan":4095')" c2$T
+	expect_error 7 '"vlan": 4095 out of range 0..4094'
+	hcni ADD bridge "$(brconf '"vlanTrunk":[{"minID":30,"maxID":20}]')" c2$T
+	expect_error 7 'minID 30 is greater than maxID 20'
+	if ! bridge_vlan_filtering; then
+		hcni ADD bridge "$(brconf '"vlanTrunk":[{"id":10}]')" c2$T
+		expect_error 2 '"vlanTrunk".*needs VLAN filtering'
+		return
+	fi
+	add_ctr c1$T '"vlanTrunk":[{"id":10},{"minID":20,"maxID":22}]'
+	local v
+	v=$(jqo -r '.interfaces[1].name')
+	assert_equal "$(in_host bridge -j vlan show dev "$v" | jq -c '[.[0].vlans[].vlan]')" '[1,10,20,21,22]'
+}
+
+@test "disableContainerInterface without IPAM leaves the container end down; with IPAM it is refused" {
+	mkns c1$T
+	hcni ADD bridge "$(printf '{"cniVersion":"1.0.0","name":"%s","type":"bridge","bridge":"%s","disableContainerInterface":true}' "$NET" "$BR")" c1$T
+	assert_success
+	assert_equal "$(jqo -c '.ips // []')" '[]'
+	run ip -n c1$T link show eth0
+	refute_output --partial ',UP'
+	mkns c2$T
+	hcni ADD bridge "$(printf '{"cniVersion":"1.0.0","name":"%s","type":"bridge","bridge":"%s"}' "$NET" "$BR")" c2$T
+	assert_success
+	ip -n c2$T link show eth0 | grep -q ',UP'
+	hcni ADD bridge "$(brconf '"disableContainerInterface":true')" c2$T
+	expect_error 7 'disableContainerInterface'
+}
+
+@test "uplink: a host interface without addresses joins the bridge; one with addresses needs uplinkForce" {
+	in_host ip link add up$T type veth peer name upp$T
+	add_ctr c1$T "\"uplink\":\"up$T\""
+	assert_equal "$(in_host cat /sys/class/net/up$T/master/uevent | grep INTERFACE=)" "INTERFACE=$BR"
+	in_host ip link add up2$T type veth peer name up2p$T
+	in_host ip addr add 10.200.45.1/24 dev up2$T
+	mkns c2$T
+	hcni ADD bridge "$(brconf "\"uplink\":\"up2$T\"" | jq -c --arg b b2$T '.bridge=$b')" c2$T
+	expect_error 7 "up2$T carries the host address 10.200.45.1/24"
+	hcni ADD bridge "$(brconf "\"uplink\":\"up2$T\",\"uplinkForce\":true" | jq -c --arg b b2$T '.bridge=$b | .name="other"')" c2$T
+	assert_success
+	assert_equal "$(in_host cat /sys/class/net/up2$T/master/uevent | grep INTERFACE=)" "INTERFACE=b2$T"
+}
+
+@test "enabledad: addresses go through DAD and ADD waits until they are usable" {
+	add_ctr c1$T '"enabledad":true' "$DUAL"
+	assert_equal "$(ip netns exec c1$T cat /proc/sys/net/ipv6/conf/eth0/accept_dad)" 1
+	run ip -n c1$T -6 addr show dev eth0 scope global
+	assert_output --partial fd00:200:41::2
+	refute_output --partial tentative
+}
+
+@test "macspoofchk: frames with another source MAC are dropped" {
+	add_ctr c1$T '"macspoofchk":true'
+	add_ctr c2$T '"macspoofchk":true'
+	ping_ok c1$T 10.200.40.3
+	ip -n c1$T link set eth0 address 02:00:00:66:66:66
+	ip -n c1$T neigh flush dev eth0
+	ip -n c2$T neigh flush dev eth0
+	run ping_ok c1$T 10.200.40.3
+	assert_failure
+	hcni DEL bridge "$(brconf '"macspoofchk":true')" c1$T
+	assert_success
+	run in_host nft list table bridge cni_c_spoof
+	refute_output --partial "s-"$(printf '%s' "c1$T-eth0" | sha512sum | cut -c1-16)
+}
+
+@test "results in every version's shape: 0.3.1 and 0.4.0 with per-IP version, 0.2.0 ip4" {
+	add_ctr c1$T "" "$V4"
+	mkns c2$T
+	hcni ADD bridge "$(brconf "" "" 0.4.0)" c2$T
+	assert_success
+	assert_equal "$(jqo -c '[.ips[0].version, .ips[0].interface]')" '["4",2]'
+	mkns c3$T
+	hcni ADD bridge "$(brconf "" "" 0.3.1)" c3$T
+	assert_success
+	assert_equal "$(jqo -r .cniVersion)" "0.3.1"
+	mkns c4$T
+	hcni ADD bridge "$(brconf "" "" 0.2.0)" c4$T
+	assert_success
+	assert_equal "$(jqo -r .ip4.ip)" "10.200.40.5/24"
+}
+
+@test "bad configs are refused before anything is created" {
+	mkns c1$T
+	local -a cases=(
+		'7|"bridge": "a/b" is not a valid interface name|"bridge":"a/b"'
+		'7|"bridge".*not a valid interface name|"bridge":"abcdefghijklmnopq"'
+		'6|"isGateway" must be true or false|"isGateway":"yes"'
+		'7|ipMasqBackend|"ipMasqBackend":"pf"'
+		'7|"vlan": -1 out of range|"vlan":-1'
+		'6|"mtu" must be an integer|"mtu":"1500"'
+	)
+	local c code re extra
+	for c in "${cases[@]}"; do
+		code=${c%%|*}; c=${c#*|}; re=${c%%|*}; extra=${c#*|}
+		hcni ADD bridge "$(brconf "$extra" | jq -c '.')" c1$T
+		expect_error "$code" "$re"
+	done
+	run in_host ip -o link show
+	refute_output --partial veth
+	[ ! -e "$DATA/$NET" ] || [ -z "$(ls "$DATA/$NET" | grep '^10\.')" ]
+}
+
+@test "same conflist with the reference bridge plugin: same addresses, routes and result layout" {
+	[ -x "$REF_DIR/bridge" ] || skip "reference plugins not installed"
+	local conf='"isGateway":true,"isDefaultGateway":true,"ipMasq":false'
+	add_ctr c1$T "$conf" "$DUAL"
+	local ours=$output
+	# the reference, in its own host namespace, with its own host-local
+	HOSTNS=r$T; mkns r$T; mkns d1$T
+	CNI_PATH_OVERRIDE=$REF_DIR hcni ADD "$REF_DIR/bridge" "$(brconf "$conf" "$DUAL" | jq -c --arg d "$BATS_TEST_TMPDIR/ref" '.ipam.dataDir=$d')" d1$T
+	assert_success
+	local ref=$output
+	assert_equal "$(jq -c '[.ips[] | [.address, .gateway, .interface]]' <<<"$ours")" "$(jq -c '[.ips[] | [.address, .gateway, .interface]]' <<<"$ref")"
+	assert_equal "$(jq -c '.routes' <<<"$ours")" "$(jq -c '.routes' <<<"$ref")"
+	assert_equal "$(jq -c '[.interfaces[] | [.name | sub("veth.*";"veth"), has("sandbox")]]' <<<"$ours")" \
+		"$(jq -c '[.interfaces[] | [.name | sub("veth.*";"veth"), has("sandbox")]]' <<<"$ref")"
+	assert_equal "$(ip -n c1$T route show | sort)" "$(ip -n d1$T route show | sort)"
+	assert_equal "$(ip -n c1$T -4 -o addr show dev eth0 | awk '{print $4}')" "$(ip -n d1$T -4 -o addr show dev eth0 | awk '{print $4}')"
+	# and our DEL cleans a container the reference created (host veth named at random)
+	HOSTNS=r$T
+	hcni DEL bridge "$(brconf "$conf" "$DUAL" | jq -c --arg d "$BATS_TEST_TMPDIR/ref" '.ipam.dataDir=$d')" d1$T
+	assert_success
+	run ip -n d1$T link show eth0
+	assert_failure
+	[ -z "$(ls "$BATS_TEST_TMPDIR/ref/$NET" | grep -e '^10\.' -e '^fd00')" ]
+}
+
+@test "ipMasqBackend iptables: the reference's chain name and rules, removed by DEL without the netns" {
+	add_ctr c1$T '"ipMasq":true,"ipMasqBackend":"iptables"'
+	local chain
+	chain=CNI-$(printf '%s' "${NET}c1$T" | sha512sum | cut -c1-24)
+	run in_host iptables -w -t nat -S "$chain"
+	assert_success
+	assert_output --partial "-A $chain -d 10.200.40.0/24 -m comment --comment \"name: \\\"$NET\\\" id: \\\"c1$T\\\"\" -j ACCEPT"
+	assert_output --partial "! -d 224.0.0.0/4"
+	in_host iptables -w -t nat -S POSTROUTING | grep -q -- "-s 10.200.40.2/32 .*-j $chain"
+	ip netns del c1$T
+	hcni DEL bridge "$(brconf '"ipMasq":true,"ipMasqBackend":"iptables"')" c1$T eth0 c1$T
+	assert_success
+	run in_host iptables -w -t nat -S "$chain"
+	assert_failure
+	run in_host iptables -w -t nat -S POSTROUTING
+	refute_output --partial "$chain"
+}
+
+@test "iptables SNAT made by the reference plugin is removed by our DEL, and ours by the reference's" {
+	[ -x "$REF_DIR/bridge" ] || skip "reference plugins not installed"
+	mkns d1$T
+	CNI_PATH_OVERRIDE=$REF_DIR hcni ADD "$REF_DIR/bridge" "$(brconf '"ipMasq":true')" d1$T
+	assert_success
+	local chain
+	chain=CNI-$(printf '%s' "${NET}d1$T" | sha512sum | cut -c1-24)
+	in_host iptables -w -t nat -S "$chain" >/dev/null
+	hcni DEL bridge "$(brconf '"ipMasq":true')" d1$T
+	assert_success
+	run in_host iptables -w -t nat -S "$chain"
+	assert_failure
+	# ours with the iptables backend, deleted by the reference
+	add_ctr c2$T '"ipMasq":true,"ipMasqBackend":"iptables"'
+	chain=CNI-$(printf '%s' "${NET}c2$T" | sha512sum | cut -c1-24)
+	in_host iptables -w -t nat -S "$chain" >/dev/null
+	CNI_PATH_OVERRIDE=$REF_DIR hcni DEL "$REF_DIR/bridge" "$(brconf '"ipMasq":true')" c2$T
+	assert_success
+	run in_host iptables -w -t nat -S "$chain"
+	assert_failure
+}
+
+@test "SNAT stays per attachment: DEL of one container keeps another's, a re-ADD replaces stale elements" {
+	add_ctr c1$T '"ipMasq":true' "$DUAL"
+	add_ctr c2$T '"ipMasq":true' "$DUAL"
+	hcni DEL bridge "$(brconf '"ipMasq":true' "$DUAL")" c1$T
+	assert_success
+	run in_host nft list table inet cni_c_masq
+	refute_output --partial '10.200.41.2 :'
+	assert_output --partial '10.200.41.3 :'
+	assert_output --partial 'fd00:200:41::3 :'
+	# a stale element for an address now handed to another container is replaced
+	in_host nft add chain inet cni_c_masq a-stale
+	in_host nft add element inet cni_c_masq masq4 '{ 10.200.41.4 : goto a-stale }'
+	add_ctr c3$T '"ipMasq":true' "$DUAL"
+	run in_host nft list map inet cni_c_masq masq4
+	refute_output --partial 'a-stale'
+}
