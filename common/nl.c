@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
 #include <net/if.h>
 #include <linux/if_addr.h>
 #include <linux/if_bridge.h>
@@ -708,6 +709,149 @@ int nl_route_exists(struct nl_sock *sk, const struct cni_route *r, const struct 
 		return a.found;
 	}
 	return cni_errf(e, CNI_ERR_TRY_AGAIN, "listing routes: interrupted by concurrent changes");
+}
+
+/* ---- vxlan ---- */
+
+int nl_vxlan_create(struct nl_sock *sk, const struct nl_vxlan *v, struct cni_error *e)
+{
+	struct nl_msg *m = link_msg(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, AF_UNSPEC, 0, IFF_UP, IFF_UP);
+	struct nlattr *li, *data;
+	int rc;
+	if (!m)
+		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	nla_put_string(m, IFLA_IFNAME, v->name);
+	if (v->mtu > 0)
+		nla_put_u32(m, IFLA_MTU, (uint32_t)v->mtu);
+	li = nla_nest_start(m, IFLA_LINKINFO);
+	nla_put_string(m, IFLA_INFO_KIND, "vxlan");
+	data = nla_nest_start(m, IFLA_INFO_DATA);
+	nla_put_u32(m, IFLA_VXLAN_ID, v->vni);
+	nla_put_u16(m, IFLA_VXLAN_PORT, htons(v->port));
+	nla_put_u8(m, IFLA_VXLAN_LEARNING, v->learning);
+	if (v->link)
+		nla_put_u32(m, IFLA_VXLAN_LINK, (uint32_t)v->link);
+	if (v->local.len)
+		nla_put(m, v->local.len == 4 ? IFLA_VXLAN_LOCAL : IFLA_VXLAN_LOCAL6, v->local.len, v->local.b);
+	if (v->group.len)
+		nla_put(m, v->group.len == 4 ? IFLA_VXLAN_GROUP : IFLA_VXLAN_GROUP6, v->group.len, v->group.b);
+	nla_nest_end(m, data);
+	nla_nest_end(m, li);
+	rc = request(sk, m, NULL, NULL);
+	if (rc == -EEXIST)
+		return 0;
+	if (rc < 0) {
+		cni_errf(e, CNI_ERR_KERNEL, "creating VXLAN device %s (VNI %u): %s", v->name, v->vni, strerror(-rc));
+		return rc;
+	}
+	return 1;
+}
+
+struct dflt_arg {
+	int oif;
+	unsigned metric;
+};
+
+static int dflt_cb(struct nl_msg *msg, void *arg)
+{
+	struct dflt_arg *a = arg;
+	struct nlmsghdr *h = nlmsg_hdr(msg);
+	struct rtmsg *rt = nlmsg_data(h);
+	struct nlattr *tb[RTA_MAX + 1];
+	unsigned table, metric;
+	if (rt->rtm_dst_len != 0 || rt->rtm_type != RTN_UNICAST || nlmsg_parse(h, sizeof(*rt), tb, RTA_MAX, NULL) < 0)
+		return NL_OK;
+	table = tb[RTA_TABLE] ? nla_get_u32(tb[RTA_TABLE]) : rt->rtm_table;
+	metric = tb[RTA_PRIORITY] ? nla_get_u32(tb[RTA_PRIORITY]) : 0;
+	if (table != RT_TABLE_MAIN || !tb[RTA_OIF] || (a->oif && metric >= a->metric))
+		return NL_OK;
+	a->oif = (int)nla_get_u32(tb[RTA_OIF]);
+	a->metric = metric;
+	return NL_OK;
+}
+
+int nl_default_route_oif(struct nl_sock *sk, int family_len, int *oif, struct cni_error *e)
+{
+	struct rtmsg rt = { .rtm_family = (unsigned char)(family_len == 4 ? AF_INET : AF_INET6) };
+	for (int tries = 0; tries < 5; tries++) {
+		struct dflt_arg a = { 0, 0 };
+		struct nl_msg *m = nlmsg_alloc_simple(RTM_GETROUTE, NLM_F_DUMP);
+		int rc;
+		if (!m || nlmsg_append(m, &rt, sizeof(rt), NLMSG_ALIGNTO) < 0) {
+			nlmsg_free(m);
+			return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+		}
+		rc = request(sk, m, dflt_cb, &a);
+		if (rc == -EINTR)
+			continue;
+		if (rc < 0)
+			return cni_errf(e, CNI_ERR_KERNEL, "listing routes: %s", strerror(-rc));
+		if (!a.oif)
+			return cni_errf(e, CNI_ERR_KERNEL, "no IPv%d default route", family_len == 4 ? 4 : 6);
+		*oif = a.oif;
+		return 0;
+	}
+	return cni_errf(e, CNI_ERR_TRY_AGAIN, "listing routes: interrupted by concurrent changes");
+}
+
+struct fdb_arg {
+	int index;
+	struct ip *v;
+	size_t n;
+	int oom;
+};
+
+static int fdb_cb(struct nl_msg *msg, void *arg)
+{
+	static const uint8_t zero[6];
+	struct fdb_arg *a = arg;
+	struct nlmsghdr *h = nlmsg_hdr(msg);
+	struct ndmsg *nd = nlmsg_data(h);
+	struct nlattr *tb[NDA_MAX + 1];
+	if (nd->ndm_ifindex != a->index || nlmsg_parse(h, sizeof(*nd), tb, NDA_MAX, NULL) < 0 || !tb[NDA_LLADDR] ||
+	    !tb[NDA_DST] || nla_len(tb[NDA_LLADDR]) != 6 || memcmp(nla_data(tb[NDA_LLADDR]), zero, 6) != 0)
+		return NL_OK;
+	int l = nla_len(tb[NDA_DST]);
+	if (l != 4 && l != 16)
+		return NL_OK;
+	struct ip *v = realloc(a->v, (a->n + 1) * sizeof(*v));
+	if (!v) {
+		a->oom = 1;
+		return NL_STOP;
+	}
+	a->v = v;
+	memset(&a->v[a->n], 0, sizeof(struct ip));
+	a->v[a->n].len = (uint8_t)l;
+	memcpy(a->v[a->n].b, nla_data(tb[NDA_DST]), (size_t)l);
+	a->n++;
+	return NL_OK;
+}
+
+int nl_fdb_zero_dsts(struct nl_sock *sk, int index, struct ip **out, size_t *n, struct cni_error *e)
+{
+	for (int tries = 0; tries < 5; tries++) {
+		struct ndmsg nd = { .ndm_family = AF_BRIDGE, .ndm_ifindex = index };
+		struct fdb_arg a = { index, NULL, 0, 0 };
+		struct nl_msg *m = nlmsg_alloc_simple(RTM_GETNEIGH, NLM_F_DUMP);
+		int rc;
+		if (!m || nlmsg_append(m, &nd, sizeof(nd), NLMSG_ALIGNTO) < 0) {
+			nlmsg_free(m);
+			return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+		}
+		rc = request(sk, m, fdb_cb, &a);
+		if (rc == -EINTR) {
+			free(a.v);
+			continue;
+		}
+		if (rc < 0 || a.oom) {
+			free(a.v);
+			return cni_errf(e, CNI_ERR_KERNEL, "listing fdb entries: %s", a.oom ? "out of memory" : strerror(-rc));
+		}
+		*out = a.v;
+		*n = a.n;
+		return 0;
+	}
+	return cni_errf(e, CNI_ERR_TRY_AGAIN, "listing fdb entries: interrupted by concurrent changes");
 }
 
 /* ---- fdb ---- */

@@ -101,6 +101,26 @@ int nl_route_add(struct nl_sock *sk, int index, const struct cni_route *r, const
 /* Is there a route to dst (exact prefix) via gw (if set) in table (0: main)? 1/0/-1. */
 int nl_route_exists(struct nl_sock *sk, const struct cni_route *r, const struct ip *gw, struct cni_error *e);
 
+struct nl_vxlan {
+	const char *name;
+	uint32_t vni;
+	uint16_t port;
+	struct ip local;       /* len 0: none */
+	struct ip group;       /* multicast group, len 0: none */
+	int link;              /* underlay ifindex, 0: none */
+	bool learning;
+	int mtu;
+};
+/* Create a VXLAN device (up). 1 created, 0 the name exists, -errno with e filled. */
+int nl_vxlan_create(struct nl_sock *sk, const struct nl_vxlan *v, struct cni_error *e);
+
+/* The output interface of the main table's default route of a family (4 or 16), lowest metric. */
+int nl_default_route_oif(struct nl_sock *sk, int family_len, int *oif, struct cni_error *e);
+
+/* Remote destinations of the all-zero-MAC FDB entries of a VXLAN device (head-end replication
+ * list); caller frees *out. */
+int nl_fdb_zero_dsts(struct nl_sock *sk, int index, struct ip **out, size_t *n, struct cni_error *e);
+
 /* Forwarding database entry (vxlan): mac (NULL = all-zero) → dst on device index. */
 int nl_fdb(struct nl_sock *sk, bool add, int index, const uint8_t *mac, const struct ip *dst, struct cni_error *e);
 

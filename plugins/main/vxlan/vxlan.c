@@ -1,0 +1,489 @@
+/* vxlan plugin: an L2 overlay across hosts. Per VNI one VXLAN device (the VTEP) enslaved to one
+ * bridge; containers join that bridge by veth exactly as the bridge plugin joins them (common/
+ * attach.c). Peers on other hosts by unicast head-end replication (all-zero FDB entries) or a
+ * multicast group. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <linux/capability.h>
+#include <linux/if.h>
+#include <linux/rtnetlink.h>
+
+#include "attach.h"
+#include "conf.h"
+#include "nl.h"
+
+#define MAX_PEERS 256
+
+struct vx_conf {
+	struct attach_conf a;
+	long long vni;
+	const char *underlay;    /* underlayDevice */
+	struct ip local;         /* len 0: from the underlay */
+	long long port;
+	struct ip peers[MAX_PEERS];
+	size_t n_peers;
+	struct ip group;
+	bool learning, keep_vtep;
+	bool mtu_given;
+	char vtep[16];
+	char bridge[16];
+};
+
+static int parse(struct cni_ctx *c, struct vx_conf *v)
+{
+	struct cni_error *e = &c->err;
+	const cJSON *root = c->conf, *peers = NULL, *it;
+	char p[CONF_PATH_MAX];
+	int r;
+
+	memset(v, 0, sizeof(*v));
+	if ((r = conf_int(root, "", "vni", 1, 16777215, &v->vni, e)) < 0)
+		return -1;
+	if (!r)
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"vni\" (1..16777215) is required");
+	snprintf(v->vtep, sizeof(v->vtep), "vxlan%lld", v->vni);
+	snprintf(v->bridge, sizeof(v->bridge), "vxbr%lld", v->vni);
+	if (attach_conf_parse(c, &v->a, v->bridge, e) < 0)
+		return -1;
+	if (conf_string(root, "", "underlayDevice", &v->underlay, e) < 0 || conf_ip(root, "", "local", &v->local, e) < 0 ||
+	    conf_ip(root, "", "group", &v->group, e) < 0 || conf_bool(root, "", "keepVtep", &v->keep_vtep, e) < 0)
+		return -1;
+	if (v->underlay && !conf_valid_ifname(v->underlay))
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"underlayDevice\": \"%s\" is not a valid interface name",
+				v->underlay);
+	v->port = 4789;
+	if (conf_int(root, "", "port", 1, 65535, &v->port, e) < 0)
+		return -1;
+	v->learning = true;
+	if (conf_bool(root, "", "learning", &v->learning, e) < 0)
+		return -1;
+	v->mtu_given = conf_item(root, "mtu") != NULL;
+	if (conf_array(root, "", "peers", &peers, e) < 0)
+		return -1;
+	size_t i = 0;
+	cJSON_ArrayForEach(it, peers) {
+		struct ip ip;
+		if (conf_val_ip(it, conf_path_idx(p, "peers", i++), &ip, e) < 0)
+			return -1;
+		if (v->n_peers == MAX_PEERS)
+			return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"peers\": more than %d peers", MAX_PEERS);
+		bool dup = false;
+		for (size_t k = 0; k < v->n_peers; k++)
+			dup |= ip_equal(&v->peers[k], &ip);
+		if (!dup)
+			v->peers[v->n_peers++] = ip;
+	}
+	if (v->n_peers && v->group.len)
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: fields \"peers\" and \"group\" exclude each other");
+	if (v->group.len) {
+		bool mc = ip_is_v4(&v->group) ? (v->group.b[0] & 0xf0) == 0xe0 : v->group.b[0] == 0xff;
+		char b[IP_STRLEN];
+		if (!mc)
+			return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"group\": %s is not a multicast address",
+					ip_fmt(&v->group, b));
+		if (!v->underlay)
+			return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"group\" needs \"underlayDevice\"");
+	}
+	/* one underlay family for all VTEP addresses */
+	int fam = v->local.len ? v->local.len : v->group.len ? v->group.len : v->n_peers ? v->peers[0].len : 0;
+	for (size_t k = 0; k < v->n_peers; k++)
+		if (v->peers[k].len != fam)
+			return cni_errf(e, CNI_ERR_INVALID_CONFIG,
+					"invalid config: field \"peers[%zu]\": address family differs from the other VTEP addresses", k);
+	if (v->group.len && v->group.len != fam)
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"group\": address family differs from \"local\"");
+	return 0;
+}
+
+static int underlay_family(const struct vx_conf *v)
+{
+	return v->local.len ? v->local.len : v->group.len ? v->group.len : v->n_peers ? v->peers[0].len : 4;
+}
+
+/* Underlay link (given, or the one of the default route) and the local VTEP address (given, or
+ * that link's first global address of the underlay family). */
+static int resolve_underlay(struct nl_sock *sk, struct vx_conf *v, struct nl_link *ul, struct cni_error *e)
+{
+	int fam = underlay_family(v), r;
+	if (v->underlay) {
+		if ((r = nl_link_get(sk, v->underlay, 0, ul, e)) <= 0)
+			return r < 0 ? -1 : cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"underlayDevice\": %s does not exist",
+						       v->underlay);
+	} else {
+		int oif;
+		if (nl_default_route_oif(sk, fam, &oif, e) < 0) {
+			cni_err_prefix(e, "vxlan: no \"underlayDevice\" given and no default route to take it from: ");
+			return -1;
+		}
+		if (nl_link_get(sk, NULL, oif, ul, e) <= 0)
+			return e->code ? -1 : cni_errf(e, CNI_ERR_KERNEL, "vxlan: default route's interface %d vanished", oif);
+	}
+	if (!v->local.len) {
+		struct nl_addr_info *a = NULL;
+		size_t n = 0;
+		if (nl_addr_list(sk, ul->index, fam == 4 ? AF_INET : AF_INET6, &a, &n, e) < 0)
+			return -1;
+		for (size_t i = 0; i < n && !v->local.len; i++)
+			if (a[i].scope == RT_SCOPE_UNIVERSE)
+				v->local = a[i].addr.ip;
+		free(a);
+		if (!v->local.len)
+			return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: underlay %s has no IPv%d address to use as \"local\"",
+					ul->name, fam == 4 ? 4 : 6);
+	}
+	/* Overlay MTU: the underlay's minus VXLAN's headers (50 over IPv4, 70 over IPv6). */
+	if (!v->mtu_given)
+		v->a.mtu = ul->mtu - (fam == 4 ? 50 : 70);
+	return 0;
+}
+
+/* Per-VNI lock: ADDs share it (they create idempotently); the DEL that may remove the VTEP and
+ * bridge with the last port takes it exclusively, so no ADD is half-way when that happens. */
+static int vni_lock(long long vni, int how, struct cni_error *e)
+{
+	char path[64];
+	int fd;
+	mkdir("/run/cni-c", 0755);
+	snprintf(path, sizeof(path), "/run/cni-c/vxlan-%lld.lock", vni);
+	if ((fd = open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
+		return cni_errf(e, CNI_ERR_IO, "opening %s: %s", path, strerror(errno));
+	while (flock(fd, how) < 0)
+		if (errno != EINTR) {
+			close(fd);
+			return cni_errf(e, CNI_ERR_IO, "locking %s: %s", path, strerror(errno));
+		}
+	return fd;
+}
+
+/* An existing VTEP must be the one the config describes: never reconfigured silently. */
+static int vtep_matches(const struct vx_conf *v, const struct nl_link *l, const struct nl_link *ul, struct cni_error *e)
+{
+	char a[IP_STRLEN], b[IP_STRLEN];
+	if (strcmp(l->kind, "vxlan") != 0)
+		return cni_errf(e, CNI_ERR_EXISTS, "vxlan: %s exists and is not a VXLAN device (kind \"%s\")", v->vtep, l->kind);
+	if (l->vni != (uint32_t)v->vni)
+		return cni_errf(e, CNI_ERR_EXISTS, "vxlan: existing %s has VNI %u, config says \"vni\": %lld; refusing to reconfigure it",
+				v->vtep, l->vni, v->vni);
+	if (l->port != v->port)
+		return cni_errf(e, CNI_ERR_EXISTS, "vxlan: existing %s uses port %u, config says \"port\": %lld; refusing to reconfigure it",
+				v->vtep, l->port, v->port);
+	if (!ip_equal(&l->local, &v->local))
+		return cni_errf(e, CNI_ERR_EXISTS, "vxlan: existing %s has local address %s, config says \"local\": %s; refusing to reconfigure it",
+				v->vtep, l->local.len ? ip_fmt(&l->local, a) : "(none)", ip_fmt(&v->local, b));
+	if (!ip_equal(&l->group, &v->group))
+		return cni_errf(e, CNI_ERR_EXISTS, "vxlan: existing %s has group %s, config says \"group\": %s; refusing to reconfigure it",
+				v->vtep, l->group.len ? ip_fmt(&l->group, a) : "(none)", v->group.len ? ip_fmt(&v->group, b) : "(none)");
+	if (l->vx_link && l->vx_link != ul->index)
+		return cni_errf(e, CNI_ERR_EXISTS, "vxlan: existing %s sits on another underlay device (ifindex %d, config: %s)", v->vtep,
+				l->vx_link, ul->name);
+	return 0;
+}
+
+/* Head-end replication list = the config's peers: add the missing, drop the others. */
+static int sync_peers(struct nl_sock *sk, const struct vx_conf *v, int index, struct cni_error *e)
+{
+	struct ip *have = NULL;
+	size_t n = 0;
+	int rc = -1;
+	if (v->group.len)
+		return 0;
+	if (nl_fdb_zero_dsts(sk, index, &have, &n, e) < 0)
+		return -1;
+	for (size_t i = 0; i < v->n_peers; i++) {
+		bool present = false;
+		for (size_t k = 0; k < n; k++)
+			present |= ip_equal(&have[k], &v->peers[i]);
+		if (!present && nl_fdb(sk, true, index, NULL, &v->peers[i], e) < 0)
+			goto out;
+	}
+	for (size_t k = 0; k < n; k++) {
+		bool wanted = false;
+		for (size_t i = 0; i < v->n_peers; i++)
+			wanted |= ip_equal(&have[k], &v->peers[i]);
+		if (!wanted && nl_fdb(sk, false, index, NULL, &have[k], e) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	free(have);
+	return rc;
+}
+
+static int ensure_vtep(struct nl_sock *sk, const struct vx_conf *v, const struct nl_link *ul, const struct nl_link *br,
+		       struct nl_link *vt, bool *created, struct cni_error *e)
+{
+	int r;
+	*created = false;
+	if ((r = nl_link_get(sk, v->vtep, 0, vt, e)) < 0)
+		return -1;
+	if (r == 0) {
+		struct nl_vxlan x = { .name = v->vtep, .vni = (uint32_t)v->vni, .port = (uint16_t)v->port, .local = v->local,
+				      .group = v->group, .link = ul->index, .learning = v->learning, .mtu = v->a.mtu };
+		if ((r = nl_vxlan_create(sk, &x, e)) < 0) {
+			if (r == -EADDRINUSE || r == -EEXIST)
+				cni_err_prefix(e, "another VXLAN device already uses VNI %lld on port %lld: ", v->vni, v->port);
+			return -1;
+		}
+		*created = r == 1;
+		if (nl_link_get(sk, v->vtep, 0, vt, e) <= 0)
+			return e->code ? -1 : cni_errf(e, CNI_ERR_KERNEL, "vxlan: %s vanished after creation", v->vtep);
+	}
+	if (vtep_matches(v, vt, ul, e) < 0)
+		return -1;
+	if (vt->master != br->index || !(vt->flags & IFF_UP)) {
+		if (vt->master && vt->master != br->index)
+			return cni_errf(e, CNI_ERR_EXISTS, "vxlan: %s is a port of another master (ifindex %d), not %s", v->vtep, vt->master,
+					br->name);
+		if (nl_link_modify(sk, vt->index, IFF_UP, IFF_UP, 0, NULL, br->index, e) < 0)
+			return -1;
+	}
+	return sync_peers(sk, v, vt->index, e);
+}
+
+/* Remove the VTEP and bridge once no container port is left (unless keepVtep). */
+static int remove_if_unused(struct nl_sock *sk, const struct vx_conf *v, struct cni_error *e);
+
+static int count_port(const struct nl_link *l, void *arg)
+{
+	(void)l;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static int remove_if_unused(struct nl_sock *sk, const struct vx_conf *v, struct cni_error *e)
+{
+	struct nl_link br, vt;
+	int ports = 0, r;
+	if (v->keep_vtep)
+		return 0;
+	if ((r = nl_link_get(sk, v->a.bridge, 0, &br, e)) <= 0 || strcmp(br.kind, "bridge") != 0)
+		return r < 0 ? -1 : 0;
+	if (nl_link_dump(sk, br.index, count_port, &ports, e) < 0)
+		return -1;
+	if ((r = nl_link_get(sk, v->vtep, 0, &vt, e)) < 0)
+		return -1;
+	bool vtep_here = r == 1 && vt.master == br.index && strcmp(vt.kind, "vxlan") == 0;
+	if (ports - (vtep_here ? 1 : 0) > 0)
+		return 0;
+	if (vtep_here && nl_link_del(sk, vt.index, v->vtep, e) < 0)
+		return -1;
+	return nl_link_del(sk, br.index, v->a.bridge, e) < 0 ? -1 : 0;
+}
+
+static int cmd_add(struct cni_ctx *c, struct cni_result *out)
+{
+	struct vx_conf v;
+	struct nl_sock *sk = NULL;
+	struct nl_link ul, br, vt;
+	bool br_created = false, vt_created = false;
+	int lock = -1, rc = -1;
+
+	if (parse(c, &v) < 0)
+		goto out;
+	if (nl_open(&sk, &c->err) < 0 || resolve_underlay(sk, &v, &ul, &c->err) < 0)
+		goto out;
+	if ((lock = vni_lock(v.vni, LOCK_SH, &c->err)) < 0)
+		goto out;
+	/* The VTEP first: a mismatching device is refused before anything is created. */
+	struct nl_link existing;
+	int r = nl_link_get(sk, v.vtep, 0, &existing, &c->err);
+	if (r < 0 || (r == 1 && vtep_matches(&v, &existing, &ul, &c->err) < 0))
+		goto out;
+	if (attach_ensure_bridge(sk, &v.a, &br, &br_created, &c->err) < 0)
+		goto undo;
+	if (ensure_vtep(sk, &v, &ul, &br, &vt, &vt_created, &c->err) < 0)
+		goto undo;
+	if (attach_add(c, &v.a, sk, &br, out) < 0)
+		goto undo;
+	cni_result_add_iface(out, vt.name, vt.has_mac ? nl_mac_fmt(vt.mac, (char[18]){ 0 }) : "", NULL);
+	rc = 0;
+	goto out;
+undo:
+	/* Only what this ADD created, and only if no other container uses it meanwhile. */
+	if (br_created || vt_created) {
+		struct cni_error ig = { 0 };
+		nl_close(sk);
+		sk = NULL;
+		close(lock);
+		if ((lock = vni_lock(v.vni, LOCK_EX, &ig)) >= 0 && nl_open(&sk, &ig) == 0) {
+			bool keep = v.keep_vtep;
+			v.keep_vtep = false;
+			remove_if_unused(sk, &v, &ig);
+			v.keep_vtep = keep;
+		}
+	}
+out:
+	if (lock >= 0)
+		close(lock);
+	nl_close(sk);
+	attach_conf_free(&v.a);
+	return rc;
+}
+
+static int cmd_del(struct cni_ctx *c)
+{
+	struct vx_conf v;
+	struct nl_sock *sk = NULL;
+	int lock = -1, rc = -1;
+	if (parse(c, &v) < 0 || nl_open(&sk, &c->err) < 0)
+		goto out;
+	rc = attach_del(c, &v.a, sk);
+	if ((lock = vni_lock(v.vni, LOCK_EX, &c->err)) < 0 || remove_if_unused(sk, &v, &c->err) < 0)
+		rc = -1;
+out:
+	if (lock >= 0)
+		close(lock);
+	nl_close(sk);
+	attach_conf_free(&v.a);
+	return rc;
+}
+
+static int cmd_check(struct cni_ctx *c)
+{
+	struct vx_conf v;
+	struct nl_sock *sk = NULL;
+	struct nl_link ul, br, vt;
+	struct ip *have = NULL;
+	size_t n = 0;
+	char b[IP_STRLEN];
+	int rc = -1, r;
+	if (parse(c, &v) < 0 || nl_open(&sk, &c->err) < 0 || resolve_underlay(sk, &v, &ul, &c->err) < 0 ||
+	    attach_check(c, &v.a, sk) < 0)
+		goto out;
+	if ((r = nl_link_get(sk, v.vtep, 0, &vt, &c->err)) <= 0) {
+		if (!r)
+			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "vxlan: VTEP %s is missing", v.vtep);
+		goto out;
+	}
+	if (vtep_matches(&v, &vt, &ul, &c->err) < 0) {
+		c->err.code = CNI_ERR_CHECK_FAILED;
+		goto out;
+	}
+	if (nl_link_get(sk, v.a.bridge, 0, &br, &c->err) != 1 || vt.master != br.index || !(vt.flags & IFF_UP)) {
+		cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "vxlan: VTEP %s is not an up port of bridge %s", v.vtep, v.a.bridge);
+		goto out;
+	}
+	if (!v.group.len) {
+		if (nl_fdb_zero_dsts(sk, vt.index, &have, &n, &c->err) < 0)
+			goto out;
+		for (size_t i = 0; i < v.n_peers; i++) {
+			bool found = false;
+			for (size_t k = 0; k < n; k++)
+				found |= ip_equal(&have[k], &v.peers[i]);
+			if (!found) {
+				cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "vxlan: peer %s has no FDB entry on %s", ip_fmt(&v.peers[i], b), v.vtep);
+				goto out;
+			}
+		}
+		if (n != v.n_peers) {
+			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "vxlan: %s floods to %zu peers, the config lists %zu", v.vtep, n, v.n_peers);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(have);
+	nl_close(sk);
+	attach_conf_free(&v.a);
+	return rc;
+}
+
+struct gc_arg {
+	struct cni_ctx *c;
+	struct nl_sock *sk;
+	const char *vtep;
+};
+
+/* A host veth on our per-VNI bridge whose attachment is not valid any more (its container's
+ * netns leaked, say): the bridge is this network's alone, so it can go. */
+static int gc_port(const struct nl_link *l, void *arg)
+{
+	struct gc_arg *g = arg;
+	struct cni_error ig = { 0 };
+	if (strcmp(l->kind, "veth") != 0 || strcmp(l->name, g->vtep) == 0)
+		return 0;
+	for (size_t i = 0; i < g->c->n_valid; i++) {
+		char name[16];
+		attach_host_veth_name(g->c->valid[i].container_id, g->c->valid[i].ifname, name);
+		if (strcmp(name, l->name) == 0)
+			return 0;
+	}
+	if (strncmp(l->name, "veth", 4) == 0)
+		nl_link_del(g->sk, l->index, l->name, &ig);
+	return 0;
+}
+
+static int cmd_gc(struct cni_ctx *c)
+{
+	struct vx_conf v;
+	struct nl_sock *sk = NULL;
+	struct nl_link br;
+	int lock = -1, rc = -1;
+	if (parse(c, &v) < 0 || nl_open(&sk, &c->err) < 0)
+		goto out;
+	rc = attach_gc(c, &v.a);
+	if ((lock = vni_lock(v.vni, LOCK_EX, &c->err)) < 0) {
+		rc = -1;
+		goto out;
+	}
+	if (nl_link_get(sk, v.a.bridge, 0, &br, &c->err) == 1) {
+		struct gc_arg g = { c, sk, v.vtep };
+		if (nl_link_dump(sk, br.index, gc_port, &g, &c->err) < 0 || remove_if_unused(sk, &v, &c->err) < 0)
+			rc = -1;
+	}
+out:
+	if (lock >= 0)
+		close(lock);
+	nl_close(sk);
+	attach_conf_free(&v.a);
+	return rc;
+}
+
+static int cmd_status(struct cni_ctx *c)
+{
+	struct vx_conf v;
+	struct nl_sock *sk = NULL;
+	struct nl_link ul;
+	int rc = -1;
+	if (parse(c, &v) < 0 || attach_status(c, &v.a) < 0 || nl_open(&sk, &c->err) < 0)
+		goto out;
+	if (resolve_underlay(sk, &v, &ul, &c->err) < 0) {
+		cni_errf_force(&c->err, CNI_ERR_NOT_AVAILABLE, "vxlan: no usable underlay: %s", c->err.msg);
+		goto out;
+	}
+	if (!(ul.flags & IFF_UP) || (ul.operstate != IF_OPER_UP && ul.operstate != IF_OPER_UNKNOWN)) {
+		cni_errf(&c->err, CNI_ERR_LIMITED_CONNECTIVITY, "vxlan: underlay %s is down: containers on other hosts are unreachable",
+			 ul.name);
+		goto out;
+	}
+	rc = 0;
+out:
+	nl_close(sk);
+	attach_conf_free(&v.a);
+	return rc;
+}
+
+static const char *const vx_args[] = { "MAC", "IP", NULL };
+static const int vx_caps[] = { CAP_NET_ADMIN, CAP_SYS_ADMIN, -1 };
+
+int main(void)
+{
+	static const struct cni_plugin p = {
+		.name = "vxlan",
+		.cni_args = vx_args,
+		.caps = vx_caps,
+		.add = cmd_add,
+		.check = cmd_check,
+		.del = cmd_del,
+		.gc = cmd_gc,
+		.status = cmd_status,
+	};
+	return cni_plugin_main(&p);
+}

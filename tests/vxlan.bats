@@ -1,0 +1,282 @@
+#!/usr/bin/env bats
+# vxlan plugin as a multi-host network: each "host" is a namespace on a shared underlay (a bridge
+# in an underlay namespace), the plugin runs inside each host with its own dataDir and a
+# host-local range carved out of one overlay subnet; containers are namespaces on those hosts.
+
+setup() {
+	load helpers/common
+	load helpers/net
+	T=$(tag)
+	DATA=$BATS_TEST_TMPDIR/ipam
+	UL=u$T
+	mkns "$UL"
+	ip -n "$UL" link add ub type bridge
+	ip -n "$UL" link set ub up
+}
+
+teardown() {
+	net_teardown
+}
+
+# mkhost I [mtu]: host namespace h$T$I on the underlay: ul0 = 10.200.100.I/24, fd00:200:100::I/64.
+mkhost() {
+	local h=h$T$1
+	mkns "$h"
+	ip link add ul0 netns "$h" mtu "${2:-1500}" type veth peer name p$1 netns "$UL" mtu "${2:-1500}"
+	ip -n "$UL" link set p$1 master ub up
+	ip -n "$h" addr add 10.200.100.$1/24 dev ul0
+	ip -n "$h" addr add fd00:200:100::$1/64 dev ul0 nodad
+	ip -n "$h" link set ul0 up
+}
+
+# vxconf HOST VNI [extra members] [peers JSON]: this host's config; its range is .HOST*10+1..+9.
+vxconf() {
+	local i=$1 vni=$2 extra=${3:-} peers=${4:-}
+	local lo=$((i * 10 + 1)) hi=$((i * 10 + 9))
+	[[ -n $peers ]] || peers=$(for j in 1 2 3; do [[ $j == "$i" ]] || printf '"10.200.100.%s",' "$j"; done | sed 's/,$//; s/.*/[&]/')
+	printf '{"cniVersion":"1.0.0","name":"vx%s","type":"vxlan","vni":%s,"underlayDevice":"ul0","peers":%s%s,"ipam":{"type":"host-local","dataDir":"%s/h%s","ranges":[[{"subnet":"10.200.110.0/24","rangeStart":"10.200.110.%s","rangeEnd":"10.200.110.%s"}],[{"subnet":"fd00:200:110::/64","rangeStart":"fd00:200:110::%s","rangeEnd":"fd00:200:110::%s"}]]}}' \
+		"$vni" "$vni" "$peers" "${extra:+,$extra}" "$DATA" "$i" "$lo" "$hi" "$(printf %x $lo)" "$(printf %x $hi)"
+}
+
+# vxadd HOST CTR VNI [extra] [peers]: ADD container namespace CTR on host HOST.
+vxadd() {
+	[[ -e /var/run/netns/$2 ]] || mkns "$2"
+	HOSTNS=h$T$1 hcni ADD vxlan "$(vxconf "$1" "$3" "${4:-}" "${5:-}")" "$2"
+}
+
+@test "containers on host A and host B in VNI 100 ping each other across the overlay (v4 and v6 inside)" {
+	mkhost 1; mkhost 2
+	vxadd 1 a1$T 100; assert_success
+	assert_equal "$(jqo -r '.ips[0].address')" "10.200.110.11/24"
+	assert_equal "$(jqo -r '.interfaces[0].name + " " + .interfaces[3].name')" "vxbr100 vxlan100"
+	vxadd 2 b1$T 100; assert_success
+	ip netns exec "$UL" timeout 10 tcpdump -l -n -i ub -c 1 'udp dst port 4789' >"$BATS_TEST_TMPDIR/dump" 2>/dev/null &
+	sleep 1
+	ping_ok a1$T 10.200.110.21
+	wait
+	grep -q 'VXLAN, flags \[I\] (0x08), vni 100' "$BATS_TEST_TMPDIR/dump"
+	grep -q '10.200.100.[12].[0-9]* > 10.200.100.[12].4789: VXLAN' "$BATS_TEST_TMPDIR/dump"
+	ping_ok b1$T 10.200.110.11
+	ping_ok b1$T fd00:200:110::b
+	# the VTEP: VNI, port, local address, on the bridge
+	run ip -n h${T}1 -d link show vxlan100
+	assert_output --partial 'vxlan id 100'
+	assert_output --partial 'local 10.200.100.1'
+	assert_output --partial 'dstport 4789'
+	assert_output --partial 'master vxbr100'
+}
+
+@test "VNI 100 and VNI 200 on the same hosts cannot reach each other" {
+	mkhost 1; mkhost 2
+	vxadd 1 a1$T 100; assert_success
+	vxadd 2 b1$T 100; assert_success
+	# VNI 200 reuses the same overlay subnet (its own stores), so only L2 separates them
+	mkns b2$T
+	HOSTNS=h${T}2 hcni ADD vxlan "$(vxconf 2 200 | jq -c --arg d "$DATA/vni200" '.ipam.dataDir=$d | .ipam.ranges[0][0].rangeStart="10.200.110.29" | .ipam.ranges[1][0].rangeStart="fd00:200:110::1d"')" b2$T
+	assert_success
+	assert_equal "$(jqo -r '.ips[0].address')" "10.200.110.29/24"
+	ping_ok a1$T 10.200.110.21
+	run ping_ok a1$T 10.200.110.29
+	assert_failure
+	run ping_ok b2$T 10.200.110.11
+	assert_failure
+}
+
+@test "three hosts with unicast peers: every pair pings" {
+	mkhost 1; mkhost 2; mkhost 3
+	for i in 1 2 3; do vxadd $i c$i$T 100; assert_success; done
+	for i in 1 2 3; do for j in 1 2 3; do
+		[[ $i == "$j" ]] || ping_ok c$i$T 10.200.110.$((j * 10 + 1))
+	done; done
+	run ip -n h${T}1 -j link show
+	assert_equal "$(ip netns exec h${T}1 bridge -j fdb show dev vxlan100 | jq -r '[.[] | select(.mac=="00:00:00:00:00:00") | .dst] | sort | join(" ")')" "10.200.100.2 10.200.100.3"
+}
+
+@test "three hosts with a multicast group" {
+	mkhost 1; mkhost 2; mkhost 3
+	for i in 1 2 3; do
+		mkns m$i$T
+		HOSTNS=h$T$i hcni ADD vxlan "$(vxconf $i 300 '"group":"239.1.1.30"' '[]' | jq -c 'del(.peers)')" m$i$T
+		assert_success
+	done
+	ip -n h${T}1 -d link show vxlan300 | grep -q 'group 239.1.1.30'
+	for i in 1 2 3; do for j in 1 2 3; do
+		[[ $i == "$j" ]] || ping_ok m$i$T 10.200.110.$((j * 10 + 1))
+	done; done
+}
+
+@test "MTU: underlay minus 50 over IPv4; a full-size DF ping passes, one byte more fails" {
+	mkhost 1; mkhost 2
+	vxadd 1 a1$T 100; assert_success
+	vxadd 2 b1$T 100; assert_success
+	assert_equal "$(ip -n h${T}1 -o link show vxlan100 | grep -o 'mtu [0-9]*')" "mtu 1450"
+	assert_equal "$(ip -n h${T}1 -o link show vxbr100 | grep -o 'mtu [0-9]*')" "mtu 1450"
+	assert_equal "$(ip -n a1$T -o link show eth0 | grep -o 'mtu [0-9]*')" "mtu 1450"
+	ip netns exec a1$T ping -c 1 -W 2 -M do -s 1422 10.200.110.21 >/dev/null
+	run ip netns exec a1$T ping -c 1 -W 2 -M do -s 1423 10.200.110.21
+	assert_failure
+}
+
+@test "MTU: underlay minus 70 over IPv6; IPv6 underlay carries the overlay" {
+	mkhost 1; mkhost 2
+	for i in 1 2; do
+		local j=$((3 - i))
+		mkns x$i$T
+		HOSTNS=h$T$i hcni ADD vxlan "$(vxconf $i 100 '' "[\"fd00:200:100::$j\"]")" x$i$T
+		assert_success
+	done
+	assert_equal "$(ip -n h${T}1 -o link show vxlan100 | grep -o 'mtu [0-9]*')" "mtu 1430"
+	ip -n h${T}1 -d link show vxlan100 | grep -q 'local fd00:200:100::1'
+	ip netns exec x1$T ping -c 1 -W 2 -M do -s 1402 10.200.110.21 >/dev/null
+	run ip netns exec x1$T ping -c 1 -W 2 -M do -s 1403 10.200.110.21
+	assert_failure
+	ping_ok x2$T fd00:200:110::b
+}
+
+@test "the default route's link and its address are the defaults for underlayDevice and local" {
+	mkhost 1; mkhost 2
+	ip -n h${T}1 route add default via 10.200.100.254
+	mkns a1$T
+	HOSTNS=h${T}1 hcni ADD vxlan "$(vxconf 1 100 | jq -c 'del(.underlayDevice)')" a1$T
+	assert_success
+	ip -n h${T}1 -d link show vxlan100 | grep -q 'local 10.200.100.1 dev ul0'
+	mkns a2$T
+	HOSTNS=h${T}2 hcni ADD vxlan "$(vxconf 2 100 | jq -c 'del(.underlayDevice)')" a2$T
+	expect_error 101 'no "underlayDevice" given and no default route'
+}
+
+@test "a peer removed from the config stops receiving flooded frames after the next ADD" {
+	mkhost 1; mkhost 2; mkhost 3
+	vxadd 1 a1$T 100; assert_success
+	ip netns exec h${T}3 bridge fdb show dev vxlan100 2>/dev/null | true
+	# host 3 listens on its underlay: a flooded ARP from host 1 reaches it
+	ip netns exec h${T}3 timeout 4 tcpdump -l -n -i ul0 -c 1 'udp dst port 4789' >"$BATS_TEST_TMPDIR/before" 2>/dev/null &
+	sleep 1
+	run ip netns exec a1$T ping -c 2 -W 1 10.200.110.99
+	wait
+	grep -q VXLAN "$BATS_TEST_TMPDIR/before"
+	# peers now only host 2; the next ADD on host 1 drops host 3's FDB entry, a1 keeps running
+	vxadd 1 a2$T 100 "" '["10.200.100.2"]'; assert_success
+	assert_equal "$(ip netns exec h${T}1 bridge -j fdb show dev vxlan100 | jq -r '[.[] | select(.mac=="00:00:00:00:00:00") | .dst] | join(" ")')" "10.200.100.2"
+	ip netns exec h${T}3 timeout 4 tcpdump -l -n -i ul0 -c 1 'udp dst port 4789' >"$BATS_TEST_TMPDIR/after" 2>/dev/null &
+	sleep 1
+	run ip netns exec a1$T ping -c 2 -W 1 10.200.110.98
+	wait
+	run grep -c VXLAN "$BATS_TEST_TMPDIR/after"
+	assert_output 0
+	ip -n a1$T link show eth0 | grep -q ',UP'
+}
+
+@test "DEL of the last container removes the VTEP and the bridge; keepVtep keeps them; DEL twice" {
+	mkhost 1
+	vxadd 1 a1$T 100; assert_success
+	vxadd 1 a2$T 100; assert_success
+	HOSTNS=h${T}1 hcni DEL vxlan "$(vxconf 1 100)" a1$T
+	assert_success
+	ip -n h${T}1 link show vxlan100 >/dev/null
+	HOSTNS=h${T}1 hcni DEL vxlan "$(vxconf 1 100)" a2$T
+	assert_success
+	run ip -n h${T}1 link show vxlan100
+	assert_failure
+	run ip -n h${T}1 link show vxbr100
+	assert_failure
+	HOSTNS=h${T}1 hcni DEL vxlan "$(vxconf 1 100)" a2$T
+	assert_success
+	[ -z "$(ls "$DATA/h1/vx100" | grep -e '^10\.' -e '^fd00')" ]
+	vxadd 1 a3$T 100 '"keepVtep":true'; assert_success
+	HOSTNS=h${T}1 hcni DEL vxlan "$(vxconf 1 100 '"keepVtep":true')" a3$T
+	assert_success
+	ip -n h${T}1 link show vxlan100 >/dev/null
+}
+
+@test "an existing VTEP with another VNI, port, local or group is refused and left unchanged" {
+	mkhost 1
+	vxadd 1 a1$T 100; assert_success
+	local before
+	before=$(ip -n h${T}1 -d link show vxlan100 | head -3)
+	mkns z$T
+	HOSTNS=h${T}1 hcni ADD vxlan "$(vxconf 1 100 '"port":8472')" z$T
+	expect_error 106 'existing vxlan100 uses port 4789, config says "port": 8472'
+	HOSTNS=h${T}1 hcni ADD vxlan "$(vxconf 1 100 '"local":"fd00:200:100::1"' '["fd00:200:100::2"]')" z$T
+	expect_error 106 'existing vxlan100 has local address 10.200.100.1'
+	HOSTNS=h${T}1 hcni ADD vxlan "$(vxconf 1 100 '"group":"239.1.1.1"' '[]')" z$T
+	expect_error 106 'group'
+	# a device named as our VTEP but with another VNI
+	ip -n h${T}1 link add vxlan200 type vxlan id 201 dstport 4789 dev ul0
+	HOSTNS=h${T}1 hcni ADD vxlan "$(vxconf 1 200)" z$T
+	expect_error 106 'existing vxlan200 has VNI 201'
+	assert_equal "$(ip -n h${T}1 -d link show vxlan100 | head -3)" "$before"
+	run ip -n z$T link show eth0
+	assert_failure
+	run ip -n h${T}1 link show vxbr200
+	assert_failure
+}
+
+@test "CHECK verifies VTEP, FDB peers, bridge membership, addresses and routes" {
+	mkhost 1; mkhost 2
+	vxadd 1 a1$T 100 '"isDefaultGateway":true'; assert_success
+	local conf
+	conf=$(vxconf 1 100 '"isDefaultGateway":true' | jq -c --argjson p "$output" '.prevResult=$p')
+	HOSTNS=h${T}1 hcni CHECK vxlan "$conf" a1$T
+	assert_success
+	ip netns exec h${T}1 bridge fdb del 00:00:00:00:00:00 dev vxlan100 dst 10.200.100.3
+	HOSTNS=h${T}1 hcni CHECK vxlan "$conf" a1$T
+	expect_error 104 'peer 10.200.100.3 has no FDB entry on vxlan100'
+	ip netns exec h${T}1 bridge fdb append 00:00:00:00:00:00 dev vxlan100 dst 10.200.100.3
+	ip -n h${T}1 link set vxlan100 nomaster
+	HOSTNS=h${T}1 hcni CHECK vxlan "$conf" a1$T
+	expect_error 104 'not an up port of bridge vxbr100'
+	ip -n h${T}1 link set vxlan100 master vxbr100
+	ip -n a1$T route del default
+	HOSTNS=h${T}1 hcni CHECK vxlan "$conf" a1$T
+	expect_error 104 'route to 0.0.0.0/0'
+}
+
+@test "GC: invalid attachments lose their reservation and port; the VTEP goes with the last" {
+	mkhost 1
+	vxadd 1 a1$T 100; assert_success
+	vxadd 1 a2$T 100; assert_success
+	HOSTNS=h${T}1 hcni GC vxlan "$(vxconf 1 100 | jq -c --arg c a1$T '.cniVersion="1.1.0" | ."cni.dev/valid-attachments"=[{"containerID":$c,"ifname":"eth0"}]')" x
+	assert_success
+	assert_equal "$(ip -n h${T}1 -o link show master vxbr100 | wc -l)" 2 # a1's veth and the VTEP
+	[ -e "$DATA/h1/vx100/10.200.110.11" ] && [ ! -e "$DATA/h1/vx100/10.200.110.12" ]
+	HOSTNS=h${T}1 hcni GC vxlan "$(vxconf 1 100 | jq -c '.cniVersion="1.1.0" | ."cni.dev/valid-attachments"=[]')" x
+	assert_success
+	run ip -n h${T}1 link show vxlan100
+	assert_failure
+}
+
+@test "STATUS: ready; 51 when the underlay is down" {
+	mkhost 1
+	HOSTNS=h${T}1 hcni STATUS vxlan "$(vxconf 1 100 | jq -c '.cniVersion="1.1.0"')" x
+	assert_success
+	ip -n h${T}1 link set ul0 down
+	HOSTNS=h${T}1 hcni STATUS vxlan "$(vxconf 1 100 | jq -c '.cniVersion="1.1.0"')" x
+	expect_error 51 'underlay ul0 is down'
+}
+
+@test "bad vxlan configs are refused with the field named, nothing created" {
+	mkhost 1
+	mkns z$T
+	local -a cases=(
+		'7|"vni" \(1..16777215\) is required|del(.vni)'
+		'7|"vni": 0 out of range 1..16777215|.vni=0'
+		'7|"vni": 16777216 out of range|.vni=16777216'
+		'6|"vni" must be an integer, not a string|.vni="abc"'
+		'7|"port": 70000 out of range 1..65535|.port=70000'
+		'7|"peers" and "group" exclude each other|.group="239.1.1.1"'
+		'7|"group": 10.200.1.1 is not a multicast address|del(.peers) | .group="10.200.1.1"'
+		'7|"peers\[0\]".*not an IP address|.peers=["x"]'
+		'7|"underlayDevice": nope0 does not exist|.underlayDevice="nope0"'
+		'7|"local".*not an IP address|.local="1.2.3"'
+	)
+	local c code re filter
+	for c in "${cases[@]}"; do
+		code=${c%%|*}; c=${c#*|}; re=${c%%|*}; filter=${c#*|}
+		HOSTNS=h${T}1 hcni ADD vxlan "$(vxconf 1 100 | jq -c "$filter")" z$T
+		expect_error "$code" "$re"
+	done
+	run ip -n h${T}1 -o link show
+	refute_output --partial vxlan
+	refute_output --partial vxbr
+}
