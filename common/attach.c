@@ -236,14 +236,7 @@ int attach_ensure_bridge(struct nl_sock *sk, const struct attach_conf *a, struct
 
 /* ---- helpers ---- */
 
-/* Enter the container's netns just long enough to open a netlink socket there (it stays
- * bound to that netns) and to write the per-interface sysctls. */
-struct ns_ctx {
-	int nsfd, selffd;
-	struct nl_sock *csk;
-};
-
-static int ns_open_sock(struct ns_ctx *n, const char *what, const char *const *sysctls, size_t n_sysctls,
+int attach_ns_sock(struct attach_ns *n, const char *what, const char *const *sysctls, size_t n_sysctls,
 			struct cni_error *e)
 {
 	int rc = 0;
@@ -263,7 +256,7 @@ static int ns_open_sock(struct ns_ctx *n, const char *what, const char *const *s
 	return rc;
 }
 
-static void ns_close(struct ns_ctx *n)
+void attach_ns_close(struct attach_ns *n)
 {
 	nl_close(n->csk);
 	if (n->nsfd >= 0)
@@ -274,8 +267,7 @@ static void ns_close(struct ns_ctx *n)
 	n->nsfd = n->selffd = -1;
 }
 
-/* 0 ok, 1 netns absent, -1 error. Refuses the plugin's own netns (code 8, as libcni). */
-static int ns_prepare(struct ns_ctx *n, const char *path, struct cni_error *e)
+int attach_ns_prepare(struct attach_ns *n, const char *path, struct cni_error *e)
 {
 	int r;
 	n->nsfd = n->selffd = -1;
@@ -428,11 +420,96 @@ static int ensure_vlan_gw(struct nl_sock *sk, const struct attach_conf *a, const
 
 /* ---- ADD ---- */
 
+int attach_ctr_apply(struct cni_ctx *c, const struct attach_conf *a, struct attach_ns *ns, struct cni_result *ires,
+		     int iface_idx, struct cni_result *out)
+{
+	struct cni_error *e = &c->err;
+	struct nl_link cont_link;
+	int r;
+	bool has_v6 = false, dflt[2] = { false, false };
+	for (size_t i = 0; i < ires->n_routes; i++)
+		if (ires->routes[i].dst.prefix == 0 && ires->routes[i].gw.len)
+			dflt[ip_is_v4(&ires->routes[i].dst.ip) ? 0 : 1] = true;
+	for (size_t i = 0; i < ires->n_ips; i++) {
+		struct cni_ipcfg ipc = ires->ips[i];
+		int fam = ip_is_v4(&ipc.address.ip) ? 0 : 1;
+		ipc.iface = iface_idx;
+		if (!ipc.gateway.len && a->is_gw) {
+			struct ip net = ipnet_network(&ipc.address);
+			ipc.gateway = ip_next(&net);
+		}
+		has_v6 |= fam == 1;
+		if (a->is_default_gw && !dflt[fam] && ipc.gateway.len) {
+			struct cni_route def = { .dst = { .ip = { .len = ipc.address.ip.len }, .prefix = 0 }, .gw = ipc.gateway };
+			if (cni_result_add_route(ires, &def) < 0) {
+				cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+				return -1;
+			}
+			dflt[fam] = true;
+		}
+		if (cni_result_add_ip(out, &ipc) < 0) {
+			cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < ires->n_routes; i++)
+		if (cni_result_add_route(out, &ires->routes[i]) < 0) {
+			cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+			return -1;
+		}
+
+	/* Inside the container: sysctls, link up, addresses, routes. */
+	if (out->n_ips || !a->disable_container_iface) {
+		char s_arp[96], s_dad[96], s_edad[96], s_keep[96], s_dis[96];
+		const char *sc[10];
+		size_t n = 0;
+		if (out->n_ips) {
+			snprintf(s_arp, sizeof(s_arp), "net/ipv4/conf/%s/arp_notify", c->ifname);
+			sc[n * 2] = s_arp, sc[n * 2 + 1] = "1", n++;
+		}
+		if (has_v6) {
+			snprintf(s_dis, sizeof(s_dis), "net/ipv6/conf/%s/disable_ipv6", c->ifname);
+			snprintf(s_keep, sizeof(s_keep), "net/ipv6/conf/%s/keep_addr_on_down", c->ifname);
+			sc[n * 2] = s_dis, sc[n * 2 + 1] = "0", n++;
+			sc[n * 2] = s_keep, sc[n * 2 + 1] = "1", n++;
+			if (a->enable_dad) {
+				snprintf(s_dad, sizeof(s_dad), "net/ipv6/conf/%s/accept_dad", c->ifname);
+				snprintf(s_edad, sizeof(s_edad), "net/ipv6/conf/%s/enhanced_dad", c->ifname);
+				sc[n * 2] = s_dad, sc[n * 2 + 1] = "1", n++;
+				sc[n * 2] = s_edad, sc[n * 2 + 1] = "1", n++;
+			}
+		}
+		if (attach_ns_sock(ns, c->netns, sc, n, e) < 0)
+			return -1;
+		if ((r = nl_link_get(ns->csk, c->ifname, 0, &cont_link, e)) <= 0) {
+			if (!r)
+				cni_errf(e, CNI_ERR_KERNEL, "interface %s vanished from CNI_NETNS %s", c->ifname, c->netns);
+			return -1;
+		}
+		for (size_t i = 0; i < out->n_ips; i++)
+			if (nl_addr_add(ns->csk, cont_link.index, &out->ips[i].address, !a->enable_dad, e) < 0)
+				return -1;
+		if (!a->disable_container_iface && nl_link_modify(ns->csk, cont_link.index, IFF_UP, IFF_UP, 0, NULL, -1, e) < 0)
+			return -1;
+		if (has_v6 && a->enable_dad && wait_dad(ns->csk, cont_link.index, c->ifname, e) < 0)
+			return -1;
+		for (size_t i = 0; i < out->n_routes; i++) {
+			const struct cni_route *rt = &out->routes[i];
+			const struct ip *gw = rt->gw.len ? &rt->gw : family_gw(out, rt->dst.ip.len);
+			if (nl_route_add(ns->csk, cont_link.index, rt, gw, e) < 0)
+				return -1;
+		}
+	}
+
+	return 0;
+}
+
+
 int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *sk, const struct nl_link *br,
 	       struct cni_result *out)
 {
 	struct cni_error *e = &c->err;
-	struct ns_ctx ns = { -1, -1, NULL };
+	struct attach_ns ns = { -1, -1, NULL };
 	struct cni_exec ipam = { 0 };
 	struct cni_result ires = { 0 };
 	struct masq_id mid = { c->name, c->container_id, c->ifname };
@@ -443,7 +520,7 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *s
 	int r;
 
 	attach_host_veth_name(c->container_id, c->ifname, host);
-	if ((r = ns_prepare(&ns, c->netns, e)) != 0) {
+	if ((r = attach_ns_prepare(&ns, c->netns, e)) != 0) {
 		if (r == 1)
 			cni_errf(e, CNI_ERR_INVALID_ENV, "CNI_NETNS %s does not exist", c->netns);
 		goto fail;
@@ -473,7 +550,7 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *s
 		/* Which name is taken? The container's: the spec's error. Only our host end: a veth
 		 * left by a crashed ADD of this same attachment (its name derives from it): reclaim. */
 		cni_err_clear(e);
-		if (ns_open_sock(&ns, c->netns, NULL, 0, e) < 0 || (r = nl_link_get(ns.csk, c->ifname, 0, &cont_link, e)) < 0)
+		if (attach_ns_sock(&ns, c->netns, NULL, 0, e) < 0 || (r = nl_link_get(ns.csk, c->ifname, 0, &cont_link, e)) < 0)
 			goto fail;
 		if (r == 1) {
 			cni_errf(e, CNI_ERR_EXISTS, "interface \"%s\" already exists in CNI_NETNS %s", c->ifname, c->netns);
@@ -529,80 +606,12 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *s
 		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 		goto fail;
 	}
-	bool has_v4 = false, has_v6 = false, dflt[2] = { false, false };
-	for (size_t i = 0; i < ires.n_routes; i++)
-		if (ires.routes[i].dst.prefix == 0 && ires.routes[i].gw.len)
-			dflt[ip_is_v4(&ires.routes[i].dst.ip) ? 0 : 1] = true;
-	for (size_t i = 0; i < ires.n_ips; i++) {
-		struct cni_ipcfg ipc = ires.ips[i];
-		int fam = ip_is_v4(&ipc.address.ip) ? 0 : 1;
-		ipc.iface = 2;
-		if (!ipc.gateway.len && a->is_gw) {
-			struct ip net = ipnet_network(&ipc.address);
-			ipc.gateway = ip_next(&net);
-		}
-		has_v4 |= fam == 0;
-		has_v6 |= fam == 1;
-		if (a->is_default_gw && !dflt[fam] && ipc.gateway.len) {
-			struct cni_route def = { .dst = { .ip = { .len = ipc.address.ip.len }, .prefix = 0 }, .gw = ipc.gateway };
-			if (cni_result_add_route(&ires, &def) < 0) {
-				cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-				goto fail;
-			}
-			dflt[fam] = true;
-		}
-		if (cni_result_add_ip(out, &ipc) < 0) {
-			cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-			goto fail;
-		}
-	}
-	for (size_t i = 0; i < ires.n_routes; i++)
-		if (cni_result_add_route(out, &ires.routes[i]) < 0) {
-			cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-			goto fail;
-		}
-
-	/* Inside the container: sysctls, link up, addresses, routes. */
-	if (out->n_ips || !a->disable_container_iface) {
-		char s_arp[96], s_dad[96], s_edad[96], s_keep[96], s_dis[96];
-		const char *sc[10];
-		size_t n = 0;
-		if (out->n_ips) {
-			snprintf(s_arp, sizeof(s_arp), "net/ipv4/conf/%s/arp_notify", c->ifname);
-			sc[n * 2] = s_arp, sc[n * 2 + 1] = "1", n++;
-		}
-		if (has_v6) {
-			snprintf(s_dis, sizeof(s_dis), "net/ipv6/conf/%s/disable_ipv6", c->ifname);
-			snprintf(s_keep, sizeof(s_keep), "net/ipv6/conf/%s/keep_addr_on_down", c->ifname);
-			sc[n * 2] = s_dis, sc[n * 2 + 1] = "0", n++;
-			sc[n * 2] = s_keep, sc[n * 2 + 1] = "1", n++;
-			if (a->enable_dad) {
-				snprintf(s_dad, sizeof(s_dad), "net/ipv6/conf/%s/accept_dad", c->ifname);
-				snprintf(s_edad, sizeof(s_edad), "net/ipv6/conf/%s/enhanced_dad", c->ifname);
-				sc[n * 2] = s_dad, sc[n * 2 + 1] = "1", n++;
-				sc[n * 2] = s_edad, sc[n * 2 + 1] = "1", n++;
-			}
-		}
-		if (ns_open_sock(&ns, c->netns, sc, n, e) < 0)
-			goto fail;
-		if ((r = nl_link_get(ns.csk, c->ifname, 0, &cont_link, e)) <= 0) {
-			if (!r)
-				cni_errf(e, CNI_ERR_KERNEL, "interface %s vanished from CNI_NETNS %s", c->ifname, c->netns);
-			goto fail;
-		}
-		for (size_t i = 0; i < out->n_ips; i++)
-			if (nl_addr_add(ns.csk, cont_link.index, &out->ips[i].address, !a->enable_dad, e) < 0)
-				goto fail;
-		if (!a->disable_container_iface && nl_link_modify(ns.csk, cont_link.index, IFF_UP, IFF_UP, 0, NULL, -1, e) < 0)
-			goto fail;
-		if (has_v6 && a->enable_dad && wait_dad(ns.csk, cont_link.index, c->ifname, e) < 0)
-			goto fail;
-		for (size_t i = 0; i < out->n_routes; i++) {
-			const struct cni_route *rt = &out->routes[i];
-			const struct ip *gw = rt->gw.len ? &rt->gw : family_gw(out, rt->dst.ip.len);
-			if (nl_route_add(ns.csk, cont_link.index, rt, gw, e) < 0)
-				goto fail;
-		}
+	if (attach_ctr_apply(c, a, &ns, &ires, 2, out) < 0)
+		goto fail;
+	bool has_v4 = false, has_v6 = false;
+	for (size_t i = 0; i < out->n_ips; i++) {
+		has_v4 |= ip_is_v4(&out->ips[i].address.ip);
+		has_v6 |= !ip_is_v4(&out->ips[i].address.ip);
 	}
 
 	/* The gateway side on the host. */
@@ -647,7 +656,7 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *s
 		memset(&ires.dns, 0, sizeof(ires.dns));
 	}
 	cni_result_free(&ires);
-	ns_close(&ns);
+	attach_ns_close(&ns);
 	return 0;
 
 fail:;
@@ -667,7 +676,7 @@ fail:;
 	if (ipam_added)
 		cni_ipam_exec(c, CNI_DEL, NULL, &ig);
 	cni_result_free(&ires);
-	ns_close(&ns);
+	attach_ns_close(&ns);
 	return -1;
 }
 
@@ -696,15 +705,15 @@ int attach_del(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *s
 	} else if (r == 1 && c->netns) {
 		/* Not made by us (the reference names host ends at random): delete the container's
 		 * end by name, if the netns is still there. */
-		struct ns_ctx ns;
+		struct attach_ns ns;
 		struct nl_link l;
 		struct cni_error ne = { 0 };
-		if (ns_prepare(&ns, c->netns, &ne) == 0 && ns_open_sock(&ns, c->netns, NULL, 0, &ne) == 0 &&
+		if (attach_ns_prepare(&ns, c->netns, &ne) == 0 && attach_ns_sock(&ns, c->netns, NULL, 0, &ne) == 0 &&
 		    nl_link_get(ns.csk, c->ifname, 0, &l, &ne) == 1 && strcmp(l.kind, "veth") == 0)
 			nl_link_del(ns.csk, l.index, c->ifname, &ne);
 		if (ne.code && ne.code != CNI_ERR_INVALID_ENV && !first.code)
 			first = ne;
-		ns_close(&ns);
+		attach_ns_close(&ns);
 	}
 	if (a->ip_masq && masq_del(&mid, e) < 0) {
 		if (!first.code)
@@ -740,7 +749,7 @@ int attach_check(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock 
 	struct cni_error *e = &c->err;
 	const struct cni_result *p = &c->prev;
 	const struct cni_iface *pbr = NULL, *pcont = NULL;
-	struct ns_ctx ns = { -1, -1, NULL };
+	struct attach_ns ns = { -1, -1, NULL };
 	struct nl_link br, cont, host;
 	struct nl_addr_info *addrs = NULL;
 	size_t n_addrs = 0;
@@ -773,12 +782,12 @@ int attach_check(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock 
 		return check_fail(e, "bridge %s promiscuous mode is %s, config says otherwise", a->bridge,
 				  br.promisc ? "on" : "off");
 
-	if ((r = ns_prepare(&ns, c->netns, e)) != 0) {
+	if ((r = attach_ns_prepare(&ns, c->netns, e)) != 0) {
 		if (r == 1)
 			check_fail(e, "CNI_NETNS %s does not exist%s", c->netns, "");
 		goto out;
 	}
-	if (ns_open_sock(&ns, c->netns, NULL, 0, e) < 0)
+	if (attach_ns_sock(&ns, c->netns, NULL, 0, e) < 0)
 		goto out;
 	if ((r = nl_link_get(ns.csk, c->ifname, 0, &cont, e)) <= 0) {
 		if (!r)
@@ -849,7 +858,7 @@ int attach_check(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock 
 	rc = 0;
 out:
 	free(addrs);
-	ns_close(&ns);
+	attach_ns_close(&ns);
 	return rc;
 }
 

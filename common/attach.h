@@ -44,6 +44,25 @@ void attach_conf_free(struct attach_conf *a);
  * retries, so DEL finds it even when the netns is gone. */
 void attach_host_veth_name(const char *container_id, const char *ifname, char out[16]);
 
+/* The container's network namespace, entered only long enough to open a netlink socket
+ * there (it stays bound to that netns) and to write per-interface sysctls. */
+struct attach_ns {
+	int nsfd, selffd;
+	struct nl_sock *csk;
+};
+/* 0 ok, 1 the netns does not exist, -1 error (the plugin's own netns: code 8, as libcni). */
+int attach_ns_prepare(struct attach_ns *n, const char *path, struct cni_error *e);
+/* Open n->csk if needed and write sysctls (pairs path, value; best effort) inside the netns. */
+int attach_ns_sock(struct attach_ns *n, const char *what, const char *const *sysctls, size_t n_sysctls,
+		   struct cni_error *e);
+void attach_ns_close(struct attach_ns *n);
+
+/* The container side of an ADD for any plugin: the IPAM result becomes out's ips (on result
+ * interface iface_idx, gateways defaulted with isGateway) and routes (a default route per family
+ * with isDefaultGateway); then sysctls, addresses, link up and routes on CNI_IFNAME. */
+int attach_ctr_apply(struct cni_ctx *c, const struct attach_conf *a, struct attach_ns *ns, struct cni_result *ires,
+		     int iface_idx, struct cni_result *out);
+
 /* ADD: br is the (existing, up) bridge in the host netns reached by sk. */
 int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *sk, const struct nl_link *br,
 	       struct cni_result *out);

@@ -46,7 +46,7 @@ hcni() {
 bridge_vlan_filtering() {
 	local ns=vf$$$RANDOM ok=1
 	ip netns add "$ns" || return 1
-	ip -n "$ns" link add b type bridge vlan_filtering 1 2>/dev/null || ok=0
+	ip -n "$ns" link add name vfbr type bridge vlan_filtering 1 2>/dev/null || ok=0
 	ip netns del "$ns"
 	[[ $ok == 1 ]]
 }

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# The VM lane: boot Debian's stock cloud kernel under QEMU (TCG) with a small initramfs holding
+# busybox, bash, bats, iproute2, the test tools and our build, run bats suites that need kernel
+# features this host lacks (802.1Q VLAN, bridge VLAN filtering), print their TAP output, exit
+# with bats' status. Everything comes from Debian packages; the kernel is cached.
+#
+#   tests/vm/run.sh BUILD_DIR SUITE.bats...
+# Env: VM_CACHE (default /var/tmp/cni-c-vm), VM_MEM (MiB, 1024), VM_TIMEOUT (s, 900).
+# Exit 125: the guest never reported a status; 124: skipped (no QEMU and cannot install it).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build=$(realpath "$1"); shift
+suites=("$@")
+cache=${VM_CACHE:-/var/tmp/cni-c-vm}
+mkdir -p "$cache"
+
+pkgs="qemu-system-x86 busybox-static cpio kmod"
+missing=""
+for p in $pkgs; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=" $p"; done
+if [[ -n $missing ]]; then
+	echo "# vm: installing$missing" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	if ! apt-get install -y -qq --no-install-recommends $missing >/dev/null 2>&1; then
+		apt-get update -qq >/dev/null 2>&1 || true
+		apt-get install -y -qq --no-install-recommends $missing >/dev/null 2>&1 || {
+			echo "# vm: cannot install$missing (no package registry?): lane skipped" >&2
+			exit 124
+		}
+	fi
+fi
+
+# 1. the kernel: Debian's cloud kernel, whose 8021q, bridge, veth, vxlan are modules
+if [[ ! -f $cache/vmlinuz ]]; then
+	pkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+	(cd "$cache" && chmod 777 . && apt-get download -qq "$pkg" >/dev/null && dpkg -x ./"$pkg"_*.deb kernel && rm -f ./*.deb)
+	cp "$cache"/kernel/boot/vmlinuz-* "$cache/vmlinuz"
+fi
+kver=$(ls "$cache/kernel/lib/modules")
+moddir=$cache/kernel/lib/modules/$kver
+
+# 2. the initramfs
+root=$(mktemp -d /tmp/cni-c-vm.XXXXXX)
+trap 'rm -rf "$root" "$root.cpio.gz"' EXIT
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,usr/lib,lib,lib64,proc,sys,dev,tmp,run,etc,var,mods,newroot}
+ln -s /run "$root/var/run"
+cp /bin/busybox "$root/bin/"
+copy_lib_deps() {
+	ldd "$1" 2>/dev/null | grep -o '/[^ ]*' | while read -r l; do
+		mkdir -p "$root$(dirname "$l")"
+		cp -Ln "$l" "$root$l" 2>/dev/null || true
+	done
+}
+copy_bin() { # a host binary and every library it links, at the same paths
+	local b
+	b=$(command -v "$1") || { echo "vm: no $1 on the host" >&2; return 1; }
+	mkdir -p "$root$(dirname "$b")"
+	cp -L "$b" "$root$b"
+	copy_lib_deps "$b"
+}
+for b in ip bridge bash env timeout jq ping tcpdump nft flock sha512sum od; do copy_bin "$b"; done
+# libnftables is dlopen'ed by our plugins
+for l in /usr/lib/x86_64-linux-gnu/libnftables.so.1; do
+	[[ -e $l ]] && { mkdir -p "$root$(dirname "$l")"; cp -Ln "$l" "$root$l"; copy_lib_deps "$l"; }
+done
+cp -a /usr/bin/bats "$root/usr/bin/"
+for d in /usr/lib/bats-core /usr/libexec/bats-core /usr/lib/bats /usr/share/bats-core; do
+	[[ -d $d ]] && { mkdir -p "$root$(dirname "$d")"; cp -a "$d" "$root$d"; }
+done
+echo 'root:x:0:0:root:/root:/bin/bash' >"$root/etc/passwd"
+echo 'root:x:0:' >"$root/etc/group"
+order=()
+add_mod() {
+	local f d
+	f=$(find "$moddir" -name "$1.ko*" | head -1)
+	[[ -n $f ]] || return 0
+	for d in $(modinfo -F depends "$f" | tr ',' ' '); do add_mod "$d"; done
+	[[ " ${order[*]} " == *" $1 "* ]] || { order+=("$1"); cp "$f" "$root/mods/"; }
+}
+for m in 8021q bridge veth vxlan dummy nf_tables nft_masq nft_nat nft_chain_nat nft_compat nf_conntrack; do add_mod "$m"; done
+for f in "$root"/mods/*.ko.xz; do [[ -e $f ]] && xz -d "$f"; done
+for f in "$root"/mods/*.ko.zst; do [[ -e $f ]] && zstd -qd --rm "$f"; done
+printf '%s\n' "${order[@]}" >"$root/mods/order"
+# the project's tests and the build under test, at /src
+mkdir -p "$root/src/tests" "$root/src/build"
+cp -a tests/. "$root/src/tests/"
+cp -a "$build"/. "$root/src/build/"
+rm -rf "$root/src/build/obj"
+for f in "$root"/src/build/*; do [[ -f $f && -x $f ]] && copy_lib_deps "$f"; done
+printf '%s\n' "${suites[@]}" >"$root/suites"
+cat >"$root/init" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+# `ip netns exec` needs / to be a mount: move everything onto a tmpfs and switch to it
+if [ "$$" = 1 ] && [ ! -e /.switched ]; then
+	/bin/busybox mount -t tmpfs -o size=900m root /newroot
+	for d in /*; do [ "$d" = /newroot ] || [ "$d" = /proc ] || cp -a "$d" /newroot/; done
+	mkdir -p /newroot/proc /newroot/newroot
+	touch /newroot/.switched
+	exec /bin/busybox switch_root /newroot /init
+fi
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+mount -t tmpfs tmp /tmp; mount -t tmpfs run /run; mkdir -p /run/netns
+ln -sf /proc/self/fd /dev/fd; ln -sf /proc/self/fd/0 /dev/stdin
+ln -sf /proc/self/fd/1 /dev/stdout; ln -sf /proc/self/fd/2 /dev/stderr
+for m in $(cat /mods/order); do insmod /mods/$m.ko 2>/dev/null; done
+ip link set lo up
+cd /src
+st=0
+for s in $(cat /suites); do
+	echo "# vm: $s on $(uname -r)"
+	PLUGIN_DIR=/src/build bats --tap "tests/$s" || st=1
+done
+echo "VM-EXIT-STATUS=$st"
+poweroff -f
+INIT
+chmod +x "$root/init"
+(cd "$root" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$root.cpio.gz"
+
+# 3. boot (TCG: this host offers no usable hardware virtualisation)
+out=$(mktemp)
+timeout "${VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "${VM_MEM:-1024}" \
+	-nographic -no-reboot -kernel "$cache/vmlinuz" -initrd "$root.cpio.gz" \
+	-append "console=ttyS0 quiet panic=-1" 2>&1 | tr -d '\r' | tee "$out" |
+	awk '/# vm: /{on=1; sub(/^.*# vm: /, "# vm: ")} on && !/^VM-EXIT-STATUS=/ && !/^\[ *[0-9.]*\]/' || true
+status=$(sed -n 's/^VM-EXIT-STATUS=\([0-9]*\).*/\1/p' "$out" | tail -1)
+rm -f "$out"
+[[ -n $status ]] || { echo "vm: the guest did not report a status (timeout or crash)" >&2; exit 125; }
+exit "$status"
