@@ -10,7 +10,7 @@ BUILD   ?= build
 SAN     ?=
 CC      ?= gcc
 
-PLUGINS := host-local bridge vxlan
+PLUGINS := host-local bridge vxlan vlan
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation
 CSTD    := -std=gnu11 -D_GNU_SOURCE
@@ -40,6 +40,7 @@ COMMON_NET_OBJS := $(COMMON_NET:%=$(BUILD)/obj/common/%.o)
 
 BRIDGE_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/main/bridge/*.c))
 VXLAN_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/main/vxlan/*.c))
+VLAN_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/main/vlan/*.c))
 
 HOSTLOCAL_SRCS := $(wildcard plugins/ipam/host-local/*.c)
 HOSTLOCAL_OBJS := $(HOSTLOCAL_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -65,6 +66,9 @@ $(BUILD)/bridge: $(BRIDGE_OBJS) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_NL) $(LIB_JSON) $(LIB_CAP)
 
 $(BUILD)/vxlan: $(VXLAN_OBJS) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_NL) $(LIB_JSON) $(LIB_CAP)
+
+$(BUILD)/vlan: $(VLAN_OBJS) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_NL) $(LIB_JSON) $(LIB_CAP)
 
 # Test-only drivers of common/ pieces (not installed).

@@ -744,6 +744,46 @@ static int check_fail(struct cni_error *e, const char *fmt, const char *a1, cons
 	return cni_errf(e, CNI_ERR_CHECK_FAILED, fmt, a1, a2);
 }
 
+/* prevResult's addresses of interface iface_idx present on `index` in the container, and every
+ * route of prevResult present there (code 104 naming what is missing). */
+int attach_check_ctr(struct cni_ctx *c, struct attach_ns *ns, int index, int iface_idx)
+{
+	struct cni_error *e = &c->err;
+	const struct cni_result *p = &c->prev;
+	struct nl_addr_info *addrs = NULL;
+	size_t n_addrs = 0;
+	char b1[IPNET_STRLEN], b2[IP_STRLEN];
+	int rc = -1, r;
+	if (nl_addr_list(ns->csk, index, 0, &addrs, &n_addrs, e) < 0)
+		return -1;
+	for (size_t i = 0; i < p->n_ips; i++) {
+		bool found = false;
+		if (p->ips[i].iface != iface_idx)
+			continue;
+		for (size_t k = 0; k < n_addrs && !found; k++)
+			found = ipnet_same(&addrs[k].addr, &p->ips[i].address);
+		if (!found) {
+			check_fail(e, "address %s is missing from %s in the container", ipnet_fmt(&p->ips[i].address, b1), c->ifname);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < p->n_routes; i++) {
+		const struct cni_route *rt = &p->routes[i];
+		const struct ip *gw = rt->gw.len ? &rt->gw : family_gw(p, rt->dst.ip.len);
+		if ((r = nl_route_exists(ns->csk, rt, gw, e)) < 0)
+			goto out;
+		if (!r) {
+			check_fail(e, "route to %s via %s is missing in the container", ipnet_fmt(&rt->dst, b1),
+				   gw ? ip_fmt(gw, b2) : "(link)");
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(addrs);
+	return rc;
+}
+
 int attach_check(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *sk)
 {
 	struct cni_error *e = &c->err;
@@ -751,9 +791,7 @@ int attach_check(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock 
 	const struct cni_iface *pbr = NULL, *pcont = NULL;
 	struct attach_ns ns = { -1, -1, NULL };
 	struct nl_link br, cont, host;
-	struct nl_addr_info *addrs = NULL;
-	size_t n_addrs = 0;
-	char b1[IPNET_STRLEN], b2[IP_STRLEN], m[18];
+	char m[18];
 	int rc = -1, r, cont_idx = -1;
 
 	if (!c->has_prev)
@@ -819,30 +857,8 @@ int attach_check(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock 
 		check_fail(e, "host veth %s is down%s", host.name, "");
 		goto out;
 	}
-	if (nl_addr_list(ns.csk, cont.index, 0, &addrs, &n_addrs, e) < 0)
+	if (attach_check_ctr(c, &ns, cont.index, cont_idx) < 0)
 		goto out;
-	for (size_t i = 0; i < p->n_ips; i++) {
-		bool found = false;
-		if (p->ips[i].iface != cont_idx)
-			continue;
-		for (size_t k = 0; k < n_addrs && !found; k++)
-			found = ipnet_same(&addrs[k].addr, &p->ips[i].address);
-		if (!found) {
-			check_fail(e, "address %s is missing from %s in the container", ipnet_fmt(&p->ips[i].address, b1), c->ifname);
-			goto out;
-		}
-	}
-	for (size_t i = 0; i < p->n_routes; i++) {
-		const struct cni_route *rt = &p->routes[i];
-		const struct ip *gw = rt->gw.len ? &rt->gw : family_gw(p, rt->dst.ip.len);
-		if ((r = nl_route_exists(ns.csk, rt, gw, e)) < 0)
-			goto out;
-		if (!r) {
-			check_fail(e, "route to %s via %s is missing in the container", ipnet_fmt(&rt->dst, b1),
-				   gw ? ip_fmt(gw, b2) : "(link)");
-			goto out;
-		}
-	}
 	if (a->ip_masq) {
 		struct ipnet v[16];
 		size_t n = 0;
@@ -857,7 +873,6 @@ int attach_check(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock 
 		goto out;
 	rc = 0;
 out:
-	free(addrs);
 	attach_ns_close(&ns);
 	return rc;
 }

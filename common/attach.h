@@ -63,6 +63,10 @@ void attach_ns_close(struct attach_ns *n);
 int attach_ctr_apply(struct cni_ctx *c, const struct attach_conf *a, struct attach_ns *ns, struct cni_result *ires,
 		     int iface_idx, struct cni_result *out);
 
+/* CHECK of the container side for any plugin: prevResult's addresses on interface iface_idx
+ * are on link `index`, its routes exist (code 104 naming what differs). */
+int attach_check_ctr(struct cni_ctx *c, struct attach_ns *ns, int index, int iface_idx);
+
 /* ADD: br is the (existing, up) bridge in the host netns reached by sk. */
 int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *sk, const struct nl_link *br,
 	       struct cni_result *out);

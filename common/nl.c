@@ -711,6 +711,54 @@ int nl_route_exists(struct nl_sock *sk, const struct cni_route *r, const struct 
 	return cni_errf(e, CNI_ERR_TRY_AGAIN, "listing routes: interrupted by concurrent changes");
 }
 
+/* ---- vlan ---- */
+
+int nl_vlan_create(struct nl_sock *sk, const char *name, int parent, uint16_t vid, int mtu, const uint8_t *mac,
+		   int netns_fd, bool up, struct cni_error *e)
+{
+	unsigned f = up ? IFF_UP : 0;
+	struct nl_msg *m = link_msg(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, AF_UNSPEC, 0, f, f);
+	struct nlattr *li, *data;
+	int rc;
+	if (!m)
+		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	nla_put_string(m, IFLA_IFNAME, name);
+	nla_put_u32(m, IFLA_LINK, (uint32_t)parent);
+	if (mtu > 0)
+		nla_put_u32(m, IFLA_MTU, (uint32_t)mtu);
+	if (mac)
+		nla_put(m, IFLA_ADDRESS, 6, mac);
+	if (netns_fd >= 0)
+		nla_put_u32(m, IFLA_NET_NS_FD, (uint32_t)netns_fd);
+	li = nla_nest_start(m, IFLA_LINKINFO);
+	nla_put_string(m, IFLA_INFO_KIND, "vlan");
+	data = nla_nest_start(m, IFLA_INFO_DATA);
+	nla_put_u16(m, IFLA_VLAN_ID, vid);
+	nla_nest_end(m, data);
+	nla_nest_end(m, li);
+	rc = request(sk, m, NULL, NULL);
+	if (rc < 0) {
+		cni_errf(e, CNI_ERR_KERNEL, "creating VLAN %u sub-interface %s: %s", vid, name, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+int nl_link_rename(struct nl_sock *sk, int index, const char *name, struct cni_error *e)
+{
+	struct nl_msg *m = link_msg(RTM_NEWLINK, 0, AF_UNSPEC, index, 0, 0);
+	int rc;
+	if (!m)
+		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	nla_put_string(m, IFLA_IFNAME, name);
+	rc = request(sk, m, NULL, NULL);
+	if (rc < 0) {
+		cni_errf(e, CNI_ERR_KERNEL, "renaming link %d to %s: %s", index, name, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
 /* ---- vxlan ---- */
 
 int nl_vxlan_create(struct nl_sock *sk, const struct nl_vxlan *v, struct cni_error *e)

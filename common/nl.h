@@ -114,6 +114,14 @@ struct nl_vxlan {
 /* Create a VXLAN device (up). 1 created, 0 the name exists, -errno with e filled. */
 int nl_vxlan_create(struct nl_sock *sk, const struct nl_vxlan *v, struct cni_error *e);
 
+/* An 802.1Q sub-interface of `parent` (down unless up), created in netns_fd (-1: here).
+ * 0 created, -errno with e filled (EOPNOTSUPP: no 8021q in this kernel; EEXIST: the name, or
+ * that VLAN ID on that parent, is taken). */
+int nl_vlan_create(struct nl_sock *sk, const char *name, int parent, uint16_t vid, int mtu, const uint8_t *mac,
+		   int netns_fd, bool up, struct cni_error *e);
+/* Rename a (down) link. -EEXIST when the name is taken. */
+int nl_link_rename(struct nl_sock *sk, int index, const char *name, struct cni_error *e);
+
 /* The output interface of the main table's default route of a family (4 or 16), lowest metric. */
 int nl_default_route_oif(struct nl_sock *sk, int family_len, int *oif, struct cni_error *e);
 

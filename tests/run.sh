@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The test command: builds each lane, runs the C unit tests and every bats suite against it,
 # prints the TAP output, then one line "N passed, N failed"; exits non-zero on any failure.
-#   LANES="release asan"  which builds to test (default both; asan = ASan+UBSan build)
+#   LANES="release asan vm"  which lanes (default all): release build, ASan+UBSan build, and the
+#                            VM lane (tests/vm/: suites needing kernel features the host lacks)
 #   SUITES="spec host-local"  which bats files (default all in tests/)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-LANES=${LANES:-release asan}
+LANES=${LANES:-release asan vm}
 mapfile -t SUITES < <(if [[ -n ${SUITES:-} ]]; then printf 'tests/%s.bats\n' $SUITES; else ls tests/*.bats; fi)
 passed=0 failed=0 skipped=0
 
@@ -21,7 +22,25 @@ count() { # reads TAP on stdin, echoes it, tallies
 	done
 }
 
+VM_SUITES=${VM_SUITES:-vm/vlan.bats bridge.bats:vlan}
+
 for lane in $LANES; do
+	if [[ $lane == vm ]]; then
+		echo "# lane vm: booting Debian's kernel under QEMU for: $VM_SUITES"
+		if ! make -s BUILD=build all >&2; then
+			echo "not ok - lane vm: build failed"
+			failed=$((failed + 1))
+			continue
+		fi
+		# shellcheck disable=SC2086
+		count < <(tests/vm/run.sh build $VM_SUITES 2>&1; rc=$?
+			case $rc in
+			0 | 1) ;;
+			124) echo "# lane vm skipped: QEMU is not installed and cannot be installed here" ;;
+			*) echo "not ok - lane vm: the VM did not finish (status $rc)" ;;
+			esac)
+		continue
+	fi
 	case $lane in
 	release) build=build; mk=() ;;
 	asan) build=build-asan; mk=(SAN=1) ;;

@@ -4,7 +4,7 @@
 # features this host lacks (802.1Q VLAN, bridge VLAN filtering), print their TAP output, exit
 # with bats' status. Everything comes from Debian packages; the kernel is cached.
 #
-#   tests/vm/run.sh BUILD_DIR SUITE.bats...
+#   tests/vm/run.sh BUILD_DIR SUITE.bats[:FILTER]...   (FILTER: bats -f regex)
 # Env: VM_CACHE (default /var/tmp/cni-c-vm), VM_MEM (MiB, 1024), VM_TIMEOUT (s, 900).
 # Exit 125: the guest never reported a status; 124: skipped (no QEMU and cannot install it).
 set -euo pipefail
@@ -108,8 +108,13 @@ ip link set lo up
 cd /src
 st=0
 for s in $(cat /suites); do
+	f=${s%%:*}
 	echo "# vm: $s on $(uname -r)"
-	PLUGIN_DIR=/src/build bats --tap "tests/$s" || st=1
+	if [ "$f" = "$s" ]; then
+		PLUGIN_DIR=/src/build bats --tap "tests/$f" || st=1
+	else
+		PLUGIN_DIR=/src/build bats --tap -f "${s#*:}" "tests/$f" || st=1
+	fi
 done
 echo "VM-EXIT-STATUS=$st"
 poweroff -f

@@ -1,0 +1,503 @@
+/* vlan plugin: an 802.1Q sub-interface of `master`. Without `bridge`, the reference plugin's
+ * behaviour: a new sub-interface moved into the container as CNI_IFNAME. With `bridge` (the
+ * seed's virtual switch): the host keeps one sub-interface master.vlanId per VLAN, a port of a
+ * per-VLAN bridge, and containers join that bridge by veth (common/attach.c), so any number of
+ * containers share one VLAN on one host. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <linux/capability.h>
+
+#include "attach.h"
+#include "conf.h"
+#include "ipam.h"
+#include "nl.h"
+#include "sha512.h"
+
+struct vlan_conf {
+	struct attach_conf a;
+	const char *master;
+	long long vid;
+	bool link_in_container;
+	bool bridged;
+	char sub[16]; /* bridged mode: the host's sub-interface */
+};
+
+static int parse(struct cni_ctx *c, struct vlan_conf *v)
+{
+	struct cni_error *e = &c->err;
+	const char *br = NULL;
+	int r;
+	memset(v, 0, sizeof(*v));
+	if (conf_string(c->conf, "", "master", &v->master, e) < 0)
+		return -1;
+	if (!v->master || !*v->master)
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"master\" (the parent link) is required");
+	if (!conf_valid_ifname(v->master))
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"master\": \"%s\" is not a valid interface name",
+				v->master);
+	if ((r = conf_int(c->conf, "", "vlanId", 1, 4094, &v->vid, e)) < 0)
+		return -1;
+	if (!r)
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"vlanId\" (1..4094) is required");
+	if (conf_bool(c->conf, "", "linkInContainer", &v->link_in_container, e) < 0 || conf_string(c->conf, "", "bridge", &br, e) < 0)
+		return -1;
+	v->bridged = br != NULL;
+	if (attach_conf_parse(c, &v->a, "cni0", e) < 0)
+		return -1;
+	if (v->bridged && v->link_in_container)
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: fields \"bridge\" and \"linkInContainer\" exclude each other");
+	if ((size_t)snprintf(v->sub, sizeof(v->sub), "%s.%lld", v->master, v->vid) >= sizeof(v->sub)) {
+		char h[9];
+		sha512_hex(v->master, strlen(v->master), h, 8);
+		snprintf(v->sub, sizeof(v->sub), "vl%s.%lld", h, v->vid);
+	}
+	return 0;
+}
+
+static int no_8021q(int r, const struct vlan_conf *v, struct cni_error *e)
+{
+	if (r == -EOPNOTSUPP)
+		return cni_errf_force(e, CNI_ERR_KERNEL, "the kernel has no 8021q support: load module 8021q (VLAN %lld on %s)", v->vid,
+				      v->master);
+	return -1;
+}
+
+static int master_link(struct nl_sock *sk, const struct vlan_conf *v, const char *where, struct nl_link *m,
+		       struct cni_error *e)
+{
+	int r = nl_link_get(sk, v->master, 0, m, e);
+	if (r <= 0)
+		return r < 0 ? -1 : cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"master\": %s does not exist %s", v->master,
+					   where);
+	if (v->a.mtu > m->mtu)
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"mtu\": %d is above master %s's MTU %d", v->a.mtu,
+				v->master, m->mtu);
+	return 0;
+}
+
+/* ---- reference mode: the sub-interface moves into the container ---- */
+
+static void tmp_name(const struct cni_ctx *c, char out[16])
+{
+	char buf[2048], h[12];
+	snprintf(buf, sizeof(buf), "%s%s", c->container_id, c->ifname);
+	sha512_hex(buf, strlen(buf), h, 11);
+	snprintf(out, 16, "vlt%s", h);
+}
+
+static int ref_add(struct cni_ctx *c, struct vlan_conf *v, struct nl_sock *sk, struct cni_result *out)
+{
+	struct cni_error *e = &c->err;
+	struct attach_ns ns = { -1, -1, NULL };
+	struct cni_exec ipam = { 0 };
+	struct cni_result ires = { 0 };
+	struct nl_link m, l;
+	bool ipam_running = false, ipam_added = false;
+	int made = 0, r;
+	char tmp[16], mac[18];
+
+	if ((r = attach_ns_prepare(&ns, c->netns, e)) != 0) {
+		if (r == 1)
+			cni_errf(e, CNI_ERR_INVALID_ENV, "CNI_NETNS %s does not exist", c->netns);
+		goto fail;
+	}
+	if (attach_ns_sock(&ns, c->netns, NULL, 0, e) < 0)
+		goto fail;
+	/* The master: in the host, or (linkInContainer) already in the container. */
+	struct nl_sock *msk = v->link_in_container ? ns.csk : sk;
+	if (master_link(msk, v, v->link_in_container ? "in the container" : "on the host", &m, e) < 0)
+		goto fail;
+	if ((r = nl_link_get(ns.csk, c->ifname, 0, &l, e)) != 0) {
+		if (r == 1)
+			cni_errf(e, CNI_ERR_EXISTS, "interface \"%s\" already exists in CNI_NETNS %s", c->ifname, c->netns);
+		goto fail;
+	}
+	if (v->a.has_ipam) {
+		if (cni_ipam_start(c, CNI_ADD, &ipam, e) < 0)
+			goto fail;
+		ipam_running = true;
+	}
+	/* Created under a temporary name straight into the netns (a name taken on the host must
+	 * not get in the way), then renamed there. */
+	tmp_name(c, tmp);
+	for (int attempt = 0;; attempt++) {
+		r = nl_vlan_create(msk, tmp, m.index, (uint16_t)v->vid, v->a.mtu ? v->a.mtu : m.mtu, v->a.has_mac ? v->a.mac : NULL,
+				   v->link_in_container ? -1 : ns.nsfd, false, e);
+		if (r == 0)
+			break;
+		if (r != -EEXIST || attempt) {
+			no_8021q(r, v, e);
+			goto fail;
+		}
+		/* our own temporary link left by a crash, or this VLAN already used on the master */
+		cni_err_clear(e);
+		if (nl_link_get(ns.csk, tmp, 0, &l, e) == 1 && strcmp(l.kind, "vlan") == 0) {
+			nl_link_del(ns.csk, l.index, tmp, e);
+			continue;
+		}
+		cni_errf(e, CNI_ERR_EXISTS,
+			 "master %s already has a VLAN %lld sub-interface (used by another container or the host); use \"bridge\" to share a VLAN between containers",
+			 v->master, v->vid);
+		goto fail;
+	}
+	made = 1;
+	if (nl_link_get(ns.csk, tmp, 0, &l, e) <= 0 || nl_link_rename(ns.csk, l.index, c->ifname, e) < 0) {
+		if (!e->code)
+			cni_errf(e, CNI_ERR_KERNEL, "VLAN link %s vanished after creation", tmp);
+		goto fail;
+	}
+	if (cni_result_add_iface(out, c->ifname, nl_mac_fmt(l.mac, mac), c->netns) < 0) {
+		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+		goto fail;
+	}
+	if (ipam_running) {
+		ipam_running = false;
+		if (cni_exec_finish(&ipam, &ires, e) < 0)
+			goto fail;
+		ipam_added = true;
+	}
+	if (attach_ctr_apply(c, &v->a, &ns, &ires, 0, out) < 0)
+		goto fail;
+	if (v->a.has_dns) {
+		if (cni_dns_copy(&out->dns, &v->a.dns) < 0)
+			goto fail;
+	} else {
+		out->dns = ires.dns;
+		memset(&ires.dns, 0, sizeof(ires.dns));
+	}
+	cni_result_free(&ires);
+	attach_ns_close(&ns);
+	return 0;
+fail:;
+	struct cni_error ig = { 0 };
+	if (made && ns.csk) {
+		struct nl_link x;
+		if (nl_link_get(ns.csk, c->ifname, 0, &x, &ig) == 1 && strcmp(x.kind, "vlan") == 0 && x.index == l.index)
+			nl_link_del(ns.csk, x.index, c->ifname, &ig);
+		else if (nl_link_get(ns.csk, tmp, 0, &x, &ig) == 1)
+			nl_link_del(ns.csk, x.index, tmp, &ig);
+	}
+	if (ipam_running) {
+		struct cni_result t = { 0 };
+		ipam_added = cni_exec_finish(&ipam, &t, &ig) == 0;
+		cni_result_free(&t);
+	}
+	if (ipam_added)
+		cni_ipam_exec(c, CNI_DEL, NULL, &ig);
+	cni_result_free(&ires);
+	attach_ns_close(&ns);
+	return -1;
+}
+
+static int ref_del(struct cni_ctx *c, struct vlan_conf *v)
+{
+	struct cni_error *e = &c->err, first = { 0 };
+	struct attach_ns ns = { -1, -1, NULL };
+	struct cni_exec ipam;
+	bool running = false;
+	if (v->a.has_ipam && cni_ipam_start(c, CNI_DEL, &ipam, &first) == 0)
+		running = true;
+	if (c->netns && attach_ns_prepare(&ns, c->netns, e) == 0 && attach_ns_sock(&ns, c->netns, NULL, 0, e) == 0) {
+		struct nl_link l;
+		if (nl_link_get(ns.csk, c->ifname, 0, &l, e) == 1 && strcmp(l.kind, "vlan") == 0)
+			nl_link_del(ns.csk, l.index, c->ifname, e);
+	}
+	/* a netns that is gone or not a netns any more: nothing of ours is left in it */
+	if (e->code && e->code != CNI_ERR_INVALID_ENV && !first.code)
+		first = *e;
+	cni_err_clear(e);
+	attach_ns_close(&ns);
+	if (running && cni_exec_finish(&ipam, NULL, e) < 0 && !first.code)
+		first = *e;
+	if (first.code) {
+		*e = first;
+		return -1;
+	}
+	cni_err_clear(e);
+	return 0;
+}
+
+static int ref_check(struct cni_ctx *c, struct vlan_conf *v, struct nl_sock *sk)
+{
+	struct cni_error *e = &c->err;
+	struct attach_ns ns = { -1, -1, NULL };
+	struct nl_link l, m;
+	int idx = -1, rc = -1, r;
+	char mac[18];
+	if (!c->has_prev)
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: CHECK needs \"prevResult\"");
+	if (v->a.has_ipam && cni_ipam_exec(c, CNI_CHECK, NULL, e) < 0)
+		return -1;
+	for (size_t i = 0; i < c->prev.n_ifaces; i++)
+		if (strcmp(c->prev.ifaces[i].name, c->ifname) == 0 && c->prev.ifaces[i].sandbox &&
+		    strcmp(c->prev.ifaces[i].sandbox, c->netns) == 0)
+			idx = (int)i;
+	if (idx < 0)
+		return cni_errf(e, CNI_ERR_CHECK_FAILED, "prevResult has no interface %s in sandbox %s", c->ifname, c->netns);
+	if ((r = attach_ns_prepare(&ns, c->netns, e)) != 0 || attach_ns_sock(&ns, c->netns, NULL, 0, e) < 0) {
+		if (r == 1)
+			cni_errf(e, CNI_ERR_CHECK_FAILED, "CNI_NETNS %s does not exist", c->netns);
+		goto out;
+	}
+	if ((r = nl_link_get(ns.csk, c->ifname, 0, &l, e)) <= 0) {
+		if (!r)
+			cni_errf(e, CNI_ERR_CHECK_FAILED, "interface %s not found in CNI_NETNS %s", c->ifname, c->netns);
+		goto out;
+	}
+	if (strcmp(l.kind, "vlan") != 0 || l.vlan_id != v->vid) {
+		cni_errf(e, CNI_ERR_CHECK_FAILED, "interface %s is not VLAN %lld (kind %s, id %d)", c->ifname, v->vid, l.kind, l.vlan_id);
+		goto out;
+	}
+	if (c->prev.ifaces[idx].mac[0] && strcmp(c->prev.ifaces[idx].mac, nl_mac_fmt(l.mac, mac)) != 0) {
+		cni_errf(e, CNI_ERR_CHECK_FAILED, "interface %s MAC %s differs from prevResult", c->ifname, mac);
+		goto out;
+	}
+	if (!(l.flags & IFF_UP)) {
+		cni_errf(e, CNI_ERR_CHECK_FAILED, "interface %s in the container is down", c->ifname);
+		goto out;
+	}
+	struct nl_sock *msk = v->link_in_container ? ns.csk : sk;
+	if (nl_link_get(msk, NULL, l.link, &m, e) != 1 || strcmp(m.name, v->master) != 0) {
+		cni_errf(e, CNI_ERR_CHECK_FAILED, "interface %s's parent is not master %s", c->ifname, v->master);
+		goto out;
+	}
+	rc = attach_check_ctr(c, &ns, l.index, idx);
+out:
+	attach_ns_close(&ns);
+	return rc;
+}
+
+/* ---- bridged mode: one sub-interface per VLAN on a per-VLAN bridge ---- */
+
+static int vlan_lock(const struct vlan_conf *v, int how, struct cni_error *e)
+{
+	char path[96];
+	int fd;
+	mkdir("/run/cni-c", 0755);
+	snprintf(path, sizeof(path), "/run/cni-c/vlan-%s-%lld.lock", v->master, v->vid);
+	if ((fd = open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
+		return cni_errf(e, CNI_ERR_IO, "opening %s: %s", path, strerror(errno));
+	while (flock(fd, how) < 0)
+		if (errno != EINTR) {
+			close(fd);
+			return cni_errf(e, CNI_ERR_IO, "locking %s: %s", path, strerror(errno));
+		}
+	return fd;
+}
+
+static int sub_matches(const struct vlan_conf *v, const struct nl_link *s, const struct nl_link *m, struct cni_error *e)
+{
+	if (strcmp(s->kind, "vlan") != 0)
+		return cni_errf(e, CNI_ERR_EXISTS, "%s exists and is not a VLAN sub-interface (kind \"%s\")", v->sub, s->kind);
+	if (s->vlan_id != v->vid || s->link != m->index)
+		return cni_errf(e, CNI_ERR_EXISTS, "existing %s is VLAN %d of ifindex %d, not VLAN %lld of %s; refusing to reconfigure it",
+				v->sub, s->vlan_id, s->link, v->vid, v->master);
+	return 0;
+}
+
+static int count_port(const struct nl_link *l, void *arg)
+{
+	(void)l;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* With the last container gone, the sub-interface and the bridge go too. */
+static int remove_if_unused(struct nl_sock *sk, const struct vlan_conf *v, struct cni_error *e)
+{
+	struct nl_link br, s;
+	int ports = 0, r;
+	if ((r = nl_link_get(sk, v->a.bridge, 0, &br, e)) <= 0 || strcmp(br.kind, "bridge") != 0)
+		return r < 0 ? -1 : 0;
+	if (nl_link_dump(sk, br.index, count_port, &ports, e) < 0 || (r = nl_link_get(sk, v->sub, 0, &s, e)) < 0)
+		return -1;
+	bool sub_here = r == 1 && s.master == br.index && strcmp(s.kind, "vlan") == 0;
+	if (ports - (sub_here ? 1 : 0) > 0)
+		return 0;
+	if (sub_here && nl_link_del(sk, s.index, v->sub, e) < 0)
+		return -1;
+	return nl_link_del(sk, br.index, v->a.bridge, e) < 0 ? -1 : 0;
+}
+
+static int bridged_add(struct cni_ctx *c, struct vlan_conf *v, struct nl_sock *sk, struct cni_result *out)
+{
+	struct cni_error *e = &c->err;
+	struct nl_link m, s, br;
+	bool br_created = false, sub_created = false;
+	int lock, r, rc = -1;
+	if (master_link(sk, v, "on the host", &m, e) < 0)
+		return -1;
+	if (!v->a.mtu)
+		v->a.mtu = m.mtu;
+	if ((lock = vlan_lock(v, LOCK_SH, e)) < 0)
+		return -1;
+	if ((r = nl_link_get(sk, v->sub, 0, &s, e)) < 0 || (r == 1 && sub_matches(v, &s, &m, e) < 0))
+		goto out;
+	if (attach_ensure_bridge(sk, &v->a, &br, &br_created, e) < 0)
+		goto undo;
+	if (r == 0) {
+		if ((r = nl_vlan_create(sk, v->sub, m.index, (uint16_t)v->vid, v->a.mtu, NULL, -1, true, e)) < 0 && r != -EEXIST) {
+			no_8021q(r, v, e);
+			goto undo;
+		}
+		sub_created = r == 0;
+		cni_err_clear(e);
+		if (nl_link_get(sk, v->sub, 0, &s, e) <= 0 || sub_matches(v, &s, &m, e) < 0) {
+			if (!e->code)
+				cni_errf(e, CNI_ERR_KERNEL, "%s vanished after creation", v->sub);
+			goto undo;
+		}
+	}
+	if (s.master != br.index || !(s.flags & IFF_UP)) {
+		if (s.master && s.master != br.index) {
+			cni_errf(e, CNI_ERR_EXISTS, "%s is a port of another master (ifindex %d), not %s", v->sub, s.master, br.name);
+			goto undo;
+		}
+		if (nl_link_modify(sk, s.index, IFF_UP, IFF_UP, 0, NULL, br.index, e) < 0)
+			goto undo;
+	}
+	if (!(m.flags & IFF_UP) && nl_link_modify(sk, m.index, IFF_UP, IFF_UP, 0, NULL, -1, e) < 0)
+		goto undo;
+	if (attach_add(c, &v->a, sk, &br, out) < 0)
+		goto undo;
+	cni_result_add_iface(out, s.name, s.has_mac ? nl_mac_fmt(s.mac, (char[18]){ 0 }) : "", NULL);
+	rc = 0;
+	goto out;
+undo:
+	if (br_created || sub_created) {
+		struct cni_error ig = { 0 };
+		close(lock);
+		if ((lock = vlan_lock(v, LOCK_EX, &ig)) >= 0)
+			remove_if_unused(sk, v, &ig);
+	}
+out:
+	if (lock >= 0)
+		close(lock);
+	return rc;
+}
+
+/* ---- verbs ---- */
+
+static int cmd_add(struct cni_ctx *c, struct cni_result *out)
+{
+	struct vlan_conf v;
+	struct nl_sock *sk = NULL;
+	int rc = -1;
+	if (parse(c, &v) == 0 && nl_open(&sk, &c->err) == 0)
+		rc = v.bridged ? bridged_add(c, &v, sk, out) : ref_add(c, &v, sk, out);
+	nl_close(sk);
+	attach_conf_free(&v.a);
+	return rc;
+}
+
+static int cmd_del(struct cni_ctx *c)
+{
+	struct vlan_conf v;
+	struct nl_sock *sk = NULL;
+	int rc = -1, lock;
+	if (parse(c, &v) < 0 || nl_open(&sk, &c->err) < 0)
+		goto out;
+	if (!v.bridged) {
+		rc = ref_del(c, &v);
+		goto out;
+	}
+	rc = attach_del(c, &v.a, sk);
+	if ((lock = vlan_lock(&v, LOCK_EX, &c->err)) < 0 || remove_if_unused(sk, &v, &c->err) < 0)
+		rc = -1;
+	if (lock >= 0)
+		close(lock);
+out:
+	nl_close(sk);
+	attach_conf_free(&v.a);
+	return rc;
+}
+
+static int cmd_check(struct cni_ctx *c)
+{
+	struct vlan_conf v;
+	struct nl_sock *sk = NULL;
+	struct nl_link m, s, br;
+	int rc = -1;
+	if (parse(c, &v) < 0 || nl_open(&sk, &c->err) < 0)
+		goto out;
+	if (!v.bridged) {
+		rc = ref_check(c, &v, sk);
+		goto out;
+	}
+	if (attach_check(c, &v.a, sk) < 0)
+		goto out;
+	if (nl_link_get(sk, v.master, 0, &m, &c->err) != 1 || nl_link_get(sk, v.sub, 0, &s, &c->err) != 1 ||
+	    nl_link_get(sk, v.a.bridge, 0, &br, &c->err) != 1 || sub_matches(&v, &s, &m, &c->err) < 0 || s.master != br.index ||
+	    !(s.flags & IFF_UP)) {
+		cni_errf_force(&c->err, CNI_ERR_CHECK_FAILED, "%s is not an up VLAN %lld sub-interface of %s on bridge %s", v.sub, v.vid,
+			       v.master, v.a.bridge);
+		goto out;
+	}
+	rc = 0;
+out:
+	nl_close(sk);
+	attach_conf_free(&v.a);
+	return rc;
+}
+
+static int cmd_gc(struct cni_ctx *c)
+{
+	struct vlan_conf v;
+	int rc = -1;
+	if (parse(c, &v) == 0)
+		rc = v.bridged ? attach_gc(c, &v.a) : (v.a.has_ipam ? cni_ipam_exec(c, CNI_GC, NULL, &c->err) : 0);
+	attach_conf_free(&v.a);
+	return rc;
+}
+
+static int cmd_status(struct cni_ctx *c)
+{
+	struct vlan_conf v;
+	struct nl_sock *sk = NULL;
+	struct nl_link m;
+	int rc = -1;
+	if (parse(c, &v) < 0 || attach_status(c, &v.a) < 0)
+		goto out;
+	if (!v.link_in_container) {
+		if (nl_open(&sk, &c->err) < 0)
+			goto out;
+		if (nl_link_get(sk, v.master, 0, &m, &c->err) != 1) {
+			cni_errf_force(&c->err, CNI_ERR_NOT_AVAILABLE, "vlan: master %s does not exist", v.master);
+			goto out;
+		}
+		if (!(m.flags & IFF_UP) && v.bridged) {
+			cni_errf(&c->err, CNI_ERR_LIMITED_CONNECTIVITY, "vlan: master %s is down", v.master);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	nl_close(sk);
+	attach_conf_free(&v.a);
+	return rc;
+}
+
+static const char *const vlan_args[] = { "MAC", "IP", NULL };
+static const int vlan_caps[] = { CAP_NET_ADMIN, CAP_SYS_ADMIN, -1 };
+
+int main(void)
+{
+	static const struct cni_plugin p = {
+		.name = "vlan",
+		.cni_args = vlan_args,
+		.caps = vlan_caps,
+		.add = cmd_add,
+		.check = cmd_check,
+		.del = cmd_del,
+		.gc = cmd_gc,
+		.status = cmd_status,
+	};
+	return cni_plugin_main(&p);
+}
