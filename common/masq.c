@@ -1,23 +1,31 @@
-/* SNAT for container addresses: our nftables table with a verdict map per family (O(1) per
- * packet and per operation), or the reference plugin's iptables chains, byte for byte. */
+/* SNAT of container addresses: our nftables table (a verdict map per family, one chain per
+ * attachment), or the reference plugin's iptables chains, rule for rule. */
 #include "masq.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <spawn.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <linux/netfilter.h>
 
 #include "nft.h"
 #include "sha512.h"
 
-#define TABLE "inet cni_c_masq"
-#define REF_TABLE "inet cni_plugins_masquerade"
-#define CMD_MAX 16384
+#define TABLE_NAME "cni_c_masq"
+#define TABLE "inet " TABLE_NAME
+#define REF_TABLE_NAME "cni_plugins_masquerade"
+#define REF_TABLE "inet " REF_TABLE_NAME
+#define REF_CHAIN "masq_checks"
+#define COMMENT_MAX 128 /* nftables' limit for a comment, in bytes */
+#define CHAIN_LEN 36    /* "a-" 16 hex "-" 16 hex NUL */
 
 extern char **environ;
 
@@ -33,476 +41,882 @@ int masq_backend_parse(const char *s, enum masq_backend *b, struct cni_error *e)
 	return 0;
 }
 
-/* ---- names ---- */
+/* ---- small helpers ---- */
 
-static void hash16(const char *s, char out[17])
+/* A growing command buffer; an allocation failure is remembered and reported once, at the end. */
+struct sb {
+	char *s;
+	size_t n, cap;
+	bool oom;
+};
+
+static void sb_add(struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_add(struct sb *b, const char *fmt, ...)
 {
-	sha512_hex(s, strlen(s), out, 16);
+	va_list ap;
+	int w;
+
+	if (b->oom)
+		return;
+	for (;;) {
+		size_t room = b->cap - b->n;
+		va_start(ap, fmt);
+		w = vsnprintf(b->s ? b->s + b->n : NULL, room, fmt, ap);
+		va_end(ap);
+		if (w < 0) {
+			b->oom = true;
+			return;
+		}
+		if ((size_t)w < room) {
+			b->n += (size_t)w;
+			return;
+		}
+		size_t cap = b->cap ? b->cap * 2 : 4096;
+		while (cap < b->n + (size_t)w + 1)
+			cap *= 2;
+		char *s = realloc(b->s, cap);
+		if (!s) {
+			b->oom = true;
+			return;
+		}
+		b->s = s;
+		b->cap = cap;
+	}
 }
+
+/* Text that goes inside an nft double-quoted string: no quote, backslash or control
+ * character can end it early, and at most COMMENT_MAX bytes. The names skel accepts never
+ * contain such characters; this keeps the command well-formed whatever a caller passes. */
+static void comment_clean(char *s)
+{
+	size_t i;
+	for (i = 0; s[i] && i < COMMENT_MAX; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f || s[i] == '"' || s[i] == '\\')
+			s[i] = '_';
+	s[i] = '\0';
+}
+
+static bool id_ok(const struct masq_id *id, struct cni_error *e)
+{
+	if (!id || !id->network || !*id->network || !id->container_id || !*id->container_id || !id->ifname || !*id->ifname) {
+		cni_errf(e, CNI_ERR_INTERNAL, "SNAT: network name, container ID and interface name are required");
+		return false;
+	}
+	return true;
+}
+
+static const char *map_of(const struct ip *ip) { return ip_is_v4(ip) ? "masq4" : "masq6"; }
+
+/* ---- names ---- */
 
 static void net_hash(const char *network, char out[17])
 {
-	hash16(network, out);
+	sha512_hex(network, strlen(network), out, 16);
 }
 
-static void att_hash(const struct masq_id *id, char out[17])
+/* sha512(a + sep + b) truncated to hexlen: the two hashes the reference derives names from. */
+static int hash2(const char *a, const char *sep, const char *b, char *out, size_t hexlen, struct cni_error *e)
 {
-	char buf[2048];
-	snprintf(buf, sizeof(buf), "%s:%s", id->ifname, id->container_id);
-	hash16(buf, out);
+	size_t la = strlen(a), ls = strlen(sep), lb = strlen(b);
+	char *buf = malloc(la + ls + lb + 1);
+	if (!buf)
+		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	memcpy(buf, a, la);
+	memcpy(buf + la, sep, ls);
+	memcpy(buf + la + ls, b, lb);
+	sha512_hex(buf, la + ls + lb, out, hexlen);
+	free(buf);
+	return 0;
 }
 
-/* "a-<net>-<attachment>" */
-static void chain_name(const struct masq_id *id, char out[40])
+/* "<16 hex of sha512(network)>-<16 hex of sha512(ifname:containerID)>": our chain's middle
+ * and, as it happens, the prefix of the reference's nftables rule comments too. */
+static int instance_hash(const struct masq_id *id, char out[34], struct cni_error *e)
 {
-	char n[17], a[17];
-	net_hash(id->network, n);
-	att_hash(id, a);
-	snprintf(out, 40, "a-%s-%s", n, a);
+	char nh[17], ah[17];
+	net_hash(id->network, nh);
+	if (hash2(id->ifname, ":", id->container_id, ah, 16, e) < 0)
+		return -1;
+	snprintf(out, 34, "%s-%s", nh, ah);
+	return 0;
+}
+
+static int chain_name(const struct masq_id *id, char out[CHAIN_LEN], struct cni_error *e)
+{
+	char h[34];
+	if (instance_hash(id, h, e) < 0)
+		return -1;
+	snprintf(out, CHAIN_LEN, "a-%s", h);
+	return 0;
 }
 
 /* ---- nftables backend ---- */
 
-struct buf {
-	char s[CMD_MAX];
-	size_t n;
+/* The base chain, in order. Each rule carries its comment so ADD and CHECK can tell the
+ * chain is intact from one cheap read (and ADD leaves an intact chain alone). */
+static const struct {
+	const char *rule, *comment;
+} base_rules[] = {
+	{ "ip daddr 224.0.0.0/4 return", "multicast: no SNAT (IPv4)" },
+	{ "ip6 daddr ff00::/8 return", "multicast: no SNAT (IPv6)" },
+	{ "ip saddr vmap @masq4", "IPv4 container addresses" },
+	{ "ip6 saddr vmap @masq6", "IPv6 container addresses" },
 };
+#define N_BASE (sizeof(base_rules) / sizeof(base_rules[0]))
 
-static void add(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add(struct buf *b, const char *fmt, ...)
+/* 1 = table, maps and base chain as we write them; 0 = not (absent or altered); -1 error. */
+static int base_intact(struct nft *n, bool *base_seen, struct cni_error *e)
 {
-	va_list ap;
-	if (b->n >= sizeof(b->s))
-		return;
-	va_start(ap, fmt);
-	int w = vsnprintf(b->s + b->n, sizeof(b->s) - b->n, fmt, ap);
-	va_end(ap);
-	if (w > 0)
-		b->n += (size_t)w;
+	struct nft_rule_info *r = NULL;
+	size_t cnt = 0;
+	int rc = nft_get_rules(n, NFPROTO_INET, TABLE_NAME, "postrouting", &r, &cnt, e);
+	bool ok = rc == 1 && cnt == N_BASE;
+
+	for (size_t i = 0; ok && i < cnt; i++)
+		ok = strcmp(r[i].comment, base_rules[i].comment) == 0;
+	free(r);
+	if (base_seen)
+		*base_seen = rc == 1;
+	return rc < 0 ? -1 : ok;
 }
 
-/* Addresses recorded in an attachment chain (one rule per address, commented with it). */
-static int chain_ips(struct nft *n, const char *chain, struct ip *ips, size_t max, size_t *cnt, struct cni_error *e)
+/* Commands that create the table, both maps and the base chain (no-ops for what exists),
+ * and, when `rules`, (re)write the base chain's rules. */
+static void skeleton(struct sb *b, bool rules, bool flush)
 {
-	char cmd[128];
-	cJSON *arr = NULL, *it;
-	int r;
-	*cnt = 0;
-	snprintf(cmd, sizeof(cmd), "list chain " TABLE " %s", chain);
-	if ((r = nft_list_json(n, cmd, &arr, e)) != 0)
-		return r < 0 ? -1 : 0;
-	cJSON_ArrayForEach(it, arr) {
-		const cJSON *rule = cJSON_GetObjectItemCaseSensitive(it, "rule");
-		const cJSON *c = rule ? cJSON_GetObjectItemCaseSensitive(rule, "comment") : NULL;
-		if (cJSON_IsString(c) && *cnt < max && ip_parse(c->valuestring, &ips[*cnt]) == 0)
-			(*cnt)++;
-	}
-	cJSON_Delete(arr);
-	return 1;
+	sb_add(b, "add table " TABLE " { comment \"SNAT of CNI container addresses (cni-c ipMasq)\"; }\n"
+		  "add map " TABLE " masq4 { type ipv4_addr : verdict; }\n"
+		  "add map " TABLE " masq6 { type ipv6_addr : verdict; }\n"
+		  "add chain " TABLE " postrouting { type nat hook postrouting priority srcnat; policy accept; }\n");
+	if (flush)
+		sb_add(b, "flush chain " TABLE " postrouting\n");
+	for (size_t i = 0; rules && i < N_BASE; i++)
+		sb_add(b, "add rule " TABLE " postrouting %s comment \"%s\"\n", base_rules[i].rule, base_rules[i].comment);
 }
 
-/* The chain an address's map element jumps to: 1 found (into target), 0 absent. */
+/* Where the map element of an address leads: 1 (chain into target), 0 absent. */
 static int element_target(struct nft *n, const struct ip *ip, char *target, size_t tlen, struct cni_error *e)
 {
-	char cmd[160], a[IP_STRLEN];
-	const char *out, *p;
-	snprintf(cmd, sizeof(cmd), "get element " TABLE " %s { %s }", ip_is_v4(ip) ? "masq4" : "masq6", ip_fmt(ip, a));
-	int r = nft_query(n, cmd, &out, e);
-	if (r <= 0)
-		return r;
-	if (!out || !(p = strstr(out, "goto ")))
-		return 0;
-	p += 5;
-	size_t l = strcspn(p, " }\n");
-	if (l >= tlen)
-		l = tlen - 1;
-	memcpy(target, p, l);
-	target[l] = '\0';
+	return nft_get_map_elem(n, NFPROTO_INET, TABLE_NAME, map_of(ip), ip->b, ip->len, target, tlen, e);
+}
+
+/* The addresses (with prefix) an attachment chain masquerades: its rules' comments. */
+static int chain_addrs(struct nft *n, const char *chain, struct ipnet **out, size_t *cnt, struct cni_error *e)
+{
+	struct nft_rule_info *r = NULL;
+	size_t nr = 0;
+	int rc = nft_get_rules(n, NFPROTO_INET, TABLE_NAME, chain, &r, &nr, e);
+
+	*out = NULL;
+	*cnt = 0;
+	if (rc <= 0)
+		return rc;
+	if (!(*out = calloc(nr + 1, sizeof(**out)))) {
+		free(r);
+		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	}
+	for (size_t i = 0; i < nr; i++)
+		if (ipnet_parse(r[i].comment, &(*out)[*cnt]) == 0)
+			(*cnt)++;
+	free(r);
 	return 1;
 }
 
-/* Batch the removal of an attachment chain and the map elements that still point to it. */
-static int del_chain_cmds(struct nft *n, const char *chain, struct buf *b, struct cni_error *e)
+static bool has_ip(const struct ipnet *v, size_t n, const struct ip *ip)
 {
-	struct ip ips[16];
-	size_t cnt;
-	int r = chain_ips(n, chain, ips, 16, &cnt, e);
-	if (r <= 0)
-		return r;
+	for (size_t i = 0; i < n; i++)
+		if (ip_equal(&v[i].ip, ip))
+			return true;
+	return false;
+}
+
+/* The chain comment: addresses first, so what a reader needs most survives the 128-byte cut. */
+static void chain_comment(const struct masq_id *id, const struct ipnet *ips, size_t cnt, char out[COMMENT_MAX + 1])
+{
+	char net[IPNET_STRLEN];
+	size_t l = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < cnt && l <= COMMENT_MAX; i++)
+		l += (size_t)snprintf(out + l, COMMENT_MAX + 1 - l, "%s ", ipnet_fmt(&ips[i], net));
+	if (l <= COMMENT_MAX)
+		snprintf(out + l, COMMENT_MAX + 1 - l, "net=%s if=%s id=%s", id->network, id->ifname, id->container_id);
+	comment_clean(out);
+}
+
+/* Batch: delete the elements of `addrs` that still lead to `chain` (one another attachment
+ * took over stays), then the chain: the kernel refuses to delete a chain something jumps to. */
+static int drop_chain_cmds(struct nft *n, const char *chain, const struct ipnet *addrs, size_t cnt, struct sb *b,
+			   struct cni_error *e)
+{
+	char t[64], a[IP_STRLEN];
 	for (size_t i = 0; i < cnt; i++) {
-		char t[64], a[IP_STRLEN];
-		if ((r = element_target(n, &ips[i], t, sizeof(t), e)) < 0)
+		int r = element_target(n, &addrs[i].ip, t, sizeof(t), e);
+		if (r < 0)
 			return -1;
 		if (r && strcmp(t, chain) == 0)
-			add(b, "delete element " TABLE " %s { %s }\n", ip_is_v4(&ips[i]) ? "masq4" : "masq6", ip_fmt(&ips[i], a));
+			sb_add(b, "delete element " TABLE " %s { %s }\n", map_of(&addrs[i].ip), ip_fmt(&addrs[i].ip, a));
 	}
-	add(b, "flush chain " TABLE " %s\ndelete chain " TABLE " %s\n", chain, chain);
-	return 1;
-}
-
-static int nft_add(const struct masq_id *id, const struct ipnet *ips, size_t cnt, struct cni_error *e)
-{
-	struct nft *n = NULL;
-	struct buf *b = calloc(1, sizeof(*b));
-	char chain[40], a[IP_STRLEN], net[IPNET_STRLEN];
-	int lock = -1, rc = -1;
-	if (!b)
-		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-	chain_name(id, chain);
-	if ((lock = nft_lock(e)) < 0 || nft_open(&n, e) < 0)
-		goto out;
-	/* What this attachment had before (an ADD repeated): elements of addresses it no longer has. */
-	struct ip old[16];
-	size_t n_old = 0;
-	if (chain_ips(n, chain, old, 16, &n_old, e) < 0)
-		goto out;
-	add(b, "add table " TABLE "\n"
-	       "add chain " TABLE " postrouting { type nat hook postrouting priority srcnat; policy accept; }\n"
-	       "add map " TABLE " masq4 { type ipv4_addr : verdict; }\n"
-	       "add map " TABLE " masq6 { type ipv6_addr : verdict; }\n"
-	       "flush chain " TABLE " postrouting\n"
-	       "add rule " TABLE " postrouting ip daddr 224.0.0.0/4 return\n"
-	       "add rule " TABLE " postrouting ip6 daddr ff00::/8 return\n"
-	       "add rule " TABLE " postrouting ip saddr vmap @masq4\n"
-	       "add rule " TABLE " postrouting ip6 saddr vmap @masq6\n");
-	add(b, "add chain " TABLE " %s { comment \"cni-c masq net=%s if=%s id=%.160s\"; }\nflush chain " TABLE " %s\n", chain,
-	    id->network, id->ifname, id->container_id, chain);
-	for (size_t i = 0; i < cnt; i++) {
-		struct ipnet sub = { ipnet_network(&ips[i]), ips[i].prefix };
-		add(b, "add rule " TABLE " %s %s daddr != %s masquerade comment \"%s\"\n", chain, ip_is_v4(&ips[i].ip) ? "ip" : "ip6",
-		    ipnet_fmt(&sub, net), ip_fmt(&ips[i].ip, a));
-	}
-	for (size_t i = 0; i < n_old + cnt; i++) {
-		const struct ip *ip = i < n_old ? &old[i] : &ips[i - n_old].ip;
-		char t[64];
-		int r = element_target(n, ip, t, sizeof(t), e);
-		if (r < 0)
-			goto out;
-		/* An element of another attachment for this address is stale: host-local gave the
-		 * address to this container, so the old one is gone. */
-		if (r)
-			add(b, "delete element " TABLE " %s { %s }\n", ip_is_v4(ip) ? "masq4" : "masq6", ip_fmt(ip, a));
-	}
-	for (size_t i = 0; i < cnt; i++)
-		add(b, "add element " TABLE " %s { %s : goto %s }\n", ip_is_v4(&ips[i].ip) ? "masq4" : "masq6",
-		    ip_fmt(&ips[i].ip, a), chain);
-	if (b->n >= sizeof(b->s)) {
-		cni_errf(e, CNI_ERR_INTERNAL, "nftables batch too large");
-		goto out;
-	}
-	rc = nft_run(n, b->s, e);
-out:
-	nft_close(n);
-	nft_unlock(lock);
-	free(b);
-	return rc;
-}
-
-/* ---- iptables backend (the reference's layout) ---- */
-
-/* Run argv; stdout into *out (may be NULL). Returns the exit status, -1 when it cannot run. */
-static int run_cmd(char *const argv[], char **out)
-{
-	int p[2] = { -1, -1 }, devnull = open("/dev/null", O_WRONLY | O_CLOEXEC), st = 0;
-	posix_spawn_file_actions_t fa;
-	pid_t pid;
-	if (out)
-		*out = NULL;
-	if (pipe2(p, O_CLOEXEC) < 0) {
-		if (devnull >= 0)
-			close(devnull);
-		return -1;
-	}
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-	if (devnull >= 0)
-		posix_spawn_file_actions_adddup2(&fa, devnull, 2);
-	int se = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(p[1]);
-	if (devnull >= 0)
-		close(devnull);
-	if (se) {
-		close(p[0]);
-		return -1;
-	}
-	size_t cap = 4096, n = 0;
-	char *b = malloc(cap);
-	for (;;) {
-		if (b && n + 1 >= cap) {
-			char *nb = realloc(b, cap *= 2);
-			if (!nb) {
-				free(b);
-				b = NULL;
-			} else
-				b = nb;
-		}
-		char tmp[4096];
-		ssize_t r = read(p[0], b ? b + n : tmp, b ? cap - n - 1 : sizeof(tmp));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		if (b)
-			n += (size_t)r;
-	}
-	close(p[0]);
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (b)
-		b[n] = '\0';
-	if (out)
-		*out = b;
-	else
-		free(b);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void ipt_names(const struct masq_id *id, char chain[29], char comment[512])
-{
-	char buf[2048], hex[25];
-	snprintf(buf, sizeof(buf), "%s%s", id->network, id->container_id);
-	sha512_hex(buf, strlen(buf), hex, 24);
-	snprintf(chain, 29, "CNI-%s", hex);
-	snprintf(comment, 512, "name: \"%s\" id: \"%s\"", id->network, id->container_id);
-}
-
-static int ipt_add(const struct masq_id *id, const struct ipnet *ips, size_t cnt, struct cni_error *e)
-{
-	char chain[29], comment[512], a[IPNET_STRLEN], src[IP_STRLEN];
-	for (size_t i = 0; i < cnt; i++) {
-		bool v4 = ip_is_v4(&ips[i].ip);
-		char *tool = v4 ? "iptables" : "ip6tables";
-		char *mcast = v4 ? "224.0.0.0/4" : "ff00::/8";
-		ipt_names(id, chain, comment);
-		ipnet_fmt(&ips[i], a);
-		ip_fmt(&ips[i].ip, src);
-		char *newc[] = { tool, "-w", "-t", "nat", "-N", chain, NULL };
-		char *hasc[] = { tool, "-w", "-t", "nat", "-S", chain, NULL };
-		if (run_cmd(hasc, NULL) != 0 && run_cmd(newc, NULL) != 0)
-			return cni_errf(e, CNI_ERR_KERNEL, "iptables backend: cannot create chain %s in nat (is %s installed?)", chain, tool);
-		char *rules[3][16] = {
-			{ tool, "-w", "-t", "nat", "-X", chain, "-d", a, "-j", "ACCEPT", "-m", "comment", "--comment", comment, NULL },
-			{ tool, "-w", "-t", "nat", "-X", chain, "!", "-d", mcast, "-j", "MASQUERADE", "-m", "comment", "--comment", comment, NULL },
-			{ tool, "-w", "-t", "nat", "-X", "POSTROUTING", "-s", src, "-j", chain, "-m", "comment", "--comment", comment, NULL },
-		};
-		for (int k = 0; k < 3; k++) {
-			rules[k][4] = "-C"; /* append only when absent, as AppendUnique */
-			if (run_cmd(rules[k], NULL) == 0)
-				continue;
-			rules[k][4] = "-A";
-			if (run_cmd(rules[k], NULL) != 0)
-				return cni_errf(e, CNI_ERR_KERNEL, "iptables backend: adding a rule to %s failed", rules[k][5]);
-		}
-	}
+	sb_add(b, "flush chain " TABLE " %s\ndelete chain " TABLE " %s\n", chain, chain);
 	return 0;
 }
 
-/* Does an iptables chain exist? Asked of nf_tables first (iptables-nft keeps its chains there)
- * so that a DEL on a host without any of them execs nothing. */
+/* ADD writes only what differs, in one batch: a repeated ADD with everything in place runs no
+ * batch at all, and the first ADD deletes nothing (a batch that deletes costs the ~10 ms RCU
+ * grace period nft_close waits for). */
+static int nft_add(const struct masq_id *id, const struct ipnet *in, size_t n_in, struct cni_error *e)
+{
+	struct nft *n = NULL;
+	struct sb b = { 0 };
+	struct ipnet *ips = NULL, *old = NULL;
+	size_t cnt = 0, n_old = 0;
+	char chain[CHAIN_LEN], want[COMMENT_MAX + 1], have[COMMENT_MAX + 1], a[IP_STRLEN], net[IPNET_STRLEN], t[64];
+	int lock = -1, rc = -1, had, r;
+	bool base_seen, same;
+
+	if (chain_name(id, chain, e) < 0)
+		return -1;
+	/* One rule and one element per address: a repeated address counts once. */
+	if (!(ips = calloc(n_in + 1, sizeof(*ips))))
+		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	for (size_t i = 0; i < n_in; i++)
+		if (!has_ip(ips, cnt, &in[i].ip))
+			ips[cnt++] = in[i];
+	chain_comment(id, ips, cnt, want);
+	if ((lock = nft_lock(e)) < 0 || nft_open(&n, e) < 0)
+		goto out;
+
+	if ((r = base_intact(n, &base_seen, e)) < 0)
+		goto out;
+	if (!r)
+		skeleton(&b, true, base_seen);
+	if ((had = nft_get_chain(n, NFPROTO_INET, TABLE_NAME, chain, have, sizeof(have), e)) < 0 ||
+	    (had && chain_addrs(n, chain, &old, &n_old, e) < 0))
+		goto out;
+	same = had && strcmp(have, want) == 0 && n_old == cnt;
+	for (size_t i = 0; same && i < cnt; i++)
+		same = ip_equal(&old[i].ip, &ips[i].ip) && old[i].prefix == ips[i].prefix;
+
+	if (had && !same) {
+		/* Different addresses (or a hand-edited chain): recreate it, since nftables keeps the
+		 * first comment of a chain, and the comment must list this ADD's addresses. */
+		if (drop_chain_cmds(n, chain, old, n_old, &b, e) < 0)
+			goto out;
+	}
+	if (!same) {
+		sb_add(&b, "add chain " TABLE " %s { comment \"%s\"; }\n", chain, want);
+		for (size_t i = 0; i < cnt; i++) {
+			struct ipnet sub = { ipnet_network(&ips[i]), ips[i].prefix };
+			char sn[IPNET_STRLEN];
+			sb_add(&b, "add rule " TABLE " %s %s daddr != %s masquerade comment \"%s\"\n", chain,
+			       ip_is_v4(&ips[i].ip) ? "ip" : "ip6", ipnet_fmt(&sub, sn), ipnet_fmt(&ips[i], net));
+		}
+	}
+	for (size_t i = 0; i < cnt; i++) {
+		ip_fmt(&ips[i].ip, a);
+		if ((r = element_target(n, &ips[i].ip, t, sizeof(t), e)) < 0)
+			goto out;
+		bool ours = r && strcmp(t, chain) == 0;
+		if (same && ours)
+			continue;
+		/* An element leading elsewhere is stale: host-local handed this address to this
+		 * container, so the attachment it leads to has lost it. One leading to our old
+		 * chain is already deleted above. */
+		if (r && !(ours && had && has_ip(old, n_old, &ips[i].ip)))
+			sb_add(&b, "delete element " TABLE " %s { %s }\n", map_of(&ips[i].ip), a);
+		sb_add(&b, "add element " TABLE " %s { %s : goto %s }\n", map_of(&ips[i].ip), a, chain);
+	}
+	if (b.oom) {
+		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (b.n && nft_run(n, b.s, e) < 0) {
+		cni_err_prefix(e, "SNAT for %s: ", chain);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(ips);
+	free(old);
+	free(b.s);
+	nft_close(n);
+	nft_unlock(lock);
+	return rc;
+}
+
+/* Our chain of this attachment and the reference plugin's rules for it, in one batch. */
+static int nft_del(struct nft *n, const struct masq_id *id, struct cni_error *e)
+{
+	struct sb b = { 0 };
+	struct ipnet *addrs = NULL;
+	struct nft_rule_info *ref = NULL;
+	size_t cnt = 0, n_ref = 0;
+	char chain[CHAIN_LEN], pre[34];
+	int rc = -1, r;
+
+	if (chain_name(id, chain, e) < 0 || instance_hash(id, pre, e) < 0)
+		return -1;
+	if ((r = chain_addrs(n, chain, &addrs, &cnt, e)) < 0)
+		goto out;
+	if (r == 1 && drop_chain_cmds(n, chain, addrs, cnt, &b, e) < 0)
+		goto out;
+	/* The reference's own nftables backend (a container it attached before this node switched
+	 * to us): rules in its masq_checks chain commented "<instance hash>, net: ...". */
+	if (nft_get_rules(n, NFPROTO_INET, REF_TABLE_NAME, REF_CHAIN, &ref, &n_ref, e) < 0)
+		goto out;
+	for (size_t i = 0; i < n_ref; i++)
+		if (strncmp(ref[i].comment, pre, strlen(pre)) == 0)
+			sb_add(&b, "delete rule " REF_TABLE " " REF_CHAIN " handle %llu\n", (unsigned long long)ref[i].handle);
+	if (b.oom) {
+		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (b.n && nft_run(n, b.s, e) < 0) {
+		cni_err_prefix(e, "SNAT: removing %s: ", chain);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(ref);
+	free(addrs);
+	free(b.s);
+	return rc;
+}
+
+static int nft_check_rules(const struct masq_id *id, const struct ipnet *ips, size_t cnt, struct cni_error *e)
+{
+	struct nft *n = NULL;
+	struct ipnet *have = NULL;
+	size_t n_have = 0;
+	char chain[CHAIN_LEN], t[64], a[IP_STRLEN], net[IPNET_STRLEN];
+	bool base_seen;
+	int rc = -1, r;
+
+	if (chain_name(id, chain, e) < 0 || nft_open(&n, e) < 0)
+		return -1;
+	if ((r = base_intact(n, &base_seen, e)) <= 0) {
+		if (r == 0)
+			cni_errf(e, CNI_ERR_CHECK_FAILED, "SNAT: %s",
+				 base_seen ? "chain postrouting of table " TABLE " was altered (its rules are not the four this plugin writes)"
+					   : "table " TABLE " or its chain postrouting is missing");
+		goto out;
+	}
+	if ((r = chain_addrs(n, chain, &have, &n_have, e)) <= 0) {
+		if (!r)
+			cni_errf(e, CNI_ERR_CHECK_FAILED, "SNAT: chain %s of container %s (%s) is missing from table " TABLE, chain,
+				 id->container_id, id->ifname);
+		goto out;
+	}
+	for (size_t i = 0; i < cnt; i++) {
+		bool found = false;
+		ip_fmt(&ips[i].ip, a);
+		for (size_t k = 0; k < n_have && !found; k++)
+			found = ip_equal(&have[k].ip, &ips[i].ip) && have[k].prefix == ips[i].prefix;
+		if (!found) {
+			cni_errf(e, CNI_ERR_CHECK_FAILED, "SNAT: chain %s has no masquerade rule for %s", chain, ipnet_fmt(&ips[i], net));
+			goto out;
+		}
+		if ((r = element_target(n, &ips[i].ip, t, sizeof(t), e)) < 0)
+			goto out;
+		if (!r) {
+			cni_errf(e, CNI_ERR_CHECK_FAILED, "SNAT: %s has no element in map %s of table " TABLE, a, map_of(&ips[i].ip));
+			goto out;
+		}
+		if (strcmp(t, chain) != 0) {
+			cni_errf(e, CNI_ERR_CHECK_FAILED, "SNAT: map %s of table " TABLE " sends %s to chain %s, not %s",
+				 map_of(&ips[i].ip), a, t[0] ? t : "(no chain)", chain);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(have);
+	nft_close(n);
+	return rc;
+}
+
+/* ---- iptables backend: the reference's layout ---- */
+
+/* fmt.Sprintf("%q", s) of Go for the strings CNI allows and then some: escapes quote,
+ * backslash and control bytes; valid UTF-8 passes through, other bytes become \xNN. */
+static void go_quote(const char *s, struct sb *b)
+{
+	static const char esc[] = "\a\b\f\n\r\t\v";
+	static const char let[] = "abfnrtv";
+	const unsigned char *p = (const unsigned char *)s;
+
+	sb_add(b, "\"");
+	while (*p) {
+		size_t len = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
+		bool ok = len > 1;
+		for (size_t k = 1; ok && k < len; k++)
+			ok = (p[k] & 0xc0) == 0x80;
+		if (*p == '"' || *p == '\\')
+			sb_add(b, "\\%c", *p);
+		else if (*p && strchr(esc, *p))
+			sb_add(b, "\\%c", let[strchr(esc, *p) - esc]);
+		else if (*p >= 0x20 && *p < 0x7f)
+			sb_add(b, "%c", *p);
+		else if (*p < 0x80)
+			sb_add(b, "\\x%02x", *p);
+		else if (ok) {
+			sb_add(b, "%.*s", (int)len, (const char *)p);
+			p += len;
+			continue;
+		} else
+			sb_add(b, "\\x%02x", *p);
+		p++;
+	}
+	sb_add(b, "\"");
+}
+
+/* CNI-<sha512(network + containerID)[:24]> and 'name: "N" id: "ID"', as utils.FormatChainName
+ * and utils.FormatComment. The comment is malloc'ed. */
+static int ipt_names(const struct masq_id *id, char chain[29], char **comment, struct cni_error *e)
+{
+	char hex[25];
+	struct sb b = { 0 };
+
+	if (hash2(id->network, "", id->container_id, hex, 24, e) < 0)
+		return -1;
+	snprintf(chain, 29, "CNI-%s", hex);
+	sb_add(&b, "name: ");
+	go_quote(id->network, &b);
+	sb_add(&b, " id: ");
+	go_quote(id->container_id, &b);
+	if (b.oom) {
+		free(b.s);
+		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	}
+	*comment = b.s;
+	return 0;
+}
+
+/* What an exec'd command left: exit status (-1: could not run or killed; errno_ in *err_no). */
+struct cmd_out {
+	int status, err_no;
+	char *out;      /* stdout, when asked for */
+	char err[256];  /* first line of stderr */
+};
+
+/* Run argv (PATH lookup, no shell); stdout is collected when `want_out`. stderr goes to a
+ * memfd, read after exit, so neither stream can block the other. */
+static void run_argv(char *const argv[], bool want_out, struct cmd_out *r)
+{
+	int p[2] = { -1, -1 }, errfd = memfd_create("cni-c-iptables-stderr", MFD_CLOEXEC), devnull = -1, st = 0;
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int se;
+
+	memset(r, 0, sizeof(*r));
+	r->status = -1;
+	if (errfd < 0 || (want_out ? pipe2(p, O_CLOEXEC) : (devnull = open("/dev/null", O_WRONLY | O_CLOEXEC))) < 0) {
+		r->err_no = errno;
+		goto out;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, want_out ? p[1] : devnull, 1);
+	posix_spawn_file_actions_adddup2(&fa, errfd, 2);
+	se = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (p[1] >= 0)
+		close(p[1]);
+	p[1] = -1;
+	if (se) {
+		r->err_no = se;
+		goto out;
+	}
+	if (want_out) {
+		size_t cap = 0, n = 0;
+		for (;;) {
+			if (n + 4097 > cap) {
+				char *nb = realloc(r->out, cap = cap ? cap * 2 : 16384);
+				if (!nb) {
+					r->err_no = ENOMEM;
+					break;
+				}
+				r->out = nb;
+			}
+			ssize_t k = read(p[0], r->out + n, cap - n - 1);
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0)
+				break;
+			n += (size_t)k;
+		}
+		if (r->out)
+			r->out[n] = '\0';
+	}
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	r->status = WIFEXITED(st) && !r->err_no ? WEXITSTATUS(st) : -1;
+	ssize_t k = pread(errfd, r->err, sizeof(r->err) - 1, 0);
+	r->err[k > 0 ? k : 0] = '\0';
+	r->err[strcspn(r->err, "\n")] = '\0';
+out:
+	if (p[0] >= 0)
+		close(p[0]);
+	if (p[1] >= 0)
+		close(p[1]);
+	if (errfd >= 0)
+		close(errfd);
+	if (devnull >= 0)
+		close(devnull);
+}
+
+/* Like run_argv without stdout; fails (code 101) naming the command unless it exits 0, or
+ * (when ok1) 1, which iptables uses for "no such rule/chain". Returns the exit status or -1. */
+static int ipt(char *const argv[], bool ok1, struct cni_error *e)
+{
+	struct cmd_out r;
+	run_argv(argv, false, &r);
+	if (r.status == 0 || (ok1 && r.status == 1))
+		return r.status;
+	if (r.status < 0)
+		return cni_errf(e, CNI_ERR_NOT_AVAILABLE, "SNAT backend iptables: cannot run %s: %s", argv[0],
+				strerror(r.err_no ? r.err_no : ECHILD));
+	char what[200] = "";
+	for (size_t i = 0, l = 0; argv[i] && l < sizeof(what); i++)
+		l += (size_t)snprintf(what + l, sizeof(what) - l, "%s%s", i ? " " : "", argv[i]);
+	return cni_errf(e, CNI_ERR_KERNEL, "SNAT backend iptables: \"%s\" failed (status %d): %s", what, r.status, r.err);
+}
+
+static char *tool_of(bool v4) { return v4 ? "iptables" : "ip6tables"; }
+
+static int ipt_add(const struct masq_id *id, const struct ipnet *ips, size_t cnt, struct cni_error *e)
+{
+	char chain[29], net[IPNET_STRLEN], src[IP_STRLEN], *comment = NULL;
+	int rc = -1;
+
+	if (ipt_names(id, chain, &comment, e) < 0)
+		return -1;
+	for (size_t i = 0; i < cnt; i++) {
+		bool v4 = ip_is_v4(&ips[i].ip);
+		char *tool = tool_of(v4), *mcast = v4 ? "224.0.0.0/4" : "ff00::/8";
+		/* The reference's -d operand is ipn.String(): the address with its host bits. */
+		ipnet_fmt(&ips[i], net);
+		ip_fmt(&ips[i].ip, src);
+		char *newc[] = { tool, "-w", "-t", "nat", "-N", chain, NULL };
+		char *hasc[] = { tool, "-w", "-t", "nat", "-S", chain, NULL };
+		struct cmd_out r;
+		run_argv(newc, false, &r);
+		if (r.status != 0 && ipt(hasc, false, e) < 0)
+			goto out;
+		/* In the reference's order; -C before -A, as go-iptables' AppendUnique. */
+		char *rules[3][16] = {
+			{ tool, "-w", "-t", "nat", "-C", chain, "-d", net, "-j", "ACCEPT", "-m", "comment", "--comment", comment, NULL },
+			{ tool, "-w", "-t", "nat", "-C", chain, "!", "-d", mcast, "-j", "MASQUERADE", "-m", "comment", "--comment",
+			  comment, NULL },
+			{ tool, "-w", "-t", "nat", "-C", "POSTROUTING", "-s", src, "-j", chain, "-m", "comment", "--comment", comment,
+			  NULL },
+		};
+		for (int k = 0; k < 3; k++) {
+			int s = ipt(rules[k], true, e);
+			if (s < 0)
+				goto out;
+			if (s == 0)
+				continue;
+			rules[k][4] = "-A";
+			if (ipt(rules[k], false, e) < 0)
+				goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(comment);
+	return rc;
+}
+
+/* Is the legacy (x_tables) nat table of this family instantiated in this netns? Then its
+ * chains are invisible to nf_tables and only iptables can tell. */
 static bool legacy_nat(bool v4)
 {
-	char buf[256];
+	char buf[512];
 	int fd = open(v4 ? "/proc/net/ip_tables_names" : "/proc/net/ip6_tables_names", O_RDONLY | O_CLOEXEC);
 	ssize_t r = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+
 	if (fd >= 0)
 		close(fd);
 	if (r <= 0)
 		return false;
 	buf[r] = '\0';
-	return strstr(buf, "nat") != NULL;
+	for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		if (strcmp(l, "nat") == 0)
+			return true;
+	return false;
 }
 
-static int ipt_del_family(bool v4, char *chain, struct nft *n, struct cni_error *e)
+/* Split one line of "iptables -S" into words, in place. iptables-save quotes a word holding
+ * anything but [A-Za-z0-9_-] in "..." with \", \\ and \' escaped. Returns the count, -1 past max. */
+static int save_words(char *line, char **w, int max)
 {
-	char *tool = v4 ? "iptables" : "ip6tables";
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "list chain %s nat %s", v4 ? "ip" : "ip6", chain);
-	if (!legacy_nat(v4)) {
-		const char *out;
-		struct cni_error ig = { 0 };
-		if (!n || nft_query(n, cmd, &out, &ig) != 1)
-			return 0;
-	}
-	char *hasc[] = { tool, "-w", "-t", "nat", "-S", chain, NULL };
-	if (run_cmd(hasc, NULL) != 0)
-		return 0;
-	/* POSTROUTING jumps to the chain, deleted by number from the last so numbers hold. */
-	char *list[] = { tool, "-w", "-t", "nat", "-L", "POSTROUTING", "-n", "--line-numbers", NULL }, *out = NULL;
-	if (run_cmd(list, &out) == 0 && out) {
-		int nums[256], k = 0;
-		for (char *save = NULL, *line = strtok_r(out, "\n", &save); line && k < 256; line = strtok_r(NULL, "\n", &save)) {
-			int num;
-			char target[64];
-			if (sscanf(line, "%d %63s", &num, target) == 2 && strcmp(target, chain) == 0)
-				nums[k++] = num;
+	char *p = line;
+	int n = 0;
+
+	for (;;) {
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			return n;
+		if (n == max)
+			return -1;
+		char *o = p;
+		w[n++] = o;
+		if (*p == '"') {
+			for (p++; *p && *p != '"'; p++) {
+				if (*p == '\\' && p[1])
+					p++;
+				*o++ = *p;
+			}
+			if (*p)
+				p++; /* the closing quote */
+		} else {
+			while (*p && *p != ' ')
+				*o++ = *p++;
 		}
-		for (int i = k - 1; i >= 0; i--) {
-			char nb[16];
-			snprintf(nb, sizeof(nb), "%d", nums[i]);
-			char *d[] = { tool, "-w", "-t", "nat", "-D", "POSTROUTING", nb, NULL };
-			run_cmd(d, NULL);
+		char delim = *p; /* o may equal p: read it before terminating the word */
+		*o = '\0';
+		if (!delim)
+			return n;
+		p++;
+	}
+}
+
+/* Remove the reference-layout chain of one family: every POSTROUTING rule jumping to it (found
+ * in "iptables -S POSTROUTING", since DEL knows no address), then the chain. Execs nothing when
+ * nf_tables shows no such chain and the legacy nat table is not in use. */
+static int ipt_del_family(bool v4, const char *chain, struct nft *n, struct cni_error *e)
+{
+	char *tool = tool_of(v4);
+	struct cmd_out r;
+	int rc = -1;
+
+	if (!legacy_nat(v4) && n) {
+		/* iptables-nft keeps "iptables -t nat" in the nf_tables table "ip nat" / "ip6 nat". */
+		int q = nft_get_chain(n, v4 ? NFPROTO_IPV4 : NFPROTO_IPV6, "nat", chain, NULL, 0, e);
+		if (q <= 0)
+			return q;
+	} else {
+		/* Only iptables can tell: one exec when the chain is not there. */
+		char *hasc[] = { tool, "-w", "-t", "nat", "-S", (char *)chain, NULL };
+		run_argv(hasc, false, &r);
+		if (r.status == 1 || (r.status < 0 && r.err_no == ENOENT && !n))
+			return 0; /* no such chain; or neither nf_tables nor this iptables here */
+		if (r.status != 0)
+			return ipt(hasc, false, e); /* runs it again only to word the error */
+	}
+	char *list[] = { tool, "-w", "-t", "nat", "-S", "POSTROUTING", NULL };
+	run_argv(list, true, &r);
+	if (r.status != 0) {
+		free(r.out);
+		return ipt(list, false, e);
+	}
+	for (char *save = NULL, *line = strtok_r(r.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *w[64], *argv[72];
+		int nw = save_words(line, w, 64), k = 0;
+		bool jumps = false;
+		if (nw < 2 || strcmp(w[0], "-A") != 0 || strcmp(w[1], "POSTROUTING") != 0)
+			continue;
+		for (int i = 2; i + 1 < nw; i++)
+			jumps |= (strcmp(w[i], "-j") == 0 || strcmp(w[i], "--jump") == 0) && strcmp(w[i + 1], chain) == 0;
+		if (!jumps)
+			continue;
+		argv[k++] = tool, argv[k++] = "-w", argv[k++] = "-t", argv[k++] = "nat", argv[k++] = "-D";
+		for (int i = 1; i < nw; i++)
+			argv[k++] = w[i];
+		argv[k] = NULL;
+		/* 1: someone removed it meanwhile */
+		if (ipt(argv, true, e) < 0)
+			goto out;
+	}
+	char *flush[] = { tool, "-w", "-t", "nat", "-F", (char *)chain, NULL };
+	char *delc[] = { tool, "-w", "-t", "nat", "-X", (char *)chain, NULL };
+	char *hasc[] = { tool, "-w", "-t", "nat", "-S", (char *)chain, NULL };
+	int st;
+	if (ipt(flush, true, e) < 0 || (st = ipt(delc, true, e)) < 0)
+		goto out;
+	/* 1 is "no such chain", or a chain something else still jumps to: tell them apart */
+	if (st == 1 && ipt(hasc, true, e) == 0) {
+		cni_errf(e, CNI_ERR_KERNEL, "SNAT backend iptables: chain %s of %s nat cannot be deleted: a rule outside "
+			 "POSTROUTING still jumps to it", chain, tool);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(r.out);
+	return rc;
+}
+
+static int ipt_check(const struct masq_id *id, const struct ipnet *ips, size_t cnt, struct cni_error *e)
+{
+	char chain[29], net[IPNET_STRLEN], src[IP_STRLEN], *comment = NULL;
+	int rc = -1;
+
+	if (ipt_names(id, chain, &comment, e) < 0)
+		return -1;
+	for (size_t i = 0; i < cnt; i++) {
+		bool v4 = ip_is_v4(&ips[i].ip);
+		char *tool = tool_of(v4), *mcast = v4 ? "224.0.0.0/4" : "ff00::/8";
+		ipnet_fmt(&ips[i], net);
+		ip_fmt(&ips[i].ip, src);
+		char *rules[3][16] = {
+			{ tool, "-w", "-t", "nat", "-C", "POSTROUTING", "-s", src, "-j", chain, "-m", "comment", "--comment", comment,
+			  NULL },
+			{ tool, "-w", "-t", "nat", "-C", chain, "-d", net, "-j", "ACCEPT", "-m", "comment", "--comment", comment, NULL },
+			{ tool, "-w", "-t", "nat", "-C", chain, "!", "-d", mcast, "-j", "MASQUERADE", "-m", "comment", "--comment",
+			  comment, NULL },
+		};
+		char *hasc[] = { tool, "-w", "-t", "nat", "-S", chain, NULL };
+		int s = ipt(hasc, true, e);
+		if (s < 0)
+			goto out;
+		if (s == 1) {
+			cni_errf(e, CNI_ERR_CHECK_FAILED, "SNAT: %s nat has no chain %s (for %s)", tool, chain, src);
+			goto out;
+		}
+		static const char *what[3] = { "POSTROUTING rule sending %s to chain %s", "ACCEPT rule for %s's subnet in chain %s",
+					       "MASQUERADE rule for %s in chain %s" };
+		for (int k = 0; k < 3; k++) {
+			if ((s = ipt(rules[k], true, e)) < 0)
+				goto out;
+			if (s == 1) {
+				char m[160];
+				snprintf(m, sizeof(m), what[k], src, chain);
+				cni_errf(e, CNI_ERR_CHECK_FAILED, "SNAT: %s nat has no %s", tool, m);
+				goto out;
+			}
 		}
 	}
-	free(out);
-	char *flush[] = { tool, "-w", "-t", "nat", "-F", chain, NULL };
-	char *delc[] = { tool, "-w", "-t", "nat", "-X", chain, NULL };
-	run_cmd(flush, NULL);
-	if (run_cmd(delc, NULL) != 0)
-		return cni_errf(e, CNI_ERR_KERNEL, "iptables backend: cannot delete chain %s", chain);
-	return 0;
+	rc = 0;
+out:
+	free(comment);
+	return rc;
 }
 
 /* ---- API ---- */
 
 int masq_add(enum masq_backend b, const struct masq_id *id, const struct ipnet *ips, size_t n, struct cni_error *e)
 {
+	if (!id_ok(id, e))
+		return -1;
 	return b == MASQ_IPTABLES ? ipt_add(id, ips, n, e) : nft_add(id, ips, n, e);
-}
-
-/* The reference plugin's nftables rules for this attachment (a container it attached before
- * the node switched to us): comment prefix <sha(network)[:16]>-<sha(ifname:id)[:16]>. */
-static int ref_nft_cmds(struct nft *n, const struct masq_id *id, struct buf *b, struct cni_error *e)
-{
-	char pre[40], nh[17], ah[17];
-	cJSON *arr = NULL, *it;
-	int r;
-	net_hash(id->network, nh);
-	att_hash(id, ah);
-	snprintf(pre, sizeof(pre), "%s-%s", nh, ah);
-	if ((r = nft_list_json(n, "list chain " REF_TABLE " masq_checks", &arr, e)) != 0)
-		return r < 0 ? -1 : 0;
-	cJSON_ArrayForEach(it, arr) {
-		const cJSON *rule = cJSON_GetObjectItemCaseSensitive(it, "rule");
-		const cJSON *c = rule ? cJSON_GetObjectItemCaseSensitive(rule, "comment") : NULL;
-		const cJSON *h = rule ? cJSON_GetObjectItemCaseSensitive(rule, "handle") : NULL;
-		if (cJSON_IsString(c) && cJSON_IsNumber(h) && strncmp(c->valuestring, pre, strlen(pre)) == 0)
-			add(b, "delete rule " REF_TABLE " masq_checks handle %d\n", h->valueint);
-	}
-	cJSON_Delete(arr);
-	return 0;
 }
 
 int masq_del(const struct masq_id *id, struct cni_error *e)
 {
 	struct nft *n = NULL;
-	struct buf *b = calloc(1, sizeof(*b));
-	char chain[40], ichain[29], comment[512];
+	char ichain[29], *comment = NULL;
 	int lock = -1, rc = -1;
-	if (!b)
-		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-	chain_name(id, chain);
-	if ((lock = nft_lock(e)) < 0)
-		goto out;
+
+	if (!id_ok(id, e) || ipt_names(id, ichain, &comment, e) < 0)
+		return -1;
 	if (nft_open(&n, e) < 0) {
-		/* no nftables here: nothing of ours can exist; iptables may still hold the reference's */
+		/* no nf_tables: nothing of ours can exist; iptables may still hold the reference's */
+		if (e->code != CNI_ERR_NOT_AVAILABLE)
+			goto out;
 		cni_err_clear(e);
 		n = NULL;
 	}
-	if (n && (del_chain_cmds(n, chain, b, e) < 0 || ref_nft_cmds(n, id, b, e) < 0))
-		goto out;
-	if (n && b->n && nft_run(n, b->s, e) < 0)
-		goto out;
-	ipt_names(id, ichain, comment);
+	if (n) {
+		if ((lock = nft_lock(e)) < 0 || nft_del(n, id, e) < 0)
+			goto out;
+		nft_unlock(lock);
+		lock = -1;
+	}
+	/* The iptables chain, by either plugin, whichever backend the ADD used: DEL cannot know it. */
 	if (ipt_del_family(true, ichain, n, e) < 0 || ipt_del_family(false, ichain, n, e) < 0)
 		goto out;
 	rc = 0;
 out:
-	nft_close(n);
 	nft_unlock(lock);
-	free(b);
+	nft_close(n);
+	free(comment);
 	return rc;
 }
 
-int masq_check(enum masq_backend bk, const struct masq_id *id, const struct ipnet *ips, size_t cnt, struct cni_error *e)
+int masq_check(enum masq_backend b, const struct masq_id *id, const struct ipnet *ips, size_t n, struct cni_error *e)
 {
-	char a[IP_STRLEN];
-	if (bk == MASQ_IPTABLES) {
-		char chain[29], comment[512];
-		ipt_names(id, chain, comment);
-		for (size_t i = 0; i < cnt; i++) {
-			char *tool = ip_is_v4(&ips[i].ip) ? "iptables" : "ip6tables";
-			char *c[] = { tool, "-w", "-t", "nat", "-C", "POSTROUTING", "-s", (char *)ip_fmt(&ips[i].ip, a), "-j", chain,
-				      "-m", "comment", "--comment", comment, NULL };
-			if (run_cmd(c, NULL) != 0)
-				return cni_errf(e, CNI_ERR_CHECK_FAILED, "SNAT: no %s POSTROUTING rule sending %s to chain %s", tool, a, chain);
-		}
-		return 0;
-	}
-	struct nft *n = NULL;
-	char chain[40], t[64];
-	struct ip have[16];
-	size_t n_have = 0;
-	int rc = -1, r;
-	chain_name(id, chain);
-	if (nft_open(&n, e) < 0)
+	if (!id_ok(id, e))
 		return -1;
-	if ((r = chain_ips(n, chain, have, 16, &n_have, e)) <= 0) {
-		if (!r)
-			cni_errf(e, CNI_ERR_CHECK_FAILED, "SNAT: chain %s is missing from table " TABLE, chain);
-		goto out;
-	}
-	for (size_t i = 0; i < cnt; i++) {
-		bool found = false;
-		for (size_t k = 0; k < n_have; k++)
-			found |= ip_equal(&have[k], &ips[i].ip);
-		if (!found) {
-			cni_errf(e, CNI_ERR_CHECK_FAILED, "SNAT: chain %s has no rule for %s", chain, ip_fmt(&ips[i].ip, a));
-			goto out;
-		}
-		if ((r = element_target(n, &ips[i].ip, t, sizeof(t), e)) < 0)
-			goto out;
-		if (!r || strcmp(t, chain) != 0) {
-			cni_errf(e, CNI_ERR_CHECK_FAILED, "SNAT: %s is not mapped to chain %s in table " TABLE, ip_fmt(&ips[i].ip, a), chain);
-			goto out;
-		}
-	}
-	rc = 0;
-out:
-	nft_close(n);
-	return rc;
+	return b == MASQ_IPTABLES ? ipt_check(id, ips, n, e) : nft_check_rules(id, ips, n, e);
+}
+
+static const cJSON *jget(const cJSON *o, const char *k) { return o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL; }
+static const char *jstr(const cJSON *o, const char *k)
+{
+	const cJSON *v = jget(o, k);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 int masq_gc(const char *network, const struct cni_attachment *valid, size_t n_valid, struct cni_error *e)
 {
 	struct nft *n = NULL;
-	struct buf *b = calloc(1, sizeof(*b));
+	struct sb b = { 0 };
 	cJSON *arr = NULL, *it;
-	char nh[17], pre[24];
+	char nh[17], pre[20], (*keep)[CHAIN_LEN] = NULL;
 	int lock = -1, rc = -1, r;
-	if (!b)
-		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+
+	if (!network || !*network)
+		return cni_errf(e, CNI_ERR_INTERNAL, "SNAT GC: network name is required");
 	net_hash(network, nh);
 	snprintf(pre, sizeof(pre), "a-%s-", nh);
-	if ((lock = nft_lock(e)) < 0 || nft_open(&n, e) < 0)
-		goto out;
-	if ((r = nft_list_json(n, "list chains inet", &arr, e)) < 0)
-		goto out;
-	cJSON_ArrayForEach(it, arr) {
-		const cJSON *ch = cJSON_GetObjectItemCaseSensitive(it, "chain");
-		const cJSON *tb = ch ? cJSON_GetObjectItemCaseSensitive(ch, "table") : NULL;
-		const cJSON *nm = ch ? cJSON_GetObjectItemCaseSensitive(ch, "name") : NULL;
-		bool keep = false;
-		if (!cJSON_IsString(tb) || strcmp(tb->valuestring, "cni_c_masq") != 0 || !cJSON_IsString(nm) ||
-		    strncmp(nm->valuestring, pre, strlen(pre)) != 0)
-			continue;
-		for (size_t i = 0; i < n_valid && !keep; i++) {
-			struct masq_id id = { network, valid[i].container_id, valid[i].ifname };
-			char want[40];
-			chain_name(&id, want);
-			keep = strcmp(want, nm->valuestring) == 0;
-		}
-		if (!keep && del_chain_cmds(n, nm->valuestring, b, e) < 0)
+	if (!(keep = calloc(n_valid + 1, sizeof(*keep))))
+		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	for (size_t i = 0; i < n_valid; i++) {
+		struct masq_id id = { network, valid[i].container_id, valid[i].ifname };
+		if (id.container_id && id.ifname && chain_name(&id, keep[i], e) < 0)
 			goto out;
 	}
-	if (b->n && nft_run(n, b->s, e) < 0)
+	if ((lock = nft_lock(e)) < 0 || nft_open(&n, e) < 0)
 		goto out;
+	/* One listing of the table (chains, rules and both maps) instead of one per chain:
+	 * GC walks everything anyway. */
+	if ((r = nft_list_json(n, "list table " TABLE, &arr, e)) != 0) {
+		rc = r < 0 ? -1 : 0;
+		goto out;
+	}
+	cJSON_ArrayForEach(it, arr) {
+		const char *name = jstr(jget(it, "chain"), "name");
+		bool valid_one = false;
+		if (!name || strncmp(name, pre, strlen(pre)) != 0)
+			continue;
+		for (size_t i = 0; i < n_valid && !valid_one; i++)
+			valid_one = strcmp(keep[i], name) == 0;
+		if (valid_one)
+			continue;
+		const cJSON *m;
+		cJSON_ArrayForEach(m, arr) {
+			const cJSON *map = jget(m, "map"), *el;
+			const char *mname = jstr(map, "name");
+			if (!mname || (strcmp(mname, "masq4") != 0 && strcmp(mname, "masq6") != 0))
+				continue;
+			/* each element: [ "10.0.0.2", { "goto": { "target": "a-..." } } ] */
+			cJSON_ArrayForEach(el, jget(map, "elem")) {
+				const cJSON *key = cJSON_GetArrayItem(el, 0), *v = cJSON_GetArrayItem(el, 1);
+				const char *tgt = jstr(jget(v, "goto"), "target");
+				if (!tgt)
+					tgt = jstr(jget(v, "jump"), "target");
+				if (cJSON_IsString(key) && tgt && strcmp(tgt, name) == 0)
+					sb_add(&b, "delete element " TABLE " %s { %s }\n", mname, key->valuestring);
+			}
+		}
+		sb_add(&b, "flush chain " TABLE " %s\ndelete chain " TABLE " %s\n", name, name);
+	}
+	if (b.oom) {
+		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (b.n && nft_run(n, b.s, e) < 0) {
+		cni_err_prefix(e, "SNAT GC of network %s: ", network);
+		goto out;
+	}
 	rc = 0;
 out:
 	cJSON_Delete(arr);
+	free(b.s);
+	free(keep);
 	nft_close(n);
 	nft_unlock(lock);
-	free(b);
 	return rc;
 }
 
@@ -510,19 +924,31 @@ int masq_available(enum masq_backend b, struct cni_error *e)
 {
 	if (b == MASQ_IPTABLES) {
 		char *v[] = { "iptables", "-w", "-t", "nat", "-S", "POSTROUTING", NULL };
-		if (run_cmd(v, NULL) != 0)
-			return cni_errf(e, CNI_ERR_NOT_AVAILABLE, "SNAT backend iptables: \"iptables -t nat\" does not work here");
+		if (ipt(v, false, e) < 0) {
+			e->code = CNI_ERR_NOT_AVAILABLE;
+			cni_err_prefix(e, "SNAT backend iptables does not work here: ");
+			return -1;
+		}
 		return 0;
 	}
 	struct nft *n = NULL;
-	const char *out;
+	struct sb s = { 0 };
+	int rc;
 	if (nft_open(&n, e) < 0)
 		return -1;
-	int r = nft_query(n, "list table " TABLE, &out, e);
+	/* ADD's own table, maps and NAT chain, checked by the kernel and then discarded (dry run):
+	 * proves nf_tables, the nat chain type and verdict maps work without changing anything. */
+	skeleton(&s, true, false);
+	sb_add(&s, "add chain " TABLE " a-probe\nadd rule " TABLE " a-probe ip daddr != 10.0.0.0/8 masquerade\n");
+	if (s.oom)
+		rc = cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	else
+		rc = nft_check(n, s.s, e);
+	free(s.s);
 	nft_close(n);
-	if (r < 0) {
-		cni_errf_force(e, CNI_ERR_NOT_AVAILABLE, "SNAT backend nftables does not work here: %s", e->msg);
-		return -1;
+	if (rc < 0) {
+		e->code = CNI_ERR_NOT_AVAILABLE;
+		cni_err_prefix(e, "SNAT backend nftables does not work here: ");
 	}
-	return 0;
+	return rc;
 }

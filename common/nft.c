@@ -1,27 +1,39 @@
-/* nf_tables through libnftables, dlopen'ed by the verbs that need it: batches run in-process
- * (no exec of nft), and a plugin or verb that never touches the firewall never maps the library. */
+/* nf_tables for the SNAT and spoof-check rules: writes through libnftables (dlopen'ed on first
+ * use, so what never writes never maps it), point reads straight over netlink. */
 #include "nft.h"
 
 #include <dlfcn.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netlink.h>
 #include <nftables/libnftables.h>
 
 #define NFT_LIB "libnftables.so.1"
 #define NFT_LOCK_DIR "/run/cni-c"
 #define NFT_LOCK_FILE NFT_LOCK_DIR "/nft.lock"
+#define RECV_SIZE 65536 /* larger than any skb a netlink dump fills */
 
-/* The prototypes come from the library's own header, so a changed signature fails the build
- * instead of corrupting a call; the binary still has no link-time dependency on it. */
+/* The function types come from libnftables' own header, so a changed signature fails the
+ * build instead of corrupting a call; the binary still has no link-time dependency on it. */
 struct nft {
-	void *lib;
+	int sock;      /* NETLINK_NETFILTER, for the reads */
+	uint32_t seq;
+	char *rbuf;    /* RECV_SIZE */
+	void *lib;     /* NULL until the first libnftables call */
 	struct nft_ctx *ctx;
 	__typeof__(&nft_ctx_new) ctx_new;
 	__typeof__(&nft_ctx_free) ctx_free;
@@ -34,32 +46,64 @@ struct nft {
 	__typeof__(&nft_run_cmd_from_buffer) run_cmd;
 };
 
-static int open_fail(struct nft *n, struct cni_error *e, const char *what)
-{
-	if (n->lib)
-		dlclose(n->lib);
-	free(n);
-	return cni_errf(e, CNI_ERR_NOT_AVAILABLE, "nftables is not available: %s", what);
-}
-
 int nft_open(struct nft **out, struct cni_error *e)
 {
 	struct nft *n = calloc(1, sizeof(*n));
-	char why[320];
 
 	*out = NULL;
-	if (!n)
+	if (!n || !(n->rbuf = malloc(RECV_SIZE))) {
+		free(n);
 		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-	/* RTLD_LOCAL: its symbols (and those of libnftnl/libmnl it pulls in) stay out of our namespace. */
-	n->lib = dlopen(NFT_LIB, RTLD_NOW | RTLD_LOCAL);
-	if (!n->lib) {
-		snprintf(why, sizeof(why), "cannot load " NFT_LIB " (Debian package libnftables1): %s", dlerror());
-		return open_fail(n, e, why);
 	}
-#define SYM(field, name)                                                                  \
-	do {                                                                              \
-		if (!(*(void **)&n->field = dlsym(n->lib, name)))                         \
-			return open_fail(n, e, NFT_LIB " lacks the symbol " name);        \
+	n->sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+	if (n->sock < 0) {
+		int err = errno;
+		free(n->rbuf);
+		free(n);
+		return cni_errf(e, CNI_ERR_NOT_AVAILABLE, "nftables is not available: no netfilter netlink socket: %s",
+				strerror(err));
+	}
+	/* The kernel answers at once; a reply that never comes must not hang a CNI verb. */
+	struct timeval tmo = { .tv_sec = 30 };
+	setsockopt(n->sock, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo));
+	*out = n;
+	return 0;
+}
+
+void nft_close(struct nft *n)
+{
+	if (!n)
+		return;
+	/* Closing a socket that committed a deletion waits for an RCU grace period in the
+	 * kernel (nf_tables flushes its destroy work on NETLINK_URELEASE): ~10 ms, once. */
+	if (n->ctx)
+		n->ctx_free(n->ctx);
+	if (n->lib)
+		dlclose(n->lib);
+	close(n->sock);
+	free(n->rbuf);
+	free(n);
+}
+
+/* ---- libnftables, loaded on first use ---- */
+
+static int load(struct nft *n, struct cni_error *e)
+{
+	void *lib;
+
+	if (n->ctx)
+		return 0;
+	/* RTLD_LOCAL: its symbols (and libnftnl's, libmnl's) stay out of our namespace. */
+	if (!(lib = dlopen(NFT_LIB, RTLD_NOW | RTLD_LOCAL)))
+		return cni_errf(e, CNI_ERR_NOT_AVAILABLE, "nftables is not available: cannot load " NFT_LIB
+				" (Debian package libnftables1): %s", dlerror());
+#define SYM(field, name)                                                                                   \
+	do {                                                                                               \
+		if (!(*(void **)&n->field = dlsym(lib, name))) {                                           \
+			dlclose(lib);                                                                      \
+			return cni_errf(e, CNI_ERR_NOT_AVAILABLE, "nftables is not available: " NFT_LIB   \
+					" lacks the symbol " name);                                        \
+		}                                                                                  \
 	} while (0)
 	SYM(ctx_new, "nft_ctx_new");
 	SYM(ctx_free, "nft_ctx_free");
@@ -71,23 +115,19 @@ int nft_open(struct nft **out, struct cni_error *e)
 	SYM(get_error, "nft_ctx_get_error_buffer");
 	SYM(run_cmd, "nft_run_cmd_from_buffer");
 #undef SYM
-	if (!(n->ctx = n->ctx_new(NFT_CTX_DEFAULT)))
-		return open_fail(n, e, "nft_ctx_new failed (out of memory or no netlink socket)");
-	if (n->buffer_output(n->ctx) < 0 || n->buffer_error(n->ctx) < 0) {
-		n->ctx_free(n->ctx);
-		return open_fail(n, e, "cannot buffer libnftables output");
+	struct nft_ctx *ctx = n->ctx_new(NFT_CTX_DEFAULT);
+	if (!ctx) {
+		dlclose(lib);
+		return cni_errf(e, CNI_ERR_NOT_AVAILABLE, "nftables is not available: nft_ctx_new failed");
 	}
-	*out = n;
+	if (n->buffer_output(ctx) < 0 || n->buffer_error(ctx) < 0) {
+		n->ctx_free(ctx);
+		dlclose(lib);
+		return cni_errf(e, CNI_ERR_INTERNAL, "nftables: cannot buffer libnftables output");
+	}
+	n->lib = lib;
+	n->ctx = ctx;
 	return 0;
-}
-
-void nft_close(struct nft *n)
-{
-	if (!n)
-		return;
-	n->ctx_free(n->ctx);
-	dlclose(n->lib);
-	free(n);
 }
 
 /* The reason and the command of nft's first complaint. Its error output reads
@@ -115,14 +155,17 @@ static void parse_error(const char *err, char *why, size_t wl, char *cmd, size_t
 	}
 }
 
-/* One call into libnftables. Returns 1 when it ran, 0 when it failed because the object
- * is absent and `absent_ok`, -1 otherwise. Both buffers are drained on every call, since
- * libnftables appends until read and a stale message would be blamed on the next command. */
+/* One call into libnftables. Returns 1 when it ran, 0 when it failed because the object is
+ * absent and `absent_ok`, -1 otherwise. The error buffer is drained on every call (and the
+ * output by the callers), since libnftables appends until read and a stale message would be
+ * blamed on the next command. */
 static int run(struct nft *n, const char *cmds, unsigned flags, bool dry, bool absent_ok, struct cni_error *e)
 {
 	char why[256], cmd[200];
 	int rc;
 
+	if (load(n, e) < 0)
+		return -1;
 	n->set_flags(n->ctx, flags);
 	n->set_dry_run(n->ctx, dry);
 	rc = n->run_cmd(n->ctx, cmds);
@@ -133,35 +176,38 @@ static int run(struct nft *n, const char *cmds, unsigned flags, bool dry, bool a
 	if (absent_ok && err && strstr(err, "No such file or directory"))
 		return 0;
 	parse_error(err, why, sizeof(why), cmd, sizeof(cmd));
+	const char *q = *cmd ? " in \"" : "", *qe = *cmd ? "\"" : "";
 	if (strstr(why, "Operation not permitted"))
-		return cni_errf(e, CNI_ERR_KERNEL, "nftables: %s (needs CAP_NET_ADMIN)%s%s%s", why, *cmd ? " in \"" : "", cmd,
-				*cmd ? "\"" : "");
+		return cni_errf(e, CNI_ERR_KERNEL, "nftables: %s (needs CAP_NET_ADMIN)%s%s%s", why, q, cmd, qe);
 	/* What a kernel without nf_tables, or without one of its modules, answers. */
 	if (strstr(why, "Protocol not supported") || strstr(why, "Operation not supported") ||
 	    strstr(why, "Address family not supported"))
 		return cni_errf(e, CNI_ERR_NOT_AVAILABLE, "nftables: the kernel lacks nf_tables or a needed module: %s%s%s%s",
-				why, *cmd ? " in \"" : "", cmd, *cmd ? "\"" : "");
-	return cni_errf(e, CNI_ERR_KERNEL, "nftables: %s%s%s%s", why, *cmd ? " in \"" : "", cmd, *cmd ? "\"" : "");
+				why, q, cmd, qe);
+	return cni_errf(e, CNI_ERR_KERNEL, "nftables: %s%s%s%s", why, q, cmd, qe);
 }
 
 int nft_run(struct nft *n, const char *cmds, struct cni_error *e)
 {
 	int r = run(n, cmds, 0, false, false, e);
-	n->get_output(n->ctx);
+	if (r > 0)
+		n->get_output(n->ctx);
 	return r < 0 ? -1 : 0;
 }
 
 int nft_run_quiet(struct nft *n, const char *cmds, struct cni_error *e)
 {
 	int r = run(n, cmds, 0, false, true, e);
-	n->get_output(n->ctx);
+	if (r > 0)
+		n->get_output(n->ctx);
 	return r;
 }
 
 int nft_check(struct nft *n, const char *cmds, struct cni_error *e)
 {
 	int r = run(n, cmds, 0, true, false, e);
-	n->get_output(n->ctx);
+	if (r > 0)
+		n->get_output(n->ctx);
 	return r < 0 ? -1 : 0;
 }
 
@@ -187,10 +233,303 @@ int nft_list_json(struct nft *n, const char *cmd, cJSON **out, struct cni_error 
 int nft_query(struct nft *n, const char *cmd, const char **out, struct cni_error *e)
 {
 	int r = run(n, cmd, 0, false, true, e);
-	const char *o = n->get_output(n->ctx);
-	*out = r == 1 ? o : NULL;
+	*out = r == 1 ? n->get_output(n->ctx) : NULL;
 	return r;
 }
+
+/* ---- point reads over netlink ---- */
+
+/* A request: header, nfgenmsg, then attributes (nests closed by nest_end). */
+struct req {
+	alignas(struct nlmsghdr) char b[512];
+	size_t len;
+	bool overflow;
+};
+
+static void req_init(struct req *r, uint16_t msg, uint16_t flags, int family, uint32_t seq)
+{
+	struct nlmsghdr *h = (struct nlmsghdr *)r->b;
+	struct nfgenmsg *g = (struct nfgenmsg *)NLMSG_DATA(h);
+
+	memset(r->b, 0, sizeof(r->b));
+	h->nlmsg_type = (uint16_t)(NFNL_SUBSYS_NFTABLES << 8 | msg);
+	h->nlmsg_flags = (uint16_t)(NLM_F_REQUEST | flags);
+	h->nlmsg_seq = seq;
+	g->nfgen_family = (uint8_t)family;
+	g->version = NFNETLINK_V0;
+	r->len = NLMSG_SPACE(sizeof(*g));
+	r->overflow = false;
+}
+
+static struct nlattr *put(struct req *r, uint16_t type, const void *data, size_t len)
+{
+	struct nlattr *a = (struct nlattr *)(r->b + r->len);
+	if (r->len + NLA_ALIGN(NLA_HDRLEN + len) > sizeof(r->b)) {
+		r->overflow = true;
+		return NULL;
+	}
+	a->nla_type = type;
+	a->nla_len = (uint16_t)(NLA_HDRLEN + len);
+	if (len)
+		memcpy((char *)a + NLA_HDRLEN, data, len);
+	r->len += NLA_ALIGN(a->nla_len);
+	return a;
+}
+
+static void put_str(struct req *r, uint16_t type, const char *s) { put(r, type, s, strlen(s) + 1); }
+static struct nlattr *nest(struct req *r, uint16_t type) { return put(r, type | NLA_F_NESTED, NULL, 0); }
+static void nest_end(struct req *r, struct nlattr *a)
+{
+	if (a)
+		a->nla_len = (uint16_t)(r->b + r->len - (char *)a);
+}
+
+/* The attribute of `type` among those in [data, data+len), or NULL. */
+static const struct nlattr *attr(const void *data, size_t len, int type)
+{
+	const char *p = data;
+	while (len >= NLA_HDRLEN) {
+		const struct nlattr *a = (const struct nlattr *)p;
+		if (a->nla_len < NLA_HDRLEN || a->nla_len > len)
+			return NULL;
+		if ((a->nla_type & NLA_TYPE_MASK) == type)
+			return a;
+		size_t step = NLA_ALIGN(a->nla_len);
+		if (step >= len)
+			return NULL;
+		p += step;
+		len -= step;
+	}
+	return NULL;
+}
+static const void *adata(const struct nlattr *a) { return (const char *)a + NLA_HDRLEN; }
+static size_t alen(const struct nlattr *a) { return a->nla_len - NLA_HDRLEN; }
+
+/* Attributes of a reply message (after its nfgenmsg). */
+static const void *msg_attrs(const struct nlmsghdr *h, size_t *len)
+{
+	size_t off = NLMSG_SPACE(sizeof(struct nfgenmsg));
+	*len = h->nlmsg_len > off ? h->nlmsg_len - off : 0;
+	return (const char *)h + off;
+}
+
+/* libnftnl's user data, where nft keeps comments: TLVs of {u8 type, u8 len, value}; the
+ * comment is type 0 (NFTNL_UDATA_{CHAIN,RULE}_COMMENT), NUL-terminated. */
+static void udata_comment(const struct nlattr *ud, char *out, size_t olen)
+{
+	out[0] = '\0';
+	if (!ud || !olen)
+		return;
+	const unsigned char *p = adata(ud), *end = p + alen(ud);
+	while (p + 2 <= end && p + 2 + p[1] <= end) {
+		if (p[0] == 0) {
+			size_t l = strnlen((const char *)p + 2, p[1]);
+			snprintf(out, olen, "%.*s", (int)l, (const char *)p + 2);
+			return;
+		}
+		p += 2 + p[1];
+	}
+}
+
+typedef int (*msg_cb)(const struct nlmsghdr *h, void *arg);
+
+/* Send one request and feed each reply message to cb. 1 = done, 0 = ENOENT, -1 = error,
+ * -2 = a dump was interrupted by a concurrent change (the caller starts over). */
+static int talk(struct nft *n, struct req *r, const char *what, msg_cb cb, void *arg, struct cni_error *e)
+{
+	struct nlmsghdr *h = (struct nlmsghdr *)r->b;
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	bool intr = false;
+
+	if (r->overflow)
+		return cni_errf(e, CNI_ERR_INTERNAL, "nftables: request for %s too long", what);
+	h->nlmsg_len = (uint32_t)r->len;
+	h->nlmsg_seq = ++n->seq;
+	if (sendto(n->sock, r->b, r->len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
+		return cni_errf(e, CNI_ERR_KERNEL, "nftables: asking for %s: %s", what, strerror(errno));
+	for (;;) {
+		ssize_t got = recv(n->sock, n->rbuf, RECV_SIZE, MSG_TRUNC);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return cni_errf(e, CNI_ERR_KERNEL, "nftables: reading %s: %s", what, strerror(errno));
+		if (got > RECV_SIZE)
+			return cni_errf(e, CNI_ERR_KERNEL, "nftables: reply for %s truncated", what);
+		size_t left = (size_t)got;
+		for (const struct nlmsghdr *m = (const struct nlmsghdr *)n->rbuf; NLMSG_OK(m, left); m = NLMSG_NEXT(m, left)) {
+			if (m->nlmsg_seq != n->seq)
+				continue; /* a late answer to an earlier request */
+			intr |= (m->nlmsg_flags & NLM_F_DUMP_INTR) != 0;
+			if (m->nlmsg_type == NLMSG_DONE || m->nlmsg_type == NLMSG_ERROR) {
+				int err = 0;
+				if (m->nlmsg_len >= NLMSG_LENGTH(sizeof(int)))
+					memcpy(&err, NLMSG_DATA(m), sizeof(int));
+				if (err == -ENOENT)
+					return 0;
+				if (err < 0)
+					return cni_errf(e, err == -EPERM ? CNI_ERR_KERNEL : CNI_ERR_NOT_AVAILABLE,
+							"nftables: reading %s: %s%s", what, strerror(-err),
+							err == -EPERM ? " (needs CAP_NET_ADMIN)" : "");
+				return intr ? -2 : 1;
+			}
+			if (cb(m, arg) < 0)
+				return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+		}
+	}
+}
+
+struct chain_arg {
+	char *comment;
+	size_t clen;
+	bool seen;
+};
+
+static int chain_cb(const struct nlmsghdr *h, void *arg)
+{
+	struct chain_arg *c = arg;
+	size_t len;
+	const void *a = msg_attrs(h, &len);
+	c->seen = true;
+	udata_comment(attr(a, len, NFTA_CHAIN_USERDATA), c->comment, c->clen);
+	return 0;
+}
+
+int nft_get_chain(struct nft *n, int family, const char *table, const char *chain, char *comment, size_t clen,
+		  struct cni_error *e)
+{
+	struct req r;
+	char dummy[1];
+	struct chain_arg c = { comment ? comment : dummy, comment ? clen : sizeof(dummy), false };
+	char what[160];
+	int rc;
+
+	snprintf(what, sizeof(what), "chain %s %s", table, chain);
+	req_init(&r, NFT_MSG_GETCHAIN, NLM_F_ACK, family, 0);
+	put_str(&r, NFTA_CHAIN_TABLE, table);
+	put_str(&r, NFTA_CHAIN_NAME, chain);
+	if (comment && clen)
+		comment[0] = '\0';
+	rc = talk(n, &r, what, chain_cb, &c, e);
+	return rc == 1 ? (c.seen ? 1 : 0) : rc < 0 ? -1 : rc;
+}
+
+struct rules_arg {
+	struct nft_rule_info *v;
+	size_t n, cap;
+};
+
+static int rule_cb(const struct nlmsghdr *h, void *arg)
+{
+	struct rules_arg *ra = arg;
+	size_t len;
+	const void *a = msg_attrs(h, &len);
+	const struct nlattr *hd = attr(a, len, NFTA_RULE_HANDLE);
+
+	if (ra->n == ra->cap) {
+		size_t cap = ra->cap ? ra->cap * 2 : 8;
+		struct nft_rule_info *v = realloc(ra->v, cap * sizeof(*v));
+		if (!v)
+			return -1;
+		ra->v = v;
+		ra->cap = cap;
+	}
+	struct nft_rule_info *ri = &ra->v[ra->n++];
+	ri->handle = 0;
+	if (hd && alen(hd) == 8) {
+		uint64_t be;
+		memcpy(&be, adata(hd), 8);
+		ri->handle = be64toh(be);
+	}
+	udata_comment(attr(a, len, NFTA_RULE_USERDATA), ri->comment, sizeof(ri->comment));
+	return 0;
+}
+
+int nft_get_rules(struct nft *n, int family, const char *table, const char *chain, struct nft_rule_info **out,
+		  size_t *cnt, struct cni_error *e)
+{
+	struct rules_arg ra = { 0 };
+	struct req r;
+	char what[160];
+	int rc;
+
+	*out = NULL;
+	*cnt = 0;
+	/* A dump filtered to a missing chain is just empty: ask for the chain itself first. */
+	if ((rc = nft_get_chain(n, family, table, chain, NULL, 0, e)) <= 0)
+		return rc;
+	snprintf(what, sizeof(what), "the rules of chain %s %s", table, chain);
+	for (int attempt = 0; attempt < 10; attempt++) {
+		ra.n = 0;
+		req_init(&r, NFT_MSG_GETRULE, NLM_F_DUMP, family, 0);
+		put_str(&r, NFTA_RULE_TABLE, table);
+		put_str(&r, NFTA_RULE_CHAIN, chain);
+		if ((rc = talk(n, &r, what, rule_cb, &ra, e)) != -2)
+			break;
+	}
+	if (rc == -2)
+		rc = cni_errf(e, CNI_ERR_TRY_AGAIN, "nftables: %s kept changing while being read", what);
+	if (rc != 1) {
+		free(ra.v);
+		return rc;
+	}
+	*out = ra.v;
+	*cnt = ra.n;
+	return 1;
+}
+
+struct elem_arg {
+	char *target;
+	size_t tlen;
+	bool seen;
+};
+
+static int elem_cb(const struct nlmsghdr *h, void *arg)
+{
+	struct elem_arg *ea = arg;
+	size_t len;
+	const void *a = msg_attrs(h, &len);
+	/* ELEMENTS { LIST_ELEM { DATA { VERDICT { CODE, CHAIN } } } } */
+	const struct nlattr *x = attr(a, len, NFTA_SET_ELEM_LIST_ELEMENTS);
+	if (x)
+		x = attr(adata(x), alen(x), NFTA_LIST_ELEM);
+	if (x)
+		x = attr(adata(x), alen(x), NFTA_SET_ELEM_DATA);
+	if (x)
+		x = attr(adata(x), alen(x), NFTA_DATA_VERDICT);
+	ea->seen = true;
+	ea->target[0] = '\0';
+	if (x && (x = attr(adata(x), alen(x), NFTA_VERDICT_CHAIN)))
+		snprintf(ea->target, ea->tlen, "%.*s", (int)strnlen(adata(x), alen(x)), (const char *)adata(x));
+	return 0;
+}
+
+int nft_get_map_elem(struct nft *n, int family, const char *table, const char *map, const void *key, size_t klen,
+		     char *target, size_t tlen, struct cni_error *e)
+{
+	struct elem_arg ea = { target, tlen, false };
+	struct nlattr *elems, *el, *k;
+	struct req r;
+	char what[160];
+	int rc;
+
+	if (!tlen)
+		return cni_errf(e, CNI_ERR_INTERNAL, "nftables: no room for an element's target");
+	snprintf(what, sizeof(what), "an element of map %s %s", table, map);
+	req_init(&r, NFT_MSG_GETSETELEM, NLM_F_ACK, family, 0);
+	put_str(&r, NFTA_SET_ELEM_LIST_TABLE, table);
+	put_str(&r, NFTA_SET_ELEM_LIST_SET, map);
+	elems = nest(&r, NFTA_SET_ELEM_LIST_ELEMENTS);
+	el = nest(&r, NFTA_LIST_ELEM);
+	k = nest(&r, NFTA_SET_ELEM_KEY);
+	put(&r, NFTA_DATA_VALUE, key, klen);
+	nest_end(&r, k);
+	nest_end(&r, el);
+	nest_end(&r, elems);
+	rc = talk(n, &r, what, elem_cb, &ea, e);
+	return rc == 1 ? (ea.seen ? 1 : 0) : rc < 0 ? -1 : rc;
+}
+
+/* ---- the lock ---- */
 
 int nft_lock(struct cni_error *e)
 {

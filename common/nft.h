@@ -4,14 +4,18 @@
 #define CNI_NFT_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <cjson/cJSON.h>
 
 #include "err.h"
 
 struct nft;
 
-/* Load libnftables and create a context. Code 50 (not available) when the library
- * or nf_tables is missing: the message says which. */
+/* Open a netlink socket to nf_tables. libnftables is loaded and its context created by the
+ * first call that needs it (nft_run, nft_check, nft_list_json, nft_query), so a verb that
+ * only reads (a DEL with nothing to remove) never maps the library. Code 50 (not available)
+ * when the library or nf_tables is missing: the message says which. */
 int nft_open(struct nft **out, struct cni_error *e);
 void nft_close(struct nft *n);
 
@@ -21,6 +25,9 @@ int nft_run(struct nft *n, const char *cmds, struct cni_error *e);
 /* Like nft_run but for commands whose failure means "absent" (ENOENT): returns
  * 1 if it ran, 0 if the object did not exist, -1 on other errors. */
 int nft_run_quiet(struct nft *n, const char *cmds, struct cni_error *e);
+/* Like nft_run as a dry run: the kernel validates the whole batch, then it is discarded
+ * (STATUS probes with it without changing anything). */
+int nft_check(struct nft *n, const char *cmds, struct cni_error *e);
 /* Run a list command with JSON output; *out is the parsed "nftables" array owner
  * (free with cJSON_Delete). Returns 0, 1 when the object does not exist (*out NULL), -1. */
 int nft_list_json(struct nft *n, const char *cmd, cJSON **out, struct cni_error *e);
@@ -29,6 +36,25 @@ int nft_list_json(struct nft *n, const char *cmd, cJSON **out, struct cni_error 
  * such as "get element"): 1 = ran, *out points into the context's buffer (valid until the
  * next call); 0 = the object does not exist; -1 error. */
 int nft_query(struct nft *n, const char *cmd, const char **out, struct cni_error *e);
+
+/* Reads straight from the kernel, one netlink request each, without libnftables: its 1.0.x
+ * cache makes every list or get command dump all elements of the table's sets first, so
+ * those cost O(ruleset) where these cost O(1). family: NFPROTO_INET, _IPV4, _IPV6, _BRIDGE. */
+struct nft_rule_info {
+	uint64_t handle;
+	char comment[129]; /* "" when the rule has none */
+};
+/* 1 = the chain exists (its comment, "" if none, into comment), 0 = no such table or chain. */
+int nft_get_chain(struct nft *n, int family, const char *table, const char *chain, char *comment, size_t clen,
+		  struct cni_error *e);
+/* The chain's rules in order: 1 (*out malloc'ed, *cnt of them), 0 = no such table or chain. */
+int nft_get_rules(struct nft *n, int family, const char *table, const char *chain, struct nft_rule_info **out,
+		  size_t *cnt, struct cni_error *e);
+/* Where one element of a verdict map leads: 1 = found, the chain it jumps or goes to into
+ * target ("" for a verdict without chain), 0 = no such element, map or table. `key` is the
+ * element's key as the kernel stores it (addresses in network order, ifnames NUL-padded). */
+int nft_get_map_elem(struct nft *n, int family, const char *table, const char *map, const void *key, size_t klen,
+		     char *target, size_t tlen, struct cni_error *e);
 
 /* The lock every nft user of this suite takes around read-modify-write (flock on
  * /run/cni-c/nft.lock). Returns an fd to pass to nft_unlock. */
