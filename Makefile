@@ -11,6 +11,7 @@ SAN     ?=
 CC      ?= gcc
 
 PLUGINS := host-local bridge vxlan vlan
+TEST_TOOLS = $(patsubst tests/tools/%.c,$(BUILD)/test-tools/%,$(wildcard tests/tools/*.c))
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation
 CSTD    := -std=gnu11 -D_GNU_SOURCE
@@ -75,7 +76,6 @@ $(BUILD)/vlan: $(VLAN_OBJS) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
 $(BUILD)/test-tools/%: $(BUILD)/obj/tests/tools/%.o $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_NL) $(LIB_JSON) $(LIB_CAP)
-TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/test-tools/%,$(wildcard tests/tools/*.c))
 
 $(BUILD)/unit-tests: $(UNIT_OBJS) $(COMMON_BASE_OBJS) $(HOSTLOCAL_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) $(LIB_CAP)
