@@ -24,13 +24,23 @@ LDHARD  := -pie -Wl,-z,relro,-z,now -Wl,--as-needed
 endif
 CFLAGS  ?=
 LDFLAGS ?=
-ALL_CFLAGS  = $(CSTD) $(WARN) $(HARDEN) -Icommon $(CFLAGS)
+# The build's identity: a hash of the sources the in-process IPAM path shares with the
+# host-local executable (see CNIC_MARKER in common/skel.h).
+CNIC_ID := $(shell cat Makefile common/*.[ch] plugins/ipam/host-local/*.[ch] 2>/dev/null | sha256sum | cut -c1-16)$(if $(SAN),-san)
+ALL_CFLAGS  = $(CSTD) $(WARN) $(HARDEN) -Icommon -DCNIC_ID='"$(CNIC_ID)"' $(CFLAGS)
 ALL_LDFLAGS = $(LDHARD) $(LDFLAGS)
 
 LIB_JSON := -lcjson
-LIB_CAP  := -lcap
 NL_CFLAGS := $(shell pkg-config --cflags libnl-route-3.0 2>/dev/null || echo -I/usr/include/libnl3)
+# libnl and libcap link statically (Debian ships their .a): each shared library costs every
+# exec its loading and relocations (~0.3 ms for libnl). cJSON has no .a in Debian.
+ifeq ($(SAN),1)
+LIB_CAP  := -lcap
 LIB_NL   := -lnl-route-3 -lnl-3
+else
+LIB_CAP  := -Wl,-Bstatic -lcap -Wl,-Bdynamic
+LIB_NL   := -Wl,-Bstatic -lnl-route-3 -lnl-3 -Wl,-Bdynamic -lpthread
+endif
 
 # common/ pieces without netlink (IPAM plugins need no libnl)
 COMMON_BASE := err ip conf version result skel caps ipam sha512
@@ -50,7 +60,7 @@ HOSTLOCAL_LIB  := $(filter-out %/main.o,$(HOSTLOCAL_OBJS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all install uninstall test test-unit test-asan deps clean check-tools test-tools demo
+.PHONY: all install uninstall test test-unit test-asan deps clean check-tools test-tools demo bench bench-tools
 all: $(PLUGINS:%=$(BUILD)/%)
 test-tools: $(TEST_TOOLS)
 
@@ -63,13 +73,21 @@ $(BUILD)/obj/%.o: %.c | check-tools
 $(BUILD)/host-local: $(HOSTLOCAL_OBJS) $(COMMON_BASE_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) $(LIB_CAP)
 
-$(BUILD)/bridge: $(BRIDGE_OBJS) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
+# Objects that embed or compare CNIC_ID are rebuilt when it changes.
+$(BUILD)/cnic-id: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(CNIC_ID)' | cmp -s - $@ || echo '$(CNIC_ID)' > $@
+$(BUILD)/obj/plugins/ipam/host-local/main.o $(BUILD)/obj/common/ipam.o: $(BUILD)/cnic-id
+.PHONY: FORCE
+FORCE:
+
+$(BUILD)/bridge: $(BRIDGE_OBJS) $(HOSTLOCAL_LIB) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_NL) $(LIB_JSON) $(LIB_CAP)
 
-$(BUILD)/vxlan: $(VXLAN_OBJS) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
+$(BUILD)/vxlan: $(VXLAN_OBJS) $(HOSTLOCAL_LIB) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_NL) $(LIB_JSON) $(LIB_CAP)
 
-$(BUILD)/vlan: $(VLAN_OBJS) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
+$(BUILD)/vlan: $(VLAN_OBJS) $(HOSTLOCAL_LIB) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_NL) $(LIB_JSON) $(LIB_CAP)
 
 # Test-only drivers of common/ pieces (not installed).
@@ -87,7 +105,7 @@ check-tools:
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)
-	install -m 0755 $(PLUGINS:%=$(BUILD)/%) $(DESTDIR)$(PREFIX)/
+	install -s -m 0755 $(PLUGINS:%=$(BUILD)/%) $(DESTDIR)$(PREFIX)/
 
 uninstall:
 	rm -f $(PLUGINS:%=$(DESTDIR)$(PREFIX)/%)
@@ -104,6 +122,20 @@ test-unit: $(BUILD)/unit-tests
 
 test-asan: deps
 	LANES=asan ./tests/run.sh
+
+# The benchmark tools: the runtime-like driver and the floor (static: the kernel work alone).
+bench-tools: $(BUILD)/bench/cnibench $(BUILD)/bench/floor
+$(BUILD)/bench/cnibench: $(BUILD)/obj/tests/bench/cnibench.o
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^
+$(BUILD)/bench/floor: $(BUILD)/obj/tests/bench/floor.o $(BUILD)/obj/common/nl.o $(BUILD)/obj/common/netns.o \
+		$(BUILD)/obj/common/err.o $(BUILD)/obj/common/ip.o
+	@mkdir -p $(dir $@)
+	$(CC) -static-pie -Wl,-z,relro,-z,now -o $@ $^ -lnl-route-3 -lnl-3 -lpthread -lm 2>/dev/null
+
+# Side by side with the reference plugins (not part of make test; needs root).
+bench: all bench-tools
+	./scripts/bench.sh
 
 # Two containers on a bridge through our plugins, ping, SNAT out, clean up (needs root).
 demo: all

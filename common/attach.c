@@ -28,7 +28,7 @@ static int mac_field(const cJSON *obj, const char *parent, const char *key, stru
 	int r = obj ? conf_string(obj, parent, key, &s, e) : 0;
 	if (r <= 0 || !*s)
 		return r;
-	if (nl_mac_parse(s, a->mac) < 0 || (a->mac[0] & 1))
+	if (cnl_mac_parse(s, a->mac) < 0 || (a->mac[0] & 1))
 		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"%s\": \"%s\" is not a unicast MAC address",
 				conf_path(p, parent, key), s);
 	a->has_mac = true;
@@ -144,7 +144,7 @@ int attach_conf_parse(const struct cni_ctx *c, struct attach_conf *a, const char
 	/* MAC: CNI_ARGS, then args.cni.mac, then the `mac` capability, the later winning. */
 	const char *envmac = cni_arg(c, "MAC");
 	if (envmac && *envmac) {
-		if (nl_mac_parse(envmac, a->mac) < 0 || (a->mac[0] & 1))
+		if (cnl_mac_parse(envmac, a->mac) < 0 || (a->mac[0] & 1))
 			return cni_errf(e, CNI_ERR_DECODE, "CNI_ARGS: MAC=\"%s\" is not a unicast MAC address", envmac);
 		a->has_mac = true;
 	}
@@ -190,7 +190,7 @@ static int no_vlan_filtering(const struct attach_conf *a, struct cni_error *e)
 			      what, a->bridge);
 }
 
-int attach_ensure_bridge(struct nl_sock *sk, const struct attach_conf *a, struct nl_link *br, bool *created,
+int attach_ensure_bridge(struct nl_sock *sk, const struct attach_conf *a, struct cnl_link *br, bool *created,
 			 struct cni_error *e)
 {
 	bool vf = a->vlan || a->n_trunk;
@@ -198,17 +198,17 @@ int attach_ensure_bridge(struct nl_sock *sk, const struct attach_conf *a, struct
 	int r;
 
 	*created = false;
-	if ((r = nl_link_get(sk, a->bridge, 0, br, e)) < 0)
+	if ((r = cnl_link_get(sk, a->bridge, 0, br, e)) < 0)
 		return -1;
 	if (r == 0) {
 		uint8_t mac[6];
 		/* A MAC set at creation stays: the bridge does not take its lowest port's address as
 		 * ports come and go (the reference re-sets it after every ADD for that). */
-		nl_mac_random(mac);
-		if ((r = nl_bridge_create(sk, a->bridge, a->mtu, mac, vf, e)) < 0)
+		cnl_mac_random(mac);
+		if ((r = cnl_bridge_create(sk, a->bridge, a->mtu, mac, vf, e)) < 0)
 			return r == -EOPNOTSUPP && vf ? no_vlan_filtering(a, e) : -1;
 		*created = r == 1;
-		if (nl_link_get(sk, a->bridge, 0, br, e) <= 0)
+		if (cnl_link_get(sk, a->bridge, 0, br, e) <= 0)
 			return e->code ? -1 : cni_errf(e, CNI_ERR_KERNEL, "bridge %s vanished after creation", a->bridge);
 		if (*created) {
 			/* we own the routes of this interface */
@@ -221,13 +221,13 @@ int attach_ensure_bridge(struct nl_sock *sk, const struct attach_conf *a, struct
 		return cni_errf(e, CNI_ERR_EXISTS, "bridge \"%s\": a link of that name exists and is not a bridge (kind \"%s\")",
 				a->bridge, br->kind[0] ? br->kind : "device");
 	if (vf && !br->vlan_filtering) {
-		if ((r = nl_bridge_set_vlan_filtering(sk, br->index, true, e)) < 0)
+		if ((r = cnl_bridge_set_vlan_filtering(sk, br->index, true, e)) < 0)
 			return r == -EOPNOTSUPP ? no_vlan_filtering(a, e) : -1;
 		br->vlan_filtering = true;
 	}
 	unsigned want = IFF_UP | (a->promisc ? IFF_PROMISC : 0);
 	if ((br->flags & want) != want) {
-		if (nl_link_modify(sk, br->index, want, want, 0, NULL, -1, e) < 0)
+		if (cnl_link_modify(sk, br->index, want, want, 0, NULL, -1, e) < 0)
 			return -1;
 		br->flags |= want;
 	}
@@ -243,7 +243,7 @@ int attach_ns_sock(struct attach_ns *n, const char *what, const char *const *sys
 	if (!n->csk || n_sysctls) {
 		if (netns_enter(n->nsfd, what, e) < 0)
 			return -1;
-		if (!n->csk && nl_open(&n->csk, e) < 0)
+		if (!n->csk && cnl_open(&n->csk, e) < 0)
 			rc = -1;
 		for (size_t i = 0; rc == 0 && i + 1 < n_sysctls * 2; i += 2) {
 			struct cni_error ignored = { 0 };
@@ -258,7 +258,7 @@ int attach_ns_sock(struct attach_ns *n, const char *what, const char *const *sys
 
 void attach_ns_close(struct attach_ns *n)
 {
-	nl_close(n->csk);
+	cnl_close(n->csk);
 	if (n->nsfd >= 0)
 		close(n->nsfd);
 	if (n->selffd >= 0)
@@ -291,11 +291,11 @@ static bool ipnet_same(const struct ipnet *a, const struct ipnet *b)
 static int ensure_gw_addr(struct nl_sock *sk, int index, const char *name, const struct ipnet *gw, bool force,
 			  bool nodad, struct cni_error *e)
 {
-	struct nl_addr_info *have = NULL;
+	struct cnl_addr_info *have = NULL;
 	size_t n = 0;
 	char a[IPNET_STRLEN], b[IPNET_STRLEN];
 	int fam = ip_is_v4(&gw->ip) ? AF_INET : AF_INET6;
-	if (nl_addr_list(sk, index, fam, &have, &n, e) < 0)
+	if (cnl_addr_list(sk, index, fam, &have, &n, e) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		struct ipnet *x = &have[i].addr;
@@ -312,14 +312,14 @@ static int ensure_gw_addr(struct nl_sock *sk, int index, const char *name, const
 				free(have);
 				return -1;
 			}
-			if (nl_addr_del(sk, index, x, e) < 0) {
+			if (cnl_addr_del(sk, index, x, e) < 0) {
 				free(have);
 				return -1;
 			}
 		}
 	}
 	free(have);
-	return nl_addr_add(sk, index, gw, nodad, e);
+	return cnl_addr_add(sk, index, gw, nodad, e);
 }
 
 static int wait_dad(struct nl_sock *csk, int index, const char *ifname, struct cni_error *e)
@@ -327,11 +327,11 @@ static int wait_dad(struct nl_sock *csk, int index, const char *ifname, struct c
 	struct timespec start, now;
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
-		struct nl_addr_info *v = NULL;
+		struct cnl_addr_info *v = NULL;
 		size_t n = 0;
 		bool tentative = false;
 		char b[IPNET_STRLEN];
-		if (nl_addr_list(csk, index, AF_INET6, &v, &n, e) < 0)
+		if (cnl_addr_list(csk, index, AF_INET6, &v, &n, e) < 0)
 			return -1;
 		for (size_t i = 0; i < n; i++) {
 			if (v[i].flags & IFA_F_DADFAILED) {
@@ -370,52 +370,52 @@ static int port_vlans(struct nl_sock *sk, int port, const struct attach_conf *a,
 		uint16_t vids[64];
 		size_t n = 0;
 		int pvid = 0;
-		if (nl_bridge_vlan_list(sk, port, vids, 64, &n, &pvid, e) < 0)
+		if (cnl_bridge_vlan_list(sk, port, vids, 64, &n, &pvid, e) < 0)
 			return -1;
 		for (size_t i = 0; i < n; i++)
-			if (nl_bridge_vlan(sk, port, false, vids[i], 0, false, false, false, e) < 0)
+			if (cnl_bridge_vlan(sk, port, false, vids[i], 0, false, false, false, e) < 0)
 				return -1;
 	}
-	if (a->vlan && nl_bridge_vlan(sk, port, true, (uint16_t)a->vlan, 0, true, true, false, e) < 0)
+	if (a->vlan && cnl_bridge_vlan(sk, port, true, (uint16_t)a->vlan, 0, true, true, false, e) < 0)
 		return -1;
 	for (size_t i = 0; i < a->n_trunk; i++)
-		if (nl_bridge_vlan(sk, port, true, a->trunk[i], 0, false, false, false, e) < 0)
+		if (cnl_bridge_vlan(sk, port, true, a->trunk[i], 0, false, false, false, e) < 0)
 			return -1;
-	if (!a->vlan && a->n_trunk && nl_bridge_vlan(sk, port, true, 1, 0, true, true, false, e) < 0)
+	if (!a->vlan && a->n_trunk && cnl_bridge_vlan(sk, port, true, 1, 0, true, true, false, e) < 0)
 		return -1;
 	return 0;
 }
 
 /* With vlan and isGateway the gateway lives on "<bridge>.<vlan>", a veth whose peer is an
  * access port of that VLAN on the bridge (the reference's layout). */
-static int ensure_vlan_gw(struct nl_sock *sk, const struct attach_conf *a, const struct nl_link *br,
-			  struct nl_link *gw, struct cni_error *e)
+static int ensure_vlan_gw(struct nl_sock *sk, const struct attach_conf *a, const struct cnl_link *br,
+			  struct cnl_link *gw, struct cni_error *e)
 {
 	char name[32], peer[16], hex[12], key[64];
 	int r;
 	if ((size_t)snprintf(name, sizeof(name), "%s.%d", a->bridge, a->vlan) > 15)
 		return cni_errf(e, CNI_ERR_INVALID_CONFIG,
 				"invalid config: VLAN gateway interface name \"%s\" is longer than 15 bytes (shorten \"bridge\")", name);
-	if ((r = nl_link_get(sk, name, 0, gw, e)) != 0)
+	if ((r = cnl_link_get(sk, name, 0, gw, e)) != 0)
 		return r < 0 ? -1 : 0;
 	snprintf(key, sizeof(key), "%s.%d", a->bridge, a->vlan);
 	sha512_hex(key, strlen(key), hex, 11);
 	snprintf(peer, sizeof(peer), "vgw%s", hex);
 	uint8_t m1[6], m2[6];
-	nl_mac_random(m1);
-	nl_mac_random(m2);
-	struct nl_veth v = { .name = peer, .mac = m1, .mtu = br->mtu, .master = br->index, .up = true,
+	cnl_mac_random(m1);
+	cnl_mac_random(m2);
+	struct cnl_veth v = { .name = peer, .mac = m1, .mtu = br->mtu, .master = br->index, .up = true,
 			     .peer_name = name, .peer_mac = m2, .peer_netns_fd = -1, .peer_up = true };
-	if (nl_veth_create(sk, &v, e) < 0) {
-		if (!(e->code && nl_link_get(sk, name, 0, gw, &(struct cni_error){ 0 }) == 1))
+	if (cnl_veth_create(sk, &v, e) < 0) {
+		if (!(e->code && cnl_link_get(sk, name, 0, gw, &(struct cni_error){ 0 }) == 1))
 			return -1;
 		cni_err_clear(e); /* another ADD made it first */
 		return 0;
 	}
-	struct nl_link p;
-	if (nl_link_get(sk, peer, 0, &p, e) <= 0 || port_vlans(sk, p.index, a, e) < 0)
+	struct cnl_link p;
+	if (cnl_link_get(sk, peer, 0, &p, e) <= 0 || port_vlans(sk, p.index, a, e) < 0)
 		return -1;
-	return nl_link_get(sk, name, 0, gw, e) == 1 ? 0 : -1;
+	return cnl_link_get(sk, name, 0, gw, e) == 1 ? 0 : -1;
 }
 
 /* ---- ADD ---- */
@@ -424,7 +424,7 @@ int attach_ctr_apply(struct cni_ctx *c, const struct attach_conf *a, struct atta
 		     int iface_idx, struct cni_result *out)
 {
 	struct cni_error *e = &c->err;
-	struct nl_link cont_link;
+	struct cnl_link cont_link;
 	int r;
 	bool has_v6 = false, dflt[2] = { false, false };
 	for (size_t i = 0; i < ires->n_routes; i++)
@@ -481,22 +481,22 @@ int attach_ctr_apply(struct cni_ctx *c, const struct attach_conf *a, struct atta
 		}
 		if (attach_ns_sock(ns, c->netns, sc, n, e) < 0)
 			return -1;
-		if ((r = nl_link_get(ns->csk, c->ifname, 0, &cont_link, e)) <= 0) {
+		if ((r = cnl_link_get(ns->csk, c->ifname, 0, &cont_link, e)) <= 0) {
 			if (!r)
 				cni_errf(e, CNI_ERR_KERNEL, "interface %s vanished from CNI_NETNS %s", c->ifname, c->netns);
 			return -1;
 		}
 		for (size_t i = 0; i < out->n_ips; i++)
-			if (nl_addr_add(ns->csk, cont_link.index, &out->ips[i].address, !a->enable_dad, e) < 0)
+			if (cnl_addr_add(ns->csk, cont_link.index, &out->ips[i].address, !a->enable_dad, e) < 0)
 				return -1;
-		if (!a->disable_container_iface && nl_link_modify(ns->csk, cont_link.index, IFF_UP, IFF_UP, 0, NULL, -1, e) < 0)
+		if (!a->disable_container_iface && cnl_link_modify(ns->csk, cont_link.index, IFF_UP, IFF_UP, 0, NULL, -1, e) < 0)
 			return -1;
 		if (has_v6 && a->enable_dad && wait_dad(ns->csk, cont_link.index, c->ifname, e) < 0)
 			return -1;
 		for (size_t i = 0; i < out->n_routes; i++) {
 			const struct cni_route *rt = &out->routes[i];
 			const struct ip *gw = rt->gw.len ? &rt->gw : family_gw(out, rt->dst.ip.len);
-			if (nl_route_add(ns->csk, cont_link.index, rt, gw, e) < 0)
+			if (cnl_route_add(ns->csk, cont_link.index, rt, gw, e) < 0)
 				return -1;
 		}
 	}
@@ -505,7 +505,7 @@ int attach_ctr_apply(struct cni_ctx *c, const struct attach_conf *a, struct atta
 }
 
 
-int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *sk, const struct nl_link *br,
+int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *sk, const struct cnl_link *br,
 	       struct cni_result *out)
 {
 	struct cni_error *e = &c->err;
@@ -516,7 +516,7 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *s
 	bool ipam_running = false, ipam_added = false, veth_made = false, spoof_made = false, masq_made = false;
 	char host[16], hostmac_s[18], contmac_s[18];
 	uint8_t hostmac[6], contmac[6];
-	struct nl_link host_link = { 0 }, cont_link;
+	struct cnl_link host_link = { 0 }, cont_link;
 	int r;
 
 	attach_host_veth_name(c->container_id, c->ifname, host);
@@ -532,17 +532,17 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *s
 		ipam_running = true;
 	}
 
-	nl_mac_random(hostmac);
+	cnl_mac_random(hostmac);
 	if (a->has_mac)
 		memcpy(contmac, a->mac, 6);
 	else
-		nl_mac_random(contmac);
+		cnl_mac_random(contmac);
 	/* The peer cannot be created up (the kernel opens it before it has its pair: ENOTCONN);
 	 * it goes up from inside the container below. */
-	struct nl_veth v = { .name = host, .mac = hostmac, .mtu = a->mtu, .master = br->index, .up = true,
+	struct cnl_veth v = { .name = host, .mac = hostmac, .mtu = a->mtu, .master = br->index, .up = true,
 			     .peer_name = c->ifname, .peer_mac = contmac, .peer_netns_fd = ns.nsfd, .peer_up = false };
 	for (int attempt = 0;; attempt++) {
-		r = nl_veth_create(sk, &v, e);
+		r = cnl_veth_create(sk, &v, e);
 		if (r == 0)
 			break;
 		if (r != -EEXIST || attempt)
@@ -550,38 +550,38 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *s
 		/* Which name is taken? The container's: the spec's error. Only our host end: a veth
 		 * left by a crashed ADD of this same attachment (its name derives from it): reclaim. */
 		cni_err_clear(e);
-		if (attach_ns_sock(&ns, c->netns, NULL, 0, e) < 0 || (r = nl_link_get(ns.csk, c->ifname, 0, &cont_link, e)) < 0)
+		if (attach_ns_sock(&ns, c->netns, NULL, 0, e) < 0 || (r = cnl_link_get(ns.csk, c->ifname, 0, &cont_link, e)) < 0)
 			goto fail;
 		if (r == 1) {
 			cni_errf(e, CNI_ERR_EXISTS, "interface \"%s\" already exists in CNI_NETNS %s", c->ifname, c->netns);
 			goto fail;
 		}
-		if ((r = nl_link_get(sk, host, 0, &host_link, e)) < 0)
+		if ((r = cnl_link_get(sk, host, 0, &host_link, e)) < 0)
 			goto fail;
 		if (r == 0 || strcmp(host_link.kind, "veth") != 0) {
 			cni_errf(e, CNI_ERR_EXISTS, "cannot create veth %s: the name is taken%s", host,
 				 r ? " by a link that is not a veth" : "");
 			goto fail;
 		}
-		if (nl_link_del(sk, host_link.index, host, e) < 0)
+		if (cnl_link_del(sk, host_link.index, host, e) < 0)
 			goto fail;
 	}
 	veth_made = true;
 
 	if (a->hairpin || a->port_isolation || a->vlan || a->n_trunk) {
-		if (nl_link_get(sk, host, 0, &host_link, e) <= 0) {
+		if (cnl_link_get(sk, host, 0, &host_link, e) <= 0) {
 			if (!e->code)
 				cni_errf(e, CNI_ERR_KERNEL, "veth %s vanished after creation", host);
 			goto fail;
 		}
 		if ((a->hairpin || a->port_isolation) &&
-		    nl_brport_set(sk, host_link.index, a->hairpin ? 1 : -1, a->port_isolation ? 1 : -1, e) < 0)
+		    cnl_brport_set(sk, host_link.index, a->hairpin ? 1 : -1, a->port_isolation ? 1 : -1, e) < 0)
 			goto fail;
 		if ((a->vlan || a->n_trunk) && port_vlans(sk, host_link.index, a, e) < 0)
 			goto fail;
 	}
-	nl_mac_fmt(hostmac, hostmac_s);
-	nl_mac_fmt(contmac, contmac_s);
+	cnl_mac_fmt(hostmac, hostmac_s);
+	cnl_mac_fmt(contmac, contmac_s);
 	if (a->macspoofchk) {
 		if (spoofchk_add(c->container_id, c->ifname, host, contmac_s, e) < 0)
 			goto fail;
@@ -600,7 +600,7 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *s
 	}
 
 	/* The result: interfaces are bridge (0), host veth (1), container veth (2). */
-	if (cni_result_add_iface(out, br->name, br->has_mac ? nl_mac_fmt(br->mac, (char[18]){ 0 }) : "", NULL) < 0 ||
+	if (cni_result_add_iface(out, br->name, br->has_mac ? cnl_mac_fmt(br->mac, (char[18]){ 0 }) : "", NULL) < 0 ||
 	    cni_result_add_iface(out, host, hostmac_s, NULL) < 0 ||
 	    cni_result_add_iface(out, c->ifname, contmac_s, c->netns) < 0) {
 		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
@@ -616,11 +616,11 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *s
 
 	/* The gateway side on the host. */
 	if (a->is_gw && out->n_ips) {
-		struct nl_link gwlink = *br;
+		struct cnl_link gwlink = *br;
 		if (a->vlan) {
 			if (ensure_vlan_gw(sk, a, br, &gwlink, e) < 0)
 				goto fail;
-			if (cni_result_add_iface(out, gwlink.name, gwlink.has_mac ? nl_mac_fmt(gwlink.mac, (char[18]){ 0 }) : "",
+			if (cni_result_add_iface(out, gwlink.name, gwlink.has_mac ? cnl_mac_fmt(gwlink.mac, (char[18]){ 0 }) : "",
 						 NULL) < 0) {
 				cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 				goto fail;
@@ -667,7 +667,7 @@ fail:;
 	if (spoof_made)
 		spoofchk_del(c->container_id, c->ifname, &ig);
 	if (veth_made)
-		nl_link_del(sk, 0, host, &ig);
+		cnl_link_del(sk, 0, host, &ig);
 	if (ipam_running) {
 		struct cni_result tmp = { 0 };
 		ipam_added = cni_exec_finish(&ipam, &tmp, &ig) == 0;
@@ -697,7 +697,7 @@ int attach_del(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *s
 			ipam_running = true;
 	}
 	attach_host_veth_name(c->container_id, c->ifname, host);
-	r = nl_link_del(sk, 0, host, e);
+	r = cnl_link_del(sk, 0, host, e);
 	if (r < 0) {
 		if (!first.code)
 			first = *e;
@@ -706,11 +706,11 @@ int attach_del(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *s
 		/* Not made by us (the reference names host ends at random): delete the container's
 		 * end by name, if the netns is still there. */
 		struct attach_ns ns;
-		struct nl_link l;
+		struct cnl_link l;
 		struct cni_error ne = { 0 };
 		if (attach_ns_prepare(&ns, c->netns, &ne) == 0 && attach_ns_sock(&ns, c->netns, NULL, 0, &ne) == 0 &&
-		    nl_link_get(ns.csk, c->ifname, 0, &l, &ne) == 1 && strcmp(l.kind, "veth") == 0)
-			nl_link_del(ns.csk, l.index, c->ifname, &ne);
+		    cnl_link_get(ns.csk, c->ifname, 0, &l, &ne) == 1 && strcmp(l.kind, "veth") == 0)
+			cnl_link_del(ns.csk, l.index, c->ifname, &ne);
 		if (ne.code && ne.code != CNI_ERR_INVALID_ENV && !first.code)
 			first = ne;
 		attach_ns_close(&ns);
@@ -750,11 +750,11 @@ int attach_check_ctr(struct cni_ctx *c, struct attach_ns *ns, int index, int ifa
 {
 	struct cni_error *e = &c->err;
 	const struct cni_result *p = &c->prev;
-	struct nl_addr_info *addrs = NULL;
+	struct cnl_addr_info *addrs = NULL;
 	size_t n_addrs = 0;
 	char b1[IPNET_STRLEN], b2[IP_STRLEN];
 	int rc = -1, r;
-	if (nl_addr_list(ns->csk, index, 0, &addrs, &n_addrs, e) < 0)
+	if (cnl_addr_list(ns->csk, index, 0, &addrs, &n_addrs, e) < 0)
 		return -1;
 	for (size_t i = 0; i < p->n_ips; i++) {
 		bool found = false;
@@ -770,7 +770,7 @@ int attach_check_ctr(struct cni_ctx *c, struct attach_ns *ns, int index, int ifa
 	for (size_t i = 0; i < p->n_routes; i++) {
 		const struct cni_route *rt = &p->routes[i];
 		const struct ip *gw = rt->gw.len ? &rt->gw : family_gw(p, rt->dst.ip.len);
-		if ((r = nl_route_exists(ns->csk, rt, gw, e)) < 0)
+		if ((r = cnl_route_exists(ns->csk, rt, gw, e)) < 0)
 			goto out;
 		if (!r) {
 			check_fail(e, "route to %s via %s is missing in the container", ipnet_fmt(&rt->dst, b1),
@@ -790,7 +790,7 @@ int attach_check(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock 
 	const struct cni_result *p = &c->prev;
 	const struct cni_iface *pbr = NULL, *pcont = NULL;
 	struct attach_ns ns = { -1, -1, NULL };
-	struct nl_link br, cont, host;
+	struct cnl_link br, cont, host;
 	char m[18];
 	int rc = -1, r, cont_idx = -1;
 
@@ -810,11 +810,11 @@ int attach_check(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock 
 	if (!pcont)
 		return check_fail(e, "prevResult has no interface %s in sandbox %s", c->ifname, c->netns);
 
-	if ((r = nl_link_get(sk, a->bridge, 0, &br, e)) <= 0)
+	if ((r = cnl_link_get(sk, a->bridge, 0, &br, e)) <= 0)
 		return r < 0 ? -1 : check_fail(e, "bridge %s%s not found", a->bridge, "");
 	if (strcmp(br.kind, "bridge") != 0)
 		return check_fail(e, "interface %s is not a bridge (kind %s)", a->bridge, br.kind);
-	if (pbr && pbr->mac[0] && strcmp(pbr->mac, nl_mac_fmt(br.mac, m)) != 0)
+	if (pbr && pbr->mac[0] && strcmp(pbr->mac, cnl_mac_fmt(br.mac, m)) != 0)
 		return check_fail(e, "bridge %s MAC differs from prevResult (%s)", a->bridge, pbr->mac);
 	if (a->promisc != br.promisc)
 		return check_fail(e, "bridge %s promiscuous mode is %s, config says otherwise", a->bridge,
@@ -827,7 +827,7 @@ int attach_check(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock 
 	}
 	if (attach_ns_sock(&ns, c->netns, NULL, 0, e) < 0)
 		goto out;
-	if ((r = nl_link_get(ns.csk, c->ifname, 0, &cont, e)) <= 0) {
+	if ((r = cnl_link_get(ns.csk, c->ifname, 0, &cont, e)) <= 0) {
 		if (!r)
 			check_fail(e, "interface %s not found in CNI_NETNS %s", c->ifname, c->netns);
 		goto out;
@@ -836,7 +836,7 @@ int attach_check(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock 
 		check_fail(e, "interface %s in the container is not a veth (kind %s)", c->ifname, cont.kind);
 		goto out;
 	}
-	if (pcont->mac[0] && strcmp(pcont->mac, nl_mac_fmt(cont.mac, m)) != 0) {
+	if (pcont->mac[0] && strcmp(pcont->mac, cnl_mac_fmt(cont.mac, m)) != 0) {
 		check_fail(e, "interface %s MAC %s differs from prevResult", c->ifname, m);
 		goto out;
 	}
@@ -844,7 +844,7 @@ int attach_check(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock 
 		check_fail(e, "interface %s in the container is down%s", c->ifname, "");
 		goto out;
 	}
-	if ((r = nl_link_get(sk, NULL, cont.link, &host, e)) <= 0 || strcmp(host.kind, "veth") != 0) {
+	if ((r = cnl_link_get(sk, NULL, cont.link, &host, e)) <= 0 || strcmp(host.kind, "veth") != 0) {
 		if (!e->code)
 			check_fail(e, "the host end of %s's veth pair is gone%s", c->ifname, "");
 		goto out;
@@ -869,7 +869,7 @@ int attach_check(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock 
 		if (n && masq_check(a->masq_backend, &mid, v, n, e) < 0)
 			goto out;
 	}
-	if (a->macspoofchk && spoofchk_check(c->container_id, c->ifname, host.name, nl_mac_fmt(cont.mac, m), e) < 0)
+	if (a->macspoofchk && spoofchk_check(c->container_id, c->ifname, host.name, cnl_mac_fmt(cont.mac, m), e) < 0)
 		goto out;
 	rc = 0;
 out:

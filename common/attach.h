@@ -68,7 +68,7 @@ int attach_ctr_apply(struct cni_ctx *c, const struct attach_conf *a, struct atta
 int attach_check_ctr(struct cni_ctx *c, struct attach_ns *ns, int index, int iface_idx);
 
 /* ADD: br is the (existing, up) bridge in the host netns reached by sk. */
-int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *sk, const struct nl_link *br,
+int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *sk, const struct cnl_link *br,
 	       struct cni_result *out);
 /* DEL: idempotent; releases IPAM even when the netns is gone. */
 int attach_del(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *sk);
@@ -81,7 +81,7 @@ int attach_status(struct cni_ctx *c, const struct attach_conf *a);
 
 /* Make sure a bridge `name` exists and is up (create it race-safely; adopt an existing one;
  * refuse a non-bridge of that name). Returns its link in *br; *created tells if we made it. */
-int attach_ensure_bridge(struct nl_sock *sk, const struct attach_conf *a, struct nl_link *br, bool *created,
+int attach_ensure_bridge(struct nl_sock *sk, const struct attach_conf *a, struct cnl_link *br, bool *created,
 			 struct cni_error *e);
 
 #endif

@@ -17,6 +17,11 @@ struct cni_exec {
 	int out_fd;
 	enum cni_verb verb;
 	char name[64];
+	/* in-process run (see struct cni_plugin.inproc_ipam): its outcome, kept for finish */
+	bool inproc;
+	int rc;
+	struct cni_result res;
+	struct cni_error err;
 };
 
 /* Exec a plugin with the caller's CNI_* env but CNI_COMMAND = verb, config = stdin_data. */

@@ -75,7 +75,7 @@ static int request(struct nl_sock *sk, struct nl_msg *msg, nl_recvmsg_msg_cb_t v
 	return r.err;
 }
 
-int nl_open(struct nl_sock **out, struct cni_error *e)
+int cnl_open(struct nl_sock **out, struct cni_error *e)
 {
 	struct nl_sock *sk = nl_socket_alloc();
 	if (!sk)
@@ -90,7 +90,7 @@ int nl_open(struct nl_sock **out, struct cni_error *e)
 	return 0;
 }
 
-void nl_close(struct nl_sock *sk)
+void cnl_close(struct nl_sock *sk)
 {
 	if (sk)
 		nl_socket_free(sk);
@@ -110,7 +110,7 @@ static struct nl_msg *link_msg(int type, int flags, int family, int index, unsig
 
 /* ---- links ---- */
 
-static void parse_linkinfo(struct nlattr *li, struct nl_link *l)
+static void parse_linkinfo(struct nlattr *li, struct cnl_link *l)
 {
 	struct nlattr *tb[IFLA_INFO_MAX + 1], *d[IFLA_VXLAN_MAX + 1];
 	if (nla_parse_nested(tb, IFLA_INFO_MAX, li, NULL) < 0 || !tb[IFLA_INFO_KIND])
@@ -154,7 +154,7 @@ static void parse_linkinfo(struct nlattr *li, struct nl_link *l)
 	}
 }
 
-static int parse_link(struct nl_msg *msg, struct nl_link *l)
+static int parse_link(struct nl_msg *msg, struct cnl_link *l)
 {
 	struct nlmsghdr *h = nlmsg_hdr(msg);
 	struct ifinfomsg *ifi = nlmsg_data(h);
@@ -197,7 +197,7 @@ static int link_one_cb(struct nl_msg *msg, void *arg)
 	return NL_OK;
 }
 
-int nl_link_get(struct nl_sock *sk, const char *name, int index, struct nl_link *out, struct cni_error *e)
+int cnl_link_get(struct nl_sock *sk, const char *name, int index, struct cnl_link *out, struct cni_error *e)
 {
 	struct nl_msg *m = link_msg(RTM_GETLINK, 0, AF_UNSPEC, index, 0, 0);
 	int rc;
@@ -219,7 +219,7 @@ int nl_link_get(struct nl_sock *sk, const char *name, int index, struct nl_link 
 
 struct dump_arg {
 	int master;
-	int (*cb)(const struct nl_link *l, void *arg);
+	int (*cb)(const struct cnl_link *l, void *arg);
 	void *arg;
 	int stop;
 };
@@ -227,7 +227,7 @@ struct dump_arg {
 static int link_dump_cb(struct nl_msg *msg, void *arg)
 {
 	struct dump_arg *d = arg;
-	struct nl_link l;
+	struct cnl_link l;
 	if (d->stop || parse_link(msg, &l) < 0)
 		return NL_OK;
 	if (d->master && l.master != d->master)
@@ -237,7 +237,7 @@ static int link_dump_cb(struct nl_msg *msg, void *arg)
 	return NL_OK;
 }
 
-int nl_link_dump(struct nl_sock *sk, int master, int (*cb)(const struct nl_link *l, void *arg), void *arg,
+int cnl_link_dump(struct nl_sock *sk, int master, int (*cb)(const struct cnl_link *l, void *arg), void *arg,
 		 struct cni_error *e)
 {
 	for (int tries = 0; tries < 5; tries++) {
@@ -258,7 +258,7 @@ int nl_link_dump(struct nl_sock *sk, int master, int (*cb)(const struct nl_link 
 	return cni_errf(e, CNI_ERR_TRY_AGAIN, "listing links: interrupted by concurrent changes");
 }
 
-int nl_bridge_create(struct nl_sock *sk, const char *name, int mtu, const uint8_t mac[6], bool vlan_filtering,
+int cnl_bridge_create(struct nl_sock *sk, const char *name, int mtu, const uint8_t mac[6], bool vlan_filtering,
 		     struct cni_error *e)
 {
 	struct nl_msg *m = link_msg(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, AF_UNSPEC, 0, IFF_UP, IFF_UP);
@@ -289,7 +289,7 @@ int nl_bridge_create(struct nl_sock *sk, const char *name, int mtu, const uint8_
 	return 1;
 }
 
-int nl_bridge_set_vlan_filtering(struct nl_sock *sk, int index, bool on, struct cni_error *e)
+int cnl_bridge_set_vlan_filtering(struct nl_sock *sk, int index, bool on, struct cni_error *e)
 {
 	struct nl_msg *m = link_msg(RTM_NEWLINK, 0, AF_UNSPEC, index, 0, 0);
 	struct nlattr *li, *data;
@@ -309,7 +309,7 @@ int nl_bridge_set_vlan_filtering(struct nl_sock *sk, int index, bool on, struct 
 	return 0;
 }
 
-int nl_veth_create(struct nl_sock *sk, const struct nl_veth *v, struct cni_error *e)
+int cnl_veth_create(struct nl_sock *sk, const struct cnl_veth *v, struct cni_error *e)
 {
 	unsigned up = v->up ? IFF_UP : 0;
 	struct nl_msg *m = link_msg(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, AF_UNSPEC, 0, up, up);
@@ -356,7 +356,7 @@ int nl_veth_create(struct nl_sock *sk, const struct nl_veth *v, struct cni_error
 	return 0;
 }
 
-int nl_link_modify(struct nl_sock *sk, int index, unsigned flags, unsigned mask, int mtu, const uint8_t *mac,
+int cnl_link_modify(struct nl_sock *sk, int index, unsigned flags, unsigned mask, int mtu, const uint8_t *mac,
 		   int master, struct cni_error *e)
 {
 	struct nl_msg *m = link_msg(RTM_NEWLINK, 0, AF_UNSPEC, index, flags, mask);
@@ -374,7 +374,7 @@ int nl_link_modify(struct nl_sock *sk, int index, unsigned flags, unsigned mask,
 	return 0;
 }
 
-int nl_link_del(struct nl_sock *sk, int index, const char *name, struct cni_error *e)
+int cnl_link_del(struct nl_sock *sk, int index, const char *name, struct cni_error *e)
 {
 	struct nl_msg *m = link_msg(RTM_DELLINK, 0, AF_UNSPEC, index, 0, 0);
 	int rc;
@@ -390,7 +390,7 @@ int nl_link_del(struct nl_sock *sk, int index, const char *name, struct cni_erro
 	return 0;
 }
 
-int nl_brport_set(struct nl_sock *sk, int index, int hairpin, int isolated, struct cni_error *e)
+int cnl_brport_set(struct nl_sock *sk, int index, int hairpin, int isolated, struct cni_error *e)
 {
 	struct nl_msg *m = link_msg(RTM_SETLINK, 0, AF_BRIDGE, index, 0, 0);
 	struct nlattr *pi;
@@ -408,7 +408,7 @@ int nl_brport_set(struct nl_sock *sk, int index, int hairpin, int isolated, stru
 	return 0;
 }
 
-int nl_bridge_vlan(struct nl_sock *sk, int index, bool add, uint16_t vid, uint16_t vid_end, bool pvid, bool untagged,
+int cnl_bridge_vlan(struct nl_sock *sk, int index, bool add, uint16_t vid, uint16_t vid_end, bool pvid, bool untagged,
 		   bool self, struct cni_error *e)
 {
 	struct nl_msg *m = link_msg(add ? RTM_SETLINK : RTM_DELLINK, 0, AF_BRIDGE, index, 0, 0);
@@ -469,7 +469,7 @@ static int vlan_cb(struct nl_msg *msg, void *arg)
 	return NL_OK;
 }
 
-int nl_bridge_vlan_list(struct nl_sock *sk, int index, uint16_t *vids, size_t max, size_t *n, int *pvid,
+int cnl_bridge_vlan_list(struct nl_sock *sk, int index, uint16_t *vids, size_t max, size_t *n, int *pvid,
 			struct cni_error *e)
 {
 	struct vlan_arg a = { index, vids, max, 0, 0 };
@@ -508,7 +508,7 @@ static struct nl_msg *addr_msg(int type, int flags, int index, const struct ipne
 	return m;
 }
 
-int nl_addr_add(struct nl_sock *sk, int index, const struct ipnet *a, bool nodad, struct cni_error *e)
+int cnl_addr_add(struct nl_sock *sk, int index, const struct ipnet *a, bool nodad, struct cni_error *e)
 {
 	char b[IPNET_STRLEN];
 	struct nl_msg *m = addr_msg(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, index, a,
@@ -526,7 +526,7 @@ int nl_addr_add(struct nl_sock *sk, int index, const struct ipnet *a, bool nodad
 	return 0;
 }
 
-int nl_addr_del(struct nl_sock *sk, int index, const struct ipnet *a, struct cni_error *e)
+int cnl_addr_del(struct nl_sock *sk, int index, const struct ipnet *a, struct cni_error *e)
 {
 	char b[IPNET_STRLEN];
 	struct nl_msg *m = addr_msg(RTM_DELADDR, 0, index, a, 0);
@@ -542,7 +542,7 @@ int nl_addr_del(struct nl_sock *sk, int index, const struct ipnet *a, struct cni
 
 struct addr_arg {
 	int index;
-	struct nl_addr_info *v;
+	struct cnl_addr_info *v;
 	size_t n;
 	int oom;
 };
@@ -553,7 +553,7 @@ static int addr_cb(struct nl_msg *msg, void *arg)
 	struct nlmsghdr *h = nlmsg_hdr(msg);
 	struct ifaddrmsg *ifa = nlmsg_data(h);
 	struct nlattr *tb[IFA_MAX + 1], *addr;
-	struct nl_addr_info info = { 0 };
+	struct cnl_addr_info info = { 0 };
 	if ((a->index && (int)ifa->ifa_index != a->index) || nlmsg_parse(h, sizeof(*ifa), tb, IFA_MAX, NULL) < 0)
 		return NL_OK;
 	addr = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
@@ -564,7 +564,7 @@ static int addr_cb(struct nl_msg *msg, void *arg)
 	info.addr.prefix = ifa->ifa_prefixlen;
 	info.flags = tb[IFA_FLAGS] ? nla_get_u32(tb[IFA_FLAGS]) : ifa->ifa_flags;
 	info.scope = ifa->ifa_scope;
-	struct nl_addr_info *v = realloc(a->v, (a->n + 1) * sizeof(*v));
+	struct cnl_addr_info *v = realloc(a->v, (a->n + 1) * sizeof(*v));
 	if (!v) {
 		a->oom = 1;
 		return NL_STOP;
@@ -574,7 +574,7 @@ static int addr_cb(struct nl_msg *msg, void *arg)
 	return NL_OK;
 }
 
-int nl_addr_list(struct nl_sock *sk, int index, int family, struct nl_addr_info **out, size_t *n, struct cni_error *e)
+int cnl_addr_list(struct nl_sock *sk, int index, int family, struct cnl_addr_info **out, size_t *n, struct cni_error *e)
 {
 	for (int tries = 0; tries < 5; tries++) {
 		struct ifaddrmsg ifa = { .ifa_family = (unsigned char)family, .ifa_index = (unsigned)index };
@@ -643,7 +643,7 @@ static struct nl_msg *route_msg(int type, int flags, const struct cni_route *r, 
 	return m;
 }
 
-int nl_route_add(struct nl_sock *sk, int index, const struct cni_route *r, const struct ip *gw, struct cni_error *e)
+int cnl_route_add(struct nl_sock *sk, int index, const struct cni_route *r, const struct ip *gw, struct cni_error *e)
 {
 	char b[IPNET_STRLEN], g[IP_STRLEN];
 	struct nl_msg *m = route_msg(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, r, gw, index);
@@ -690,7 +690,7 @@ static int route_cb(struct nl_msg *msg, void *arg)
 	return NL_OK;
 }
 
-int nl_route_exists(struct nl_sock *sk, const struct cni_route *r, const struct ip *gw, struct cni_error *e)
+int cnl_route_exists(struct nl_sock *sk, const struct cni_route *r, const struct ip *gw, struct cni_error *e)
 {
 	struct rtmsg rt = { .rtm_family = (unsigned char)(ip_is_v4(&r->dst.ip) ? AF_INET : AF_INET6) };
 	for (int tries = 0; tries < 5; tries++) {
@@ -713,7 +713,7 @@ int nl_route_exists(struct nl_sock *sk, const struct cni_route *r, const struct 
 
 /* ---- vlan ---- */
 
-int nl_vlan_create(struct nl_sock *sk, const char *name, int parent, uint16_t vid, int mtu, const uint8_t *mac,
+int cnl_vlan_create(struct nl_sock *sk, const char *name, int parent, uint16_t vid, int mtu, const uint8_t *mac,
 		   int netns_fd, bool up, struct cni_error *e)
 {
 	unsigned f = up ? IFF_UP : 0;
@@ -744,7 +744,7 @@ int nl_vlan_create(struct nl_sock *sk, const char *name, int parent, uint16_t vi
 	return 0;
 }
 
-int nl_link_rename(struct nl_sock *sk, int index, const char *name, struct cni_error *e)
+int cnl_link_rename(struct nl_sock *sk, int index, const char *name, struct cni_error *e)
 {
 	struct nl_msg *m = link_msg(RTM_NEWLINK, 0, AF_UNSPEC, index, 0, 0);
 	int rc;
@@ -761,7 +761,7 @@ int nl_link_rename(struct nl_sock *sk, int index, const char *name, struct cni_e
 
 /* ---- vxlan ---- */
 
-int nl_vxlan_create(struct nl_sock *sk, const struct nl_vxlan *v, struct cni_error *e)
+int cnl_vxlan_create(struct nl_sock *sk, const struct cnl_vxlan *v, struct cni_error *e)
 {
 	struct nl_msg *m = link_msg(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, AF_UNSPEC, 0, IFF_UP, IFF_UP);
 	struct nlattr *li, *data;
@@ -818,7 +818,7 @@ static int dflt_cb(struct nl_msg *msg, void *arg)
 	return NL_OK;
 }
 
-int nl_default_route_oif(struct nl_sock *sk, int family_len, int *oif, struct cni_error *e)
+int cnl_default_route_oif(struct nl_sock *sk, int family_len, int *oif, struct cni_error *e)
 {
 	struct rtmsg rt = { .rtm_family = (unsigned char)(family_len == 4 ? AF_INET : AF_INET6) };
 	for (int tries = 0; tries < 5; tries++) {
@@ -875,7 +875,7 @@ static int fdb_cb(struct nl_msg *msg, void *arg)
 	return NL_OK;
 }
 
-int nl_fdb_zero_dsts(struct nl_sock *sk, int index, struct ip **out, size_t *n, struct cni_error *e)
+int cnl_fdb_zero_dsts(struct nl_sock *sk, int index, struct ip **out, size_t *n, struct cni_error *e)
 {
 	for (int tries = 0; tries < 5; tries++) {
 		struct ndmsg nd = { .ndm_family = AF_BRIDGE, .ndm_ifindex = index };
@@ -904,7 +904,7 @@ int nl_fdb_zero_dsts(struct nl_sock *sk, int index, struct ip **out, size_t *n, 
 
 /* ---- fdb ---- */
 
-int nl_fdb(struct nl_sock *sk, bool add, int index, const uint8_t *mac, const struct ip *dst, struct cni_error *e)
+int cnl_fdb(struct nl_sock *sk, bool add, int index, const uint8_t *mac, const struct ip *dst, struct cni_error *e)
 {
 	static const uint8_t zero[6];
 	char b[IP_STRLEN];
@@ -929,7 +929,7 @@ int nl_fdb(struct nl_sock *sk, bool add, int index, const uint8_t *mac, const st
 
 /* ---- MAC ---- */
 
-int nl_mac_parse(const char *s, uint8_t mac[6])
+int cnl_mac_parse(const char *s, uint8_t mac[6])
 {
 	unsigned v[6];
 	char tail;
@@ -940,13 +940,13 @@ int nl_mac_parse(const char *s, uint8_t mac[6])
 	return 0;
 }
 
-const char *nl_mac_fmt(const uint8_t mac[6], char buf[18])
+const char *cnl_mac_fmt(const uint8_t mac[6], char buf[18])
 {
 	snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
 	return buf;
 }
 
-void nl_mac_random(uint8_t mac[6])
+void cnl_mac_random(uint8_t mac[6])
 {
 	if (getrandom(mac, 6, 0) != 6) {
 		/* getrandom on a booted kernel does not fail for 6 bytes; keep something unique anyway */

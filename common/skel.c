@@ -356,6 +356,7 @@ int cni_plugin_main(const struct cni_plugin *p)
 		return print_error(&c, e);
 	}
 	c.verb = (enum cni_verb)v;
+	c.inproc_ipam = p->inproc_ipam;
 	if (c.verb == CNI_VERSION)
 		return print_version();
 

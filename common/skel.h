@@ -50,10 +50,22 @@ struct cni_ctx {
 	size_t n_valid;
 
 	struct cni_error err;
+	const struct cni_plugin *inproc_ipam; /* from the plugin: see struct cni_plugin */
 };
+
+#ifndef CNIC_ID
+#define CNIC_ID "dev"
+#endif
+/* Embedded in a plugin binary (section .note.cnic, in its first page) so that another plugin of
+ * this suite can tell, by reading 4 KiB, that the file is this plugin built from the same sources
+ * (CNIC_ID hashes them), and run it in-process instead of exec'ing it. */
+#define CNIC_MARKER(name) "\nCNIC-PLUGIN=" name " " CNIC_ID "\n"
 
 struct cni_plugin {
 	const char *name;
+	/* An IPAM plugin this one may run in-process when the file named like it in CNI_PATH carries
+	 * its marker from the same build (else it is exec'd as the spec says). */
+	const struct cni_plugin *inproc_ipam;
 	/* CNI_ARGS keys this plugin understands (NULL-terminated); others are an
 	 * error unless IgnoreUnknown=1. Runtime labels (K8S_POD_*) always pass. */
 	const char *const *cni_args;

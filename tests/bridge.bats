@@ -547,3 +547,32 @@ ctr_ip6() { ip -n "$1" -6 -o addr show dev eth0 scope global | awk '{print $4}' 
 	run in_host nft list map inet cni_c_masq masq4
 	refute_output --partial 'a-stale'
 }
+
+@test "IPAM runs in-process only when CNI_PATH's host-local is ours from this build, with identical behaviour" {
+	command -v strace >/dev/null || skip "strace not installed"
+	mkns c1$T
+	ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 run ip netns exec "$HOSTNS" env CNI_COMMAND=ADD CNI_CONTAINERID=c1 CNI_IFNAME=eth0 \
+		CNI_NETNS=/var/run/netns/c1$T CNI_PATH="$PLUGIN_DIR" strace -f -e trace=execve -o "$BATS_TEST_TMPDIR/st1" \
+		"$PLUGIN_DIR/bridge" <<<"$(brconf)"
+	assert_success
+	run grep -c 'execve(' "$BATS_TEST_TMPDIR/st1"
+	assert_output 1 # only the bridge itself
+	# another build's host-local (same code, different marker): exec'd as the spec says
+	mkdir -p "$BATS_TEST_TMPDIR/other"
+	cp "$PLUGIN_DIR/bridge" "$BATS_TEST_TMPDIR/other/"
+	sed 's/CNIC-PLUGIN=host-local /CNIC-PLUGIN=host-locaX /' "$PLUGIN_DIR/host-local" >"$BATS_TEST_TMPDIR/other/host-local"
+	chmod +x "$BATS_TEST_TMPDIR/other/host-local"
+	mkns c2$T
+	ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 run ip netns exec "$HOSTNS" env CNI_COMMAND=ADD CNI_CONTAINERID=c2 CNI_IFNAME=eth0 \
+		CNI_NETNS=/var/run/netns/c2$T CNI_PATH="$BATS_TEST_TMPDIR/other" strace -f -e trace=execve -o "$BATS_TEST_TMPDIR/st2" \
+		"$BATS_TEST_TMPDIR/other/bridge" <<<"$(brconf)"
+	assert_success
+	grep -q 'execve(".*other/host-local"' "$BATS_TEST_TMPDIR/st2"
+	# the same CNI_ARGS error both ways (host-local knows IP, not MAC)
+	mkns c3$T
+	CNI_ARGS="MAC=02:00:00:00:00:09" hcni ADD bridge "$(brconf)" c3$T
+	local inproc=$output
+	CNI_ARGS="MAC=02:00:00:00:00:09" CNI_PATH_OVERRIDE=$BATS_TEST_TMPDIR/other hcni ADD "$BATS_TEST_TMPDIR/other/bridge" "$(brconf)" c3$T
+	assert_equal "$(jq -c '{code,msg}' <<<"$inproc")" "$(jqo -c '{code,msg}')"
+	expect_error 6 'host-local: CNI_ARGS: unknown argument "MAC=02:00:00:00:00:09"'
+}

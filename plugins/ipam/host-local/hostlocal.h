@@ -99,6 +99,9 @@ typedef int (*hl_visit_fn)(struct hl_store *s, const struct ip *ip, const struct
 int hl_store_foreach(struct hl_store *s, hl_visit_fn fn, void *arg, struct cni_error *e);
 size_t hl_store_count_in(struct hl_store *s, const struct hl_range *r);
 
+/* The plugin table (verbs.c). */
+extern const struct cni_plugin hostlocal_plugin;
+
 /* Allocator. */
 int hl_alloc(struct hl_store *s, const struct hl_config *cfg, const char *id, const char *ifname,
 	     struct cni_result *res, struct cni_error *e);

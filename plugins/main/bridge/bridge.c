@@ -9,6 +9,7 @@
 #include <linux/rtnetlink.h>
 
 #include "attach.h"
+#include "hostlocal.h"
 #include "conf.h"
 #include "nl.h"
 
@@ -36,21 +37,21 @@ static int parse(struct cni_ctx *c, struct bridge_conf *b)
 
 /* The flat network: a host interface enslaved to the bridge. An interface carrying the
  * host's own addresses would lose them to the bridge, so that needs uplinkForce. */
-static int ensure_uplink(struct nl_sock *sk, const struct bridge_conf *b, const struct nl_link *br, struct cni_error *e)
+static int ensure_uplink(struct nl_sock *sk, const struct bridge_conf *b, const struct cnl_link *br, struct cni_error *e)
 {
-	struct nl_link up;
-	int r = nl_link_get(sk, b->uplink, 0, &up, e);
+	struct cnl_link up;
+	int r = cnl_link_get(sk, b->uplink, 0, &up, e);
 	if (r <= 0)
 		return r < 0 ? -1 : cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"uplink\": interface %s does not exist", b->uplink);
 	if (up.master == br->index)
-		return (up.flags & IFF_UP) ? 0 : nl_link_modify(sk, up.index, IFF_UP, IFF_UP, 0, NULL, -1, e);
+		return (up.flags & IFF_UP) ? 0 : cnl_link_modify(sk, up.index, IFF_UP, IFF_UP, 0, NULL, -1, e);
 	if (up.master)
 		return cni_errf(e, CNI_ERR_EXISTS, "uplink %s is already a port of another master (ifindex %d)", b->uplink, up.master);
 	if (!b->uplink_force) {
-		struct nl_addr_info *v = NULL;
+		struct cnl_addr_info *v = NULL;
 		size_t n = 0;
 		char a[IPNET_STRLEN];
-		if (nl_addr_list(sk, up.index, 0, &v, &n, e) < 0)
+		if (cnl_addr_list(sk, up.index, 0, &v, &n, e) < 0)
 			return -1;
 		for (size_t i = 0; i < n; i++)
 			if (v[i].scope != RT_SCOPE_LINK && v[i].scope != RT_SCOPE_HOST) {
@@ -62,26 +63,26 @@ static int ensure_uplink(struct nl_sock *sk, const struct bridge_conf *b, const 
 			}
 		free(v);
 	}
-	return nl_link_modify(sk, up.index, IFF_UP, IFF_UP, 0, NULL, br->index, e);
+	return cnl_link_modify(sk, up.index, IFF_UP, IFF_UP, 0, NULL, br->index, e);
 }
 
 static int cmd_add(struct cni_ctx *c, struct cni_result *out)
 {
 	struct bridge_conf b;
 	struct nl_sock *sk = NULL;
-	struct nl_link br;
+	struct cnl_link br;
 	bool created;
 	int rc = -1;
 
 	if (parse(c, &b) < 0)
 		goto out;
-	if (nl_open(&sk, &c->err) < 0 || attach_ensure_bridge(sk, &b.a, &br, &created, &c->err) < 0)
+	if (cnl_open(&sk, &c->err) < 0 || attach_ensure_bridge(sk, &b.a, &br, &created, &c->err) < 0)
 		goto out;
 	if (b.uplink && ensure_uplink(sk, &b, &br, &c->err) < 0)
 		goto out;
 	rc = attach_add(c, &b.a, sk, &br, out);
 out:
-	nl_close(sk);
+	cnl_close(sk);
 	attach_conf_free(&b.a);
 	return rc;
 }
@@ -91,9 +92,9 @@ static int cmd_del(struct cni_ctx *c)
 	struct bridge_conf b;
 	struct nl_sock *sk = NULL;
 	int rc = -1;
-	if (parse(c, &b) == 0 && nl_open(&sk, &c->err) == 0)
+	if (parse(c, &b) == 0 && cnl_open(&sk, &c->err) == 0)
 		rc = attach_del(c, &b.a, sk);
-	nl_close(sk);
+	cnl_close(sk);
 	attach_conf_free(&b.a);
 	return rc;
 }
@@ -103,16 +104,16 @@ static int cmd_check(struct cni_ctx *c)
 	struct bridge_conf b;
 	struct nl_sock *sk = NULL;
 	int rc = -1;
-	if (parse(c, &b) == 0 && nl_open(&sk, &c->err) == 0 && attach_check(c, &b.a, sk) == 0) {
+	if (parse(c, &b) == 0 && cnl_open(&sk, &c->err) == 0 && attach_check(c, &b.a, sk) == 0) {
 		rc = 0;
 		if (b.uplink) {
-			struct nl_link up, br;
-			if (nl_link_get(sk, b.uplink, 0, &up, &c->err) != 1 || nl_link_get(sk, b.a.bridge, 0, &br, &c->err) != 1 ||
+			struct cnl_link up, br;
+			if (cnl_link_get(sk, b.uplink, 0, &up, &c->err) != 1 || cnl_link_get(sk, b.a.bridge, 0, &br, &c->err) != 1 ||
 			    up.master != br.index)
 				rc = cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "uplink %s is not a port of bridge %s", b.uplink, b.a.bridge);
 		}
 	}
-	nl_close(sk);
+	cnl_close(sk);
 	attach_conf_free(&b.a);
 	return rc;
 }
@@ -141,6 +142,7 @@ int main(void)
 {
 	static const struct cni_plugin p = {
 		.name = "bridge",
+		.inproc_ipam = &hostlocal_plugin,
 		.cni_args = bridge_args,
 		.caps = bridge_caps,
 		.add = cmd_add,

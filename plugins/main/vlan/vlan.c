@@ -15,6 +15,7 @@
 #include <linux/capability.h>
 
 #include "attach.h"
+#include "hostlocal.h"
 #include "conf.h"
 #include "ipam.h"
 #include "nl.h"
@@ -69,10 +70,10 @@ static int no_8021q(int r, const struct vlan_conf *v, struct cni_error *e)
 	return -1;
 }
 
-static int master_link(struct nl_sock *sk, const struct vlan_conf *v, const char *where, struct nl_link *m,
+static int master_link(struct nl_sock *sk, const struct vlan_conf *v, const char *where, struct cnl_link *m,
 		       struct cni_error *e)
 {
-	int r = nl_link_get(sk, v->master, 0, m, e);
+	int r = cnl_link_get(sk, v->master, 0, m, e);
 	if (r <= 0)
 		return r < 0 ? -1 : cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"master\": %s does not exist %s", v->master,
 					   where);
@@ -98,7 +99,7 @@ static int ref_add(struct cni_ctx *c, struct vlan_conf *v, struct nl_sock *sk, s
 	struct attach_ns ns = { -1, -1, NULL };
 	struct cni_exec ipam = { 0 };
 	struct cni_result ires = { 0 };
-	struct nl_link m, l;
+	struct cnl_link m, l;
 	bool ipam_running = false, ipam_added = false;
 	int made = 0, r;
 	char tmp[16], mac[18];
@@ -114,7 +115,7 @@ static int ref_add(struct cni_ctx *c, struct vlan_conf *v, struct nl_sock *sk, s
 	struct nl_sock *msk = v->link_in_container ? ns.csk : sk;
 	if (master_link(msk, v, v->link_in_container ? "in the container" : "on the host", &m, e) < 0)
 		goto fail;
-	if ((r = nl_link_get(ns.csk, c->ifname, 0, &l, e)) != 0) {
+	if ((r = cnl_link_get(ns.csk, c->ifname, 0, &l, e)) != 0) {
 		if (r == 1)
 			cni_errf(e, CNI_ERR_EXISTS, "interface \"%s\" already exists in CNI_NETNS %s", c->ifname, c->netns);
 		goto fail;
@@ -128,7 +129,7 @@ static int ref_add(struct cni_ctx *c, struct vlan_conf *v, struct nl_sock *sk, s
 	 * not get in the way), then renamed there. */
 	tmp_name(c, tmp);
 	for (int attempt = 0;; attempt++) {
-		r = nl_vlan_create(msk, tmp, m.index, (uint16_t)v->vid, v->a.mtu ? v->a.mtu : m.mtu, v->a.has_mac ? v->a.mac : NULL,
+		r = cnl_vlan_create(msk, tmp, m.index, (uint16_t)v->vid, v->a.mtu ? v->a.mtu : m.mtu, v->a.has_mac ? v->a.mac : NULL,
 				   v->link_in_container ? -1 : ns.nsfd, false, e);
 		if (r == 0)
 			break;
@@ -138,8 +139,8 @@ static int ref_add(struct cni_ctx *c, struct vlan_conf *v, struct nl_sock *sk, s
 		}
 		/* our own temporary link left by a crash, or this VLAN already used on the master */
 		cni_err_clear(e);
-		if (nl_link_get(ns.csk, tmp, 0, &l, e) == 1 && strcmp(l.kind, "vlan") == 0) {
-			nl_link_del(ns.csk, l.index, tmp, e);
+		if (cnl_link_get(ns.csk, tmp, 0, &l, e) == 1 && strcmp(l.kind, "vlan") == 0) {
+			cnl_link_del(ns.csk, l.index, tmp, e);
 			continue;
 		}
 		cni_errf(e, CNI_ERR_EXISTS,
@@ -148,12 +149,12 @@ static int ref_add(struct cni_ctx *c, struct vlan_conf *v, struct nl_sock *sk, s
 		goto fail;
 	}
 	made = 1;
-	if (nl_link_get(ns.csk, tmp, 0, &l, e) <= 0 || nl_link_rename(ns.csk, l.index, c->ifname, e) < 0) {
+	if (cnl_link_get(ns.csk, tmp, 0, &l, e) <= 0 || cnl_link_rename(ns.csk, l.index, c->ifname, e) < 0) {
 		if (!e->code)
 			cni_errf(e, CNI_ERR_KERNEL, "VLAN link %s vanished after creation", tmp);
 		goto fail;
 	}
-	if (cni_result_add_iface(out, c->ifname, nl_mac_fmt(l.mac, mac), c->netns) < 0) {
+	if (cni_result_add_iface(out, c->ifname, cnl_mac_fmt(l.mac, mac), c->netns) < 0) {
 		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 		goto fail;
 	}
@@ -178,11 +179,11 @@ static int ref_add(struct cni_ctx *c, struct vlan_conf *v, struct nl_sock *sk, s
 fail:;
 	struct cni_error ig = { 0 };
 	if (made && ns.csk) {
-		struct nl_link x;
-		if (nl_link_get(ns.csk, c->ifname, 0, &x, &ig) == 1 && strcmp(x.kind, "vlan") == 0 && x.index == l.index)
-			nl_link_del(ns.csk, x.index, c->ifname, &ig);
-		else if (nl_link_get(ns.csk, tmp, 0, &x, &ig) == 1)
-			nl_link_del(ns.csk, x.index, tmp, &ig);
+		struct cnl_link x;
+		if (cnl_link_get(ns.csk, c->ifname, 0, &x, &ig) == 1 && strcmp(x.kind, "vlan") == 0 && x.index == l.index)
+			cnl_link_del(ns.csk, x.index, c->ifname, &ig);
+		else if (cnl_link_get(ns.csk, tmp, 0, &x, &ig) == 1)
+			cnl_link_del(ns.csk, x.index, tmp, &ig);
 	}
 	if (ipam_running) {
 		struct cni_result t = { 0 };
@@ -205,9 +206,9 @@ static int ref_del(struct cni_ctx *c, struct vlan_conf *v)
 	if (v->a.has_ipam && cni_ipam_start(c, CNI_DEL, &ipam, &first) == 0)
 		running = true;
 	if (c->netns && attach_ns_prepare(&ns, c->netns, e) == 0 && attach_ns_sock(&ns, c->netns, NULL, 0, e) == 0) {
-		struct nl_link l;
-		if (nl_link_get(ns.csk, c->ifname, 0, &l, e) == 1 && strcmp(l.kind, "vlan") == 0)
-			nl_link_del(ns.csk, l.index, c->ifname, e);
+		struct cnl_link l;
+		if (cnl_link_get(ns.csk, c->ifname, 0, &l, e) == 1 && strcmp(l.kind, "vlan") == 0)
+			cnl_link_del(ns.csk, l.index, c->ifname, e);
 	}
 	/* a netns that is gone or not a netns any more: nothing of ours is left in it */
 	if (e->code && e->code != CNI_ERR_INVALID_ENV && !first.code)
@@ -228,7 +229,7 @@ static int ref_check(struct cni_ctx *c, struct vlan_conf *v, struct nl_sock *sk)
 {
 	struct cni_error *e = &c->err;
 	struct attach_ns ns = { -1, -1, NULL };
-	struct nl_link l, m;
+	struct cnl_link l, m;
 	int idx = -1, rc = -1, r;
 	char mac[18];
 	if (!c->has_prev)
@@ -246,7 +247,7 @@ static int ref_check(struct cni_ctx *c, struct vlan_conf *v, struct nl_sock *sk)
 			cni_errf(e, CNI_ERR_CHECK_FAILED, "CNI_NETNS %s does not exist", c->netns);
 		goto out;
 	}
-	if ((r = nl_link_get(ns.csk, c->ifname, 0, &l, e)) <= 0) {
+	if ((r = cnl_link_get(ns.csk, c->ifname, 0, &l, e)) <= 0) {
 		if (!r)
 			cni_errf(e, CNI_ERR_CHECK_FAILED, "interface %s not found in CNI_NETNS %s", c->ifname, c->netns);
 		goto out;
@@ -255,7 +256,7 @@ static int ref_check(struct cni_ctx *c, struct vlan_conf *v, struct nl_sock *sk)
 		cni_errf(e, CNI_ERR_CHECK_FAILED, "interface %s is not VLAN %lld (kind %s, id %d)", c->ifname, v->vid, l.kind, l.vlan_id);
 		goto out;
 	}
-	if (c->prev.ifaces[idx].mac[0] && strcmp(c->prev.ifaces[idx].mac, nl_mac_fmt(l.mac, mac)) != 0) {
+	if (c->prev.ifaces[idx].mac[0] && strcmp(c->prev.ifaces[idx].mac, cnl_mac_fmt(l.mac, mac)) != 0) {
 		cni_errf(e, CNI_ERR_CHECK_FAILED, "interface %s MAC %s differs from prevResult", c->ifname, mac);
 		goto out;
 	}
@@ -264,7 +265,7 @@ static int ref_check(struct cni_ctx *c, struct vlan_conf *v, struct nl_sock *sk)
 		goto out;
 	}
 	struct nl_sock *msk = v->link_in_container ? ns.csk : sk;
-	if (nl_link_get(msk, NULL, l.link, &m, e) != 1 || strcmp(m.name, v->master) != 0) {
+	if (cnl_link_get(msk, NULL, l.link, &m, e) != 1 || strcmp(m.name, v->master) != 0) {
 		cni_errf(e, CNI_ERR_CHECK_FAILED, "interface %s's parent is not master %s", c->ifname, v->master);
 		goto out;
 	}
@@ -292,7 +293,7 @@ static int vlan_lock(const struct vlan_conf *v, int how, struct cni_error *e)
 	return fd;
 }
 
-static int sub_matches(const struct vlan_conf *v, const struct nl_link *s, const struct nl_link *m, struct cni_error *e)
+static int sub_matches(const struct vlan_conf *v, const struct cnl_link *s, const struct cnl_link *m, struct cni_error *e)
 {
 	if (strcmp(s->kind, "vlan") != 0)
 		return cni_errf(e, CNI_ERR_EXISTS, "%s exists and is not a VLAN sub-interface (kind \"%s\")", v->sub, s->kind);
@@ -302,7 +303,7 @@ static int sub_matches(const struct vlan_conf *v, const struct nl_link *s, const
 	return 0;
 }
 
-static int count_port(const struct nl_link *l, void *arg)
+static int count_port(const struct cnl_link *l, void *arg)
 {
 	(void)l;
 	(*(int *)arg)++;
@@ -312,24 +313,24 @@ static int count_port(const struct nl_link *l, void *arg)
 /* With the last container gone, the sub-interface and the bridge go too. */
 static int remove_if_unused(struct nl_sock *sk, const struct vlan_conf *v, struct cni_error *e)
 {
-	struct nl_link br, s;
+	struct cnl_link br, s;
 	int ports = 0, r;
-	if ((r = nl_link_get(sk, v->a.bridge, 0, &br, e)) <= 0 || strcmp(br.kind, "bridge") != 0)
+	if ((r = cnl_link_get(sk, v->a.bridge, 0, &br, e)) <= 0 || strcmp(br.kind, "bridge") != 0)
 		return r < 0 ? -1 : 0;
-	if (nl_link_dump(sk, br.index, count_port, &ports, e) < 0 || (r = nl_link_get(sk, v->sub, 0, &s, e)) < 0)
+	if (cnl_link_dump(sk, br.index, count_port, &ports, e) < 0 || (r = cnl_link_get(sk, v->sub, 0, &s, e)) < 0)
 		return -1;
 	bool sub_here = r == 1 && s.master == br.index && strcmp(s.kind, "vlan") == 0;
 	if (ports - (sub_here ? 1 : 0) > 0)
 		return 0;
-	if (sub_here && nl_link_del(sk, s.index, v->sub, e) < 0)
+	if (sub_here && cnl_link_del(sk, s.index, v->sub, e) < 0)
 		return -1;
-	return nl_link_del(sk, br.index, v->a.bridge, e) < 0 ? -1 : 0;
+	return cnl_link_del(sk, br.index, v->a.bridge, e) < 0 ? -1 : 0;
 }
 
 static int bridged_add(struct cni_ctx *c, struct vlan_conf *v, struct nl_sock *sk, struct cni_result *out)
 {
 	struct cni_error *e = &c->err;
-	struct nl_link m, s, br;
+	struct cnl_link m, s, br;
 	bool br_created = false, sub_created = false;
 	int lock, r, rc = -1;
 	if (master_link(sk, v, "on the host", &m, e) < 0)
@@ -338,18 +339,18 @@ static int bridged_add(struct cni_ctx *c, struct vlan_conf *v, struct nl_sock *s
 		v->a.mtu = m.mtu;
 	if ((lock = vlan_lock(v, LOCK_SH, e)) < 0)
 		return -1;
-	if ((r = nl_link_get(sk, v->sub, 0, &s, e)) < 0 || (r == 1 && sub_matches(v, &s, &m, e) < 0))
+	if ((r = cnl_link_get(sk, v->sub, 0, &s, e)) < 0 || (r == 1 && sub_matches(v, &s, &m, e) < 0))
 		goto out;
 	if (attach_ensure_bridge(sk, &v->a, &br, &br_created, e) < 0)
 		goto undo;
 	if (r == 0) {
-		if ((r = nl_vlan_create(sk, v->sub, m.index, (uint16_t)v->vid, v->a.mtu, NULL, -1, true, e)) < 0 && r != -EEXIST) {
+		if ((r = cnl_vlan_create(sk, v->sub, m.index, (uint16_t)v->vid, v->a.mtu, NULL, -1, true, e)) < 0 && r != -EEXIST) {
 			no_8021q(r, v, e);
 			goto undo;
 		}
 		sub_created = r == 0;
 		cni_err_clear(e);
-		if (nl_link_get(sk, v->sub, 0, &s, e) <= 0 || sub_matches(v, &s, &m, e) < 0) {
+		if (cnl_link_get(sk, v->sub, 0, &s, e) <= 0 || sub_matches(v, &s, &m, e) < 0) {
 			if (!e->code)
 				cni_errf(e, CNI_ERR_KERNEL, "%s vanished after creation", v->sub);
 			goto undo;
@@ -360,14 +361,14 @@ static int bridged_add(struct cni_ctx *c, struct vlan_conf *v, struct nl_sock *s
 			cni_errf(e, CNI_ERR_EXISTS, "%s is a port of another master (ifindex %d), not %s", v->sub, s.master, br.name);
 			goto undo;
 		}
-		if (nl_link_modify(sk, s.index, IFF_UP, IFF_UP, 0, NULL, br.index, e) < 0)
+		if (cnl_link_modify(sk, s.index, IFF_UP, IFF_UP, 0, NULL, br.index, e) < 0)
 			goto undo;
 	}
-	if (!(m.flags & IFF_UP) && nl_link_modify(sk, m.index, IFF_UP, IFF_UP, 0, NULL, -1, e) < 0)
+	if (!(m.flags & IFF_UP) && cnl_link_modify(sk, m.index, IFF_UP, IFF_UP, 0, NULL, -1, e) < 0)
 		goto undo;
 	if (attach_add(c, &v->a, sk, &br, out) < 0)
 		goto undo;
-	cni_result_add_iface(out, s.name, s.has_mac ? nl_mac_fmt(s.mac, (char[18]){ 0 }) : "", NULL);
+	cni_result_add_iface(out, s.name, s.has_mac ? cnl_mac_fmt(s.mac, (char[18]){ 0 }) : "", NULL);
 	rc = 0;
 	goto out;
 undo:
@@ -390,9 +391,9 @@ static int cmd_add(struct cni_ctx *c, struct cni_result *out)
 	struct vlan_conf v;
 	struct nl_sock *sk = NULL;
 	int rc = -1;
-	if (parse(c, &v) == 0 && nl_open(&sk, &c->err) == 0)
+	if (parse(c, &v) == 0 && cnl_open(&sk, &c->err) == 0)
 		rc = v.bridged ? bridged_add(c, &v, sk, out) : ref_add(c, &v, sk, out);
-	nl_close(sk);
+	cnl_close(sk);
 	attach_conf_free(&v.a);
 	return rc;
 }
@@ -402,7 +403,7 @@ static int cmd_del(struct cni_ctx *c)
 	struct vlan_conf v;
 	struct nl_sock *sk = NULL;
 	int rc = -1, lock;
-	if (parse(c, &v) < 0 || nl_open(&sk, &c->err) < 0)
+	if (parse(c, &v) < 0 || cnl_open(&sk, &c->err) < 0)
 		goto out;
 	if (!v.bridged) {
 		rc = ref_del(c, &v);
@@ -414,7 +415,7 @@ static int cmd_del(struct cni_ctx *c)
 	if (lock >= 0)
 		close(lock);
 out:
-	nl_close(sk);
+	cnl_close(sk);
 	attach_conf_free(&v.a);
 	return rc;
 }
@@ -423,9 +424,9 @@ static int cmd_check(struct cni_ctx *c)
 {
 	struct vlan_conf v;
 	struct nl_sock *sk = NULL;
-	struct nl_link m, s, br;
+	struct cnl_link m, s, br;
 	int rc = -1;
-	if (parse(c, &v) < 0 || nl_open(&sk, &c->err) < 0)
+	if (parse(c, &v) < 0 || cnl_open(&sk, &c->err) < 0)
 		goto out;
 	if (!v.bridged) {
 		rc = ref_check(c, &v, sk);
@@ -433,8 +434,8 @@ static int cmd_check(struct cni_ctx *c)
 	}
 	if (attach_check(c, &v.a, sk) < 0)
 		goto out;
-	if (nl_link_get(sk, v.master, 0, &m, &c->err) != 1 || nl_link_get(sk, v.sub, 0, &s, &c->err) != 1 ||
-	    nl_link_get(sk, v.a.bridge, 0, &br, &c->err) != 1 || sub_matches(&v, &s, &m, &c->err) < 0 || s.master != br.index ||
+	if (cnl_link_get(sk, v.master, 0, &m, &c->err) != 1 || cnl_link_get(sk, v.sub, 0, &s, &c->err) != 1 ||
+	    cnl_link_get(sk, v.a.bridge, 0, &br, &c->err) != 1 || sub_matches(&v, &s, &m, &c->err) < 0 || s.master != br.index ||
 	    !(s.flags & IFF_UP)) {
 		cni_errf_force(&c->err, CNI_ERR_CHECK_FAILED, "%s is not an up VLAN %lld sub-interface of %s on bridge %s", v.sub, v.vid,
 			       v.master, v.a.bridge);
@@ -442,7 +443,7 @@ static int cmd_check(struct cni_ctx *c)
 	}
 	rc = 0;
 out:
-	nl_close(sk);
+	cnl_close(sk);
 	attach_conf_free(&v.a);
 	return rc;
 }
@@ -461,14 +462,14 @@ static int cmd_status(struct cni_ctx *c)
 {
 	struct vlan_conf v;
 	struct nl_sock *sk = NULL;
-	struct nl_link m;
+	struct cnl_link m;
 	int rc = -1;
 	if (parse(c, &v) < 0 || attach_status(c, &v.a) < 0)
 		goto out;
 	if (!v.link_in_container) {
-		if (nl_open(&sk, &c->err) < 0)
+		if (cnl_open(&sk, &c->err) < 0)
 			goto out;
-		if (nl_link_get(sk, v.master, 0, &m, &c->err) != 1) {
+		if (cnl_link_get(sk, v.master, 0, &m, &c->err) != 1) {
 			cni_errf_force(&c->err, CNI_ERR_NOT_AVAILABLE, "vlan: master %s does not exist", v.master);
 			goto out;
 		}
@@ -479,7 +480,7 @@ static int cmd_status(struct cni_ctx *c)
 	}
 	rc = 0;
 out:
-	nl_close(sk);
+	cnl_close(sk);
 	attach_conf_free(&v.a);
 	return rc;
 }
@@ -491,6 +492,7 @@ int main(void)
 {
 	static const struct cni_plugin p = {
 		.name = "vlan",
+		.inproc_ipam = &hostlocal_plugin,
 		.cni_args = vlan_args,
 		.caps = vlan_caps,
 		.add = cmd_add,

@@ -16,6 +16,7 @@
 #include <linux/rtnetlink.h>
 
 #include "attach.h"
+#include "hostlocal.h"
 #include "conf.h"
 #include "nl.h"
 
@@ -109,26 +110,26 @@ static int underlay_family(const struct vx_conf *v)
 
 /* Underlay link (given, or the one of the default route) and the local VTEP address (given, or
  * that link's first global address of the underlay family). */
-static int resolve_underlay(struct nl_sock *sk, struct vx_conf *v, struct nl_link *ul, struct cni_error *e)
+static int resolve_underlay(struct nl_sock *sk, struct vx_conf *v, struct cnl_link *ul, struct cni_error *e)
 {
 	int fam = underlay_family(v), r;
 	if (v->underlay) {
-		if ((r = nl_link_get(sk, v->underlay, 0, ul, e)) <= 0)
+		if ((r = cnl_link_get(sk, v->underlay, 0, ul, e)) <= 0)
 			return r < 0 ? -1 : cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"underlayDevice\": %s does not exist",
 						       v->underlay);
 	} else {
 		int oif;
-		if (nl_default_route_oif(sk, fam, &oif, e) < 0) {
+		if (cnl_default_route_oif(sk, fam, &oif, e) < 0) {
 			cni_err_prefix(e, "vxlan: no \"underlayDevice\" given and no default route to take it from: ");
 			return -1;
 		}
-		if (nl_link_get(sk, NULL, oif, ul, e) <= 0)
+		if (cnl_link_get(sk, NULL, oif, ul, e) <= 0)
 			return e->code ? -1 : cni_errf(e, CNI_ERR_KERNEL, "vxlan: default route's interface %d vanished", oif);
 	}
 	if (!v->local.len) {
-		struct nl_addr_info *a = NULL;
+		struct cnl_addr_info *a = NULL;
 		size_t n = 0;
-		if (nl_addr_list(sk, ul->index, fam == 4 ? AF_INET : AF_INET6, &a, &n, e) < 0)
+		if (cnl_addr_list(sk, ul->index, fam == 4 ? AF_INET : AF_INET6, &a, &n, e) < 0)
 			return -1;
 		for (size_t i = 0; i < n && !v->local.len; i++)
 			if (a[i].scope == RT_SCOPE_UNIVERSE)
@@ -163,7 +164,7 @@ static int vni_lock(long long vni, int how, struct cni_error *e)
 }
 
 /* An existing VTEP must be the one the config describes: never reconfigured silently. */
-static int vtep_matches(const struct vx_conf *v, const struct nl_link *l, const struct nl_link *ul, struct cni_error *e)
+static int vtep_matches(const struct vx_conf *v, const struct cnl_link *l, const struct cnl_link *ul, struct cni_error *e)
 {
 	char a[IP_STRLEN], b[IP_STRLEN];
 	if (strcmp(l->kind, "vxlan") != 0)
@@ -194,20 +195,20 @@ static int sync_peers(struct nl_sock *sk, const struct vx_conf *v, int index, st
 	int rc = -1;
 	if (v->group.len)
 		return 0;
-	if (nl_fdb_zero_dsts(sk, index, &have, &n, e) < 0)
+	if (cnl_fdb_zero_dsts(sk, index, &have, &n, e) < 0)
 		return -1;
 	for (size_t i = 0; i < v->n_peers; i++) {
 		bool present = false;
 		for (size_t k = 0; k < n; k++)
 			present |= ip_equal(&have[k], &v->peers[i]);
-		if (!present && nl_fdb(sk, true, index, NULL, &v->peers[i], e) < 0)
+		if (!present && cnl_fdb(sk, true, index, NULL, &v->peers[i], e) < 0)
 			goto out;
 	}
 	for (size_t k = 0; k < n; k++) {
 		bool wanted = false;
 		for (size_t i = 0; i < v->n_peers; i++)
 			wanted |= ip_equal(&have[k], &v->peers[i]);
-		if (!wanted && nl_fdb(sk, false, index, NULL, &have[k], e) < 0)
+		if (!wanted && cnl_fdb(sk, false, index, NULL, &have[k], e) < 0)
 			goto out;
 	}
 	rc = 0;
@@ -216,23 +217,23 @@ out:
 	return rc;
 }
 
-static int ensure_vtep(struct nl_sock *sk, const struct vx_conf *v, const struct nl_link *ul, const struct nl_link *br,
-		       struct nl_link *vt, bool *created, struct cni_error *e)
+static int ensure_vtep(struct nl_sock *sk, const struct vx_conf *v, const struct cnl_link *ul, const struct cnl_link *br,
+		       struct cnl_link *vt, bool *created, struct cni_error *e)
 {
 	int r;
 	*created = false;
-	if ((r = nl_link_get(sk, v->vtep, 0, vt, e)) < 0)
+	if ((r = cnl_link_get(sk, v->vtep, 0, vt, e)) < 0)
 		return -1;
 	if (r == 0) {
-		struct nl_vxlan x = { .name = v->vtep, .vni = (uint32_t)v->vni, .port = (uint16_t)v->port, .local = v->local,
+		struct cnl_vxlan x = { .name = v->vtep, .vni = (uint32_t)v->vni, .port = (uint16_t)v->port, .local = v->local,
 				      .group = v->group, .link = ul->index, .learning = v->learning, .mtu = v->a.mtu };
-		if ((r = nl_vxlan_create(sk, &x, e)) < 0) {
+		if ((r = cnl_vxlan_create(sk, &x, e)) < 0) {
 			if (r == -EADDRINUSE || r == -EEXIST)
 				cni_err_prefix(e, "another VXLAN device already uses VNI %lld on port %lld: ", v->vni, v->port);
 			return -1;
 		}
 		*created = r == 1;
-		if (nl_link_get(sk, v->vtep, 0, vt, e) <= 0)
+		if (cnl_link_get(sk, v->vtep, 0, vt, e) <= 0)
 			return e->code ? -1 : cni_errf(e, CNI_ERR_KERNEL, "vxlan: %s vanished after creation", v->vtep);
 	}
 	if (vtep_matches(v, vt, ul, e) < 0)
@@ -241,7 +242,7 @@ static int ensure_vtep(struct nl_sock *sk, const struct vx_conf *v, const struct
 		if (vt->master && vt->master != br->index)
 			return cni_errf(e, CNI_ERR_EXISTS, "vxlan: %s is a port of another master (ifindex %d), not %s", v->vtep, vt->master,
 					br->name);
-		if (nl_link_modify(sk, vt->index, IFF_UP, IFF_UP, 0, NULL, br->index, e) < 0)
+		if (cnl_link_modify(sk, vt->index, IFF_UP, IFF_UP, 0, NULL, br->index, e) < 0)
 			return -1;
 	}
 	return sync_peers(sk, v, vt->index, e);
@@ -250,7 +251,7 @@ static int ensure_vtep(struct nl_sock *sk, const struct vx_conf *v, const struct
 /* Remove the VTEP and bridge once no container port is left (unless keepVtep). */
 static int remove_if_unused(struct nl_sock *sk, const struct vx_conf *v, struct cni_error *e);
 
-static int count_port(const struct nl_link *l, void *arg)
+static int count_port(const struct cnl_link *l, void *arg)
 {
 	(void)l;
 	(*(int *)arg)++;
@@ -259,41 +260,41 @@ static int count_port(const struct nl_link *l, void *arg)
 
 static int remove_if_unused(struct nl_sock *sk, const struct vx_conf *v, struct cni_error *e)
 {
-	struct nl_link br, vt;
+	struct cnl_link br, vt;
 	int ports = 0, r;
 	if (v->keep_vtep)
 		return 0;
-	if ((r = nl_link_get(sk, v->a.bridge, 0, &br, e)) <= 0 || strcmp(br.kind, "bridge") != 0)
+	if ((r = cnl_link_get(sk, v->a.bridge, 0, &br, e)) <= 0 || strcmp(br.kind, "bridge") != 0)
 		return r < 0 ? -1 : 0;
-	if (nl_link_dump(sk, br.index, count_port, &ports, e) < 0)
+	if (cnl_link_dump(sk, br.index, count_port, &ports, e) < 0)
 		return -1;
-	if ((r = nl_link_get(sk, v->vtep, 0, &vt, e)) < 0)
+	if ((r = cnl_link_get(sk, v->vtep, 0, &vt, e)) < 0)
 		return -1;
 	bool vtep_here = r == 1 && vt.master == br.index && strcmp(vt.kind, "vxlan") == 0;
 	if (ports - (vtep_here ? 1 : 0) > 0)
 		return 0;
-	if (vtep_here && nl_link_del(sk, vt.index, v->vtep, e) < 0)
+	if (vtep_here && cnl_link_del(sk, vt.index, v->vtep, e) < 0)
 		return -1;
-	return nl_link_del(sk, br.index, v->a.bridge, e) < 0 ? -1 : 0;
+	return cnl_link_del(sk, br.index, v->a.bridge, e) < 0 ? -1 : 0;
 }
 
 static int cmd_add(struct cni_ctx *c, struct cni_result *out)
 {
 	struct vx_conf v;
 	struct nl_sock *sk = NULL;
-	struct nl_link ul, br, vt;
+	struct cnl_link ul, br, vt;
 	bool br_created = false, vt_created = false;
 	int lock = -1, rc = -1;
 
 	if (parse(c, &v) < 0)
 		goto out;
-	if (nl_open(&sk, &c->err) < 0 || resolve_underlay(sk, &v, &ul, &c->err) < 0)
+	if (cnl_open(&sk, &c->err) < 0 || resolve_underlay(sk, &v, &ul, &c->err) < 0)
 		goto out;
 	if ((lock = vni_lock(v.vni, LOCK_SH, &c->err)) < 0)
 		goto out;
 	/* The VTEP first: a mismatching device is refused before anything is created. */
-	struct nl_link existing;
-	int r = nl_link_get(sk, v.vtep, 0, &existing, &c->err);
+	struct cnl_link existing;
+	int r = cnl_link_get(sk, v.vtep, 0, &existing, &c->err);
 	if (r < 0 || (r == 1 && vtep_matches(&v, &existing, &ul, &c->err) < 0))
 		goto out;
 	if (attach_ensure_bridge(sk, &v.a, &br, &br_created, &c->err) < 0)
@@ -302,17 +303,17 @@ static int cmd_add(struct cni_ctx *c, struct cni_result *out)
 		goto undo;
 	if (attach_add(c, &v.a, sk, &br, out) < 0)
 		goto undo;
-	cni_result_add_iface(out, vt.name, vt.has_mac ? nl_mac_fmt(vt.mac, (char[18]){ 0 }) : "", NULL);
+	cni_result_add_iface(out, vt.name, vt.has_mac ? cnl_mac_fmt(vt.mac, (char[18]){ 0 }) : "", NULL);
 	rc = 0;
 	goto out;
 undo:
 	/* Only what this ADD created, and only if no other container uses it meanwhile. */
 	if (br_created || vt_created) {
 		struct cni_error ig = { 0 };
-		nl_close(sk);
+		cnl_close(sk);
 		sk = NULL;
 		close(lock);
-		if ((lock = vni_lock(v.vni, LOCK_EX, &ig)) >= 0 && nl_open(&sk, &ig) == 0) {
+		if ((lock = vni_lock(v.vni, LOCK_EX, &ig)) >= 0 && cnl_open(&sk, &ig) == 0) {
 			bool keep = v.keep_vtep;
 			v.keep_vtep = false;
 			remove_if_unused(sk, &v, &ig);
@@ -322,7 +323,7 @@ undo:
 out:
 	if (lock >= 0)
 		close(lock);
-	nl_close(sk);
+	cnl_close(sk);
 	attach_conf_free(&v.a);
 	return rc;
 }
@@ -332,7 +333,7 @@ static int cmd_del(struct cni_ctx *c)
 	struct vx_conf v;
 	struct nl_sock *sk = NULL;
 	int lock = -1, rc = -1;
-	if (parse(c, &v) < 0 || nl_open(&sk, &c->err) < 0)
+	if (parse(c, &v) < 0 || cnl_open(&sk, &c->err) < 0)
 		goto out;
 	rc = attach_del(c, &v.a, sk);
 	if ((lock = vni_lock(v.vni, LOCK_EX, &c->err)) < 0 || remove_if_unused(sk, &v, &c->err) < 0)
@@ -340,7 +341,7 @@ static int cmd_del(struct cni_ctx *c)
 out:
 	if (lock >= 0)
 		close(lock);
-	nl_close(sk);
+	cnl_close(sk);
 	attach_conf_free(&v.a);
 	return rc;
 }
@@ -349,15 +350,15 @@ static int cmd_check(struct cni_ctx *c)
 {
 	struct vx_conf v;
 	struct nl_sock *sk = NULL;
-	struct nl_link ul, br, vt;
+	struct cnl_link ul, br, vt;
 	struct ip *have = NULL;
 	size_t n = 0;
 	char b[IP_STRLEN];
 	int rc = -1, r;
-	if (parse(c, &v) < 0 || nl_open(&sk, &c->err) < 0 || resolve_underlay(sk, &v, &ul, &c->err) < 0 ||
+	if (parse(c, &v) < 0 || cnl_open(&sk, &c->err) < 0 || resolve_underlay(sk, &v, &ul, &c->err) < 0 ||
 	    attach_check(c, &v.a, sk) < 0)
 		goto out;
-	if ((r = nl_link_get(sk, v.vtep, 0, &vt, &c->err)) <= 0) {
+	if ((r = cnl_link_get(sk, v.vtep, 0, &vt, &c->err)) <= 0) {
 		if (!r)
 			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "vxlan: VTEP %s is missing", v.vtep);
 		goto out;
@@ -366,12 +367,12 @@ static int cmd_check(struct cni_ctx *c)
 		c->err.code = CNI_ERR_CHECK_FAILED;
 		goto out;
 	}
-	if (nl_link_get(sk, v.a.bridge, 0, &br, &c->err) != 1 || vt.master != br.index || !(vt.flags & IFF_UP)) {
+	if (cnl_link_get(sk, v.a.bridge, 0, &br, &c->err) != 1 || vt.master != br.index || !(vt.flags & IFF_UP)) {
 		cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "vxlan: VTEP %s is not an up port of bridge %s", v.vtep, v.a.bridge);
 		goto out;
 	}
 	if (!v.group.len) {
-		if (nl_fdb_zero_dsts(sk, vt.index, &have, &n, &c->err) < 0)
+		if (cnl_fdb_zero_dsts(sk, vt.index, &have, &n, &c->err) < 0)
 			goto out;
 		for (size_t i = 0; i < v.n_peers; i++) {
 			bool found = false;
@@ -390,7 +391,7 @@ static int cmd_check(struct cni_ctx *c)
 	rc = 0;
 out:
 	free(have);
-	nl_close(sk);
+	cnl_close(sk);
 	attach_conf_free(&v.a);
 	return rc;
 }
@@ -403,7 +404,7 @@ struct gc_arg {
 
 /* A host veth on our per-VNI bridge whose attachment is not valid any more (its container's
  * netns leaked, say): the bridge is this network's alone, so it can go. */
-static int gc_port(const struct nl_link *l, void *arg)
+static int gc_port(const struct cnl_link *l, void *arg)
 {
 	struct gc_arg *g = arg;
 	struct cni_error ig = { 0 };
@@ -416,7 +417,7 @@ static int gc_port(const struct nl_link *l, void *arg)
 			return 0;
 	}
 	if (strncmp(l->name, "veth", 4) == 0)
-		nl_link_del(g->sk, l->index, l->name, &ig);
+		cnl_link_del(g->sk, l->index, l->name, &ig);
 	return 0;
 }
 
@@ -424,24 +425,24 @@ static int cmd_gc(struct cni_ctx *c)
 {
 	struct vx_conf v;
 	struct nl_sock *sk = NULL;
-	struct nl_link br;
+	struct cnl_link br;
 	int lock = -1, rc = -1;
-	if (parse(c, &v) < 0 || nl_open(&sk, &c->err) < 0)
+	if (parse(c, &v) < 0 || cnl_open(&sk, &c->err) < 0)
 		goto out;
 	rc = attach_gc(c, &v.a);
 	if ((lock = vni_lock(v.vni, LOCK_EX, &c->err)) < 0) {
 		rc = -1;
 		goto out;
 	}
-	if (nl_link_get(sk, v.a.bridge, 0, &br, &c->err) == 1) {
+	if (cnl_link_get(sk, v.a.bridge, 0, &br, &c->err) == 1) {
 		struct gc_arg g = { c, sk, v.vtep };
-		if (nl_link_dump(sk, br.index, gc_port, &g, &c->err) < 0 || remove_if_unused(sk, &v, &c->err) < 0)
+		if (cnl_link_dump(sk, br.index, gc_port, &g, &c->err) < 0 || remove_if_unused(sk, &v, &c->err) < 0)
 			rc = -1;
 	}
 out:
 	if (lock >= 0)
 		close(lock);
-	nl_close(sk);
+	cnl_close(sk);
 	attach_conf_free(&v.a);
 	return rc;
 }
@@ -450,9 +451,9 @@ static int cmd_status(struct cni_ctx *c)
 {
 	struct vx_conf v;
 	struct nl_sock *sk = NULL;
-	struct nl_link ul;
+	struct cnl_link ul;
 	int rc = -1;
-	if (parse(c, &v) < 0 || attach_status(c, &v.a) < 0 || nl_open(&sk, &c->err) < 0)
+	if (parse(c, &v) < 0 || attach_status(c, &v.a) < 0 || cnl_open(&sk, &c->err) < 0)
 		goto out;
 	if (resolve_underlay(sk, &v, &ul, &c->err) < 0) {
 		cni_errf_force(&c->err, CNI_ERR_NOT_AVAILABLE, "vxlan: no usable underlay: %s", c->err.msg);
@@ -465,7 +466,7 @@ static int cmd_status(struct cni_ctx *c)
 	}
 	rc = 0;
 out:
-	nl_close(sk);
+	cnl_close(sk);
 	attach_conf_free(&v.a);
 	return rc;
 }
@@ -477,6 +478,7 @@ int main(void)
 {
 	static const struct cni_plugin p = {
 		.name = "vxlan",
+		.inproc_ipam = &hostlocal_plugin,
 		.cni_args = vx_args,
 		.caps = vx_caps,
 		.add = cmd_add,
