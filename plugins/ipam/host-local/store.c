@@ -1,6 +1,6 @@
 /* host-local's store: the reference's files (one per address, last_reserved_ip.N, lock) kept
  * byte-compatible, plus an index under .ccni/ so no operation walks the directory:
- *   .ccni/own/<id>:<ifname>   the addresses an attachment holds
+ *   .ccni/own/<id>:<ifname>   the addresses an attachment holds (a symlink whose target lists them)
  *   .ccni/maps/<start>-<end>  a bitmap of taken addresses per range (ranges up to 2^20)
  *   .ccni/stamp               inode, mtime and ctime of the network directory when the index
  *                             was last exact; any other writer (the reference plugin, an admin's
@@ -136,7 +136,7 @@ static int stamp_text(struct hl_store *s, char *buf, size_t n)
 	if (fstat(s->dfd, &st) < 0)
 		return -1;
 	memset(buf, ' ', n);
-	int w = snprintf(buf, n, "ccni-index 1 %" PRIu64 " %lld.%09ld %lld.%09ld", (uint64_t)st.st_ino,
+	int w = snprintf(buf, n, "ccni-index 2 %" PRIu64 " %lld.%09ld %lld.%09ld", (uint64_t)st.st_ino,
 			 (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
 	if (w > 0 && (size_t)w < n)
 		buf[w] = ' ';
@@ -225,29 +225,22 @@ static void own_key(const char *id, const char *ifname, char *buf, size_t n)
 		snprintf(buf, n, "h.%016" PRIx64, fnv64(id, ifname));
 }
 
-/* Read own/<key>: the addresses listed, whatever their files say now. */
+/* own/<key> is a symlink whose target lists the addresses ("10.0.0.5,fd00::5"): creating one is a
+ * single inode with the text inline, no data block to allocate (or free, with discard, on DEL).
+ * Entries are hints: find() checks every address against its reservation file. */
 static int own_read(struct hl_store *s, const char *id, const char *ifname, struct ip **ips, size_t *n)
 {
 	char key[256], buf[OWNER_MAX];
 	*ips = NULL;
 	*n = 0;
 	own_key(id, ifname, key, sizeof(key));
-	if (read_small(s->own, key, buf, sizeof(buf)) < 0)
-		return errno == ENOENT ? 0 : -1;
-	char *save = NULL, *line = strtok_r(buf, "\n", &save);
-	/* line 1: id, line 2: ifname (may be empty, so split by hand) */
-	if (!line || strcmp(line, id) != 0)
-		return 0;
-	char *rest = save;
-	char *nl = rest ? strchr(rest, '\n') : NULL;
-	if (!nl)
-		return 0;
-	*nl = '\0';
-	if (strcmp(rest, ifname) != 0)
-		return 0;
-	for (line = strtok_r(nl + 1, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	ssize_t l = readlinkat(s->own, key, buf, sizeof(buf) - 1);
+	if (l < 0)
+		return errno == ENOENT || errno == EINVAL ? 0 : -1;
+	buf[l] = '\0';
+	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		struct ip ip;
-		if (ip_parse(line, &ip) < 0)
+		if (ip_parse(tok, &ip) < 0)
 			continue;
 		struct ip *v = realloc(*ips, (*n + 1) * sizeof(*v));
 		if (!v)
@@ -261,16 +254,17 @@ static int own_read(struct hl_store *s, const char *id, const char *ifname, stru
 static int own_write(struct hl_store *s, const char *id, const char *ifname, const struct ip *ips, size_t n)
 {
 	char key[256], buf[OWNER_MAX];
-	size_t off;
+	size_t off = 0;
 	own_key(id, ifname, key, sizeof(key));
+	if (unlinkat(s->own, key, 0) < 0 && errno != ENOENT)
+		return -1;
 	if (n == 0)
-		return unlinkat(s->own, key, 0) < 0 && errno != ENOENT ? -1 : 0;
-	off = (size_t)snprintf(buf, sizeof(buf), "%s\n%s\n", id, ifname);
+		return 0;
 	for (size_t i = 0; i < n && off < sizeof(buf) - IP_STRLEN - 2; i++) {
 		char a[IP_STRLEN];
-		off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s\n", ip_fmt(&ips[i], a));
+		off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%s", i ? "," : "", ip_fmt(&ips[i], a));
 	}
-	return write_inplace(s->own, key, buf, off);
+	return symlinkat(buf, s->own, key);
 }
 
 /* ---- bitmaps ---- */
