@@ -15,6 +15,13 @@ TEST_TOOLS = $(patsubst tests/tools/%.c,$(BUILD)/test-tools/%,$(wildcard tests/t
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation
 CSTD    := -std=gnu11 -D_GNU_SOURCE
+# Test builds (the ASan lane, TESTING=1) get the fault points of common/fault.h.
+ifeq ($(SAN),1)
+TESTING ?= 1
+endif
+ifeq ($(TESTING),1)
+CFLAGS += -DCNI_TESTING
+endif
 ifeq ($(SAN),1)
 HARDEN  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all -fPIE
 LDHARD  := -fsanitize=address,undefined -pie
@@ -26,7 +33,7 @@ CFLAGS  ?=
 LDFLAGS ?=
 # The build's identity: a hash of the sources the in-process IPAM path shares with the
 # host-local executable (see CNIC_MARKER in common/skel.h).
-CNIC_ID := $(shell cat Makefile common/*.[ch] plugins/ipam/host-local/*.[ch] 2>/dev/null | sha256sum | cut -c1-16)$(if $(SAN),-san)
+CNIC_ID := $(shell cat Makefile common/*.[ch] plugins/ipam/host-local/*.[ch] 2>/dev/null | sha256sum | cut -c1-16)$(if $(SAN),-san)$(if $(filter 1,$(TESTING)),-test)
 ALL_CFLAGS  = $(CSTD) $(WARN) $(HARDEN) -Icommon -DCNIC_ID='"$(CNIC_ID)"' $(CFLAGS)
 ALL_LDFLAGS = $(LDHARD) $(LDFLAGS)
 
@@ -43,7 +50,7 @@ LIB_NL   := -Wl,-Bstatic -lnl-route-3 -lnl-3 -Wl,-Bdynamic -lpthread
 endif
 
 # common/ pieces without netlink (IPAM plugins need no libnl)
-COMMON_BASE := err ip conf version result skel caps ipam sha512
+COMMON_BASE := err ip conf version result skel caps ipam sha512 fault
 COMMON_BASE_OBJS := $(COMMON_BASE:%=$(BUILD)/obj/common/%.o)
 # the kernel side: netlink, namespaces, sysctl, nf_tables (libnftables is dlopen'ed)
 COMMON_NET := netns nl sysctl nft masq spoofchk attach

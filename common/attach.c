@@ -13,6 +13,7 @@
 #include <linux/rtnetlink.h>
 
 #include "conf.h"
+#include "fault.h"
 #include "ipam.h"
 #include "netns.h"
 #include "sha512.h"
@@ -531,6 +532,8 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *s
 			goto fail;
 		ipam_running = true;
 	}
+	if (FAULT(e, "ipam-start") < 0)
+		goto fail;
 
 	cnl_mac_random(hostmac);
 	if (a->has_mac)
@@ -567,6 +570,8 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *s
 			goto fail;
 	}
 	veth_made = true;
+	if (FAULT(e, "veth") < 0)
+		goto fail;
 
 	if (a->hairpin || a->port_isolation || a->vlan || a->n_trunk) {
 		if (cnl_link_get(sk, host, 0, &host_link, e) <= 0) {
@@ -580,6 +585,8 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *s
 		if ((a->vlan || a->n_trunk) && port_vlans(sk, host_link.index, a, e) < 0)
 			goto fail;
 	}
+	if (FAULT(e, "port") < 0)
+		goto fail;
 	cnl_mac_fmt(hostmac, hostmac_s);
 	cnl_mac_fmt(contmac, contmac_s);
 	if (a->macspoofchk) {
@@ -587,12 +594,16 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *s
 			goto fail;
 		spoof_made = true;
 	}
+	if (FAULT(e, "spoofchk") < 0)
+		goto fail;
 
 	if (ipam_running) {
 		ipam_running = false;
 		if (cni_exec_finish(&ipam, &ires, e) < 0)
 			goto fail;
 		ipam_added = true;
+		if (FAULT(e, "ipam") < 0)
+			goto fail;
 		if (ires.n_ips == 0) {
 			cni_errf(e, CNI_ERR_INTERNAL, "IPAM plugin returned no IP configuration");
 			goto fail;
@@ -606,7 +617,7 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *s
 		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 		goto fail;
 	}
-	if (attach_ctr_apply(c, a, &ns, &ires, 2, out) < 0)
+	if (attach_ctr_apply(c, a, &ns, &ires, 2, out) < 0 || FAULT(e, "container") < 0)
 		goto fail;
 	bool has_v4 = false, has_v6 = false;
 	for (size_t i = 0; i < out->n_ips; i++) {
@@ -636,6 +647,8 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *s
 			goto fail;
 	}
 
+	if (FAULT(e, "gateway") < 0)
+		goto fail;
 	if (a->ip_masq && out->n_ips) {
 		struct ipnet addrs[16];
 		size_t n = 0;
@@ -645,6 +658,8 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *s
 			goto fail;
 		masq_made = true;
 	}
+	if (FAULT(e, "masq") < 0)
+		goto fail;
 
 	if (a->has_dns) {
 		if (cni_dns_copy(&out->dns, &a->dns) < 0) {

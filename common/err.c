@@ -6,8 +6,11 @@
 
 static int vfill(struct cni_error *e, int code, const char *fmt, va_list ap)
 {
+	char msg[sizeof(e->msg)];
+	/* via a copy: callers may pass the old message as an argument */
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	memcpy(e->msg, msg, sizeof(msg));
 	e->code = code;
-	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
 	e->details[0] = '\0';
 	return -1;
 }

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The test command: builds each lane, runs the C unit tests and every bats suite against it,
 # prints the TAP output, then one line "N passed, N failed"; exits non-zero on any failure.
-#   LANES="release asan vm"  which lanes (default all): release build, ASan+UBSan build, and the
-#                            VM lane (tests/vm/: suites needing kernel features the host lacks)
+#   LANES="release asan valgrind vm"  which lanes (default all): release build, ASan+UBSan test
+#                            build, valgrind memcheck over the release binaries (a subset of the
+#                            suites), and the VM lane (tests/vm/: kernel features the host lacks)
 #   SUITES="spec host-local"  which bats files (default all in tests/)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-LANES=${LANES:-release asan vm}
+LANES=${LANES:-release asan valgrind vm}
 mapfile -t SUITES < <(if [[ -n ${SUITES:-} ]]; then printf 'tests/%s.bats\n' $SUITES; else ls tests/*.bats; fi)
 passed=0 failed=0 skipped=0
 
@@ -23,6 +24,9 @@ count() { # reads TAP on stdin, echoes it, tallies
 }
 
 VM_SUITES=${VM_SUITES:-vm/vlan.bats bridge.bats:vlan}
+# valgrind is slow (~0.5 s per exec): the suites and tests it runs (bats -f regex)
+# (entries separated by ';')
+VG_SUITES=${VG_SUITES:-spec.bats:;host-local.bats:^(IPv4|dual|rangeStart|requested|DEL|CHECK|GC|STATUS|result|resolvConf|reference);bridge.bats:^(two containers|CHECK|DEL|a failed ADD|GC|STATUS|ipMasq|macspoofchk|vlanTrunk);vxlan.bats:^(containers on host A|DEL of the last|CHECK verifies);masq.bats:^(del|check|gc)}
 
 for lane in $LANES; do
 	if [[ $lane == vm ]]; then
@@ -39,6 +43,33 @@ for lane in $LANES; do
 			124) echo "# lane vm skipped: QEMU is not installed and cannot be installed here" ;;
 			*) echo "not ok - lane vm: the VM did not finish (status $rc)" ;;
 			esac)
+		continue
+	fi
+	if [[ $lane == valgrind ]]; then
+		echo "# lane valgrind: memcheck over the release binaries: $VG_SUITES"
+		if ! command -v valgrind >/dev/null || ! make -s BUILD=build all test-tools >&2; then
+			echo "not ok - lane valgrind: no valgrind or build failed"
+			failed=$((failed + 1))
+			continue
+		fi
+		vg=build-valgrind
+		rm -rf "$vg" && mkdir -p "$vg/test-tools" "$vg/logs"
+		for f in build/* build/test-tools/*; do
+			[[ -f $f && -x $f ]] || continue
+			rel=${f#build/}
+			# a wrapper per binary: errors and definite leaks exit 86, which the tests report
+			printf '#!/bin/sh\nexec valgrind -q --suppressions=%s/tests/valgrind.supp --error-exitcode=86 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect --log-file=%s/logs/%%p.log %s "$@"\n' \
+				"$PWD" "$PWD/$vg" "$PWD/$f" >"$vg/$rel"
+			chmod +x "$vg/$rel"
+		done
+		IFS=';' read -r -a vg_list <<<"$VG_SUITES"
+		for s in "${vg_list[@]}"; do
+			f=${s%%:*} flt=${s#*:}
+			echo "# lane valgrind: tests/$f${flt:+ (-f '$flt')}"
+			count < <(PLUGIN_DIR=$vg bats --tap ${flt:+-f "$flt"} "tests/$f" 2>&1)
+		done
+		# the logs of runs that reported errors
+		grep -l -E 'ERROR SUMMARY: [1-9]|definitely lost|indirectly lost' "$vg"/logs/*.log 2>/dev/null | head -5 | xargs -r cat
 		continue
 	fi
 	case $lane in

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fault.h"
 #include "hostlocal.h"
 
 /* Try every address of r in [from, to]; 1 = reserved *out, 0 = none free. */
@@ -162,6 +163,8 @@ int hl_alloc(struct hl_store *s, const struct hl_config *cfg, const char *id, co
 			}
 		}
 		rng[i] = r;
+		if (FAULT(e, "host-local reserved") < 0)
+			goto fail;
 	}
 	for (size_t q = 0; q < cfg->n_requested; q++)
 		if (!used[q]) {
@@ -172,7 +175,7 @@ int hl_alloc(struct hl_store *s, const struct hl_config *cfg, const char *id, co
 	for (i = 0; i < cfg->n_sets; i++)
 		if (fresh[i] && hl_store_set_last_reserved(s, i, &got[i], e) < 0)
 			goto fail;
-	if (hl_store_index_owner(s, id, ifname, got, cfg->n_sets, e) < 0)
+	if (hl_store_index_owner(s, id, ifname, got, cfg->n_sets, e) < 0 || FAULT(e, "host-local indexed") < 0)
 		goto fail;
 
 	for (i = 0; i < cfg->n_sets; i++) {

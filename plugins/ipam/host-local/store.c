@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "hostlocal.h"
 
 #define IDX_DIR ".ccni"
@@ -874,6 +875,8 @@ int hl_store_set_last_reserved(struct hl_store *s, size_t set_idx, const struct 
 	ip_fmt(ip, buf);
 	if (write_inplace(s->dfd, name, buf, strlen(buf)) < 0)
 		return io_err(e, s, "writing", name);
+	if (FAULT(e, "host-local last reserved") < 0)
+		return -1;
 	return 0;
 }
 

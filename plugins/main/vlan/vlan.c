@@ -17,6 +17,7 @@
 #include "attach.h"
 #include "hostlocal.h"
 #include "conf.h"
+#include "fault.h"
 #include "ipam.h"
 #include "nl.h"
 #include "sha512.h"
@@ -149,6 +150,8 @@ static int ref_add(struct cni_ctx *c, struct vlan_conf *v, struct nl_sock *sk, s
 		goto fail;
 	}
 	made = 1;
+	if (FAULT(e, "vlan created") < 0)
+		goto fail;
 	if (cnl_link_get(ns.csk, tmp, 0, &l, e) <= 0 || cnl_link_rename(ns.csk, l.index, c->ifname, e) < 0) {
 		if (!e->code)
 			cni_errf(e, CNI_ERR_KERNEL, "VLAN link %s vanished after creation", tmp);
@@ -341,7 +344,7 @@ static int bridged_add(struct cni_ctx *c, struct vlan_conf *v, struct nl_sock *s
 		return -1;
 	if ((r = cnl_link_get(sk, v->sub, 0, &s, e)) < 0 || (r == 1 && sub_matches(v, &s, &m, e) < 0))
 		goto out;
-	if (attach_ensure_bridge(sk, &v->a, &br, &br_created, e) < 0)
+	if (attach_ensure_bridge(sk, &v->a, &br, &br_created, e) < 0 || FAULT(e, "vlan bridge") < 0)
 		goto undo;
 	if (r == 0) {
 		if ((r = cnl_vlan_create(sk, v->sub, m.index, (uint16_t)v->vid, v->a.mtu, NULL, -1, true, e)) < 0 && r != -EEXIST) {
@@ -364,7 +367,8 @@ static int bridged_add(struct cni_ctx *c, struct vlan_conf *v, struct nl_sock *s
 		if (cnl_link_modify(sk, s.index, IFF_UP, IFF_UP, 0, NULL, br.index, e) < 0)
 			goto undo;
 	}
-	if (!(m.flags & IFF_UP) && cnl_link_modify(sk, m.index, IFF_UP, IFF_UP, 0, NULL, -1, e) < 0)
+	if ((!(m.flags & IFF_UP) && cnl_link_modify(sk, m.index, IFF_UP, IFF_UP, 0, NULL, -1, e) < 0) ||
+	    FAULT(e, "vlan sub-interface") < 0)
 		goto undo;
 	if (attach_add(c, &v->a, sk, &br, out) < 0)
 		goto undo;

@@ -18,6 +18,7 @@
 #include "attach.h"
 #include "hostlocal.h"
 #include "conf.h"
+#include "fault.h"
 #include "nl.h"
 
 #define MAX_PEERS 256
@@ -297,9 +298,9 @@ static int cmd_add(struct cni_ctx *c, struct cni_result *out)
 	int r = cnl_link_get(sk, v.vtep, 0, &existing, &c->err);
 	if (r < 0 || (r == 1 && vtep_matches(&v, &existing, &ul, &c->err) < 0))
 		goto out;
-	if (attach_ensure_bridge(sk, &v.a, &br, &br_created, &c->err) < 0)
+	if (attach_ensure_bridge(sk, &v.a, &br, &br_created, &c->err) < 0 || FAULT(&c->err, "vxlan bridge") < 0)
 		goto undo;
-	if (ensure_vtep(sk, &v, &ul, &br, &vt, &vt_created, &c->err) < 0)
+	if (ensure_vtep(sk, &v, &ul, &br, &vt, &vt_created, &c->err) < 0 || FAULT(&c->err, "vxlan vtep") < 0)
 		goto undo;
 	if (attach_add(c, &v.a, sk, &br, out) < 0)
 		goto undo;

@@ -1,0 +1,108 @@
+#!/usr/bin/env bats
+# Fault injection (test builds only: the ASan lane): every step of an ADD is made to fail, and to
+# crash, in turn. A failed ADD must leave nothing; after a crash, DEL must leave nothing: no link,
+# address, route, nft rule, reservation or lock held.
+
+setup() {
+	load helpers/common
+	load helpers/net
+	T=$(tag)
+	HOSTNS=h$T
+	DATA=$BATS_TEST_TMPDIR/ipam
+	mkns "$HOSTNS"
+	if ! env CNI_COMMAND=VERSION CNI_TEST_TRACE=1 "$PLUGIN_DIR/bridge" >/dev/null 2>&1 ||
+		! nm "$PLUGIN_DIR/bridge" 2>/dev/null | grep -q cni_fault; then
+		skip "not a test build (fault points are compiled out of release builds)"
+	fi
+}
+
+teardown() { net_teardown; }
+
+# count_steps VERB PLUGIN CONF CTR: fault points one successful ADD passes (then undone by DEL)
+count_steps() {
+	mkns "$4"
+	run ip netns exec "$HOSTNS" env CNI_COMMAND=ADD CNI_CONTAINERID=$4 CNI_IFNAME=eth0 CNI_NETNS=/var/run/netns/$4 \
+		CNI_PATH="$PLUGIN_DIR" CNI_TEST_TRACE=1 "$PLUGIN_DIR/$2" <<<"$3"
+	assert_success
+	STEPS=$(grep -c '^cni-fault:' <<<"$output")
+	: # grep cni-fault lines to see the steps
+	hcni DEL "$2" "$3" "$4"
+	assert_success
+}
+
+# nothing_left CTR [links expected on the host]: the attachment left no trace
+nothing_left() {
+	local links
+	links=$(ip -n "$HOSTNS" -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | sort | tr '\n' ' ')
+	[[ $links == "${2:-lo }" ]] || { echo "host links left: $links" >&2; return 1; }
+	[[ $(ip -n "$1" -o link show | wc -l) == 1 ]] || { ip -n "$1" -o link show >&2; return 1; }
+	local f
+	f=$(find "$DATA" -type f \( -name '[0-9]*' -o -name 'fd00*' \) ! -path '*/.ccni/*' 2>/dev/null)
+	[[ -z $f ]] || { echo "reservations left: $f" >&2; return 1; }
+	local nft
+	nft=$(ip netns exec "$HOSTNS" nft list ruleset 2>/dev/null | grep -E 'chain (a|s)-|goto (a|s)-' || true)
+	[[ -z $nft ]] || { echo "nft left: $nft" >&2; return 1; }
+	for l in $(find "$DATA" -name lock 2>/dev/null) /run/cni-c/nft.lock; do
+		[[ -e $l ]] && { flock -n "$l" true || { echo "lock held: $l" >&2; return 1; }; }
+	done
+	return 0
+}
+
+# walk PLUGIN CONF [host links]: fail and crash at every step
+walk() {
+	local plugin=$1 conf=$2 links=${3:-lo } n
+	count_steps ADD "$plugin" "$conf" probe$T
+	[[ $STEPS -ge 5 ]] || fail "only $STEPS fault points"
+	for n in $(seq 1 "$STEPS"); do
+		mkns f$n$T
+		CNI_TEST_FAIL_AT=$n hcni ADD "$plugin" "$conf" f$n$T
+		expect_error 100 "injected fault at step $n"
+		nothing_left f$n$T "$links" || fail "failed ADD at step $n left something"
+		CNI_TEST_FAIL_AT=$n CNI_TEST_FAIL_MODE=crash hcni ADD "$plugin" "$conf" f$n$T
+		assert_equal "$status" 99
+		hcni DEL "$plugin" "$conf" f$n$T
+		assert_success
+		nothing_left f$n$T "$links" || fail "crash at step $n, then DEL, left something"
+		ip netns del f$n$T
+	done
+}
+
+@test "bridge: every ADD step failing or crashing leaves nothing (SNAT, spoof check, dual-stack)" {
+	ip -n "$HOSTNS" link add "br$T" type bridge
+	ip -n "$HOSTNS" link set "br$T" up
+	local conf
+	conf=$(printf '{"cniVersion":"1.0.0","name":"n%s","type":"bridge","bridge":"br%s","isDefaultGateway":true,"ipMasq":true,"macspoofchk":true,"ipam":{"type":"host-local","dataDir":"%s","ranges":[[{"subnet":"10.200.150.0/24"}],[{"subnet":"fd00:200:150::/64"}]]}}' "$T" "$T" "$DATA")
+	walk bridge "$conf" "br$T lo "
+}
+
+@test "vxlan: every ADD step failing or crashing leaves nothing, VTEP and bridge included" {
+	ip -n "$HOSTNS" link add ul0 type veth peer name ul0p
+	ip -n "$HOSTNS" addr add 10.200.151.1/24 dev ul0
+	ip -n "$HOSTNS" link set ul0 up
+	local conf
+	conf=$(printf '{"cniVersion":"1.0.0","name":"n%s","type":"vxlan","vni":42,"underlayDevice":"ul0","peers":["10.200.151.2"],"ipMasq":true,"ipam":{"type":"host-local","dataDir":"%s","ranges":[[{"subnet":"10.200.152.0/24"}]]}}' "$T" "$DATA")
+	walk vxlan "$conf" "lo ul0 ul0p "
+}
+
+@test "host-local alone: every step failing or crashing, then DEL, leaves no reservation" {
+	local conf n
+	conf=$(printf '{"cniVersion":"1.0.0","name":"n%s","type":"host-local","ipam":{"type":"host-local","dataDir":"%s","ranges":[[{"subnet":"10.200.153.0/24"}],[{"subnet":"fd00:200:153::/64"}]]}}' "$T" "$DATA")
+	run env CNI_COMMAND=ADD CNI_CONTAINERID=probe CNI_IFNAME=eth0 CNI_NETNS=/x CNI_PATH=/x CNI_TEST_TRACE=1 "$PLUGIN_DIR/host-local" <<<"$conf"
+	assert_success
+	STEPS=$(grep -c '^cni-fault:' <<<"$output")
+	[[ $STEPS -ge 3 ]]
+	cni DEL host-local "$conf" probe
+	for n in $(seq 1 "$STEPS"); do
+		CNI_TEST_FAIL_AT=$n cni ADD host-local "$conf" c$n
+		expect_error 100 "injected fault at step $n"
+		[ -z "$(ls "$DATA/n$T" | grep -e '^10\.' -e '^fd00')" ]
+		CNI_TEST_FAIL_AT=$n CNI_TEST_FAIL_MODE=crash cni ADD host-local "$conf" c$n
+		assert_equal "$status" 99
+		cni DEL host-local "$conf" c$n
+		assert_success
+		[ -z "$(ls "$DATA/n$T" | grep -e '^10\.' -e '^fd00')" ]
+	done
+	# and the store still allocates consistently afterwards
+	for n in 1 2 3; do cni ADD host-local "$conf" after$n; assert_success; done
+	assert_equal "$(ls "$DATA/n$T" | grep -c '^10\.')" 3
+}

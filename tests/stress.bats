@@ -1,0 +1,172 @@
+#!/usr/bin/env bats
+# Crashes, full and read-only disks, and storms: whatever happens, the state afterwards is either
+# the container's complete attachment or nothing, and DEL or GC converges.
+
+setup() {
+	load helpers/common
+	load helpers/net
+	T=$(tag)
+	HOSTNS=h$T
+	DATA=$BATS_TEST_TMPDIR/ipam
+	NET=n$T
+	mkns "$HOSTNS"
+	ip -n "$HOSTNS" link add "br$T" type bridge
+	ip -n "$HOSTNS" link set "br$T" up
+	MOUNTS=()
+}
+
+teardown() {
+	local m
+	for m in "${MOUNTS[@]}"; do umount -l "$m" 2>/dev/null; done
+	net_teardown
+}
+
+conf() { # [dataDir] [extra]
+	printf '{"cniVersion":"1.1.0","name":"%s","type":"bridge","bridge":"br%s","isGateway":true,"ipMasq":true%s,"ipam":{"type":"host-local","dataDir":"%s","ranges":[[{"subnet":"10.200.160.0/20"}],[{"subnet":"fd00:200:160::/64"}]]}}' \
+		"$NET" "$T" "${2:+,$2}" "${1:-$DATA}"
+}
+
+plugin() { # VERB CID [NETNS]
+	ip netns exec "$HOSTNS" env CNI_COMMAND="$1" CNI_CONTAINERID="$2" CNI_IFNAME=eth0 CNI_NETNS="${3:-/var/run/netns/$2}" \
+		CNI_PATH="$PLUGIN_DIR" "$PLUGIN_DIR/bridge"
+}
+
+# converged: nothing of ours left anywhere
+converged() {
+	[[ $(ip -n "$HOSTNS" -o link show master "br$T" | wc -l) == 0 ]] || { ip -n "$HOSTNS" -o link show master "br$T" >&2; return 1; }
+	local r
+	r=$(ls "$DATA/$NET" 2>/dev/null | grep -e '^10\.' -e '^fd00' || true)
+	[[ -z $r ]] || { echo "reservations left: $r" >&2; return 1; }
+	r=$(ip netns exec "$HOSTNS" nft list ruleset | grep -E 'chain a-|goto a-' || true)
+	[[ -z $r ]] || { echo "SNAT left: $r" >&2; return 1; }
+}
+
+@test "SIGKILL at random moments during 200 ADD/DEL cycles, then DEL and GC: zero residue, store consistent" {
+	local i delay pid
+	for i in $(seq 1 200); do
+		ip netns add k$i$T && NS_LIST+=(k$i$T)
+		conf >"$BATS_TEST_TMPDIR/c"
+		# ip netns exec and env exec in place: $! is the plugin itself
+		ip netns exec "$HOSTNS" env CNI_COMMAND=ADD CNI_CONTAINERID=k$i$T CNI_IFNAME=eth0 CNI_NETNS=/var/run/netns/k$i$T \
+			CNI_PATH="$PLUGIN_DIR" "$PLUGIN_DIR/bridge" <"$BATS_TEST_TMPDIR/c" >/dev/null 2>&1 &
+		pid=$!
+		delay=$((RANDOM % 6))
+		sleep "0.00$delay"
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		if ((RANDOM % 3 == 0)); then # sometimes the DEL dies too
+			ip netns exec "$HOSTNS" env CNI_COMMAND=DEL CNI_CONTAINERID=k$i$T CNI_IFNAME=eth0 CNI_NETNS=/var/run/netns/k$i$T \
+				CNI_PATH="$PLUGIN_DIR" "$PLUGIN_DIR/bridge" <"$BATS_TEST_TMPDIR/c" >/dev/null 2>&1 &
+			pid=$!
+			sleep "0.00$((RANDOM % 8))"
+			kill -9 "$pid" 2>/dev/null || true
+			wait "$pid" 2>/dev/null || true
+		fi
+	done
+	# the runtime's cleanup: DEL everything (again), then GC with nothing valid
+	for i in $(seq 1 200); do
+		run plugin DEL k$i$T <<<"$(conf)"
+		assert_success
+		ip netns del k$i$T
+	done
+	run plugin GC x "" <<<"$(conf)"
+	assert_success
+	converged
+	# no torn or ownerless file, and the index agrees with the files: new ADDs get distinct addresses
+	[ -z "$(find "$DATA/$NET" -maxdepth 1 -type f -empty ! -name lock)" ]
+	for i in 1 2 3 4 5; do
+		mkns a$i$T
+		run plugin ADD a$i$T <<<"$(conf)"
+		assert_success
+		echo "$output" | jq -r '.ips[0].address' >>"$BATS_TEST_TMPDIR/ips"
+	done
+	assert_equal "$(sort -u "$BATS_TEST_TMPDIR/ips" | wc -l)" 5
+}
+
+@test "a full disk (small tmpfs as dataDir): a clear error, nothing half-written, works once freed" {
+	local small=$BATS_TEST_TMPDIR/small
+	mkdir -p "$small"
+	mount -t tmpfs -o size=64k tmpfs "$small"
+	MOUNTS+=("$small")
+	mkns c1$T
+	run plugin ADD c1$T <<<"$(conf "$small")"
+	assert_success
+	# fill it up
+	dd if=/dev/zero of="$small/fill" bs=4k 2>/dev/null || true
+	mkns c2$T
+	run plugin ADD c2$T <<<"$(conf "$small")"
+	assert_failure
+	assert_equal "$(jqo .code)" 5
+	assert_output --regexp 'No space left on device|Disk quota'
+	run ip -n c2$T link show eth0
+	assert_failure
+	[ -z "$(grep -l c2$T "$small/$NET"/* 2>/dev/null)" ]
+	[ -z "$(find "$small/$NET" -maxdepth 1 -type f -empty ! -name lock)" ]
+	rm -f "$small/fill"
+	run plugin ADD c2$T <<<"$(conf "$small")"
+	assert_success
+	assert_equal "$(jqo -r '.ips[0].address')" "10.200.160.3/20"
+}
+
+@test "a read-only dataDir: a clear error naming the store, nothing created" {
+	local ro=$BATS_TEST_TMPDIR/ro
+	mkdir -p "$ro"
+	mount -t tmpfs -o size=1m tmpfs "$ro"
+	MOUNTS+=("$ro")
+	mkdir -p "$ro/$NET"
+	mount -o remount,ro "$ro"
+	mkns c1$T
+	run plugin ADD c1$T <<<"$(conf "$ro")"
+	assert_failure
+	assert_equal "$(jqo .code)" 5
+	assert_output --partial "$ro/$NET"
+	assert_output --partial 'Read-only file system'
+	run ip -n c1$T link show eth0
+	assert_failure
+	[[ $(ip -n "$HOSTNS" -o link show master "br$T" | wc -l) == 0 ]]
+}
+
+@test "storm: 16 processes, 2000 ADD/DEL operations on one bridge and range, mixed with GC" {
+	local reg=$BATS_TEST_TMPDIR/reg
+	mkdir -p "$reg/held" "$reg/live" "$reg/errors"
+	conf >"$BATS_TEST_TMPDIR/conf"
+	worker() {
+		local w=$1 k out ip cid
+		for k in $(seq 1 62); do
+			cid=s$w-$k$T
+			ip netns add "$cid" || { echo "netns $cid" >"$reg/errors/$cid"; continue; }
+			: >"$reg/live/$cid" # the runtime knows it before ADD: GC must keep it
+			out=$(plugin ADD "$cid" <"$BATS_TEST_TMPDIR/conf" 2>&1)
+			if [[ $? != 0 ]]; then
+				[[ $(jq -r .code <<<"$out" 2>/dev/null) == 11 ]] || echo "ADD: $out" >"$reg/errors/$cid"
+			else
+				for ip in $(jq -r '.ips[].address' <<<"$out"); do
+					# held/<address> is created exclusively: a second holder is a duplicate
+					if ! ln -s "$cid" "$reg/held/${ip%/*}" 2>/dev/null; then
+						echo "duplicate $ip: $cid and $(readlink "$reg/held/${ip%/*}")" >"$reg/errors/dup-$cid"
+					fi
+				done
+				for ip in $(jq -r '.ips[].address' <<<"$out"); do rm -f "$reg/held/${ip%/*}"; done
+			fi
+			out=$(plugin DEL "$cid" <"$BATS_TEST_TMPDIR/conf" 2>&1) || echo "DEL: $out" >"$reg/errors/del-$cid"
+			rm -f "$reg/live/$cid"
+			ip netns del "$cid"
+		done
+	}
+	gc() {
+		local i valid
+		for i in $(seq 1 20); do
+			valid=$(ls "$reg/live" | jq -R '{containerID: ., ifname: "eth0"}' | jq -sc .)
+			out=$(jq -c --argjson v "$valid" '."cni.dev/valid-attachments"=$v' "$BATS_TEST_TMPDIR/conf" | plugin GC x "" 2>&1) ||
+				echo "GC: $out" >"$reg/errors/gc-$i"
+			sleep 0.2
+		done
+	}
+	local w
+	for w in $(seq 1 16); do worker "$w" & done
+	gc &
+	wait
+	run ls "$reg/errors"
+	[[ -z $output ]] || { cat "$reg"/errors/* | head -20; false; }
+	converged
+}
