@@ -10,7 +10,7 @@ BUILD   ?= build
 SAN     ?=
 CC      ?= gcc
 
-PLUGINS := host-local bridge vxlan vlan
+PLUGINS := host-local bridge vxlan vlan loopback
 TEST_TOOLS = $(patsubst tests/tools/%.c,$(BUILD)/test-tools/%,$(wildcard tests/tools/*.c))
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation
@@ -26,8 +26,8 @@ ifeq ($(SAN),1)
 HARDEN  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all -fPIE
 LDHARD  := -fsanitize=address,undefined -pie
 else
-HARDEN  := -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
-LDHARD  := -pie -Wl,-z,relro,-z,now -Wl,--as-needed
+HARDEN  := -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE -ffunction-sections -fdata-sections
+LDHARD  := -pie -Wl,-z,relro,-z,now -Wl,--as-needed -Wl,--gc-sections
 endif
 CFLAGS  ?=
 LDFLAGS ?=
@@ -59,6 +59,7 @@ COMMON_NET_OBJS := $(COMMON_NET:%=$(BUILD)/obj/common/%.o)
 BRIDGE_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/main/bridge/*.c))
 VXLAN_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/main/vxlan/*.c))
 VLAN_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/main/vlan/*.c))
+LOOPBACK_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/main/loopback/*.c))
 
 HOSTLOCAL_SRCS := $(wildcard plugins/ipam/host-local/*.c)
 HOSTLOCAL_OBJS := $(HOSTLOCAL_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -95,6 +96,9 @@ $(BUILD)/vxlan: $(VXLAN_OBJS) $(HOSTLOCAL_LIB) $(COMMON_NET_OBJS) $(COMMON_BASE_
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_NL) $(LIB_JSON) $(LIB_CAP)
 
 $(BUILD)/vlan: $(VLAN_OBJS) $(HOSTLOCAL_LIB) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_NL) $(LIB_JSON) $(LIB_CAP)
+
+$(BUILD)/loopback: $(LOOPBACK_OBJS) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_NL) $(LIB_JSON) $(LIB_CAP)
 
 # Test-only drivers of common/ pieces (not installed).

@@ -382,7 +382,7 @@ int cni_plugin_main(const struct cni_plugin *p)
 			 c.version, c.command);
 		goto fail;
 	}
-	if ((c.verb == CNI_ADD || c.verb == CNI_CHECK || c.verb == CNI_DEL) &&
+	if ((c.verb == CNI_ADD || c.verb == CNI_CHECK || c.verb == CNI_DEL) && !p->any_cni_args &&
 	    cni_args_parse(c.args_env, p->cni_args, &c.args, &c.n_args, e) < 0)
 		goto fail;
 	if (cni_caps_limit(p->caps, e) < 0)

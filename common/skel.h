@@ -69,6 +69,8 @@ struct cni_plugin {
 	/* CNI_ARGS keys this plugin understands (NULL-terminated); others are an
 	 * error unless IgnoreUnknown=1. Runtime labels (K8S_POD_*) always pass. */
 	const char *const *cni_args;
+	/* Take CNI_ARGS without checking any key (the reference loopback reads none). */
+	bool any_cni_args;
 	/* Capabilities kept after parsing (CAP_* numbers); -1 terminated. */
 	const int *caps;
 	int (*add)(struct cni_ctx *c, struct cni_result *out);
