@@ -10,7 +10,9 @@ BUILD   ?= build
 SAN     ?=
 CC      ?= gcc
 
-PLUGINS := host-local bridge vxlan vlan loopback
+PLUGINS := host-local bridge vxlan vlan loopback portmap
+# the runtime in miniature, installed beside the plugins
+TOOLS := cnitool
 TEST_TOOLS = $(patsubst tests/tools/%.c,$(BUILD)/test-tools/%,$(wildcard tests/tools/*.c))
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation
@@ -60,6 +62,8 @@ BRIDGE_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/main/bridge/*.
 VXLAN_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/main/vxlan/*.c))
 VLAN_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/main/vlan/*.c))
 LOOPBACK_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/main/loopback/*.c))
+PORTMAP_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/meta/portmap/*.c))
+CNITOOL_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/cnitool/*.c))
 
 HOSTLOCAL_SRCS := $(wildcard plugins/ipam/host-local/*.c)
 HOSTLOCAL_OBJS := $(HOSTLOCAL_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -69,7 +73,7 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o)
 
 .PHONY: all install uninstall test test-unit test-asan deps clean check-tools test-tools demo bench bench-tools
-all: $(PLUGINS:%=$(BUILD)/%)
+all: $(PLUGINS:%=$(BUILD)/%) $(TOOLS:%=$(BUILD)/%)
 test-tools: $(TEST_TOOLS)
 
 $(BUILD)/obj/%.o: %.c | check-tools
@@ -101,6 +105,12 @@ $(BUILD)/vlan: $(VLAN_OBJS) $(HOSTLOCAL_LIB) $(COMMON_NET_OBJS) $(COMMON_BASE_OB
 $(BUILD)/loopback: $(LOOPBACK_OBJS) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_NL) $(LIB_JSON) $(LIB_CAP)
 
+$(BUILD)/portmap: $(PORTMAP_OBJS) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_NL) $(LIB_JSON) $(LIB_CAP)
+
+$(BUILD)/cnitool: $(CNITOOL_OBJS) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_NL) $(LIB_JSON) $(LIB_CAP)
+
 # Test-only drivers of common/ pieces (not installed).
 $(BUILD)/test-tools/%: $(BUILD)/obj/tests/tools/%.o $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
 	@mkdir -p $(dir $@)
@@ -116,10 +126,10 @@ check-tools:
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)
-	install -s -m 0755 $(PLUGINS:%=$(BUILD)/%) $(DESTDIR)$(PREFIX)/
+	install -s -m 0755 $(PLUGINS:%=$(BUILD)/%) $(TOOLS:%=$(BUILD)/%) $(DESTDIR)$(PREFIX)/
 
 uninstall:
-	rm -f $(PLUGINS:%=$(DESTDIR)$(PREFIX)/%)
+	rm -f $(PLUGINS:%=$(DESTDIR)$(PREFIX)/%) $(TOOLS:%=$(DESTDIR)$(PREFIX)/%)
 
 deps:
 	./scripts/deps.sh
