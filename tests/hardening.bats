@@ -17,21 +17,21 @@ brconf() {
 	printf '{"cniVersion":"1.0.0","name":"n%s","type":"bridge","bridge":"br%s","isGateway":true,"ipMasq":true,"ipam":{"type":"host-local","dataDir":"%s","ranges":[[{"subnet":"10.200.170.0/24"}]]}}' "$T" "$T" "$DATA"
 }
 
-@test "capabilities during ADD: bridge keeps only CAP_NET_ADMIN and CAP_SYS_ADMIN, host-local none" {
+@test "capabilities during ADD: bridge keeps only CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_SYS_PTRACE; host-local none" {
 	nm "$PLUGIN_DIR/bridge" | grep -q cni_fault || skip "not a test build (the capability probe is compiled out of release builds)"
 	mkns "$HOSTNS"
 	mkns c1$T
 	CNI_TEST_CAPS_OUT=$BATS_TEST_TMPDIR/caps hcni ADD bridge "$(brconf)" c1$T
 	assert_success
-	# CAP_NET_ADMIN is bit 12, CAP_SYS_ADMIN bit 21
-	grep -q '^CapEff:	0000000000201000$' "$BATS_TEST_TMPDIR/caps" || { cat "$BATS_TEST_TMPDIR/caps"; false; }
-	grep -q '^CapPrm:	0000000000201000$' "$BATS_TEST_TMPDIR/caps"
+	# CAP_NET_ADMIN is bit 12, CAP_SYS_PTRACE 19, CAP_SYS_ADMIN 21
+	grep -q '^CapEff:	0000000000281000$' "$BATS_TEST_TMPDIR/caps" || { cat "$BATS_TEST_TMPDIR/caps"; false; }
+	grep -q '^CapPrm:	0000000000281000$' "$BATS_TEST_TMPDIR/caps"
 	CNI_TEST_CAPS_OUT=$BATS_TEST_TMPDIR/caps2 cni ADD host-local "$(brconf | jq -c '.type="host-local"')" c2
 	assert_success
 	grep -q '^CapEff:	0000000000000000$' "$BATS_TEST_TMPDIR/caps2" || { cat "$BATS_TEST_TMPDIR/caps2"; false; }
 }
 
-@test "ADD, CHECK and DEL work with only CAP_NET_ADMIN and CAP_SYS_ADMIN in the bounding set" {
+@test "ADD, CHECK and DEL work with only CAP_NET_ADMIN, CAP_SYS_ADMIN and CAP_SYS_PTRACE in the bounding set" {
 	command -v setpriv >/dev/null || skip "setpriv (util-linux) missing"
 	mkns "$HOSTNS"
 	mkns c1$T
@@ -39,18 +39,18 @@ brconf() {
 	local conf
 	conf=$(brconf)
 	for c in c1$T c2$T; do
-		run ip netns exec "$HOSTNS" setpriv --bounding-set=-all,+net_admin,+sys_admin -- env CNI_COMMAND=ADD CNI_CONTAINERID=$c \
+		run ip netns exec "$HOSTNS" setpriv --bounding-set=-all,+net_admin,+sys_admin,+sys_ptrace -- env CNI_COMMAND=ADD CNI_CONTAINERID=$c \
 			CNI_IFNAME=eth0 CNI_NETNS=/var/run/netns/$c CNI_PATH="$PLUGIN_DIR" "$PLUGIN_DIR/bridge" <<<"$conf"
 		assert_success
 	done
 	ping_ok c1$T 10.200.170.3
-	run ip netns exec "$HOSTNS" setpriv --bounding-set=-all,+net_admin,+sys_admin -- env CNI_COMMAND=CHECK CNI_CONTAINERID=c1$T \
+	run ip netns exec "$HOSTNS" setpriv --bounding-set=-all,+net_admin,+sys_admin,+sys_ptrace -- env CNI_COMMAND=CHECK CNI_CONTAINERID=c1$T \
 		CNI_IFNAME=eth0 CNI_NETNS=/var/run/netns/c1$T CNI_PATH="$PLUGIN_DIR" "$PLUGIN_DIR/bridge" \
 		<<<"$(jq -c --argjson p "$(ip netns exec "$HOSTNS" env CNI_COMMAND=ADD CNI_CONTAINERID=x CNI_IFNAME=eth9 CNI_NETNS=/var/run/netns/c1$T CNI_PATH="$PLUGIN_DIR" "$PLUGIN_DIR/bridge" <<<"$conf")" '.prevResult=$p' <<<"$conf")"
 	# (CHECK of eth0 against eth9's result names the missing interface: the point is that it ran)
 	[[ $(jq -r .code <<<"$output") == 104 ]]
 	for c in c1$T c2$T; do
-		run ip netns exec "$HOSTNS" setpriv --bounding-set=-all,+net_admin,+sys_admin -- env CNI_COMMAND=DEL CNI_CONTAINERID=$c \
+		run ip netns exec "$HOSTNS" setpriv --bounding-set=-all,+net_admin,+sys_admin,+sys_ptrace -- env CNI_COMMAND=DEL CNI_CONTAINERID=$c \
 			CNI_IFNAME=eth0 CNI_NETNS=/var/run/netns/$c CNI_PATH="$PLUGIN_DIR" "$PLUGIN_DIR/bridge" <<<"$conf"
 		assert_success
 	done

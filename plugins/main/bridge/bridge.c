@@ -135,8 +135,9 @@ static int cmd_status(struct cni_ctx *c)
 }
 
 static const char *const bridge_args[] = { "MAC", "IP", NULL };
-/* netlink needs CAP_NET_ADMIN, setns(2) into the container CAP_SYS_ADMIN. */
-static const int bridge_caps[] = { CAP_NET_ADMIN, CAP_SYS_ADMIN, -1 };
+/* netlink needs CAP_NET_ADMIN, setns(2) into the container CAP_SYS_ADMIN, and opening a
+ * CNI_NETNS of the form /proc/<pid>/ns/net (what ctr and some runtimes pass) CAP_SYS_PTRACE. */
+static const int bridge_caps[] = { CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_SYS_PTRACE, -1 };
 
 int main(void)
 {

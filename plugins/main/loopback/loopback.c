@@ -117,7 +117,7 @@ static int cmd_check(struct cni_ctx *c)
 	return rc;
 }
 
-static const int lo_caps[] = { CAP_NET_ADMIN, CAP_SYS_ADMIN, -1 };
+static const int lo_caps[] = { CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_SYS_PTRACE, -1 };
 
 int main(void)
 {

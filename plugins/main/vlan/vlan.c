@@ -490,7 +490,7 @@ out:
 }
 
 static const char *const vlan_args[] = { "MAC", "IP", NULL };
-static const int vlan_caps[] = { CAP_NET_ADMIN, CAP_SYS_ADMIN, -1 };
+static const int vlan_caps[] = { CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_SYS_PTRACE, -1 };
 
 int main(void)
 {

@@ -473,7 +473,7 @@ out:
 }
 
 static const char *const vx_args[] = { "MAC", "IP", NULL };
-static const int vx_caps[] = { CAP_NET_ADMIN, CAP_SYS_ADMIN, -1 };
+static const int vx_caps[] = { CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_SYS_PTRACE, -1 };
 
 int main(void)
 {

@@ -1,0 +1,127 @@
+#!/usr/bin/env bats
+# Our plugins under the real libcni (Debian's golang-github-appc-cni-dev, built here in GOPATH mode,
+# offline), as containerd and CRI-O call them: conflists, chaining, the result cache, CHECK and DEL
+# from the cache, at cniVersion 0.3.1, 0.4.0 and 1.0.0; every result must parse in libcni's types.
+
+setup_file() {
+	export DRIVER=$BATS_FILE_TMPDIR/libcni-driver
+	if command -v go >/dev/null && [ -d /usr/share/gocode/src/github.com/containernetworking/cni/libcni ]; then
+		(cd "$BATS_TEST_DIRNAME/libcni" && GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=$BATS_FILE_TMPDIR/gocache \
+			go build -o "$DRIVER" driver.go) >"$BATS_FILE_TMPDIR/build.log" 2>&1 || true
+	fi
+}
+
+setup() {
+	load helpers/common
+	load helpers/net
+	[ -x "$DRIVER" ] || skip "libcni driver not built (needs golang-go and golang-github-appc-cni-dev): $(head -c 300 "$BATS_FILE_TMPDIR/build.log" 2>/dev/null)"
+	T=$(tag)
+	HOSTNS=h$T
+	mkns "$HOSTNS"
+	CACHE=$BATS_TEST_TMPDIR/cache
+	DATA=$BATS_TEST_TMPDIR/ipam
+}
+
+teardown() { net_teardown; }
+
+# drive VERB LIST CTR [CAP_ARGS]: libcni in the host namespace for container namespace CTR
+drive() {
+	run ip netns exec "$HOSTNS" env CNI_PATH="${CNI_PATH_OVERRIDE:-$PLUGIN_DIR}" "$DRIVER" "$1" "$2" /var/run/netns/$3 "$3" eth0 "$CACHE" "${4:-}"
+}
+
+# list VERSION [extra plugins JSON, comma-prefixed]: a bridge conflist
+list() {
+	local f=$BATS_TEST_TMPDIR/list-$1.conflist
+	printf '{"cniVersion":"%s","name":"n%s","plugins":[{"type":"bridge","bridge":"br%s","isDefaultGateway":true,"ipMasq":true,"capabilities":{"mac":true},"ipam":{"type":"host-local","dataDir":"%s","ranges":[[{"subnet":"10.200.208.0/24"}],[{"subnet":"fd00:200:d0::/64"}]]}}%s]}' \
+		"$1" "$T" "$T" "$DATA" "${2:-}" >"$f"
+	echo "$f"
+}
+
+@test "bridge at cniVersion 0.3.1, 0.4.0 and 1.0.0: ADD, CHECK, DEL through libcni; results parse" {
+	local v f
+	for v in 0.3.1 0.4.0 1.0.0; do
+		f=$(list $v)
+		mkns a$v$T
+		drive add "$f" a$v$T '{"mac":"02:00:00:d0:00:01"}'
+		assert_success
+		assert_equal "$(jqo -r '.interfaces[2].mac')" "02:00:00:d0:00:01"
+		assert_equal "$(jqo -r '.ips[0].interface')" 2
+		[ -f "$CACHE/results/n$T-a$v$T-eth0" ]
+		if [[ $v != 0.3.1 ]]; then
+			drive check "$f" a$v$T
+			assert_success
+		fi
+		drive del "$f" a$v$T
+		assert_success
+		[ ! -f "$CACHE/results/n$T-a$v$T-eth0" ]
+		drive del "$f" a$v$T
+		assert_success
+	done
+}
+
+@test "two containers attached through libcni ping each other; CHECK catches tampering" {
+	local f
+	f=$(list 1.0.0)
+	mkns a$T
+	mkns b$T
+	drive add "$f" a$T; assert_success
+	drive add "$f" b$T; assert_success
+	ping_ok a$T 10.200.208.3
+	ping_ok b$T fd00:200:d0::2
+	ip -n a$T route del default
+	drive check "$f" a$T
+	assert_failure
+	assert_output --partial 'route to 0.0.0.0/0'
+	drive del "$f" a$T; assert_success
+	drive del "$f" b$T; assert_success
+}
+
+@test "chained: bridge then portmap (portMappings capability), then the reference's tuning" {
+	[ -x "$REF_DIR/tuning" ] || skip "reference plugins not installed"
+	local f
+	f=$(list 1.0.0 ',{"type":"portmap","capabilities":{"portMappings":true}},{"type":"tuning","sysctl":{"net.ipv4.conf.eth0.arp_accept":"1"}}')
+	mkns a$T
+	mkdir -p "$BATS_TEST_TMPDIR/path"
+	ln -s "$PLUGIN_DIR"/* "$BATS_TEST_TMPDIR/path/"
+	ln -s "$REF_DIR/tuning" "$BATS_TEST_TMPDIR/path/tuning"
+	CNI_PATH_OVERRIDE=$BATS_TEST_TMPDIR/path drive add "$f" a$T '{"portMappings":[{"hostPort":18080,"containerPort":80,"protocol":"tcp"}]}'
+	assert_success
+	assert_equal "$(ip netns exec a$T cat /proc/sys/net/ipv4/conf/eth0/arp_accept)" 1
+	CNI_PATH_OVERRIDE=$BATS_TEST_TMPDIR/path drive check "$f" a$T
+	assert_success
+	CNI_PATH_OVERRIDE=$BATS_TEST_TMPDIR/path drive del "$f" a$T
+	assert_success
+}
+
+@test "vxlan through libcni at 1.0.0, with portmap chained" {
+	ip -n "$HOSTNS" link add ul0 type veth peer name ul0p
+	ip -n "$HOSTNS" addr add 10.200.209.1/24 dev ul0
+	ip -n "$HOSTNS" link set ul0 up
+	local f=$BATS_TEST_TMPDIR/vx.conflist
+	printf '{"cniVersion":"1.0.0","name":"vx%s","plugins":[{"type":"vxlan","vni":77,"underlayDevice":"ul0","peers":["10.200.209.2"],"ipam":{"type":"host-local","dataDir":"%s","ranges":[[{"subnet":"10.200.210.0/24"}]]}},{"type":"portmap","capabilities":{"portMappings":true}}]}' \
+		"$T" "$DATA" >"$f"
+	mkns a$T
+	mkns b$T
+	drive add "$f" a$T '{"portMappings":[{"hostPort":18081,"containerPort":80}]}'
+	assert_success
+	drive add "$f" b$T
+	assert_success
+	ping_ok a$T 10.200.210.3
+	drive check "$f" a$T
+	assert_success
+	drive del "$f" a$T; assert_success
+	drive del "$f" b$T; assert_success
+	run ip -n "$HOSTNS" link show vxlan77
+	assert_failure
+}
+
+@test "the reference plugins under the same driver (the driver itself is sound)" {
+	[ -x "$REF_DIR/bridge" ] || skip "reference plugins not installed"
+	local f
+	f=$(list 0.4.0)
+	mkns a$T
+	CNI_PATH_OVERRIDE=$REF_DIR drive add "$f" a$T
+	assert_success
+	CNI_PATH_OVERRIDE=$REF_DIR drive del "$f" a$T
+	assert_success
+}
