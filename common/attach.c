@@ -605,7 +605,9 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *s
 		if (FAULT(e, "ipam") < 0)
 			goto fail;
 		if (ires.n_ips == 0) {
-			cni_errf(e, CNI_ERR_INTERNAL, "IPAM plugin returned no IP configuration");
+			const char *t = NULL;
+			cni_ipam_type(c, &t, e);
+			cni_errf(e, CNI_ERR_PLUGIN_EXEC, "IPAM plugin \"%s\" returned no IP configuration", t ? t : "?");
 			goto fail;
 		}
 	}

@@ -9,20 +9,15 @@
 
 const cJSON *conf_item(const cJSON *obj, const char *key)
 {
-	const cJSON *it, *ci = NULL;
+	const cJSON *it, *found = NULL;
 	if (!cJSON_IsObject(obj))
 		return NULL;
-	for (it = obj->child; it; it = it->next) {
-		if (!it->string)
-			continue;
-		if (strcmp(it->string, key) == 0) {
-			ci = it;
-			break;
-		}
-		if (!ci && strcasecmp(it->string, key) == 0)
-			ci = it;
-	}
-	return cJSON_IsNull(ci) ? NULL : ci;
+	/* As Go's encoding/json: every key equal to the field's name ignoring case is decoded in
+	 * turn, so the last one wins; a null leaves the value as it was. */
+	for (it = obj->child; it; it = it->next)
+		if (it->string && strcasecmp(it->string, key) == 0 && !cJSON_IsNull(it))
+			found = it;
+	return found;
 }
 
 const char *conf_path(char *buf, const char *parent, const char *key)

@@ -182,6 +182,30 @@ out:
 	}
 }
 
+int cni_exec_wait(struct cni_exec *x, char **out, size_t *len, int *status, struct cni_error *e)
+{
+	struct cni_error rerr = { 0 };
+
+	*out = NULL;
+	*len = 0;
+	*status = 0;
+	if (x->inproc || !x->pid)
+		return cni_errf(e, CNI_ERR_INTERNAL, "plugin %s was not started", x->name);
+	if (cni_read_bounded(x->out_fd, CNI_STDIN_MAX, out, len, &rerr) < 0)
+		cni_err_prefix(&rerr, "plugin %s output: ", x->name);
+	close(x->out_fd);
+	x->out_fd = -1;
+	/* reap it even when its output was unreadable: no zombie, no stray pid */
+	while (waitpid(x->pid, status, 0) < 0 && errno == EINTR)
+		;
+	x->pid = 0;
+	if (rerr.code) {
+		*e = rerr;
+		return -1;
+	}
+	return 0;
+}
+
 int cni_exec_finish(struct cni_exec *x, struct cni_result *res, struct cni_error *e)
 {
 	if (x->inproc) {
@@ -204,21 +228,9 @@ int cni_exec_finish(struct cni_exec *x, struct cni_result *res, struct cni_error
 	char *out = NULL;
 	size_t olen = 0;
 	cJSON *j = NULL;
-	struct cni_error rerr = { 0 };
 
-	if (!x->pid)
-		return cni_errf(e, CNI_ERR_INTERNAL, "plugin %s was not started", name);
-	if (cni_read_bounded(x->out_fd, CNI_STDIN_MAX, &out, &olen, &rerr) < 0)
-		cni_err_prefix(&rerr, "plugin %s output: ", name);
-	close(x->out_fd);
-	x->out_fd = -1;
-	while (waitpid(x->pid, &status, 0) < 0 && errno == EINTR)
-		;
-	x->pid = 0;
-	if (rerr.code) {
-		*e = rerr;
-		goto out;
-	}
+	if (cni_exec_wait(x, &out, &olen, &status, e) < 0)
+		return -1;
 	if (WIFSIGNALED(status)) {
 		cni_errf(e, CNI_ERR_PLUGIN_EXEC, "plugin %s killed by signal %d", name, WTERMSIG(status));
 		goto out;

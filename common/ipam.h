@@ -29,6 +29,11 @@ int cni_exec_start(const char *plugin_path, enum cni_verb verb, const char *stdi
 		   struct cni_exec *x, struct cni_error *e);
 /* Wait for it; on success of ADD, *res holds its result (converted to 1.1.0). */
 int cni_exec_finish(struct cni_exec *x, struct cni_result *res, struct cni_error *e);
+/* Wait for it and hand back its raw stdout (NUL-terminated, the caller frees it) and its wait
+ * status, for a caller that reads the output itself: cnitool keeps VERSION info, results and
+ * CNI errors as the plugin wrote them, the way libcni reports them. -1 only when the output
+ * could not be read (the plugin is reaped either way). Not for an in-process run. */
+int cni_exec_wait(struct cni_exec *x, char **out, size_t *len, int *status, struct cni_error *e);
 /* start + finish */
 int cni_exec_plugin(const char *plugin_path, enum cni_verb verb, const char *stdin_data, size_t len,
 		    struct cni_result *res, struct cni_error *e);

@@ -15,7 +15,8 @@
 int netns_open(const char *path, int *fd, struct cni_error *e)
 {
 	struct statfs sf;
-	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO or device at that path must not hang us before the check below */
+	*fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (*fd < 0) {
 		if (errno == ENOENT)
 			return 1;

@@ -190,6 +190,14 @@ int cni_parse_config(struct cni_ctx *c, struct cni_error *e)
 		return cni_errf(e, CNI_ERR_DECODE, "config on stdin is not valid UTF-8");
 	if (strlen(c->stdin_buf) != c->stdin_len)
 		return cni_errf(e, CNI_ERR_DECODE, "config on stdin contains a NUL byte");
+	/* cJSON decodes \u0000 and the string silently ends there ("a\u0000/../x" reads "a"): refuse */
+	for (const char *q = c->stdin_buf; (q = strstr(q, "\\u0000")) != NULL; q++) {
+		size_t bs = 0;
+		for (const char *b = q; b > c->stdin_buf && b[-1] == '\\'; b--)
+			bs++;
+		if (bs % 2 == 0)
+			return cni_errf(e, CNI_ERR_DECODE, "config on stdin contains an escaped NUL (\\u0000) in a string");
+	}
 	const char *end = NULL;
 	c->conf = cJSON_ParseWithOpts(c->stdin_buf, &end, 1);
 	if (!c->conf) {
@@ -203,6 +211,8 @@ int cni_parse_config(struct cni_ctx *c, struct cni_error *e)
 		return -1;
 	if (!name || !*name)
 		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"name\" (the network name) is required");
+	if (strlen(name) > 200)
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"name\" is longer than 200 bytes");
 	if (!conf_valid_cni_name(name))
 		return cni_errf(e, CNI_ERR_INVALID_CONFIG,
 				"invalid config: field \"name\": \"%s\" has invalid characters (want [a-zA-Z0-9][a-zA-Z0-9_.-]*)",
@@ -223,6 +233,11 @@ int cni_parse_config(struct cni_ctx *c, struct cni_error *e)
 		return -1;
 	c->type = type;
 
+	/* the spec's reserved objects: wrong types are decode errors, not silently ignored */
+	const cJSON *rc = NULL, *args = NULL, *acni = NULL;
+	if (conf_object(c->conf, "", "runtimeConfig", &rc, e) < 0 || conf_object(c->conf, "", "args", &args, e) < 0 ||
+	    (args && conf_object(args, "args", "cni", &acni, e) < 0))
+		return -1;
 	if (conf_object(c->conf, "", "prevResult", &prev, e) < 0)
 		return -1;
 	if (prev) {

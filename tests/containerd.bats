@@ -47,8 +47,8 @@ setup() {
 teardown() {
 	[[ -n ${W:-} ]] || return 0
 	local id
-	for id in $(ctr -a "$W/containerd.sock" -n cni-c tasks ls -q 2>/dev/null); do
-		ctr -a "$W/containerd.sock" -n cni-c tasks kill -s 9 "$id" >/dev/null 2>&1
+	for id in $(timeout 10 ctr -a "$W/containerd.sock" -n cni-c tasks ls -q 2>/dev/null); do
+		timeout 10 ctr -a "$W/containerd.sock" -n cni-c tasks kill -s 9 "$id" >/dev/null 2>&1
 	done
 	sleep 0.5
 	kill "$(cat "$W/pid")" 2>/dev/null
@@ -83,10 +83,10 @@ C() {
 
 @test "ctr run --cni: two containers on the bridge ping each other" {
 	C run --rm --cni localhost/bb:latest a$T sleep 8 >/dev/null 2>&1 &
-	local i
+	local bg=$! i
 	for i in $(seq 1 40); do ls "$W/ipam/cd$T" 2>/dev/null | grep -q '^10\.200\.228\.2$' && break; sleep 0.2; done
 	run C run --rm --cni localhost/bb:latest b$T ping -c 1 -W 2 10.200.228.2
 	assert_success
 	assert_output --partial '1 packets received'
-	wait
+	wait "$bg" # not a bare wait: containerd itself is a background job of this shell
 }

@@ -226,7 +226,7 @@ DUAL='[[{"subnet":"10.200.21.0/24"}],[{"subnet":"fd00:200:21::/64"}]]'
 	mkdir -p "$DATA" "$BATS_TEST_TMPDIR/elsewhere"
 	ln -s "$BATS_TEST_TMPDIR/elsewhere" "$STORE"
 	cni ADD host-local "$(conf "$V4")" a
-	expect_error 5 "opening"
+	expect_error 5 "it is a symlink"
 	[ -z "$(ls "$BATS_TEST_TMPDIR/elsewhere")" ]
 }
 

@@ -5,7 +5,10 @@
 
 setup_file() {
 	export DRIVER=$BATS_FILE_TMPDIR/libcni-driver
-	if command -v go >/dev/null && [ -d /usr/share/gocode/src/github.com/containernetworking/cni/libcni ]; then
+	# the VM lane has no Go: tests/vm/run.sh builds the driver on the host and ships it in the build
+	if [ -x "$PLUGIN_DIR/test-tools/libcni-driver" ]; then
+		cp "$PLUGIN_DIR/test-tools/libcni-driver" "$DRIVER"
+	elif command -v go >/dev/null && [ -d /usr/share/gocode/src/github.com/containernetworking/cni/libcni ]; then
 		(cd "$BATS_TEST_DIRNAME/libcni" && GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=$BATS_FILE_TMPDIR/gocache \
 			go build -o "$DRIVER" driver.go) >"$BATS_FILE_TMPDIR/build.log" 2>&1 || true
 	fi
@@ -112,6 +115,40 @@ list() {
 	drive del "$f" a$T; assert_success
 	drive del "$f" b$T; assert_success
 	run ip -n "$HOSTNS" link show vxlan77
+	assert_failure
+}
+
+@test "vlan through libcni (VM lane): bridged mode with portmap chained at 1.0.0, reference mode at 0.3.1" {
+	ip -n "$HOSTNS" link add trunk type veth peer name trunkp
+	ip -n "$HOSTNS" link set trunk up
+	ip -n "$HOSTNS" link set trunkp up
+	ip -n "$HOSTNS" link add link trunk name t.9 type vlan id 9 2>/dev/null || skip "the kernel has no 802.1Q (the VM lane runs this)"
+	ip -n "$HOSTNS" link del t.9
+	local f=$BATS_TEST_TMPDIR/vl.conflist g=$BATS_TEST_TMPDIR/vr.conflist
+	printf '{"cniVersion":"1.0.0","name":"vl%s","plugins":[{"type":"vlan","master":"trunk","vlanId":100,"bridge":"brv%s","isGateway":true,"ipam":{"type":"host-local","dataDir":"%s","ranges":[[{"subnet":"10.200.211.0/24"}]]}},{"type":"portmap","capabilities":{"portMappings":true}}]}' \
+		"$T" "$T" "$DATA" >"$f"
+	printf '{"cniVersion":"0.3.1","name":"vr%s","plugins":[{"type":"vlan","master":"trunk","vlanId":200,"ipam":{"type":"host-local","dataDir":"%s","ranges":[[{"subnet":"10.200.212.0/24"}]]}}]}' \
+		"$T" "$DATA" >"$g"
+	mkns a$T
+	mkns b$T
+	mkns c$T
+	drive add "$f" a$T '{"portMappings":[{"hostPort":18082,"containerPort":80}]}'
+	assert_success
+	drive add "$f" b$T
+	assert_success
+	ping_ok a$T 10.200.211.3
+	ping_ok b$T 10.200.211.1
+	drive check "$f" a$T
+	assert_success
+	drive add "$g" c$T
+	assert_success
+	ip -n c$T -d link show eth0 | grep -q 'vlan protocol 802.1Q id 200'
+	drive check "$g" c$T
+	assert_success
+	drive del "$g" c$T; assert_success
+	drive del "$f" a$T; assert_success
+	drive del "$f" b$T; assert_success
+	run ip -n "$HOSTNS" link show trunk.100
 	assert_failure
 }
 

@@ -17,7 +17,7 @@ void test_conf(void)
 	OK(conf_int(j, "", "mtu", 68, 65535, &v, &e) == 1 && v == 1500, "int");
 	OK(conf_bool(j, "", "isGateway", &b, &e) == 1 && b, "bool");
 	OK(conf_bool(j, "", "ipMasq", &b, &e) == 1 && !b, "case-insensitive key as Go");
-	OK(conf_int(j, "", "exact", 0, 9, &v, &e) == 1 && v == 1, "exact key wins over case variant");
+	OK(conf_int(j, "", "exact", 0, 9, &v, &e) == 1 && v == 2, "the last key matching ignoring case wins, as in Go");
 	OK(conf_string(j, "", "nul", &s, &e) == 0, "null is absent");
 	OK(conf_string(j, "", "missing", &s, &e) == 0, "absent");
 	cni_err_clear(&e);

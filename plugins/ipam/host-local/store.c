@@ -629,11 +629,16 @@ int hl_store_open(struct hl_store **out, const char *data_dir, const char *netwo
 		goto fail;
 	}
 	if (mkdir_p(s->path) < 0) {
-		io_err(e, s, "creating", "");
+		cni_errf(e, CNI_ERR_IO, "field \"ipam.dataDir\": cannot create the store %s: %s", s->path, strerror(errno));
 		goto fail;
 	}
 	if ((s->dfd = open(s->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-		io_err(e, s, "opening", "");
+		int err = errno;
+		struct stat lst;
+		bool link = lstat(s->path, &lst) == 0 && S_ISLNK(lst.st_mode);
+
+		cni_errf(e, CNI_ERR_IO, "field \"ipam.dataDir\": cannot open the store %s: %s", s->path,
+			 link ? "it is a symlink (refused)" : strerror(err));
 		goto fail;
 	}
 	if ((s->lockfd = openat(s->dfd, "lock", O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) {

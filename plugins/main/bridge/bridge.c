@@ -66,21 +66,37 @@ static int ensure_uplink(struct nl_sock *sk, const struct bridge_conf *b, const 
 	return cnl_link_modify(sk, up.index, IFF_UP, IFF_UP, 0, NULL, br->index, e);
 }
 
+static int count_port(const struct cnl_link *l, void *arg)
+{
+	(void)l;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void remove_if_unused(struct nl_sock *sk, const struct cnl_link *br)
+{
+	struct cni_error ig = { 0 };
+	int ports = 0;
+	if (cnl_link_dump(sk, br->index, count_port, &ports, &ig) == 0 && ports == 0)
+		cnl_link_del(sk, br->index, br->name, &ig);
+}
+
 static int cmd_add(struct cni_ctx *c, struct cni_result *out)
 {
 	struct bridge_conf b;
 	struct nl_sock *sk = NULL;
 	struct cnl_link br;
-	bool created;
+	bool created = false;
 	int rc = -1;
 
 	if (parse(c, &b) < 0)
 		goto out;
 	if (cnl_open(&sk, &c->err) < 0 || attach_ensure_bridge(sk, &b.a, &br, &created, &c->err) < 0)
 		goto out;
-	if (b.uplink && ensure_uplink(sk, &b, &br, &c->err) < 0)
-		goto out;
-	rc = attach_add(c, &b.a, sk, &br, out);
+	if ((!b.uplink || ensure_uplink(sk, &b, &br, &c->err) == 0) && attach_add(c, &b.a, sk, &br, out) == 0)
+		rc = 0;
+	else if (created)
+		remove_if_unused(sk, &br); /* a failed ADD leaves no bridge it made */
 out:
 	cnl_close(sk);
 	attach_conf_free(&b.a);

@@ -126,6 +126,13 @@ static int ref_add(struct cni_ctx *c, struct vlan_conf *v, struct nl_sock *sk, s
 			goto fail;
 		ipam_running = true;
 	}
+	/* IPAM first: its errors (a bad ipam config, an exhausted range) come before the kernel's */
+	if (ipam_running) {
+		ipam_running = false;
+		if (cni_exec_finish(&ipam, &ires, e) < 0)
+			goto fail;
+		ipam_added = true;
+	}
 	/* Created under a temporary name straight into the netns (a name taken on the host must
 	 * not get in the way), then renamed there. */
 	tmp_name(c, tmp);
@@ -160,12 +167,6 @@ static int ref_add(struct cni_ctx *c, struct vlan_conf *v, struct nl_sock *sk, s
 	if (cni_result_add_iface(out, c->ifname, cnl_mac_fmt(l.mac, mac), c->netns) < 0) {
 		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 		goto fail;
-	}
-	if (ipam_running) {
-		ipam_running = false;
-		if (cni_exec_finish(&ipam, &ires, e) < 0)
-			goto fail;
-		ipam_added = true;
 	}
 	if (attach_ctr_apply(c, &v->a, &ns, &ires, 0, out) < 0)
 		goto fail;

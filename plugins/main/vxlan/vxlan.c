@@ -121,7 +121,9 @@ static int resolve_underlay(struct nl_sock *sk, struct vx_conf *v, struct cnl_li
 	} else {
 		int oif;
 		if (cnl_default_route_oif(sk, fam, &oif, e) < 0) {
-			cni_err_prefix(e, "vxlan: no \"underlayDevice\" given and no default route to take it from: ");
+			if (e->code == CNI_ERR_KERNEL)
+				e->code = CNI_ERR_INVALID_CONFIG;
+			cni_err_prefix(e, "invalid config: no \"underlayDevice\" given and no default route to take it from: ");
 			return -1;
 		}
 		if (cnl_link_get(sk, NULL, oif, ul, e) <= 0)
@@ -234,8 +236,11 @@ static int ensure_vtep(struct nl_sock *sk, const struct vx_conf *v, const struct
 			return -1;
 		}
 		*created = r == 1;
-		if (cnl_link_get(sk, v->vtep, 0, vt, e) <= 0)
-			return e->code ? -1 : cni_errf(e, CNI_ERR_KERNEL, "vxlan: %s vanished after creation", v->vtep);
+		if ((r = cnl_link_get(sk, v->vtep, 0, vt, e)) < 0)
+			return -1;
+		if (r == 0) /* EEXIST with our name free: the kernel refused the VNI, in use by another device */
+			return cni_errf(e, CNI_ERR_EXISTS, "vxlan: another VXLAN device already uses VNI %lld on port %lld", v->vni,
+					v->port);
 	}
 	if (vtep_matches(v, vt, ul, e) < 0)
 		return -1;
