@@ -55,7 +55,7 @@ endif
 COMMON_BASE := err ip conf version result skel caps ipam sha512 fault
 COMMON_BASE_OBJS := $(COMMON_BASE:%=$(BUILD)/obj/common/%.o)
 # the kernel side: netlink, namespaces, sysctl, nf_tables (libnftables is dlopen'ed)
-COMMON_NET := netns nl sysctl nft masq spoofchk attach
+COMMON_NET := netns nl sysctl nft masq spoofchk attach conntrack
 COMMON_NET_OBJS := $(COMMON_NET:%=$(BUILD)/obj/common/%.o)
 
 BRIDGE_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/main/bridge/*.c))

@@ -43,47 +43,6 @@ int masq_backend_parse(const char *s, enum masq_backend *b, struct cni_error *e)
 
 /* ---- small helpers ---- */
 
-/* A growing command buffer; an allocation failure is remembered and reported once, at the end. */
-struct sb {
-	char *s;
-	size_t n, cap;
-	bool oom;
-};
-
-static void sb_add(struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_add(struct sb *b, const char *fmt, ...)
-{
-	va_list ap;
-	int w;
-
-	if (b->oom)
-		return;
-	for (;;) {
-		size_t room = b->cap - b->n;
-		va_start(ap, fmt);
-		w = vsnprintf(b->s ? b->s + b->n : NULL, room, fmt, ap);
-		va_end(ap);
-		if (w < 0) {
-			b->oom = true;
-			return;
-		}
-		if ((size_t)w < room) {
-			b->n += (size_t)w;
-			return;
-		}
-		size_t cap = b->cap ? b->cap * 2 : 4096;
-		while (cap < b->n + (size_t)w + 1)
-			cap *= 2;
-		char *s = realloc(b->s, cap);
-		if (!s) {
-			b->oom = true;
-			return;
-		}
-		b->s = s;
-		b->cap = cap;
-	}
-}
-
 /* Text that goes inside an nft double-quoted string: no quote, backslash or control
  * character can end it early, and at most COMMENT_MAX bytes. The names skel accepts never
  * contain such characters; this keeps the command well-formed whatever a caller passes. */
@@ -182,16 +141,16 @@ static int base_intact(struct nft *n, bool *base_seen, struct cni_error *e)
 
 /* Commands that create the table, both maps and the base chain (no-ops for what exists),
  * and, when `rules`, (re)write the base chain's rules. */
-static void skeleton(struct sb *b, bool rules, bool flush)
+static void skeleton(struct nft_sb *b, bool rules, bool flush)
 {
-	sb_add(b, "add table " TABLE " { comment \"SNAT of CNI container addresses (cni-c ipMasq)\"; }\n"
+	nft_sb_add(b, "add table " TABLE " { comment \"SNAT of CNI container addresses (cni-c ipMasq)\"; }\n"
 		  "add map " TABLE " masq4 { type ipv4_addr : verdict; }\n"
 		  "add map " TABLE " masq6 { type ipv6_addr : verdict; }\n"
 		  "add chain " TABLE " postrouting { type nat hook postrouting priority srcnat; policy accept; }\n");
 	if (flush)
-		sb_add(b, "flush chain " TABLE " postrouting\n");
+		nft_sb_add(b, "flush chain " TABLE " postrouting\n");
 	for (size_t i = 0; rules && i < N_BASE; i++)
-		sb_add(b, "add rule " TABLE " postrouting %s comment \"%s\"\n", base_rules[i].rule, base_rules[i].comment);
+		nft_sb_add(b, "add rule " TABLE " postrouting %s comment \"%s\"\n", base_rules[i].rule, base_rules[i].comment);
 }
 
 /* Where the map element of an address leads: 1 (chain into target), 0 absent. */
@@ -246,7 +205,7 @@ static void chain_comment(const struct masq_id *id, const struct ipnet *ips, siz
 
 /* Batch: delete the elements of `addrs` that still lead to `chain` (one another attachment
  * took over stays), then the chain: the kernel refuses to delete a chain something jumps to. */
-static int drop_chain_cmds(struct nft *n, const char *chain, const struct ipnet *addrs, size_t cnt, struct sb *b,
+static int drop_chain_cmds(struct nft *n, const char *chain, const struct ipnet *addrs, size_t cnt, struct nft_sb *b,
 			   struct cni_error *e)
 {
 	char t[64], a[IP_STRLEN];
@@ -255,9 +214,9 @@ static int drop_chain_cmds(struct nft *n, const char *chain, const struct ipnet 
 		if (r < 0)
 			return -1;
 		if (r && strcmp(t, chain) == 0)
-			sb_add(b, "delete element " TABLE " %s { %s }\n", map_of(&addrs[i].ip), ip_fmt(&addrs[i].ip, a));
+			nft_sb_add(b, "delete element " TABLE " %s { %s }\n", map_of(&addrs[i].ip), ip_fmt(&addrs[i].ip, a));
 	}
-	sb_add(b, "flush chain " TABLE " %s\ndelete chain " TABLE " %s\n", chain, chain);
+	nft_sb_add(b, "flush chain " TABLE " %s\ndelete chain " TABLE " %s\n", chain, chain);
 	return 0;
 }
 
@@ -267,7 +226,7 @@ static int drop_chain_cmds(struct nft *n, const char *chain, const struct ipnet 
 static int nft_add(const struct masq_id *id, const struct ipnet *in, size_t n_in, struct cni_error *e)
 {
 	struct nft *n = NULL;
-	struct sb b = { 0 };
+	struct nft_sb b = { 0 };
 	struct ipnet *ips = NULL, *old = NULL;
 	size_t cnt = 0, n_old = 0;
 	char chain[CHAIN_LEN], want[COMMENT_MAX + 1], have[COMMENT_MAX + 1], a[IP_STRLEN], net[IPNET_STRLEN], t[64];
@@ -304,11 +263,11 @@ static int nft_add(const struct masq_id *id, const struct ipnet *in, size_t n_in
 			goto out;
 	}
 	if (!same) {
-		sb_add(&b, "add chain " TABLE " %s { comment \"%s\"; }\n", chain, want);
+		nft_sb_add(&b, "add chain " TABLE " %s { comment \"%s\"; }\n", chain, want);
 		for (size_t i = 0; i < cnt; i++) {
 			struct ipnet sub = { ipnet_network(&ips[i]), ips[i].prefix };
 			char sn[IPNET_STRLEN];
-			sb_add(&b, "add rule " TABLE " %s %s daddr != %s masquerade comment \"%s\"\n", chain,
+			nft_sb_add(&b, "add rule " TABLE " %s %s daddr != %s masquerade comment \"%s\"\n", chain,
 			       ip_is_v4(&ips[i].ip) ? "ip" : "ip6", ipnet_fmt(&sub, sn), ipnet_fmt(&ips[i], net));
 		}
 	}
@@ -323,8 +282,8 @@ static int nft_add(const struct masq_id *id, const struct ipnet *in, size_t n_in
 		 * container, so the attachment it leads to has lost it. One leading to our old
 		 * chain is already deleted above. */
 		if (r && !(ours && had && has_ip(old, n_old, &ips[i].ip)))
-			sb_add(&b, "delete element " TABLE " %s { %s }\n", map_of(&ips[i].ip), a);
-		sb_add(&b, "add element " TABLE " %s { %s : goto %s }\n", map_of(&ips[i].ip), a, chain);
+			nft_sb_add(&b, "delete element " TABLE " %s { %s }\n", map_of(&ips[i].ip), a);
+		nft_sb_add(&b, "add element " TABLE " %s { %s : goto %s }\n", map_of(&ips[i].ip), a, chain);
 	}
 	if (b.oom) {
 		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
@@ -347,7 +306,7 @@ out:
 /* Our chain of this attachment and the reference plugin's rules for it, in one batch. */
 static int nft_del(struct nft *n, const struct masq_id *id, struct cni_error *e)
 {
-	struct sb b = { 0 };
+	struct nft_sb b = { 0 };
 	struct ipnet *addrs = NULL;
 	struct nft_rule_info *ref = NULL;
 	size_t cnt = 0, n_ref = 0;
@@ -366,7 +325,7 @@ static int nft_del(struct nft *n, const struct masq_id *id, struct cni_error *e)
 		goto out;
 	for (size_t i = 0; i < n_ref; i++)
 		if (strncmp(ref[i].comment, pre, strlen(pre)) == 0)
-			sb_add(&b, "delete rule " REF_TABLE " " REF_CHAIN " handle %llu\n", (unsigned long long)ref[i].handle);
+			nft_sb_add(&b, "delete rule " REF_TABLE " " REF_CHAIN " handle %llu\n", (unsigned long long)ref[i].handle);
 	if (b.oom) {
 		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 		goto out;
@@ -439,35 +398,35 @@ out:
 
 /* fmt.Sprintf("%q", s) of Go for the strings CNI allows and then some: escapes quote,
  * backslash and control bytes; valid UTF-8 passes through, other bytes become \xNN. */
-static void go_quote(const char *s, struct sb *b)
+static void go_quote(const char *s, struct nft_sb *b)
 {
 	static const char esc[] = "\a\b\f\n\r\t\v";
 	static const char let[] = "abfnrtv";
 	const unsigned char *p = (const unsigned char *)s;
 
-	sb_add(b, "\"");
+	nft_sb_add(b, "\"");
 	while (*p) {
 		size_t len = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
 		bool ok = len > 1;
 		for (size_t k = 1; ok && k < len; k++)
 			ok = (p[k] & 0xc0) == 0x80;
 		if (*p == '"' || *p == '\\')
-			sb_add(b, "\\%c", *p);
+			nft_sb_add(b, "\\%c", *p);
 		else if (*p && strchr(esc, *p))
-			sb_add(b, "\\%c", let[strchr(esc, *p) - esc]);
+			nft_sb_add(b, "\\%c", let[strchr(esc, *p) - esc]);
 		else if (*p >= 0x20 && *p < 0x7f)
-			sb_add(b, "%c", *p);
+			nft_sb_add(b, "%c", *p);
 		else if (*p < 0x80)
-			sb_add(b, "\\x%02x", *p);
+			nft_sb_add(b, "\\x%02x", *p);
 		else if (ok) {
-			sb_add(b, "%.*s", (int)len, (const char *)p);
+			nft_sb_add(b, "%.*s", (int)len, (const char *)p);
 			p += len;
 			continue;
 		} else
-			sb_add(b, "\\x%02x", *p);
+			nft_sb_add(b, "\\x%02x", *p);
 		p++;
 	}
-	sb_add(b, "\"");
+	nft_sb_add(b, "\"");
 }
 
 /* CNI-<sha512(network + containerID)[:24]> and 'name: "N" id: "ID"', as utils.FormatChainName
@@ -475,14 +434,14 @@ static void go_quote(const char *s, struct sb *b)
 static int ipt_names(const struct masq_id *id, char chain[29], char **comment, struct cni_error *e)
 {
 	char hex[25];
-	struct sb b = { 0 };
+	struct nft_sb b = { 0 };
 
 	if (hash2(id->network, "", id->container_id, hex, 24, e) < 0)
 		return -1;
 	snprintf(chain, 29, "CNI-%s", hex);
-	sb_add(&b, "name: ");
+	nft_sb_add(&b, "name: ");
 	go_quote(id->network, &b);
-	sb_add(&b, " id: ");
+	nft_sb_add(&b, " id: ");
 	go_quote(id->container_id, &b);
 	if (b.oom) {
 		free(b.s);
@@ -851,7 +810,7 @@ static const char *jstr(const cJSON *o, const char *k)
 int masq_gc(const char *network, const struct cni_attachment *valid, size_t n_valid, struct cni_error *e)
 {
 	struct nft *n = NULL;
-	struct sb b = { 0 };
+	struct nft_sb b = { 0 };
 	cJSON *arr = NULL, *it;
 	char nh[17], pre[20], (*keep)[CHAIN_LEN] = NULL;
 	int lock = -1, rc = -1, r;
@@ -897,10 +856,10 @@ int masq_gc(const char *network, const struct cni_attachment *valid, size_t n_va
 				if (!tgt)
 					tgt = jstr(jget(v, "jump"), "target");
 				if (cJSON_IsString(key) && tgt && strcmp(tgt, name) == 0)
-					sb_add(&b, "delete element " TABLE " %s { %s }\n", mname, key->valuestring);
+					nft_sb_add(&b, "delete element " TABLE " %s { %s }\n", mname, key->valuestring);
 			}
 		}
-		sb_add(&b, "flush chain " TABLE " %s\ndelete chain " TABLE " %s\n", name, name);
+		nft_sb_add(&b, "flush chain " TABLE " %s\ndelete chain " TABLE " %s\n", name, name);
 	}
 	if (b.oom) {
 		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
@@ -932,14 +891,14 @@ int masq_available(enum masq_backend b, struct cni_error *e)
 		return 0;
 	}
 	struct nft *n = NULL;
-	struct sb s = { 0 };
+	struct nft_sb s = { 0 };
 	int rc;
 	if (nft_open(&n, e) < 0)
 		return -1;
 	/* ADD's own table, maps and NAT chain, checked by the kernel and then discarded (dry run):
 	 * proves nf_tables, the nat chain type and verdict maps work without changing anything. */
 	skeleton(&s, true, false);
-	sb_add(&s, "add chain " TABLE " a-probe\nadd rule " TABLE " a-probe ip daddr != 10.0.0.0/8 masquerade\n");
+	nft_sb_add(&s, "add chain " TABLE " a-probe\nadd rule " TABLE " a-probe ip daddr != 10.0.0.0/8 masquerade\n");
 	if (s.oom)
 		rc = cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 	else

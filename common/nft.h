@@ -61,4 +61,13 @@ int nft_get_map_elem(struct nft *n, int family, const char *table, const char *m
 int nft_lock(struct cni_error *e);
 void nft_unlock(int fd);
 
+/* A growing command buffer; an allocation failure is remembered (oom) and reported once, at
+ * the end, by the caller. */
+struct nft_sb {
+	char *s;
+	size_t n, cap;
+	bool oom;
+};
+void nft_sb_add(struct nft_sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #endif

@@ -842,6 +842,36 @@ int cnl_default_route_oif(struct nl_sock *sk, int family_len, int *oif, struct c
 	return cni_errf(e, CNI_ERR_TRY_AGAIN, "listing routes: interrupted by concurrent changes");
 }
 
+static int rtget_cb(struct nl_msg *msg, void *arg)
+{
+	int *oif = arg;
+	struct nlmsghdr *h = nlmsg_hdr(msg);
+	struct nlattr *tb[RTA_MAX + 1];
+	if (h->nlmsg_type == RTM_NEWROUTE && nlmsg_parse(h, sizeof(struct rtmsg), tb, RTA_MAX, NULL) == 0 && tb[RTA_OIF])
+		*oif = (int)nla_get_u32(tb[RTA_OIF]);
+	return NL_OK;
+}
+
+int cnl_route_get_oif(struct nl_sock *sk, const struct ip *dst, int *oif, struct cni_error *e)
+{
+	struct rtmsg rt = { .rtm_family = (unsigned char)(ip_is_v4(dst) ? AF_INET : AF_INET6),
+			    .rtm_dst_len = (unsigned char)(dst->len * 8) };
+	struct nl_msg *m = nlmsg_alloc_simple(RTM_GETROUTE, 0);
+	char a[IP_STRLEN];
+	int rc;
+
+	*oif = 0;
+	if (!m || nlmsg_append(m, &rt, sizeof(rt), NLMSG_ALIGNTO) < 0 || nla_put(m, RTA_DST, dst->len, dst->b) < 0) {
+		nlmsg_free(m);
+		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	}
+	rc = request(sk, m, rtget_cb, oif);
+	if (rc < 0 || !*oif)
+		return cni_errf(e, CNI_ERR_KERNEL, "no route to %s%s%s", ip_fmt(dst, a), rc < 0 ? ": " : "",
+				rc < 0 ? strerror(-rc) : "");
+	return 0;
+}
+
 struct fdb_arg {
 	int index;
 	struct ip *v;

@@ -125,6 +125,9 @@ int cnl_link_rename(struct nl_sock *sk, int index, const char *name, struct cni_
 /* The output interface of the main table's default route of a family (4 or 16), lowest metric. */
 int cnl_default_route_oif(struct nl_sock *sk, int family_len, int *oif, struct cni_error *e);
 
+/* The output interface of the route the kernel picks for dst (RTM_GETROUTE). */
+int cnl_route_get_oif(struct nl_sock *sk, const struct ip *dst, int *oif, struct cni_error *e);
+
 /* Remote destinations of the all-zero-MAC FDB entries of a VXLAN device (head-end replication
  * list); caller frees *out. */
 int cnl_fdb_zero_dsts(struct nl_sock *sk, int index, struct ip **out, size_t *n, struct cni_error *e);

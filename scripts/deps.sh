@@ -5,7 +5,7 @@ set -eu
 
 BUILD_PKGS="make gcc libc6-dev pkg-config libcjson-dev libcap-dev libnl-3-dev libnl-route-3-dev libnftables-dev"
 TEST_PKGS="bats bats-support bats-assert iproute2 iputils-ping tcpdump nftables jq procps util-linux strace iptables valgrind
-           golang-go golang-github-appc-cni-dev podman busybox-static containerd
+           golang-go golang-github-appc-cni-dev podman busybox-static containerd runc
            containernetworking-plugins"
 PKGS="$BUILD_PKGS ${DEPS_EXTRA:-}"
 [ "${1:-}" = "--build-only" ] || PKGS="$PKGS $TEST_PKGS"

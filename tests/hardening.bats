@@ -60,7 +60,7 @@ brconf() {
 @test "release binaries: PIE, full RELRO, stack protector, FORTIFY, no executable stack" {
 	[ -x "$RELEASE/bridge" ] || skip "no release build in $RELEASE"
 	local b
-	for b in host-local bridge vlan vxlan; do
+	for b in host-local bridge vlan vxlan portmap; do
 		run readelf -h "$RELEASE/$b"
 		assert_output --partial 'Type:                              DYN'
 		run readelf -lW "$RELEASE/$b"

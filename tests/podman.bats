@@ -32,6 +32,7 @@ setup() {
 		[engine]
 		cgroup_manager = "cgroupfs"
 		events_logger = "file"
+		runtime = "runc"
 	CONF
 	mkns "$PODNS"
 	P import "$IMG_TAR" localhost/bb:latest >/dev/null
@@ -49,8 +50,15 @@ teardown() {
 
 # podman as root, inside the host namespace, with its own storage and config
 P() {
-	ip netns exec "$PODNS" env CONTAINERS_CONF="$W/containers.conf" podman --root "$W/root" --runroot "$W/run" \
+	# nsenter, not ip netns exec: that one remounts /sys, which hides /sys/fs/cgroup from crun
+	nsenter --net=/var/run/netns/"$PODNS" env CONTAINERS_CONF="$W/containers.conf" podman --root "$W/root" --runroot "$W/run" \
 		--tmpdir "$W/tmp" --storage-driver vfs "$@"
+}
+
+# get ADDR: HTTP GET of port 18080 from the host namespace (bash's /dev/tcp: Debian's static
+# busybox wget crashes outside a container)
+get() {
+	timeout 5 ip netns exec "$PODNS" bash -c 'exec 3<>"/dev/tcp/$0/18080" && printf "GET / HTTP/1.0\r\n\r\n" >&3 && cat <&3' "$1" 2>/dev/null
 }
 
 ip_of() { P inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$1"; }
@@ -59,11 +67,11 @@ ip_of() { P inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}
 	run P network create --subnet 10.200.224.0/24 "$NET"
 	assert_success
 	echo "# the conflist podman generated:" >&3
-	sed 's/^/#   /' "$W/net/$NET.conflist" >&3
+	{ sed 's/^/#   /' "$W/net/$NET.conflist"; echo; } >&3
 	jq -e '.plugins[0].type == "bridge" and (.plugins | map(.type) | index("portmap"))' "$W/net/$NET.conflist" >/dev/null
-	run P run -d --name a$T --network "$NET" localhost/bb sleep 600
+	run P run -d --ulimit nofile=1024:4096 --ulimit nproc=1024:2048 --name a$T --network "$NET" localhost/bb sleep 600
 	assert_success
-	run P run -d --name b$T --network "$NET" localhost/bb sleep 600
+	run P run -d --ulimit nofile=1024:4096 --ulimit nproc=1024:2048 --name b$T --network "$NET" localhost/bb sleep 600
 	assert_success
 	local a b
 	a=$(ip_of a$T)
@@ -73,17 +81,17 @@ ip_of() { P inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}
 	P exec b$T ping -c 1 -W 2 10.200.224.1
 	# the plugins ran in our namespace: its bridge, our veths
 	ip -n "$PODNS" -o link show type bridge | grep -q cni-podman
-	run P run -d --name w$T --network "$NET" -p 18080:80 localhost/bb sh -c \
+	run P run -d --ulimit nofile=1024:4096 --ulimit nproc=1024:2048 --name w$T --network "$NET" -p 18080:80 localhost/bb sh -c \
 		'mkdir -p /www && echo hello-from-podman >/www/index.html && exec httpd -f -p 80 -h /www'
 	assert_success
 	local i
 	for i in 1 2 3 4 5 6 7 8 9 10; do
-		ip netns exec "$PODNS" busybox wget -q -T 2 -O - http://10.200.224.1:18080/ 2>/dev/null | grep -q hello-from-podman && break
+		get 10.200.224.1 | grep -q hello-from-podman && break
 		sleep 0.5
 	done
-	run ip netns exec "$PODNS" busybox wget -q -T 2 -O - http://10.200.224.1:18080/
+	run get 10.200.224.1
 	assert_output --partial hello-from-podman
-	run ip netns exec "$PODNS" busybox wget -q -T 2 -O - http://127.0.0.1:18080/
+	run get 127.0.0.1
 	assert_output --partial hello-from-podman
 	# rm releases the addresses
 	ls "/var/lib/cni/networks/$NET" | grep -q "^$a\$"

@@ -1,14 +1,833 @@
-/* portmap plugin: placeholder until the implementation lands (issue 6). */
+/* portmap: host ports forwarded to a container (capability "portMappings"), chained after bridge,
+ * vlan or vxlan, on nf_tables.
+ *
+ * Table "inet cni_c_portmap" of ours. Each new connection costs one map lookup, not a walk over
+ * every container's rules (the reference's layout, whose docs warn about it):
+ *   prerouting, output (nat, dstnat): fib daddr type local meta l4proto . th dport vmap @ports
+ *   ports: "<proto> . <port>" -> jump p-<proto>-<port>, a chain per host port in use, holding one
+ *          "jump a-<attachment>" per attachment that maps the port (hostIP-specific ones first)
+ *   a-<16 hex sha512(network)>-<16 hex sha512(ifname:containerID)>: the attachment's rules: per
+ *          mapping and family, the hairpin and localhost marks (snat) and the DNAT; each rule's
+ *          comment starts with its port chain's name, so DEL needs no config at all
+ *   postrouting (nat, srcnat): meta mark & <markMasqBit> masquerade, for the marked connections
+ * localhost (127.0.0.1, with snat) works as in the reference: route_localnet on the host
+ * interface towards the container. UDP conntrack entries of a host port are flushed on ADD and
+ * on DEL, so a stale flow cannot keep sending a client's datagrams to a dead container. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <linux/capability.h>
+#include <linux/netfilter.h>
+
+#include "conf.h"
+#include "conntrack.h"
+#include "nft.h"
+#include "nl.h"
+#include "sha512.h"
 #include "skel.h"
+#include "sysctl.h"
+
+#define TABLE_NAME "cni_c_portmap"
+#define TABLE "inet " TABLE_NAME
+#define CHAIN_LEN 36 /* "a-" 16 hex "-" 16 hex NUL */
+#define COMMENT_MAX 128
+#define MAX_COND 32
+
+struct pm_map {
+	uint8_t proto; /* IPPROTO_TCP/UDP/SCTP */
+	uint16_t host, cont;
+	struct ip host_ip; /* len 0: any */
+	bool host_any;     /* hostIP 0.0.0.0 or ::: that family, any address */
+};
+
+struct pm_conf {
+	bool snat, masq_all;
+	uint32_t mark;
+	char *cond[2]; /* nft expressions for IPv4, IPv6 ("" none) */
+	struct pm_map *maps;
+	size_t n_maps;
+	bool has4, has6;
+	struct ipnet c4, c6; /* container addresses with their prefix */
+	char chain[CHAIN_LEN];
+	char comment[COMMENT_MAX + 1];
+};
+
+static const char *proto_name(uint8_t p) { return p == IPPROTO_UDP ? "udp" : p == IPPROTO_SCTP ? "sctp" : "tcp"; }
+
+static void pm_free(struct pm_conf *p)
+{
+	free(p->maps);
+	free(p->cond[0]);
+	free(p->cond[1]);
+}
+
+/* ---- config ---- */
+
+static int parse_conditions(const cJSON *root, const char *key, char **out, struct cni_error *e)
+{
+	const cJSON *arr, *v;
+	char path[CONF_PATH_MAX];
+	size_t len = 0, i = 0;
+	int r = conf_array(root, NULL, key, &arr, e);
+
+	*out = strdup("");
+	if (!*out)
+		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	if (r <= 0)
+		return r;
+	cJSON_ArrayForEach(v, arr) {
+		const char *s;
+		if (i >= MAX_COND)
+			return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"%s\": more than %d conditions", key, MAX_COND);
+		if (conf_val_string(v, conf_path_idx(path, key, i++), &s, e) < 0)
+			return -1;
+		/* one nft expression each: nothing that ends the command, the rule or a string */
+		if (strpbrk(s, "\n\r;#\"{}\\") || !*s)
+			return cni_errf(e, CNI_ERR_INVALID_CONFIG,
+					"invalid config: field \"%s\": \"%s\" is not an nftables match expression", path, s);
+		char *n = realloc(*out, len + strlen(s) + 2);
+		if (!n)
+			return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+		*out = n;
+		len += (size_t)sprintf(*out + len, "%s ", s);
+	}
+	return 0;
+}
+
+static int parse_mappings(struct cni_ctx *c, struct pm_conf *p)
+{
+	const cJSON *rc = conf_runtime_config(c->conf), *arr = NULL, *m;
+	char path[CONF_PATH_MAX], sub[CONF_PATH_MAX];
+	size_t i = 0;
+	int r;
+
+	if (!rc)
+		return 0;
+	if ((r = conf_array(rc, "runtimeConfig", "portMappings", &arr, &c->err)) <= 0)
+		return r;
+	if (!(p->maps = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(*p->maps))))
+		return cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
+	cJSON_ArrayForEach(m, arr) {
+		struct pm_map *x = &p->maps[p->n_maps];
+		long long hp = 0, cp = 0;
+		const char *proto = NULL, *hip = NULL;
+
+		conf_path_idx(path, "runtimeConfig.portMappings", i++);
+		if (!cJSON_IsObject(m))
+			return cni_errf(&c->err, CNI_ERR_DECODE, "field \"%s\": not an object", path);
+		if ((r = conf_int(m, path, "hostPort", 1, 65535, &hp, &c->err)) < 0)
+			return -1;
+		if (!r)
+			return cni_errf(&c->err, CNI_ERR_INVALID_CONFIG, "invalid config: field \"%s\" is required",
+					conf_path(sub, path, "hostPort"));
+		if ((r = conf_int(m, path, "containerPort", 1, 65535, &cp, &c->err)) < 0)
+			return -1;
+		if (!r)
+			return cni_errf(&c->err, CNI_ERR_INVALID_CONFIG, "invalid config: field \"%s\" is required",
+					conf_path(sub, path, "containerPort"));
+		if (conf_string(m, path, "protocol", &proto, &c->err) < 0 || conf_string(m, path, "hostIP", &hip, &c->err) < 0)
+			return -1;
+		if (!proto || !*proto || strcasecmp(proto, "tcp") == 0)
+			x->proto = IPPROTO_TCP;
+		else if (strcasecmp(proto, "udp") == 0)
+			x->proto = IPPROTO_UDP;
+		else if (strcasecmp(proto, "sctp") == 0)
+			x->proto = IPPROTO_SCTP;
+		else
+			return cni_errf(&c->err, CNI_ERR_INVALID_CONFIG,
+					"invalid config: field \"%s\": \"%s\" is not tcp, udp or sctp", conf_path(sub, path, "protocol"), proto);
+		if (hip && *hip) {
+			if (ip_parse(hip, &x->host_ip) < 0)
+				return cni_errf(&c->err, CNI_ERR_INVALID_CONFIG, "invalid config: field \"%s\": \"%s\" is not an IP address",
+						conf_path(sub, path, "hostIP"), hip);
+			static const uint8_t zero[16];
+			x->host_any = memcmp(x->host_ip.b, zero, x->host_ip.len) == 0;
+		}
+		x->host = (uint16_t)hp;
+		x->cont = (uint16_t)cp;
+		/* a repeated mapping counts once */
+		bool dup = false;
+		for (size_t k = 0; k < p->n_maps && !dup; k++)
+			dup = p->maps[k].proto == x->proto && p->maps[k].host == x->host && p->maps[k].cont == x->cont &&
+			      p->maps[k].host_any == x->host_any && p->maps[k].host_ip.len == x->host_ip.len &&
+			      ip_equal(&p->maps[k].host_ip, &x->host_ip);
+		if (dup)
+			memset(x, 0, sizeof(*x));
+		else
+			p->n_maps++;
+	}
+	return 0;
+}
+
+/* The container's first IPv4 and first IPv6 address on CNI_IFNAME, as the reference picks them:
+ * addresses of host-side interfaces or of other container interfaces are skipped. */
+static void container_ips(struct cni_ctx *c, struct pm_conf *p)
+{
+	for (size_t i = 0; i < c->prev.n_ips; i++) {
+		const struct cni_ipcfg *ip = &c->prev.ips[i];
+		bool v4 = ip_is_v4(&ip->address.ip);
+		if ((v4 && p->has4) || (!v4 && p->has6))
+			continue;
+		if (ip->iface >= 0 && (size_t)ip->iface < c->prev.n_ifaces) {
+			const struct cni_iface *f = &c->prev.ifaces[ip->iface];
+			if (strcmp(f->name, c->ifname) != 0 || !f->sandbox || !*f->sandbox)
+				continue;
+		}
+		if (v4) {
+			p->c4 = ip->address;
+			p->has4 = true;
+		} else {
+			p->c6 = ip->address;
+			p->has6 = true;
+		}
+	}
+}
+
+static int chain_name(const char *network, const char *ifname, const char *cid, char out[CHAIN_LEN],
+		      struct cni_error *e)
+{
+	char nh[17], ah[17];
+	size_t li = strlen(ifname), lc = strlen(cid);
+	char *buf = malloc(li + lc + 2);
+
+	if (!buf)
+		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	sprintf(buf, "%s:%s", ifname, cid);
+	sha512_hex(network, strlen(network), nh, 16);
+	sha512_hex(buf, li + lc + 1, ah, 16);
+	free(buf);
+	snprintf(out, CHAIN_LEN, "a-%s-%s", nh, ah);
+	return 0;
+}
+
+static void comment_clean(char *s)
+{
+	size_t i;
+	for (i = 0; s[i] && i < COMMENT_MAX; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f || s[i] == '"' || s[i] == '\\')
+			s[i] = '_';
+	s[i] = '\0';
+}
+
+static int parse(struct cni_ctx *c, struct pm_conf *p, bool need_prev)
+{
+	const char *backend = NULL, *ext = NULL;
+	long long bit = 13;
+
+	memset(p, 0, sizeof(*p));
+	p->snat = true;
+	if (conf_string(c->conf, NULL, "backend", &backend, &c->err) < 0 ||
+	    conf_bool(c->conf, NULL, "snat", &p->snat, &c->err) < 0 ||
+	    conf_bool(c->conf, NULL, "masqAll", &p->masq_all, &c->err) < 0 ||
+	    conf_int(c->conf, NULL, "markMasqBit", 0, 31, &bit, &c->err) < 0 ||
+	    conf_string(c->conf, NULL, "externalSetMarkChain", &ext, &c->err) < 0)
+		return -1;
+	if (backend && *backend && strcmp(backend, "nftables") != 0)
+		return cni_errf(&c->err, CNI_ERR_INVALID_CONFIG,
+				"invalid config: field \"backend\": \"%s\" is not supported: this portmap uses nftables only", backend);
+	if (ext && *ext)
+		return cni_errf(&c->err, CNI_ERR_INVALID_CONFIG,
+				"invalid config: field \"externalSetMarkChain\" needs the iptables backend; this portmap uses nftables (leave it out)");
+	p->mark = 1u << bit;
+	if (parse_conditions(c->conf, "conditionsV4", &p->cond[0], &c->err) < 0 ||
+	    parse_conditions(c->conf, "conditionsV6", &p->cond[1], &c->err) < 0 || parse_mappings(c, p) < 0)
+		return -1;
+	if (need_prev && !c->has_prev)
+		return cni_errf(&c->err, CNI_ERR_INVALID_CONFIG,
+				"invalid config: field \"prevResult\" is required: portmap must be called as a chained plugin");
+	if (c->has_prev)
+		container_ips(c, p);
+	/* GC and STATUS have no attachment */
+	if (!c->ifname || !c->container_id)
+		return 0;
+	if (chain_name(c->name, c->ifname, c->container_id, p->chain, &c->err) < 0)
+		return -1;
+	snprintf(p->comment, sizeof(p->comment), "net=%s if=%s id=%s", c->name, c->ifname, c->container_id);
+	comment_clean(p->comment);
+	return 0;
+}
+
+/* ---- the rules ---- */
+
+static const struct {
+	const char *chain, *rule, *comment;
+} base_rules[] = {
+	{ "prerouting", "fib daddr type local meta l4proto . th dport vmap @ports", "host ports" },
+	{ "output", "fib daddr type local meta l4proto . th dport vmap @ports", "host ports (local)" },
+};
+
+static void skeleton(struct nft_sb *b)
+{
+	nft_sb_add(b, "add table " TABLE " { comment \"CNI host ports (cni-c portmap)\"; }\n"
+		      "add map " TABLE " ports { type inet_proto . inet_service : verdict; }\n"
+		      "add chain " TABLE " prerouting { type nat hook prerouting priority dstnat; policy accept; }\n"
+		      "add chain " TABLE " output { type nat hook output priority -100; policy accept; }\n"
+		      "add chain " TABLE " postrouting { type nat hook postrouting priority srcnat; policy accept; }\n");
+}
+
+/* 1 when both hook chains hold exactly their rule; 0 otherwise (absent or altered); -1 error. */
+static int base_intact(struct nft *n, bool *seen, struct cni_error *e)
+{
+	bool ok = true;
+	*seen = false;
+	for (size_t i = 0; i < sizeof(base_rules) / sizeof(base_rules[0]); i++) {
+		struct nft_rule_info *r = NULL;
+		size_t cnt = 0;
+		int rc = nft_get_rules(n, NFPROTO_INET, TABLE_NAME, base_rules[i].chain, &r, &cnt, e);
+		if (rc < 0)
+			return -1;
+		*seen |= rc == 1;
+		ok = ok && rc == 1 && cnt == 1 && strcmp(r[0].comment, base_rules[i].comment) == 0;
+		free(r);
+	}
+	return ok;
+}
+
+/* Is there a postrouting rule masquerading this mark? 1/0/-1 */
+static int masq_rule(struct nft *n, uint32_t mark, struct cni_error *e)
+{
+	struct nft_rule_info *r = NULL;
+	size_t cnt = 0;
+	char want[40];
+	int rc = nft_get_rules(n, NFPROTO_INET, TABLE_NAME, "postrouting", &r, &cnt, e), found = 0;
+
+	snprintf(want, sizeof(want), "masquerade mark 0x%08x", mark);
+	for (size_t i = 0; rc == 1 && i < cnt && !found; i++)
+		found = strcmp(r[i].comment, want) == 0;
+	free(r);
+	return rc < 0 ? -1 : found;
+}
+
+/* The rules of one mapping in the attachment chain (in `chain`), for one family. */
+static void mapping_rules(struct nft_sb *b, const struct pm_conf *p, const struct pm_map *m, bool v4, const char *chain)
+{
+	const struct ipnet *cip = v4 ? &p->c4 : &p->c6;
+	const char *fam = v4 ? "ip" : "ip6";
+	char pc[32], match[160], a[IP_STRLEN], sub[IPNET_STRLEN], dst[IP_STRLEN + 8];
+	struct ipnet net = { ipnet_network(cip), cip->prefix };
+
+	snprintf(pc, sizeof(pc), "p-%s-%u", proto_name(m->proto), m->host);
+	if (m->host_ip.len && !m->host_any)
+		snprintf(match, sizeof(match), "%s daddr %s meta l4proto %s th dport %u", fam, ip_fmt(&m->host_ip, a),
+			 proto_name(m->proto), m->host);
+	else
+		snprintf(match, sizeof(match), "meta nfproto %s meta l4proto %s th dport %u", v4 ? "ipv4" : "ipv6",
+			 proto_name(m->proto), m->host);
+	ip_fmt(&cip->ip, a);
+	if (p->snat) {
+		if (p->masq_all)
+			nft_sb_add(b, "add rule " TABLE " %s %s meta mark set meta mark or 0x%08x comment \"%s masqAll\"\n", chain,
+				   match, p->mark, pc);
+		else {
+			nft_sb_add(b, "add rule " TABLE " %s %s %s saddr %s meta mark set meta mark or 0x%08x comment \"%s hairpin\"\n",
+				   chain, match, fam, ipnet_fmt(&net, sub), p->mark, pc);
+			if (v4)
+				nft_sb_add(b, "add rule " TABLE " %s %s ip saddr 127.0.0.1 meta mark set meta mark or 0x%08x comment \"%s localhost\"\n",
+					   chain, match, p->mark, pc);
+		}
+	}
+	snprintf(dst, sizeof(dst), v4 ? "%s:%u" : "[%s]:%u", a, m->cont);
+	/* ::1 cannot be forwarded out of the host (IPv6 has no route_localnet) */
+	nft_sb_add(b, "add rule " TABLE " %s %s%s dnat %s to %s comment \"%s dnat %s\"\n", chain, match,
+		   v4 ? "" : " ip6 daddr != ::1", fam, dst, pc, dst);
+}
+
+/* Does mapping m apply to this family? */
+static bool applies(const struct pm_conf *p, const struct pm_map *m, bool v4)
+{
+	if (v4 ? !p->has4 : !p->has6)
+		return false;
+	return !m->host_ip.len || ip_is_v4(&m->host_ip) == v4;
+}
+
+/* The expected comments of the attachment chain's rules, in order (CHECK compares them). */
+static int expected_rules(const struct pm_conf *p, struct nft_sb *b)
+{
+	for (size_t i = 0; i < p->n_maps; i++)
+		for (int f = 0; f < 2; f++)
+			if (applies(p, &p->maps[i], f == 0))
+				mapping_rules(b, p, &p->maps[i], f == 0, p->chain);
+	return b->oom ? -1 : 0;
+}
+
+/* The port chains an attachment chain's rules name (their comments' first word), unique. */
+static int port_chains_of(struct nft *n, const char *chain, char (**out)[32], size_t *cnt, struct cni_error *e)
+{
+	struct nft_rule_info *r = NULL;
+	size_t nr = 0;
+	int rc = nft_get_rules(n, NFPROTO_INET, TABLE_NAME, chain, &r, &nr, e);
+
+	*out = NULL;
+	*cnt = 0;
+	if (rc <= 0)
+		return rc;
+	if (!(*out = calloc(nr + 1, sizeof(**out)))) {
+		free(r);
+		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	}
+	for (size_t i = 0; i < nr; i++) {
+		char w[32];
+		if (sscanf(r[i].comment, "%31s", w) != 1 || strncmp(w, "p-", 2) != 0)
+			continue;
+		bool seen = false;
+		for (size_t k = 0; k < *cnt && !seen; k++)
+			seen = strcmp((*out)[k], w) == 0;
+		if (!seen)
+			snprintf((*out)[(*cnt)++], 32, "%s", w);
+	}
+	free(r);
+	return 1;
+}
+
+/* Batch commands that remove an attachment chain: its jumps in the port chains, the port chains
+ * (and their map elements) left empty, then the chain. Nothing when the chain is absent. */
+static int drop_cmds(struct nft *n, const char *chain, struct nft_sb *b, struct cni_error *e)
+{
+	char (*pcs)[32] = NULL;
+	size_t npc = 0;
+	int r = port_chains_of(n, chain, &pcs, &npc, e);
+
+	if (r <= 0)
+		return r;
+	for (size_t i = 0; i < npc; i++) {
+		struct nft_rule_info *pr = NULL;
+		size_t cnt = 0, left = 0;
+		char proto[8];
+		unsigned port;
+		if ((r = nft_get_rules(n, NFPROTO_INET, TABLE_NAME, pcs[i], &pr, &cnt, e)) < 0) {
+			free(pcs);
+			return -1;
+		}
+		for (size_t k = 0; k < cnt; k++) {
+			if (strcmp(pr[k].comment, chain) == 0)
+				nft_sb_add(b, "delete rule " TABLE " %s handle %llu\n", pcs[i], (unsigned long long)pr[k].handle);
+			else
+				left++;
+		}
+		free(pr);
+		if (r == 1 && !left && sscanf(pcs[i], "p-%7[a-z]-%u", proto, &port) == 2) {
+			/* the element, unless someone removed it already (deleting it again fails the batch) */
+			uint8_t key[8] = { 0 };
+			char tgt[64];
+			key[0] = strcmp(proto, "udp") == 0 ? IPPROTO_UDP : strcmp(proto, "sctp") == 0 ? IPPROTO_SCTP : IPPROTO_TCP;
+			key[4] = (uint8_t)(port >> 8);
+			key[5] = (uint8_t)(port & 0xff);
+			if ((r = nft_get_map_elem(n, NFPROTO_INET, TABLE_NAME, "ports", key, sizeof(key), tgt, sizeof(tgt), e)) < 0) {
+				free(pcs);
+				return -1;
+			}
+			if (r)
+				nft_sb_add(b, "delete element " TABLE " ports { %s . %u }\n", proto, port);
+			nft_sb_add(b, "delete chain " TABLE " %s\n", pcs[i]);
+		}
+	}
+	free(pcs);
+	nft_sb_add(b, "flush chain " TABLE " %s\ndelete chain " TABLE " %s\n", chain, chain);
+	return 1;
+}
+
+static int flush_udp(const struct pm_conf *p, struct cni_error *e)
+{
+	for (size_t i = 0; i < p->n_maps; i++) {
+		int removed;
+		if (p->maps[i].proto != IPPROTO_UDP)
+			continue;
+		for (int f = 0; f < 2; f++)
+			if ((f == 0 ? p->has4 : p->has6) || !(p->has4 || p->has6))
+				if (ct_flush_dport(f == 0 ? AF_INET : AF_INET6, IPPROTO_UDP, p->maps[i].host, &removed, e) < 0)
+					return -1;
+	}
+	return 0;
+}
+
+/* route_localnet=1 on the host's interface towards the container, so 127.0.0.1 may be DNATed
+ * there (what the reference does; it is never reset, as other containers may rely on it). */
+static int localnet(struct cni_ctx *c, const struct pm_conf *p)
+{
+	struct nl_sock *sk = NULL;
+	struct cnl_link l;
+	char path[128];
+	int oif, rc = -1, r;
+
+	if (!p->snat || !p->has4)
+		return 0;
+	if (cnl_open(&sk, &c->err) < 0)
+		return -1;
+	if (cnl_route_get_oif(sk, &p->c4.ip, &oif, &c->err) < 0) {
+		/* the host has no route to the container (an L2-only overlay such as a vxlan network
+		 * without a gateway): nothing to enable, as in the reference */
+		cni_err_clear(&c->err);
+		rc = 0;
+		goto out;
+	}
+	if ((r = cnl_link_get(sk, NULL, oif, &l, &c->err)) <= 0) {
+		if (!r)
+			cni_errf(&c->err, CNI_ERR_KERNEL, "the interface (index %d) routing to the container is gone", oif);
+		goto out;
+	}
+	snprintf(path, sizeof(path), "net/ipv4/conf/%s/route_localnet", l.name);
+	char cur[8] = "";
+	if (sysctl_get(path, cur, sizeof(cur)) < 0 || cur[0] != '1')
+		if (sysctl_set(path, "1", &c->err) < 0)
+			goto out;
+	rc = 0;
+out:
+	cnl_close(sk);
+	return rc;
+}
 
 static int cmd_add(struct cni_ctx *c, struct cni_result *out)
 {
-	(void)out;
-	return cni_errf(&c->err, CNI_ERR_INTERNAL, "portmap: not implemented yet");
+	struct pm_conf p;
+	struct nft *n = NULL;
+	struct nft_sb b = { 0 }, del = { 0 };
+	char (*pcs)[32] = NULL;
+	int lock = -1, rc = -1, r;
+	bool seen;
+
+	if (parse(c, &p, true) < 0)
+		goto out;
+	if (p.n_maps && (p.has4 || p.has6)) {
+		if ((lock = nft_lock(&c->err)) < 0 || nft_open(&n, &c->err) < 0)
+			goto out;
+		/* a repeated ADD replaces what this attachment had */
+		if (drop_cmds(n, p.chain, &del, &c->err) < 0)
+			goto out;
+		if (del.n && nft_run(n, del.s, &c->err) < 0) {
+			cni_err_prefix(&c->err, "portmap: replacing %s: ", p.chain);
+			goto out;
+		}
+		if ((r = base_intact(n, &seen, &c->err)) < 0)
+			goto out;
+		if (!r) {
+			skeleton(&b);
+			for (size_t i = 0; i < sizeof(base_rules) / sizeof(base_rules[0]); i++)
+				nft_sb_add(&b, "flush chain " TABLE " %s\nadd rule " TABLE " %s %s comment \"%s\"\n", base_rules[i].chain,
+					   base_rules[i].chain, base_rules[i].rule, base_rules[i].comment);
+		}
+		if (p.snat && (r = seen ? masq_rule(n, p.mark, &c->err) : 0) <= 0) {
+			if (r < 0)
+				goto out;
+			if (r == 0 && !b.n)
+				skeleton(&b);
+			nft_sb_add(&b, "add rule " TABLE " postrouting meta mark and 0x%08x == 0x%08x masquerade comment \"masquerade mark 0x%08x\"\n",
+				   p.mark, p.mark, p.mark);
+		}
+		nft_sb_add(&b, "add chain " TABLE " %s { comment \"%s\"; }\n", p.chain, p.comment);
+		if (expected_rules(&p, &b) < 0)
+			goto oom;
+		/* the port chains, their map elements, and this attachment's jumps */
+		if (!(pcs = calloc(p.n_maps + 1, sizeof(*pcs))))
+			goto oom;
+		size_t npc = 0;
+		for (size_t i = 0; i < p.n_maps; i++) {
+			const struct pm_map *m = &p.maps[i];
+			char pc[32];
+			if (!applies(&p, m, true) && !applies(&p, m, false))
+				continue;
+			snprintf(pc, sizeof(pc), "p-%s-%u", proto_name(m->proto), m->host);
+			bool done = false, specific = true;
+			for (size_t k = 0; k < npc && !done; k++)
+				done = strcmp(pcs[k], pc) == 0;
+			if (done)
+				continue;
+			snprintf(pcs[npc++], 32, "%s", pc);
+			for (size_t k = 0; k < p.n_maps; k++)
+				if (p.maps[k].proto == m->proto && p.maps[k].host == m->host && (!p.maps[k].host_ip.len || p.maps[k].host_any))
+					specific = false;
+			if ((r = nft_get_chain(n, NFPROTO_INET, TABLE_NAME, pc, NULL, 0, &c->err)) < 0)
+				goto out;
+			if (!r)
+				nft_sb_add(&b, "add chain " TABLE " %s\nadd element " TABLE " ports { %s . %u : jump %s }\n", pc,
+					   proto_name(m->proto), m->host, pc);
+			/* hostIP-specific mappings go before the catch-all ones of other containers */
+			const char *verb = specific ? "insert" : "add";
+			if (!*p.cond[0] && !*p.cond[1])
+				nft_sb_add(&b, "%s rule " TABLE " %s jump %s comment \"%s\"\n", verb, pc, p.chain, p.chain);
+			else
+				for (int f = 0; f < 2; f++)
+					nft_sb_add(&b, "%s rule " TABLE " %s meta nfproto %s %sjump %s comment \"%s\"\n", verb, pc,
+						   f == 0 ? "ipv4" : "ipv6", p.cond[f], p.chain, p.chain);
+		}
+		if (b.oom)
+			goto oom;
+		if (nft_run(n, b.s, &c->err) < 0) {
+			cni_err_prefix(&c->err, "portmap: ");
+			if (*p.cond[0] || *p.cond[1])
+				cni_err_details(&c->err, "check conditionsV4/conditionsV6: they are nftables match expressions");
+			goto out;
+		}
+		if (localnet(c, &p) < 0 || flush_udp(&p, &c->err) < 0) {
+			/* roll back: nothing of this attachment stays */
+			struct cni_error ig = { 0 };
+			struct nft_sb rb = { 0 };
+			if (drop_cmds(n, p.chain, &rb, &ig) > 0 && !rb.oom)
+				nft_run(n, rb.s, &ig);
+			free(rb.s);
+			goto out;
+		}
+	}
+	/* the result is prevResult, unchanged (moved: skel frees both) */
+	*out = c->prev;
+	memset(&c->prev, 0, sizeof(c->prev));
+	c->has_prev = false;
+	rc = 0;
+	goto out;
+oom:
+	cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
+out:
+	free(pcs);
+	free(b.s);
+	free(del.s);
+	nft_close(n);
+	nft_unlock(lock);
+	pm_free(&p);
+	return rc;
 }
+
+static int cmd_del(struct cni_ctx *c)
+{
+	struct pm_conf p;
+	struct nft *n = NULL;
+	struct nft_sb b = { 0 };
+	int lock = -1, rc = -1;
+
+	/* DEL must work whatever is left: only the identity matters, not the mappings */
+	if (parse(c, &p, false) < 0) {
+		if (!p.chain[0] && chain_name(c->name, c->ifname, c->container_id, p.chain, &c->err) < 0)
+			goto out;
+		cni_err_clear(&c->err);
+		p.n_maps = 0;
+	}
+	if ((lock = nft_lock(&c->err)) < 0 || nft_open(&n, &c->err) < 0)
+		goto out;
+	if (drop_cmds(n, p.chain, &b, &c->err) < 0)
+		goto out;
+	if (b.oom) {
+		cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (b.n && nft_run(n, b.s, &c->err) < 0) {
+		cni_err_prefix(&c->err, "portmap: removing %s: ", p.chain);
+		goto out;
+	}
+	/* and the UDP flows towards the gone container (the reference leaves them) */
+	if (flush_udp(&p, &c->err) < 0)
+		goto out;
+	rc = 0;
+out:
+	free(b.s);
+	nft_close(n);
+	nft_unlock(lock);
+	pm_free(&p);
+	return rc;
+}
+
+static int cmd_check(struct cni_ctx *c)
+{
+	struct pm_conf p;
+	struct nft *n = NULL;
+	struct nft_sb b = { 0 };
+	struct nft_rule_info *r = NULL;
+	size_t cnt = 0;
+	int rc = -1, x;
+	bool seen;
+
+	if (parse(c, &p, true) < 0)
+		goto out;
+	if (!p.n_maps || !(p.has4 || p.has6)) {
+		rc = 0;
+		goto out;
+	}
+	if (nft_open(&n, &c->err) < 0)
+		goto out;
+	if ((x = base_intact(n, &seen, &c->err)) <= 0) {
+		if (!x)
+			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: %s",
+				 seen ? "the prerouting or output chain of table " TABLE " was altered"
+				      : "table " TABLE " or its hook chains are missing");
+		goto out;
+	}
+	if (p.snat && (x = masq_rule(n, p.mark, &c->err)) <= 0) {
+		if (!x)
+			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: no masquerade rule for mark 0x%08x in chain postrouting of table " TABLE, p.mark);
+		goto out;
+	}
+	if ((x = nft_get_rules(n, NFPROTO_INET, TABLE_NAME, p.chain, &r, &cnt, &c->err)) <= 0) {
+		if (!x)
+			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: chain %s of container %s (%s) is missing from table " TABLE,
+				 p.chain, c->container_id, c->ifname);
+		goto out;
+	}
+	if (expected_rules(&p, &b) < 0) {
+		cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	/* compare the comments of the rules with those ADD writes, in order */
+	size_t k = 0;
+	for (char *line = b.s, *next; line && *line; line = next, k++) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		char *cm = strstr(line, " comment \"");
+		if (!cm)
+			continue;
+		cm += 10;
+		cm[strlen(cm) - 1] = '\0';
+		if (k >= cnt || strcmp(r[k].comment, cm) != 0) {
+			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: chain %s lacks the rule \"%s\"", p.chain, cm);
+			goto out;
+		}
+	}
+	if (k != cnt) {
+		cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: chain %s has %zu rules, expected %zu", p.chain, cnt, k);
+		goto out;
+	}
+	/* every host port leads here */
+	for (size_t i = 0; i < p.n_maps; i++) {
+		char pc[32];
+		struct nft_rule_info *pr = NULL;
+		size_t pn = 0;
+		bool found = false;
+		uint8_t key[8] = { 0 };
+		char tgt[64];
+		if (!applies(&p, &p.maps[i], true) && !applies(&p, &p.maps[i], false))
+			continue;
+		snprintf(pc, sizeof(pc), "p-%s-%u", proto_name(p.maps[i].proto), p.maps[i].host);
+		if ((x = nft_get_rules(n, NFPROTO_INET, TABLE_NAME, pc, &pr, &pn, &c->err)) < 0)
+			goto out;
+		for (size_t j = 0; j < pn && !found; j++)
+			found = strcmp(pr[j].comment, p.chain) == 0;
+		free(pr);
+		if (!found) {
+			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: host port %s/%u does not lead to chain %s",
+				 proto_name(p.maps[i].proto), p.maps[i].host, p.chain);
+			goto out;
+		}
+		key[0] = p.maps[i].proto;
+		key[4] = (uint8_t)(p.maps[i].host >> 8);
+		key[5] = (uint8_t)(p.maps[i].host & 0xff);
+		if ((x = nft_get_map_elem(n, NFPROTO_INET, TABLE_NAME, "ports", key, sizeof(key), tgt, sizeof(tgt), &c->err)) < 0)
+			goto out;
+		if (!x || strcmp(tgt, pc) != 0) {
+			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: map ports of table " TABLE " has no element %s . %u leading to %s",
+				 proto_name(p.maps[i].proto), p.maps[i].host, pc);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(r);
+	free(b.s);
+	nft_close(n);
+	pm_free(&p);
+	return rc;
+}
+
+static const cJSON *jget(const cJSON *o, const char *k) { return o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL; }
+
+static int cmd_gc(struct cni_ctx *c)
+{
+	struct pm_conf p;
+	struct nft *n = NULL;
+	struct nft_sb b = { 0 };
+	cJSON *arr = NULL, *it;
+	char nh[17], pre[20];
+	int lock = -1, rc = -1, r;
+
+	if (parse(c, &p, false) < 0)
+		goto out;
+	sha512_hex(c->name, strlen(c->name), nh, 16);
+	snprintf(pre, sizeof(pre), "a-%s-", nh);
+	if ((lock = nft_lock(&c->err)) < 0 || nft_open(&n, &c->err) < 0)
+		goto out;
+	if ((r = nft_list_json(n, "list table " TABLE, &arr, &c->err)) != 0) {
+		rc = r < 0 ? -1 : 0;
+		goto out;
+	}
+	cJSON_ArrayForEach(it, arr) {
+		const cJSON *ch = jget(it, "chain"), *nm = jget(ch, "name"), *tb = jget(ch, "table");
+		bool keep = false;
+		if (!cJSON_IsString(nm) || !cJSON_IsString(tb) || strcmp(tb->valuestring, TABLE_NAME) != 0 ||
+		    strncmp(nm->valuestring, pre, strlen(pre)) != 0)
+			continue;
+		for (size_t i = 0; i < c->n_valid && !keep; i++) {
+			char want[CHAIN_LEN];
+			if (c->valid[i].container_id && c->valid[i].ifname &&
+			    chain_name(c->name, c->valid[i].ifname, c->valid[i].container_id, want, &c->err) == 0)
+				keep = strcmp(want, nm->valuestring) == 0;
+		}
+		if (!keep && drop_cmds(n, nm->valuestring, &b, &c->err) < 0)
+			goto out;
+	}
+	if (b.oom) {
+		cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (b.n && nft_run(n, b.s, &c->err) < 0) {
+		cni_err_prefix(&c->err, "portmap GC of network %s: ", c->name);
+		goto out;
+	}
+	rc = 0;
+out:
+	cJSON_Delete(arr);
+	free(b.s);
+	nft_close(n);
+	nft_unlock(lock);
+	pm_free(&p);
+	return rc;
+}
+
+static int cmd_status(struct cni_ctx *c)
+{
+	struct pm_conf p;
+	struct nft *n = NULL;
+	struct nft_sb b = { 0 };
+	int rc = -1;
+
+	if (parse(c, &p, false) < 0)
+		goto out;
+	if (nft_open(&n, &c->err) < 0)
+		goto out;
+	/* can the kernel take our table (nat chains, fib, the map)? a dry run */
+	skeleton(&b);
+	for (size_t i = 0; i < sizeof(base_rules) / sizeof(base_rules[0]); i++)
+		nft_sb_add(&b, "add rule " TABLE " %s %s\n", base_rules[i].chain, base_rules[i].rule);
+	if (b.oom) {
+		cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (nft_check(n, b.s, &c->err) < 0) {
+		c->err.code = CNI_ERR_NOT_AVAILABLE;
+		cni_err_prefix(&c->err, "portmap: nf_tables cannot take the port map here: ");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(b.s);
+	nft_close(n);
+	pm_free(&p);
+	return rc;
+}
+
+/* nf_tables and sysctl need CAP_NET_ADMIN only: portmap never enters the container. */
+static const int portmap_caps[] = { CAP_NET_ADMIN, -1 };
 
 int main(void)
 {
-	static const struct cni_plugin p = { .name = "portmap", .any_cni_args = true, .add = cmd_add };
-	return cni_plugin_main(&p);
+	static const struct cni_plugin pl = {
+		.name = "portmap",
+		.any_cni_args = true,
+		.caps = portmap_caps,
+		.add = cmd_add,
+		.check = cmd_check,
+		.del = cmd_del,
+		.gc = cmd_gc,
+		.status = cmd_status,
+	};
+	return cni_plugin_main(&pl);
 }

@@ -1,0 +1,314 @@
+#!/usr/bin/env bats
+# portmap chained after bridge, against the real kernel: a "host" namespace per test runs the
+# plugins, an "outside" namespace is a client on the host's uplink, containers are namespaces;
+# traffic is real HTTP (busybox httpd in the container, bash /dev/tcp as client) and UDP.
+
+setup() {
+	load helpers/common
+	load helpers/net
+	T=$(tag)
+	HOSTNS=h$T
+	OUT=o$T
+	BR=br$T
+	NET=n$T
+	DATA=$BATS_TEST_TMPDIR/ipam
+	WWW=$BATS_TEST_TMPDIR/www
+	mkdir -p "$WWW"
+	echo "hello-$T" >"$WWW/index.html"
+	mkns "$HOSTNS"
+	mkns "$OUT"
+	# the node's uplink: host 10.200.231.1 / fd00:200:e7::1, outside client .2 / ::2
+	ip -n "$HOSTNS" link add up$T type veth peer name eth0 netns "$OUT"
+	ip -n "$HOSTNS" addr add 10.200.231.1/24 dev up$T
+	ip -n "$HOSTNS" addr add fd00:200:e7::1/64 dev up$T nodad
+	ip -n "$HOSTNS" link set up$T up
+	ip -n "$OUT" addr add 10.200.231.2/24 dev eth0
+	ip -n "$OUT" addr add fd00:200:e7::2/64 dev eth0 nodad
+	ip -n "$OUT" link set eth0 up
+	ip -n "$OUT" route add default via 10.200.231.1
+	ip -n "$OUT" -6 route add default via fd00:200:e7::1
+	in_host sysctl -qw net.ipv6.conf.all.forwarding=1
+}
+
+teardown() { net_teardown; }
+
+DUAL='[[{"subnet":"10.200.230.0/24"}],[{"subnet":"fd00:200:e6::/64"}]]'
+
+brconf() {
+	printf '{"cniVersion":"%s","name":"%s","type":"bridge","bridge":"%s","isDefaultGateway":true,"hairpinMode":true,"ipam":{"type":"host-local","dataDir":"%s","ranges":%s}}' \
+		"${2:-1.0.0}" "$NET" "$BR" "$DATA" "${1:-$DUAL}"
+}
+
+# pmconf PREV MAPPINGS [extra members] [cniVersion]
+pmconf() {
+	printf '{"cniVersion":"%s","name":"%s","type":"portmap"%s,"runtimeConfig":{"portMappings":%s},"prevResult":%s}' \
+		"${4:-1.0.0}" "$NET" "${3:+,$3}" "$2" "$1"
+}
+
+# attach NAME MAPPINGS [extra]: bridge then portmap for container NAME; bridge's result in PREV_NAME
+attach() {
+	mkns "$1"
+	hcni ADD bridge "$(brconf)" "$1"
+	assert_success
+	printf -v "PREV_$1" '%s' "$output"
+	local prev=$output
+	hcni ADD portmap "$(pmconf "$prev" "$2" "${3:-}")" "$1"
+	assert_success
+	# the result is prevResult, unchanged
+	assert_equal "$(jqo -cS .)" "$(jq -cS . <<<"$prev")"
+}
+
+prev_of() { local v=PREV_$1; echo "${!v}"; }
+
+# httpd NS: a web server on port 80 in the container
+httpd() { ip netns exec "$1" busybox httpd -p 80 -h "$WWW"; sleep 0.2; }
+
+# get NS ADDR PORT: HTTP GET from NS; the body on stdout
+get() {
+	timeout 5 ip netns exec "$1" bash -c 'exec 3<>"/dev/tcp/$0/$1" && printf "GET /index.html HTTP/1.0\r\n\r\n" >&3 && cat <&3' "$2" "$3" 2>/dev/null | tail -1
+}
+
+# what the table holds apart from its skeleton: chains a-*/p-* and map elements
+leftovers() { in_host nft list table inet cni_c_portmap 2>/dev/null | grep -E 'chain (a|p)-|jump p-' || true; }
+
+@test "a host port reaches the container from outside, from the host, via 127.0.0.1, over IPv6 and by hairpin" {
+	attach c1$T '[{"hostPort":18080,"containerPort":80,"protocol":"tcp"}]'
+	httpd c1$T
+	assert_equal "$(get "$OUT" 10.200.231.1 18080)" "hello-$T"
+	assert_equal "$(get "$OUT" fd00:200:e7::1 18080)" "hello-$T"
+	assert_equal "$(get "$HOSTNS" 10.200.231.1 18080)" "hello-$T"
+	assert_equal "$(get "$HOSTNS" 127.0.0.1 18080)" "hello-$T"
+	assert_equal "$(get "$HOSTNS" 10.200.230.1 18080)" "hello-$T"
+	# hairpin: the container reaches itself through the host port
+	assert_equal "$(get c1$T 10.200.230.1 18080)" "hello-$T"
+	assert_equal "$(get c1$T fd00:200:e6::1 18080)" "hello-$T"
+	# a port not mapped stays closed
+	[ -z "$(get "$OUT" 10.200.231.1 18081)" ]
+	assert_equal "$(in_host cat /proc/sys/net/ipv4/conf/$BR/route_localnet)" 1
+	# the outside client was seen through DNAT only (not masqueraded): its own address
+	in_host nft list chain inet cni_c_portmap postrouting | grep -q 'masquerade'
+}
+
+@test "another container reaches it through the gateway; mappings of two containers coexist" {
+	attach c1$T '[{"hostPort":18080,"containerPort":80}]'
+	attach c2$T '[{"hostPort":18090,"containerPort":80,"protocol":"TCP"}]'
+	httpd c1$T
+	echo "other-$T" >"$BATS_TEST_TMPDIR/other.html"
+	ip netns exec c2$T busybox httpd -p 80 -h "$BATS_TEST_TMPDIR" -c /dev/null
+	cp "$BATS_TEST_TMPDIR/other.html" "$BATS_TEST_TMPDIR/index.html"
+	assert_equal "$(get c2$T 10.200.230.1 18080)" "hello-$T"
+	assert_equal "$(get "$OUT" 10.200.231.1 18090)" "other-$T"
+	assert_equal "$(get c1$T 10.200.231.1 18090)" "other-$T"
+}
+
+@test "CHECK passes, then catches a deleted rule, a missing chain and a missing map element" {
+	attach c1$T '[{"hostPort":18080,"containerPort":80},{"hostPort":18053,"containerPort":53,"protocol":"udp"}]'
+	local conf
+	conf=$(pmconf "$(prev_of c1$T)" '[{"hostPort":18080,"containerPort":80},{"hostPort":18053,"containerPort":53,"protocol":"udp"}]')
+	hcni CHECK portmap "$conf" c1$T
+	assert_success
+	# CHECK with other mappings than ADD had fails
+	hcni CHECK portmap "$(pmconf "$(prev_of c1$T)" '[{"hostPort":18080,"containerPort":81}]')" c1$T
+	expect_error 104 'lacks the rule'
+	local chain h
+	chain=$(in_host nft list table inet cni_c_portmap | grep -o 'a-[0-9a-f]*-[0-9a-f]*' | sort -u)
+	h=$(in_host nft -a list chain inet cni_c_portmap "$chain" | grep 'dnat ip to 10.200.230.2:53' | grep -o 'handle [0-9]*')
+	in_host nft delete rule inet cni_c_portmap "$chain" $h
+	hcni CHECK portmap "$conf" c1$T
+	expect_error 104 'p-udp-18053 dnat 10.200.230.2:53'
+	in_host nft delete element inet cni_c_portmap ports '{ tcp . 18080 }'
+	hcni ADD portmap "$conf" c1$T
+	assert_success
+	hcni CHECK portmap "$conf" c1$T
+	assert_success
+	in_host nft delete element inet cni_c_portmap ports '{ tcp . 18080 }'
+	hcni CHECK portmap "$conf" c1$T
+	expect_error 104 'no element tcp . 18080'
+	in_host nft flush chain inet cni_c_portmap prerouting
+	hcni CHECK portmap "$conf" c1$T
+	expect_error 104 'altered'
+}
+
+@test "DEL removes the container's chain, its port chains and map elements; again, and without config, succeeds" {
+	attach c1$T '[{"hostPort":18080,"containerPort":80}]'
+	attach c2$T '[{"hostPort":18080,"containerPort":80,"hostIP":"10.200.231.1"},{"hostPort":18443,"containerPort":443}]'
+	# c2's hostIP-specific mapping of the shared port comes first in the port chain
+	in_host nft list chain inet cni_c_portmap p-tcp-18080 | grep -c jump | grep -qx 2
+	hcni DEL portmap "$(pmconf "$(prev_of c2$T)" '[{"hostPort":18080,"containerPort":80,"hostIP":"10.200.231.1"},{"hostPort":18443,"containerPort":443}]')" c2$T
+	assert_success
+	# c1's mapping stays, and works
+	httpd c1$T
+	assert_equal "$(get "$OUT" 10.200.231.1 18080)" "hello-$T"
+	run in_host nft list chain inet cni_c_portmap p-tcp-18443
+	assert_failure
+	# DEL as a runtime sends it after a crash: no prevResult, no runtimeConfig
+	hcni DEL portmap "{\"cniVersion\":\"1.0.0\",\"name\":\"$NET\",\"type\":\"portmap\"}" c1$T
+	assert_success
+	assert_equal "$(leftovers)" ""
+	[ -z "$(get "$OUT" 10.200.231.1 18080)" ]
+	hcni DEL portmap "{\"cniVersion\":\"1.0.0\",\"name\":\"$NET\",\"type\":\"portmap\"}" c1$T
+	assert_success
+}
+
+@test "hostIP: only that address forwards; 0.0.0.0 means every IPv4 address" {
+	in_host ip addr add 10.200.231.11/24 dev up$T
+	attach c1$T '[{"hostPort":18080,"containerPort":80,"hostIP":"10.200.231.11"},{"hostPort":18081,"containerPort":80,"hostIP":"0.0.0.0"}]'
+	httpd c1$T
+	assert_equal "$(get "$OUT" 10.200.231.11 18080)" "hello-$T"
+	[ -z "$(get "$OUT" 10.200.231.1 18080)" ]
+	assert_equal "$(get "$OUT" 10.200.231.1 18081)" "hello-$T"
+	[ -z "$(get "$OUT" fd00:200:e7::1 18081)" ]
+}
+
+@test "UDP: datagrams reach the container, and a flow that existed before ADD is flushed from conntrack" {
+	# another container's mapping first: the nat hooks exist when the early datagram passes, so
+	# its conntrack entry is bound (to no NAT) and only a flush lets later ones be DNATed
+	attach c0$T '[{"hostPort":18099,"containerPort":80}]'
+	mkns c1$T
+	hcni ADD bridge "$(brconf)" c1$T
+	assert_success
+	local prev=$output
+	ip netns exec c1$T tcpdump -i eth0 -n -l -c 2 'udp dst port 53' >"$BATS_TEST_TMPDIR/dump" 2>/dev/null &
+	sleep 0.5
+	# one socket (one source port) from outside: a datagram before the mapping exists makes a
+	# conntrack entry to the host itself, the next ones after ADD must go to the container
+	ip netns exec "$OUT" bash -c '
+		exec 3<>/dev/udp/10.200.231.1/18053
+		echo before >&3; sleep 0.3
+		read -r _ <"$0"
+		for i in 1 2 3; do echo after >&3 2>/dev/null; sleep 0.2; done' "$BATS_TEST_TMPDIR/go" &
+	local client=$!
+	sleep 0.2
+	mkfifo "$BATS_TEST_TMPDIR/go" 2>/dev/null || true
+	sleep 0.5
+	hcni ADD portmap "$(pmconf "$prev" '[{"hostPort":18053,"containerPort":53,"protocol":"udp"}]')" c1$T
+	assert_success
+	echo go >"$BATS_TEST_TMPDIR/go"
+	wait "$client" || true
+	sleep 0.5
+	grep -q '10.200.231.2\.[0-9]* > 10.200.230.3.53' "$BATS_TEST_TMPDIR/dump"
+}
+
+@test "GC removes the chains of attachments not valid, keeps the others" {
+	attach c1$T '[{"hostPort":18080,"containerPort":80}]'
+	attach c2$T '[{"hostPort":18090,"containerPort":80}]'
+	local gc
+	gc=$(printf '{"cniVersion":"1.1.0","name":"%s","type":"portmap","cni.dev/valid-attachments":[{"containerID":"c2%s","ifname":"eth0"}]}' "$NET" "$T")
+	run ip netns exec "$HOSTNS" env CNI_COMMAND=GC CNI_PATH="$PLUGIN_DIR" "$PLUGIN_DIR/portmap" <<<"$gc"
+	assert_success
+	run in_host nft list chain inet cni_c_portmap p-tcp-18080
+	assert_failure
+	in_host nft list chain inet cni_c_portmap p-tcp-18090 >/dev/null
+	httpd c2$T
+	assert_equal "$(get "$OUT" 10.200.231.1 18090)" "hello-$T"
+	# another network's GC leaves this one alone
+	run ip netns exec "$HOSTNS" env CNI_COMMAND=GC CNI_PATH="$PLUGIN_DIR" "$PLUGIN_DIR/portmap" <<<'{"cniVersion":"1.1.0","name":"other","type":"portmap","cni.dev/valid-attachments":[]}'
+	assert_success
+	in_host nft list chain inet cni_c_portmap p-tcp-18090 >/dev/null
+}
+
+@test "a repeated ADD replaces the mappings; no mappings passes prevResult through and creates nothing" {
+	attach c1$T '[{"hostPort":18080,"containerPort":81}]'
+	hcni ADD portmap "$(pmconf "$(prev_of c1$T)" '[{"hostPort":18080,"containerPort":80}]')" c1$T
+	assert_success
+	httpd c1$T
+	assert_equal "$(get "$OUT" 10.200.231.1 18080)" "hello-$T"
+	assert_equal "$(in_host nft list table inet cni_c_portmap | grep -c 'dnat ip to')" 1
+	mkns c2$T
+	hcni ADD bridge "$(brconf)" c2$T
+	local prev=$output
+	hcni ADD portmap "$(pmconf "$prev" '[]')" c2$T
+	assert_success
+	assert_equal "$(jqo -cS .)" "$(jq -cS . <<<"$prev")"
+	hcni ADD portmap "{\"cniVersion\":\"1.0.0\",\"name\":\"$NET\",\"type\":\"portmap\",\"prevResult\":$prev}" c2$T
+	assert_success
+	assert_equal "$(in_host nft list table inet cni_c_portmap | grep -c 'chain a-')" 1
+}
+
+@test "older versions: a 0.3.1 and a 0.4.0 conflist get their prevResult back in their shape" {
+	local v
+	for v in 0.3.1 0.4.0; do
+		mkns c$v$T
+		hcni ADD bridge "$(brconf "$DUAL" $v)" c$v$T
+		assert_success
+		local prev=$output
+		hcni ADD portmap "$(pmconf "$prev" '[{"hostPort":18080,"containerPort":80}]' '' $v)" c$v$T
+		assert_success
+		assert_equal "$(jqo -r .cniVersion)" $v
+		assert_equal "$(jqo -cS .ips)" "$(jq -cS .ips <<<"$prev")"
+		hcni DEL portmap "$(pmconf "$prev" '[{"hostPort":18080,"containerPort":80}]' '' $v)" c$v$T
+		assert_success
+	done
+	assert_equal "$(leftovers)" ""
+}
+
+@test "bad mappings and options are refused naming the field, and nothing is created" {
+	mkns c1$T
+	hcni ADD bridge "$(brconf)" c1$T
+	local prev=$output
+	hcni ADD portmap "$(pmconf "$prev" '[{"hostPort":0,"containerPort":80}]')" c1$T
+	expect_error 7 'runtimeConfig.portMappings\[0\].hostPort'
+	hcni ADD portmap "$(pmconf "$prev" '[{"hostPort":80,"containerPort":80},{"hostPort":81,"containerPort":70000}]')" c1$T
+	expect_error 7 'runtimeConfig.portMappings\[1\].containerPort'
+	hcni ADD portmap "$(pmconf "$prev" '[{"hostPort":80,"containerPort":80,"protocol":"icmp"}]')" c1$T
+	expect_error 7 'portMappings\[0\].protocol.*icmp'
+	hcni ADD portmap "$(pmconf "$prev" '[{"hostPort":80,"containerPort":80,"hostIP":"300.1.1.1"}]')" c1$T
+	expect_error 7 'portMappings\[0\].hostIP'
+	hcni ADD portmap "$(pmconf "$prev" '[{"hostPort":"80","containerPort":80}]')" c1$T
+	expect_error 6 'portMappings\[0\].hostPort'
+	hcni ADD portmap "$(pmconf "$prev" '[{"containerPort":80}]')" c1$T
+	expect_error 7 'portMappings\[0\].hostPort. is required'
+	hcni ADD portmap "$(pmconf "$prev" '[{"hostPort":80,"containerPort":80}]' '"backend":"iptables"')" c1$T
+	expect_error 7 'backend'
+	hcni ADD portmap "$(pmconf "$prev" '[{"hostPort":80,"containerPort":80}]' '"markMasqBit":32')" c1$T
+	expect_error 7 'markMasqBit'
+	hcni ADD portmap "$(pmconf "$prev" '[{"hostPort":80,"containerPort":80}]' '"conditionsV4":["ip saddr 1.2.3.4\nflush ruleset"]')" c1$T
+	expect_error 7 'conditionsV4\[0\]'
+	hcni ADD portmap "{\"cniVersion\":\"1.0.0\",\"name\":\"$NET\",\"type\":\"portmap\",\"runtimeConfig\":{\"portMappings\":[{\"hostPort\":80,\"containerPort\":80}]}}" c1$T
+	expect_error 7 'prevResult'
+	run in_host nft list table inet cni_c_portmap
+	assert_failure
+}
+
+@test "conditionsV4, snat false, masqAll and markMasqBit shape the rules" {
+	attach c1$T '[{"hostPort":18080,"containerPort":80}]' '"snat":false,"conditionsV4":["ip saddr 10.200.231.0/24"],"conditionsV6":["ip6 saddr fd00:200:e7::/64"]'
+	httpd c1$T
+	assert_equal "$(get "$OUT" 10.200.231.1 18080)" "hello-$T"
+	# not from the host's own addresses: the condition excludes them
+	[ -z "$(get "$HOSTNS" 10.200.230.1 18080)" ]
+	run in_host nft list table inet cni_c_portmap
+	refute_output --partial 'meta mark set'
+	attach c2$T '[{"hostPort":18090,"containerPort":80}]' '"masqAll":true,"markMasqBit":5'
+	in_host nft list table inet cni_c_portmap | grep -q 'meta mark & 0x00000020 == 0x00000020 masquerade'
+	in_host nft list table inet cni_c_portmap | grep -q 'meta mark set meta mark | 0x00000020 comment "p-tcp-18090 masqAll"'
+}
+
+@test "STATUS is ready where nf_tables works; VERSION lists 1.1.0" {
+	run ip netns exec "$HOSTNS" env CNI_COMMAND=STATUS CNI_PATH="$PLUGIN_DIR" "$PLUGIN_DIR/portmap" <<<'{"cniVersion":"1.1.0","name":"x","type":"portmap"}'
+	assert_success
+	run in_host nft list table inet cni_c_portmap
+	assert_failure
+	run env CNI_COMMAND=VERSION "$PLUGIN_DIR/portmap" <<<'{}'
+	assert_success
+	jqo -e '.supportedVersions | index("1.1.0")' >/dev/null
+}
+
+@test "least privilege: ADD, CHECK and DEL with only CAP_NET_ADMIN in the bounding set; it keeps only that" {
+	command -v setpriv >/dev/null || skip "setpriv (util-linux) missing"
+	mkns c1$T
+	hcni ADD bridge "$(brconf)" c1$T
+	assert_success
+	local conf v
+	conf=$(pmconf "$output" '[{"hostPort":18080,"containerPort":80}]')
+	for v in ADD CHECK DEL; do
+		run ip netns exec "$HOSTNS" setpriv --bounding-set=-all,+net_admin -- env CNI_COMMAND=$v CNI_CONTAINERID=c1$T \
+			CNI_IFNAME=eth0 CNI_NETNS=/var/run/netns/c1$T CNI_PATH="$PLUGIN_DIR" CNI_TEST_CAPS_OUT="$BATS_TEST_TMPDIR/caps" \
+			"$PLUGIN_DIR/portmap" <<<"$conf"
+		assert_success
+	done
+	assert_equal "$(leftovers)" ""
+	if nm "$PLUGIN_DIR/portmap" | grep -q cni_fault; then
+		# a test build wrote its effective set during the verbs: CAP_NET_ADMIN (bit 12) only
+		grep -q '^CapEff:	0000000000001000$' "$BATS_TEST_TMPDIR/caps" || { cat "$BATS_TEST_TMPDIR/caps"; false; }
+	fi
+}
