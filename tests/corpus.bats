@@ -326,6 +326,14 @@ run_dir() {
 	run_dir vlan
 }
 
+@test "corpus: portmap" {
+	run_dir portmap
+}
+
+@test "corpus: loopback" {
+	run_dir loopback
+}
+
 @test "corpus: at least 80 well-formed cases, each expected code one the suite uses" {
 	local f n=0 bad=()
 	for f in "$CORPUS"/*/*.case; do

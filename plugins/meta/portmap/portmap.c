@@ -67,6 +67,56 @@ static void pm_free(struct pm_conf *p)
 
 /* ---- config ---- */
 
+/* A condition is nftables match syntax, but only of a shape that cannot make nft resolve a
+ * hostname (libnftables 1.0.6 has no switch for that: any unknown word in an address position is
+ * looked up in DNS, from inside a CNI ADD) or reach past the rule: keywords, operators, numbers,
+ * addresses and prefixes, and interface names after iifname/oifname. */
+static bool cond_token_ok(const char *t, const char *prev)
+{
+	static const char *const kw[] = { "ip", "ip6", "saddr", "daddr", "meta", "iifname", "oifname", "iif", "oif",
+					  "mark", "th", "tcp", "udp", "sctp", "sport", "dport", "ct", "state", "new",
+					  "established", "related", "fib", "type", "local", "l4proto", "nfproto", "ipv4",
+					  "ipv6", "protocol", "nexthdr", "dscp", "length", "skuid", "skgid", "iiftype",
+					  "oiftype", "pkttype", "unicast", "broadcast", "multicast", "and", "or", "xor",
+					  "!=", "==", "<", ">", "<=", ">=", "!", "&", "|", "^", NULL };
+	struct ipnet n;
+	struct ip a;
+	bool digits = *t != '\0';
+
+	for (size_t i = 0; kw[i]; i++)
+		if (strcmp(t, kw[i]) == 0)
+			return true;
+	if (prev && (strcmp(prev, "iifname") == 0 || strcmp(prev, "oifname") == 0 || strcmp(prev, "iif") == 0 ||
+		     strcmp(prev, "oif") == 0))
+		return conf_valid_ifname(t);
+	for (const char *c = t; *c; c++)
+		digits = digits && (strchr("0123456789-x", *c) || (c > t && strchr("abcdefABCDEF", *c) && t[1] == 'x'));
+	if (digits)
+		return true;
+	/* an address, a prefix, or a comma-separated list of them */
+	char buf[512];
+	snprintf(buf, sizeof(buf), "%s", t);
+	for (char *sv = NULL, *it = strtok_r(buf, ",", &sv); it; it = strtok_r(NULL, ",", &sv))
+		if (ip_parse(it, &a) < 0 && ipnet_parse(it, &n) < 0)
+			return false;
+	return strlen(t) < sizeof(buf) && t[0] != ',' && t[strlen(t) - 1] != ',';
+}
+
+static bool cond_ok(const char *s)
+{
+	char buf[512], *sv = NULL, *prev = NULL;
+	bool ok = true, any = false;
+
+	if (strlen(s) >= sizeof(buf))
+		return false;
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (char *t = strtok_r(buf, " \t", &sv); t && ok; prev = t, t = strtok_r(NULL, " \t", &sv)) {
+		ok = cond_token_ok(t, prev);
+		any = true;
+	}
+	return ok && any;
+}
+
 static int parse_conditions(const cJSON *root, const char *key, char **out, struct cni_error *e)
 {
 	const cJSON *arr, *v;
@@ -86,7 +136,7 @@ static int parse_conditions(const cJSON *root, const char *key, char **out, stru
 		if (conf_val_string(v, conf_path_idx(path, key, i++), &s, e) < 0)
 			return -1;
 		/* one nft expression each: nothing that ends the command, the rule or a string */
-		if (strpbrk(s, "\n\r;#\"{}\\") || !*s)
+		if (strpbrk(s, "\n\r;#\"{}\\") || !cond_ok(s))
 			return cni_errf(e, CNI_ERR_INVALID_CONFIG,
 					"invalid config: field \"%s\": \"%s\" is not an nftables match expression", path, s);
 		char *n = realloc(*out, len + strlen(s) + 2);
