@@ -13,7 +13,14 @@ CC      ?= gcc
 PLUGINS := host-local bridge vxlan vlan loopback portmap
 # the runtime in miniature, installed beside the plugins
 TOOLS := cnitool
-TEST_TOOLS = $(patsubst tests/tools/%.c,$(BUILD)/test-tools/%,$(wildcard tests/tools/*.c))
+TEST_TOOLS = $(patsubst tests/tools/%.c,$(BUILD)/test-tools/%,$(wildcard tests/tools/*.c)) \
+	$(FUZZ_TARGETS:%=$(BUILD)/test-tools/fuzz-replay-%)
+# libFuzzer targets (tests/fuzz/fuzz_<name>.c): `make fuzz` runs each FUZZ_TIME seconds (clang);
+# the test suite replays their saved corpus through the same code built by gcc in each lane.
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_TIME  ?= 300
+FUZZ_BUILD ?= build-fuzz
+FUZZ_CC    ?= clang
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation
 CSTD    := -std=gnu11 -D_GNU_SOURCE
@@ -72,7 +79,7 @@ HOSTLOCAL_LIB  := $(filter-out %/main.o,$(HOSTLOCAL_OBJS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all install uninstall test test-unit test-asan deps clean check-tools test-tools demo bench bench-tools
+.PHONY: all install uninstall test test-unit test-asan deps clean check-tools test-tools demo bench bench-tools fuzz
 all: $(PLUGINS:%=$(BUILD)/%) $(TOOLS:%=$(BUILD)/%)
 test-tools: $(TEST_TOOLS)
 
@@ -115,6 +122,12 @@ $(BUILD)/cnitool: $(CNITOOL_OBJS) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
 $(BUILD)/test-tools/%: $(BUILD)/obj/tests/tools/%.o $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_NL) $(LIB_JSON) $(LIB_CAP)
+
+# A fuzz target with a main() that replays saved inputs (tests/fuzz.bats).
+$(BUILD)/test-tools/fuzz-replay-%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj/tests/fuzz/replay.o \
+		$(HOSTLOCAL_LIB) $(COMMON_BASE_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) $(LIB_CAP)
 
 $(BUILD)/unit-tests: $(UNIT_OBJS) $(COMMON_BASE_OBJS) $(HOSTLOCAL_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) $(LIB_CAP)
@@ -162,5 +175,20 @@ bench: all bench-tools
 demo: all
 	./scripts/demo.sh
 
+# Fuzzing (clang + libFuzzer, not part of make test): each target FUZZ_TIME seconds, one at a
+# time, from tests/fuzz/corpus/<target> and seeds mined from tests/corpus; then the saved corpus
+# is re-minimised to the inputs that add coverage. Crashes land in $(FUZZ_BUILD)/artifacts/.
+FUZZ_CFLAGS := $(CSTD) -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all -Icommon -Iplugins/ipam/host-local -DCNIC_ID='"fuzz"'
+FUZZ_SRCS := $(COMMON_BASE:%=common/%.c) $(filter-out %/main.c,$(HOSTLOCAL_SRCS))
+fuzz:
+	./scripts/deps.sh --fuzz
+	$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz-%)
+	FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_TIME=$(FUZZ_TIME) FUZZ_TARGETS="$(FUZZ_TARGETS)" ./tests/fuzz/run.sh
+
+$(FUZZ_BUILD)/fuzz-%: tests/fuzz/fuzz_%.c $(FUZZ_SRCS) $(wildcard common/*.h plugins/ipam/host-local/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRCS) $(LIB_JSON) -lcap
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan $(FUZZ_BUILD)

@@ -1,14 +1,21 @@
 #!/bin/sh
 # Install the Debian packages that building and testing need; does nothing when all are present.
 # Works on a fresh Debian 12 (empty apt lists, no compiler): run as root.
+#   --build-only  only what `make` needs;  --fuzz  what `make` and `make fuzz` need
 set -eu
 
 BUILD_PKGS="make gcc libc6-dev pkg-config libcjson-dev libcap-dev libnl-3-dev libnl-route-3-dev libnftables-dev"
 TEST_PKGS="bats bats-support bats-assert iproute2 iputils-ping tcpdump nftables jq procps util-linux strace iptables valgrind
            golang-go golang-github-appc-cni-dev podman busybox-static containerd runc
            containernetworking-plugins"
+# make fuzz: clang, libFuzzer (its runtime is not a dependency of clang-14) and llvm-symbolizer
+FUZZ_PKGS="clang libclang-rt-14-dev llvm-14"
 PKGS="$BUILD_PKGS ${DEPS_EXTRA:-}"
-[ "${1:-}" = "--build-only" ] || PKGS="$PKGS $TEST_PKGS"
+case "${1:-}" in
+--build-only) ;;
+--fuzz) PKGS="$PKGS $FUZZ_PKGS" ;;
+*) PKGS="$PKGS $TEST_PKGS" ;;
+esac
 
 missing=""
 for p in $PKGS; do
