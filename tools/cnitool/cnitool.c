@@ -1,8 +1,301 @@
-/* cnitool: placeholder until the implementation lands (issue 6). */
+/* cnitool: the Go cnitool's commands (add, check, del, gc, status) over libcni's behaviour, in C. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-int main(void)
+#include "gojson.h"
+#include "libcni.h"
+#include "sha512.h"
+
+#define DEFAULT_NET_DIR "/etc/cni/net.d"
+
+static const char usage[] =
+	"CNI Tool is a simple program that executes a CNI configuration.\n"
+	"It will add, check, remove, gc, or get status of an interface in an already-created network namespace.\n"
+	"\n"
+	"Usage:\n"
+	"  cnitool [command]\n"
+	"\n"
+	"Available Commands:\n"
+	"  add         Add network interface to a network namespace\n"
+	"  check       Check network interface in a network namespace\n"
+	"  del         Delete network interface from a network namespace\n"
+	"  gc          Garbage collect network interfaces\n"
+	"  help        Help about any command\n"
+	"  status      Get status of network interfaces\n"
+	"\n"
+	"Flags:\n"
+	"  -h, --help            help for cnitool\n"
+	"  -i, --ifname string   Interface name (defaults to env var CNI_IFNAME or 'eth0')\n"
+	"\n"
+	"Usage: cnitool add|check|del <network-name> <netns>; cnitool gc|status <network-name> [<netns>]\n"
+	"\n"
+	"Environment: NETCONFPATH (default " DEFAULT_NET_DIR "), CNI_PATH, CNI_IFNAME, CNI_ARGS (K=V;K=V),\n"
+	"CAP_ARGS (capability args as JSON), CNI_CACHE_DIR (default " LIBCNI_CACHE_DIR ", results in <dir>/results)\n";
+
+enum cmd { CMD_ADD, CMD_CHECK, CMD_DEL, CMD_GC, CMD_STATUS };
+
+static const char *const cmd_names[] = { "add", "check", "del", "gc", "status" };
+
+static int fail(const struct cni_error *e)
 {
-	fputs("cnitool: not implemented yet\n", stderr);
-	return 2;
+	fprintf(stderr, "Error: %s%s%s\n", e->msg, *e->details ? "; " : "", e->details);
+	return 1;
+}
+
+/* os.Getwd: $PWD when it names the working directory (so a path through a symlink, /var/run for
+ * /run, stays as the shell shows it), else getcwd(3). */
+static char *go_getwd(void)
+{
+	const char *pwd = getenv("PWD");
+	struct stat a, b;
+	if (pwd && *pwd == '/' && stat(pwd, &a) == 0 && stat(".", &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		return strdup(pwd);
+	return getcwd(NULL, 0);
+}
+
+/* filepath.Abs: joined onto the working directory when relative, then filepath.Clean. */
+static char *abs_path(const char *p, struct cni_error *e)
+{
+	char *cwd = NULL, *joined = NULL, *out;
+	size_t n, o = 0;
+
+	if (*p != '/') {
+		if (!(cwd = go_getwd())) {
+			cni_errf(e, CNI_ERR_IO, "getwd: %s", strerror(errno));
+			return NULL;
+		}
+		if (asprintf(&joined, "%s/%s", cwd, p) < 0)
+			joined = NULL;
+		free(cwd);
+	} else {
+		joined = strdup(p);
+	}
+	if (!joined || !(out = malloc(strlen(joined) + 2))) {
+		free(joined);
+		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+		return NULL;
+	}
+	/* Clean: drop empty and "." elements, ".." eats the previous one (not past the root) */
+	n = strlen(joined);
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j < n && joined[j] != '/')
+			j++;
+		size_t len = j - i;
+		if (len == 0 || (len == 1 && joined[i] == '.')) {
+			/* nothing */
+		} else if (len == 2 && joined[i] == '.' && joined[i + 1] == '.') {
+			while (o > 0 && out[o - 1] != '/')
+				o--;
+			if (o > 0)
+				o--;
+		} else {
+			out[o++] = '/';
+			memcpy(out + o, joined + i, len);
+			o += len;
+		}
+		i = j + 1;
+	}
+	if (o == 0)
+		out[o++] = '/';
+	out[o] = '\0';
+	free(joined);
+	return out;
+}
+
+/* The Go tool's parseArgs: "K=V;K=V", each pair exactly one '=' with both sides non-empty. */
+static int parse_cni_args(const char *s, struct rtconf *rt, struct cni_error *e)
+{
+	const char *p = s;
+	for (;;) {
+		const char *end = strchr(p, ';');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		const char *eq = memchr(p, '=', len);
+		struct cni_kv *nv;
+		if (!eq || eq == p || eq + 1 == p + len || memchr(eq + 1, '=', len - (size_t)(eq + 1 - p)))
+			return cni_errf(e, CNI_ERR_INVALID_ENV, "invalid CNI_ARGS pair \"%.*s\"", (int)len, p);
+		if (!(nv = realloc(rt->args, (rt->n_args + 1) * sizeof(*nv))))
+			return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+		rt->args = nv;
+		nv[rt->n_args].key = strndup(p, (size_t)(eq - p));
+		nv[rt->n_args].val = strndup(eq + 1, len - (size_t)(eq + 1 - p));
+		rt->n_args++;
+		if (!nv[rt->n_args - 1].key || !nv[rt->n_args - 1].val)
+			return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+		if (!end)
+			return 0;
+		p = end + 1;
+	}
+}
+
+/* setupRuntimeConfig: the network from NETCONFPATH, CAP_ARGS, CNI_ARGS, the interface name, the
+ * absolute netns path and the container ID derived from it. netns NULL: gc and status without one. */
+static int setup(const char *net, const char *netns, const char *ifname_flag, struct netlist *l, struct rtconf *rt,
+		 struct cni_error *e)
+{
+	const char *dir = getenv("NETCONFPATH"), *caps = getenv("CAP_ARGS"), *args = getenv("CNI_ARGS");
+	const char *ifname = ifname_flag;
+	uint8_t sum[64];
+	char hex[21];
+
+	memset(rt, 0, sizeof(*rt));
+	if (netlist_load(dir && *dir ? dir : DEFAULT_NET_DIR, net, l, e) < 0)
+		return -1;
+	if (caps && *caps) {
+		if (!(rt->caps = gojson_parse(caps, strlen(caps))))
+			return cni_errf(e, CNI_ERR_DECODE, "CAP_ARGS is not JSON: %s", caps);
+		if (cJSON_IsNull(rt->caps)) {
+			cJSON_Delete(rt->caps);
+			rt->caps = NULL;
+		} else if (!cJSON_IsObject(rt->caps)) {
+			return cni_errf(e, CNI_ERR_DECODE,
+					"json: cannot unmarshal CAP_ARGS into Go value of type map[string]interface {}: not an object");
+		} else {
+			gojson_canon(rt->caps);
+		}
+	}
+	if (args && *args && parse_cni_args(args, rt, e) < 0)
+		return -1;
+	if (!ifname || !*ifname)
+		ifname = getenv("CNI_IFNAME");
+	if (!ifname || !*ifname)
+		ifname = "eth0";
+	if (!(rt->ifname = strdup(ifname)))
+		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	if (!netns) {
+		if (!(rt->netns = strdup("")) || !(rt->container_id = strdup("")))
+			return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+		return 0;
+	}
+	if (!(rt->netns = abs_path(netns, e)))
+		return -1;
+	/* the Go tool's container ID: "cnitool-" + hex of the first 10 bytes of sha512(netns) */
+	sha512(rt->netns, strlen(rt->netns), sum);
+	for (int i = 0; i < 10; i++)
+		snprintf(hex + 2 * i, 3, "%02x", sum[i]);
+	if (asprintf(&rt->container_id, "cnitool-%s", hex) < 0) {
+		rt->container_id = NULL;
+		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	}
+	return 0;
+}
+
+static int run(enum cmd cmd, const char *net, const char *netns, const char *ifname_flag)
+{
+	struct cnitool t = { .path = getenv("CNI_PATH"), .cache_dir = getenv("CNI_CACHE_DIR") };
+	struct cni_error e = { 0 }, rb = { 0 };
+	struct netlist l = { 0 };
+	struct rtconf rt = { 0 };
+	cJSON *result = NULL;
+	int rc;
+
+	if (!t.path)
+		t.path = "";
+	if (!t.cache_dir || !*t.cache_dir)
+		t.cache_dir = LIBCNI_CACHE_DIR;
+	rc = setup(net, netns, ifname_flag, &l, &rt, &e);
+	if (rc == 0) {
+		switch (cmd) {
+		case CMD_ADD:
+			rc = lc_add(&t, &l, &rt, &result, &e, &rb);
+			break;
+		case CMD_CHECK:
+			rc = lc_check(&t, &l, &rt, &e);
+			break;
+		case CMD_DEL:
+			rc = lc_del(&t, &l, &rt, &e);
+			break;
+		case CMD_GC:
+			rc = lc_gc(&t, &l, &e);
+			break;
+		case CMD_STATUS:
+			rc = lc_status(&t, &l, &e);
+			break;
+		}
+	}
+	if (rc == 0 && result) {
+		/* Result.Print(): MarshalIndent with four spaces and, like Go, no newline after it */
+		struct buf b = { 0 };
+		size_t len;
+		char *s;
+		gojson_marshal_indent(result, &b);
+		if ((s = buf_take(&b, &len))) {
+			fwrite(s, 1, len, stdout);
+			free(s);
+		}
+		fflush(stdout);
+	}
+	cJSON_Delete(result);
+	rtconf_free(&rt);
+	netlist_free(&l);
+	if (rc < 0) {
+		fail(&e);
+		if (rb.code) {
+			cni_err_prefix(&rb, "rolling back the failed ADD: ");
+			fail(&rb);
+		}
+		return 1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *pos[8], *ifname = NULL;
+	int npos = 0;
+	bool flags_done = false;
+	enum cmd cmd;
+	struct cni_error e = { 0 };
+
+	/* cobra's flags: -i/--ifname anywhere, -h/--help; "--" ends them */
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!flags_done && strcmp(a, "--") == 0) {
+			flags_done = true;
+		} else if (!flags_done && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
+			fputs(usage, stdout);
+			return 0;
+		} else if (!flags_done && (strcmp(a, "-i") == 0 || strcmp(a, "--ifname") == 0)) {
+			if (++i >= argc) {
+				cni_errf(&e, CNI_ERR_INVALID_ENV, "flag needs an argument: %s", a);
+				return fail(&e);
+			}
+			ifname = argv[i];
+		} else if (!flags_done && strncmp(a, "--ifname=", 9) == 0) {
+			ifname = a + 9;
+		} else if (!flags_done && strncmp(a, "-i", 2) == 0) {
+			ifname = a[2] == '=' ? a + 3 : a + 2;
+		} else if (!flags_done && a[0] == '-' && a[1]) {
+			cni_errf(&e, CNI_ERR_INVALID_ENV, "unknown flag: %s", a);
+			return fail(&e);
+		} else if (npos < (int)(sizeof(pos) / sizeof(pos[0]))) {
+			pos[npos++] = a;
+		}
+	}
+	if (npos == 0 || strcmp(pos[0], "help") == 0) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	for (cmd = CMD_ADD; cmd <= CMD_STATUS; cmd++)
+		if (strcmp(pos[0], cmd_names[cmd]) == 0)
+			break;
+	if (cmd > CMD_STATUS) {
+		cni_errf(&e, CNI_ERR_INVALID_ENV, "unknown command \"%s\" for \"cnitool\"", pos[0]);
+		fail(&e);
+		fputs("Run 'cnitool --help' for usage.\n", stderr);
+		return 1;
+	}
+	/* add, check and del need the netns (the container ID comes from it); gc and status do not */
+	if (npos < (cmd >= CMD_GC ? 2 : 3)) {
+		cni_errf(&e, CNI_ERR_INVALID_ENV, "requires at least %d arg(s), only received %d", cmd >= CMD_GC ? 1 : 2,
+			 npos - 1);
+		fail(&e);
+		fprintf(stderr, "Usage: cnitool %s <network-name> %s\n", cmd_names[cmd], cmd >= CMD_GC ? "[<netns>]" : "<netns>");
+		return 1;
+	}
+	return run(cmd, pos[1], npos > 2 ? pos[2] : NULL, ifname);
 }

@@ -1,0 +1,368 @@
+/* Go encoding/json's output byte for byte: libcni's cache and configs are compared as bytes by nobody,
+ * but a cache we write must read back in libcni identically and a diff against libcni's must be empty. */
+#include "gojson.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void buf_put(struct buf *b, const void *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *p = realloc(b->p, cap);
+		if (!p) {
+			b->oom = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void buf_puts(struct buf *b, const char *s)
+{
+	buf_put(b, s, strlen(s));
+}
+
+char *buf_take(struct buf *b, size_t *len)
+{
+	char *p;
+	buf_put(b, "", 0);
+	if (b->oom) {
+		buf_free(b);
+		return NULL;
+	}
+	p = b->p;
+	if (len)
+		*len = b->len;
+	memset(b, 0, sizeof(*b));
+	return p;
+}
+
+void buf_free(struct buf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+struct member {
+	cJSON *item;
+	size_t pos;
+};
+
+static int member_cmp(const void *a, const void *b)
+{
+	const struct member *x = a, *y = b;
+	int c = strcmp(x->item->string ? x->item->string : "", y->item->string ? y->item->string : "");
+	/* stable: of equal keys the later one sorts later, so "keep the last" is "keep the run's end" */
+	if (c)
+		return c;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* Sort obj's members; of equal keys keep the last. -1 on allocation failure (obj unchanged). */
+static int sort_members(cJSON *obj)
+{
+	size_t n = 0, i, k;
+	struct member *v;
+	cJSON *c;
+
+	for (c = obj->child; c; c = c->next)
+		n++;
+	if (n == 0)
+		return 0;
+	if (!(v = calloc(n, sizeof(*v))))
+		return -1;
+	for (i = 0, c = obj->child; c; c = c->next, i++)
+		v[i] = (struct member){ c, i };
+	qsort(v, n, sizeof(*v), member_cmp);
+	for (i = 0, k = 0; i < n; i++) {
+		if (i + 1 < n && member_cmp(&(struct member){ v[i].item, 0 }, &(struct member){ v[i + 1].item, 0 }) == 0) {
+			v[i].item->next = v[i].item->prev = NULL;
+			cJSON_Delete(v[i].item);
+			continue;
+		}
+		v[k++] = v[i];
+	}
+	/* cJSON's list: next links forward, the first member's prev points at the last */
+	for (i = 0; i < k; i++) {
+		v[i].item->next = i + 1 < k ? v[i + 1].item : NULL;
+		v[i].item->prev = i > 0 ? v[i - 1].item : v[k - 1].item;
+	}
+	obj->child = v[0].item;
+	free(v);
+	return 0;
+}
+
+void gojson_sort_keys(cJSON *obj)
+{
+	if (cJSON_IsObject(obj))
+		(void)sort_members(obj);
+}
+
+void gojson_canon(cJSON *j)
+{
+	if (!j)
+		return;
+	if (cJSON_IsObject(j))
+		(void)sort_members(j);
+	for (cJSON *c = j->child; c; c = c->next)
+		gojson_canon(c);
+}
+
+/* Length of the valid UTF-8 sequence at s (as Go's utf8.DecodeRune accepts it), 0 if invalid;
+ * the rune in *r. */
+static size_t utf8_seq(const unsigned char *s, size_t n, uint32_t *r)
+{
+	unsigned char c = s[0];
+	size_t len;
+	uint32_t v, min;
+
+	if (c < 0xc2 || c > 0xf4)
+		return 0;
+	if (c < 0xe0) {
+		len = 2;
+		v = c & 0x1f;
+		min = 0x80;
+	} else if (c < 0xf0) {
+		len = 3;
+		v = c & 0x0f;
+		min = 0x800;
+	} else {
+		len = 4;
+		v = c & 0x07;
+		min = 0x10000;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		v = (v << 6) | (s[i] & 0x3f);
+	}
+	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	*r = v;
+	return len;
+}
+
+void gojson_string(const char *str, struct buf *b)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *)str;
+	size_t n = strlen(str), i = 0, start = 0;
+
+	buf_put(b, "\"", 1);
+	while (i < n) {
+		unsigned char c = s[i];
+		if (c < 0x80) {
+			const char *esc = NULL;
+			char u[7];
+			if (c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&') {
+				i++;
+				continue;
+			}
+			switch (c) {
+			case '"': esc = "\\\""; break;
+			case '\\': esc = "\\\\"; break;
+			case '\b': esc = "\\b"; break;
+			case '\f': esc = "\\f"; break;
+			case '\n': esc = "\\n"; break;
+			case '\r': esc = "\\r"; break;
+			case '\t': esc = "\\t"; break;
+			default:
+				snprintf(u, sizeof(u), "\\u00%c%c", hex[c >> 4], hex[c & 0xf]);
+				esc = u;
+			}
+			buf_put(b, s + start, i - start);
+			buf_puts(b, esc);
+			start = ++i;
+			continue;
+		}
+		uint32_t r = 0;
+		size_t len = utf8_seq(s + i, n - i, &r);
+		if (len == 0) {
+			buf_put(b, s + start, i - start);
+			buf_puts(b, "\\ufffd");
+			start = ++i;
+			continue;
+		}
+		if (r == 0x2028 || r == 0x2029) {
+			buf_put(b, s + start, i - start);
+			buf_puts(b, r == 0x2028 ? "\\u2028" : "\\u2029");
+			start = i + len;
+		}
+		i += len;
+	}
+	buf_put(b, s + start, n - start);
+	buf_put(b, "\"", 1);
+}
+
+/* strconv.AppendFloat(f, 'f' or 'e', -1, 64) as encoding/json picks it, shortest round-trip digits. */
+static void put_number(struct buf *b, double f)
+{
+	char tmp[48], digits[24], out[400];
+	int prec, exp10, nd = 0, o = 0;
+	double a = fabs(f);
+	const char *p;
+
+	if (!isfinite(f)) { /* cJSON never parses these; Go would refuse to marshal them */
+		buf_puts(b, "null");
+		return;
+	}
+	if (f == 0) {
+		buf_puts(b, signbit(f) ? "-0" : "0");
+		return;
+	}
+	for (prec = 1; prec <= 17; prec++) {
+		snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, f);
+		if (strtod(tmp, NULL) == f)
+			break;
+	}
+	p = tmp;
+	if (*p == '-')
+		out[o++] = *p++;
+	for (; *p && *p != 'e'; p++)
+		if (*p >= '0' && *p <= '9')
+			digits[nd++] = *p;
+	exp10 = atoi(p + 1);
+	while (nd > 1 && digits[nd - 1] == '0')
+		nd--;
+	if (a < 1e-6 || a >= 1e21) {
+		out[o++] = digits[0];
+		if (nd > 1) {
+			out[o++] = '.';
+			memcpy(out + o, digits + 1, (size_t)nd - 1);
+			o += nd - 1;
+		}
+		/* strconv writes at least two exponent digits (e+21, e-07); encoding/json trims e-07 to e-7 */
+		if (exp10 < 0)
+			o += snprintf(out + o, sizeof(out) - (size_t)o, "e-%d", -exp10);
+		else
+			o += snprintf(out + o, sizeof(out) - (size_t)o, "e+%02d", exp10);
+	} else {
+		int point = exp10 + 1;
+		if (point <= 0) {
+			out[o++] = '0';
+			out[o++] = '.';
+			for (int i = 0; i < -point; i++)
+				out[o++] = '0';
+			memcpy(out + o, digits, (size_t)nd);
+			o += nd;
+		} else if (point >= nd) {
+			memcpy(out + o, digits, (size_t)nd);
+			o += nd;
+			for (int i = nd; i < point; i++)
+				out[o++] = '0';
+		} else {
+			memcpy(out + o, digits, (size_t)point);
+			o += point;
+			out[o++] = '.';
+			memcpy(out + o, digits + point, (size_t)(nd - point));
+			o += nd - point;
+		}
+	}
+	buf_put(b, out, (size_t)o);
+}
+
+static void marshal(const cJSON *j, struct buf *b, int indent, int depth)
+{
+	const cJSON *c;
+	bool obj = cJSON_IsObject(j);
+
+	if (cJSON_IsNull(j) || cJSON_IsInvalid(j)) {
+		buf_puts(b, "null");
+	} else if (cJSON_IsTrue(j)) {
+		buf_puts(b, "true");
+	} else if (cJSON_IsFalse(j)) {
+		buf_puts(b, "false");
+	} else if (cJSON_IsNumber(j)) {
+		put_number(b, j->valuedouble);
+	} else if (cJSON_IsString(j)) {
+		gojson_string(j->valuestring ? j->valuestring : "", b);
+	} else if (cJSON_IsRaw(j)) {
+		buf_puts(b, j->valuestring ? j->valuestring : "null");
+	} else {
+		buf_put(b, obj ? "{" : "[", 1);
+		for (c = j->child; c; c = c->next) {
+			if (indent) {
+				buf_put(b, "\n", 1);
+				for (int i = 0; i <= depth; i++)
+					buf_puts(b, "    ");
+			}
+			if (obj) {
+				gojson_string(c->string ? c->string : "", b);
+				buf_puts(b, indent ? ": " : ":");
+			}
+			marshal(c, b, indent, depth + 1);
+			if (c->next)
+				buf_put(b, ",", 1);
+		}
+		if (indent && j->child) {
+			buf_put(b, "\n", 1);
+			for (int i = 0; i < depth; i++)
+				buf_puts(b, "    ");
+		}
+		buf_put(b, obj ? "}" : "]", 1);
+	}
+}
+
+void gojson_marshal(const cJSON *j, struct buf *b)
+{
+	marshal(j, b, 0, 0);
+}
+
+void gojson_marshal_indent(const cJSON *j, struct buf *b)
+{
+	marshal(j, b, 1, 0);
+}
+
+void gojson_base64(const void *data, size_t n, struct buf *b)
+{
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *s = data;
+	char q[4];
+
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)s[i] << 16;
+		size_t left = n - i;
+		if (left > 1)
+			v |= (uint32_t)s[i + 1] << 8;
+		if (left > 2)
+			v |= s[i + 2];
+		q[0] = tab[(v >> 18) & 63];
+		q[1] = tab[(v >> 12) & 63];
+		q[2] = left > 1 ? tab[(v >> 6) & 63] : '=';
+		q[3] = left > 2 ? tab[v & 63] : '=';
+		buf_put(b, q, 4);
+	}
+}
+
+cJSON *gojson_parse(const char *s, size_t len)
+{
+	const char *end = NULL;
+	cJSON *j;
+	if (len == 0)
+		return NULL;
+	j = cJSON_ParseWithLengthOpts(s, len, &end, false);
+	if (!j)
+		return NULL;
+	/* Go accepts trailing white space only */
+	for (; end && (size_t)(end - s) < len; end++) {
+		if (*end != ' ' && *end != '\t' && *end != '\n' && *end != '\r') {
+			cJSON_Delete(j);
+			return NULL;
+		}
+	}
+	return j;
+}
