@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The demo: install the plugins into a temporary plugin dir, attach two "containers" to a bridge
-# through them exactly as a runtime does (CNI_* env, config on stdin), ping between them, then
-# out through SNAT to a namespace playing the internet, and clean everything up.
+# with our cnitool (a conflist chaining bridge and loopback, the result cache as libcni keeps it),
+# ping between them, then out through SNAT to a namespace playing the internet, and clean up.
 # Everything happens inside network namespaces made here ("node", two containers, "internet"),
 # so the machine's own links, firewall and sysctls are never touched.
 set -euo pipefail
@@ -25,49 +25,67 @@ make -s BUILD="$BUILD" install DESTDIR="$work" PREFIX=/opt/cni/bin
 ls -l "$plugins"
 
 step "a node, two containers and an 'internet' (network namespaces)"
-for ns in "$NODE" "$C1" "$C2" "$INET"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+for ns in "$NODE" "$C1" "$C2" "$INET"; do ip netns add "$ns"; done
+# the containers' lo stays down: the loopback plugin of the chain brings it up
+ip -n "$NODE" link set lo up && ip -n "$INET" link set lo up
 # the node's uplink to the internet: node 10.200.254.1 <-> internet 10.200.254.2
 ip link add up0 netns "$NODE" type veth peer name eth0 netns "$INET"
 ip -n "$NODE" addr add 10.200.254.1/24 dev up0 && ip -n "$NODE" link set up0 up
 ip -n "$INET" addr add 10.200.254.2/24 dev eth0 && ip -n "$INET" link set eth0 up
 echo "node $NODE, containers $C1 $C2, internet $INET (10.200.254.2)"
 
-conf=$(cat <<JSON
+# a conflist in a temporary NETCONFPATH: our bridge (which runs host-local), then loopback
+netconf=$work/net.d
+mkdir -p "$netconf"
+cat >"$netconf/10-demo.conflist" <<JSON
 {
   "cniVersion": "1.1.0",
   "name": "demo",
-  "type": "bridge",
-  "bridge": "cni-demo0",
-  "isDefaultGateway": true,
-  "ipMasq": true,
-  "ipam": {
-    "type": "host-local",
-    "dataDir": "$work/ipam",
-    "ranges": [[{"subnet": "10.200.253.0/24"}], [{"subnet": "fd00:200:fd::/64"}]]
-  }
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "cni-demo0",
+      "isDefaultGateway": true,
+      "ipMasq": true,
+      "ipam": {
+        "type": "host-local",
+        "dataDir": "$work/ipam",
+        "ranges": [[{"subnet": "10.200.253.0/24"}], [{"subnet": "fd00:200:fd::/64"}]]
+      }
+    },
+    { "type": "loopback" }
+  ]
 }
 JSON
-)
-step "the network config"
-echo "$conf"
+step "the network config: $netconf/10-demo.conflist"
+cat "$netconf/10-demo.conflist"
 
-cni() { # VERB CONTAINER
-	ip netns exec "$NODE" env CNI_COMMAND="$1" CNI_CONTAINERID="$2" CNI_NETNS="/var/run/netns/$2" \
-		CNI_IFNAME=eth0 CNI_PATH="$plugins" "$plugins/bridge" <<<"$conf"
+# cnitool VERB CONTAINER: our cnitool, run on the node like a runtime; the result cache in $work
+cnitool() {
+	ip netns exec "$NODE" env NETCONFPATH="$netconf" CNI_PATH="$plugins" CNI_CACHE_DIR="$work/cache" \
+		"$plugins/cnitool" "$1" demo "/var/run/netns/$2"
 }
 
-step "ADD $C1 and $C2 through the bridge plugin (which runs host-local)"
-cni ADD "$C1"
-cni ADD "$C2" | tee "$work/c2.json"
+step "cnitool add: $C1 and $C2 (bridge, then loopback, each container's result cached)"
+cnitool add "$C1" >/dev/null
+cnitool add "$C2" | tee "$work/c2.json"
+echo
 ip2=$(jq -r '.ips[0].address' "$work/c2.json" | cut -d/ -f1)
+ip6=$(jq -r '.ips[1].address' "$work/c2.json" | cut -d/ -f1)
+
+step "the result cache, as libcni keeps it ($work/cache/results)"
+ls "$work/cache/results"
+cached=("$work"/cache/results/demo-*-eth0)
+jq -c '.config |= "<base64 of the conflist>"' "${cached[0]}"
+echo "lo in $C1 (up by the loopback plugin): $(ip -n "$C1" -br link show lo)"
 
 step "the node: bridge and its ports"
 ip -n "$NODE" -br link show master cni-demo0
 ip -n "$NODE" -br addr show dev cni-demo0
 
-step "$C1 pings $C2 ($ip2), over IPv4 and IPv6"
+step "$C1 pings $C2 ($ip2, $ip6), over IPv4 and IPv6"
 ip netns exec "$C1" ping -c 2 -W 2 "$ip2"
-ip netns exec "$C1" ping -c 2 -W 2 fd00:200:fd::3
+ip netns exec "$C1" ping -c 2 -W 2 "$ip6"
 
 step "$C1 pings the internet; the internet sees the node's address (SNAT)"
 ip netns exec "$INET" timeout 5 tcpdump -l -n -i eth0 -c 2 icmp 2>/dev/null &
@@ -76,12 +94,11 @@ ip netns exec "$C1" ping -c 2 -W 2 10.200.254.2
 wait
 ip netns exec "$NODE" nft list table inet cni_c_masq
 
-step "CHECK, then DEL both containers (DEL twice is fine)"
-ip netns exec "$NODE" env CNI_COMMAND=CHECK CNI_CONTAINERID="$C2" CNI_NETNS="/var/run/netns/$C2" CNI_IFNAME=eth0 \
-	CNI_PATH="$plugins" "$plugins/bridge" <<<"$(jq -c --slurpfile p "$work/c2.json" '.prevResult=$p[0]' <<<"$conf")" &&
-	echo "CHECK ok"
-cni DEL "$C1"; cni DEL "$C2"; cni DEL "$C2"
+step "cnitool check (prevResult from the cache), then del both containers (del twice is fine)"
+cnitool check "$C2" && echo "CHECK ok"
+cnitool del "$C1"; cnitool del "$C2"; cnitool del "$C2"
 echo "ports left on the bridge: $(ip -n "$NODE" -o link show master cni-demo0 | wc -l)"
 echo "reservations left: $(ls "$work/ipam/demo" | grep -c -e '^10\.' -e '^fd00' || true)"
+echo "cache entries left: $(ls -A "$work/cache/results" | wc -l)"
 
 step "done: cleaning up the namespaces and the temp plugin dir"
