@@ -242,6 +242,51 @@ reservations() { find "$DATA/${1:-$NET}" -maxdepth 1 -name '10.*' 2>/dev/null | 
 	assert_equal "$(ls -A "$CACHE/results")" ""
 }
 
+@test "dual-stack; DEL after the container's netns is gone: prevResult from the cache, addresses released, cache entry removed" {
+	spy bridge
+	CT_PATH=$SPY:$PLUGIN_DIR
+	local ipam
+	ipam="{\"type\":\"host-local\",\"dataDir\":\"$DATA\",\"ranges\":[[{\"subnet\":\"10.200.245.0/24\"}],[{\"subnet\":\"fd00:200:f0::/64\"}]]}"
+	conflist "$NET" "{\"cniVersion\":\"1.0.0\",\"name\":\"$NET\",\"plugins\":[{\"type\":\"bridge\",\"bridge\":\"$BR\",\"isGateway\":true,\"ipam\":$ipam}]}"
+	mkns c1$T
+	mkns c2$T
+	ct add "$NET" /var/run/netns/c1$T
+	assert_success
+	assert_equal "$(jqo -c '[.ips[].address]')" '["10.200.245.2/24","fd00:200:f0::2/64"]'
+	ct add "$NET" /var/run/netns/c2$T
+	assert_success
+	ping_ok c1$T 10.200.245.3
+	ping_ok c1$T fd00:200:f0::3
+	ping_ok c2$T fd00:200:f0::2
+	local f
+	f=$CACHE/results/$NET-$(cid_of /var/run/netns/c1$T)-eth0
+	[ -f "$f" ]
+	assert_equal "$(find "$DATA/$NET" -maxdepth 1 \( -name '10.*' -o -name 'fd00*' \) | wc -l)" 4
+	# the container goes away without a DEL (its veth with it)
+	ip netns del c1$T
+	NS_LIST=("${NS_LIST[@]/c1$T/}")
+	ct del "$NET" /var/run/netns/c1$T
+	assert_success
+	assert_equal "$stderr" ""
+	# the plugin was told the same netns path and got the cached result
+	grep -qx "CNI_NETNS=/var/run/netns/c1$T" "$LOG/bridge-DEL.env"
+	assert_equal "$(jq -c '[.prevResult.ips[].address]' "$LOG/bridge-DEL")" '["10.200.245.2/24","fd00:200:f0::2/64"]'
+	[ ! -e "$f" ]
+	assert_equal "$(find "$DATA/$NET" -maxdepth 1 \( -name '10.*' -o -name 'fd00*' \) | wc -l)" 2
+	[ ! -e "$DATA/$NET/10.200.245.2" ]
+	[ ! -e "$DATA/$NET/fd00:200:f0::2" ]
+	assert_equal "$(ports)" 1
+	# again: nothing cached, nothing there, still success
+	ct del "$NET" /var/run/netns/c1$T
+	assert_success
+	ping_ok c2$T 10.200.245.1
+	ct del "$NET" /var/run/netns/c2$T
+	assert_success
+	assert_equal "$(ports)" 0
+	assert_equal "$(find "$DATA/$NET" -maxdepth 1 \( -name '10.*' -o -name 'fd00*' \) | wc -l)" 0
+	assert_equal "$(ls -A "$CACHE/results")" ""
+}
+
 @test "the cache: libcni's path, modes and member order; config holds the conflist's bytes; written whole" {
 	conflist "$NET" "{\"cniVersion\":\"1.0.0\",\"name\":\"$NET\",\"plugins\":[$(brplug '"capabilities":{"mac":true}')]}"
 	mkns c1$T
