@@ -90,7 +90,9 @@ int ipnet_parse(const char *s, struct ipnet *out)
 	bool written_v6 = strchr(buf, ':') != NULL;
 	if (ip_parse(buf, &out->ip) < 0)
 		return -1;
-	if (!slash[1] || slash[1] == '+' || slash[1] == '-' || slash[1] == ' ')
+	/* decimal digits only, as Go's ParseCIDR: strtol alone would take a sign and skip leading
+	 * whitespace ("10.0.0.0/\t24") */
+	if (!slash[1] || strspn(slash + 1, "0123456789") != strlen(slash + 1))
 		return -1;
 	errno = 0;
 	p = strtol(slash + 1, &end, 10);

@@ -3,10 +3,50 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "conf.h"
 #include "hostlocal.h"
 #include "skel.h"
+
+static bool listed(const char *const *l, const char *k, size_t kl)
+{
+	for (; l && *l; l++)
+		if (strlen(*l) == kl && memcmp(*l, k, kl) == 0)
+			return true;
+	return false;
+}
+
+/* The rules, written again from libcni's LoadArgs: should s parse, given the plugin's keys? */
+static bool should_parse(const char *s, const char *const *known)
+{
+	static const char *const labels[] = { "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID",
+					      "K8S_POD_UID", NULL };
+	bool unknown = false, ignore = false;
+	if (!*s)
+		return true;
+	for (const char *p = s;;) {
+		size_t len = strcspn(p, ";");
+		const char *eq = memchr(p, '=', len);
+		if (!eq || eq == p || memchr(eq + 1, '=', len - (size_t)(eq - p) - 1))
+			return false;
+		size_t kl = (size_t)(eq - p), vl = len - kl - 1;
+		if (kl == 13 && memcmp(p, "IgnoreUnknown", 13) == 0) {
+			if ((vl == 1 && eq[1] == '1') || (vl == 4 && strncasecmp(eq + 1, "true", 4) == 0))
+				ignore = true;
+			else if ((vl == 1 && eq[1] == '0') || (vl == 5 && strncasecmp(eq + 1, "false", 5) == 0))
+				ignore = false;
+			else
+				return false;
+		} else if (!listed(known, p, kl) && !listed(labels, p, kl)) {
+			unknown = true;
+		}
+		if (!p[len])
+			break;
+		p += len + 1;
+	}
+	return !unknown || ignore;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -70,7 +110,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct cni_kv *kv = NULL;
 		size_t n = 0;
 		struct cni_error e = { 0 };
-		if (cni_args_parse(s, lists[l], &kv, &n, &e) < 0) {
+		int rc = cni_args_parse(s, lists[l], &kv, &n, &e);
+		if ((rc == 0) != should_parse(s, lists[l]))
+			broken(rc ? "CNI_ARGS refused that the rules accept" : "CNI_ARGS accepted that the rules refuse", s,
+			       e.msg);
+		if (rc < 0) {
 			if (kv || n)
 				broken("a failed parse returned pairs", s, e.msg);
 			if (!e.msg[0])

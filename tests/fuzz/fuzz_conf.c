@@ -83,6 +83,10 @@ static void walk(const cJSON *node, const char *path, int depth)
 		if (ipnet_parse(s, &net) == 0) {
 			char b[IPNET_STRLEN];
 			struct ipnet back;
+			/* as Go's net.ParseCIDR: the prefix length is decimal digits and nothing else */
+			const char *len = strchr(s, '/') + 1;
+			if (strspn(len, "0123456789") != strlen(len))
+				broken("a prefix length with more than digits accepted", s, len);
 			if (ipnet_parse(ipnet_fmt(&net, b), &back) < 0 || !ip_equal(&net.ip, &back.ip) ||
 			    net.prefix != back.prefix)
 				broken("ipnet_fmt output does not parse back to the same network", s, b);
@@ -121,9 +125,11 @@ static void walk(const cJSON *node, const char *path, int depth)
 			cni_err_clear(&e);
 			(void)conf_bool(node, path, k, &b, &e);
 			cni_err_clear(&e);
-			(void)conf_int(node, path, k, 0, 65535, &n, &e);
+			if (conf_int(node, path, k, 0, 65535, &n, &e) > 0 && (n < 0 || n > 65535))
+				broken("conf_int out of its range", k, "0..65535");
 			cni_err_clear(&e);
-			(void)conf_int(node, path, k, -(1LL << 53), 1LL << 53, &n, &e);
+			if (conf_int(node, path, k, -(1LL << 53), 1LL << 53, &n, &e) > 0 && (n < -(1LL << 53) || n > 1LL << 53))
+				broken("conf_int out of its range", k, "-2^53..2^53");
 			cni_err_clear(&e);
 			(void)conf_object(node, path, k, &o, &e);
 			cni_err_clear(&e);
@@ -196,6 +202,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					(void)hl_range_reserved_addr(r, &r->gateway);
 				}
 			}
+			/* no two ranges of the config overlap, whichever set they are in */
+			for (size_t i = 0; i < cfg.n_sets; i++)
+				for (size_t k = 0; k < cfg.sets[i].n; k++)
+					for (size_t j = i; j < cfg.n_sets; j++)
+						for (size_t l = j == i ? k + 1 : 0; l < cfg.sets[j].n; l++) {
+							const struct hl_range *a = &cfg.sets[i].r[k], *b = &cfg.sets[j].r[l];
+							if (a->start.len == b->start.len && ip_cmp(&a->start, &b->end) <= 0 &&
+							    ip_cmp(&b->start, &a->end) <= 0)
+								broken("overlapping host-local ranges accepted", buf, "");
+						}
+			for (size_t i = 0; i < cfg.n_routes; i++)
+				if (cfg.routes[i].gw.len && cfg.routes[i].gw.len != cfg.routes[i].dst.ip.len)
+					broken("route gateway of another family accepted", "", "");
+			for (size_t i = 0; i < cfg.n_requested; i++)
+				if (cfg.requested[i].len != 4 && cfg.requested[i].len != 16)
+					broken("requested address without a family", "", "");
 			hl_config_free(&cfg);
 		}
 		for (size_t i = 0; i < c.n_valid; i++)
