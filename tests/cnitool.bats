@@ -596,6 +596,45 @@ reservations() { find "$DATA/${1:-$NET}" -maxdepth 1 -name '10.*' 2>/dev/null | 
 	assert_equal "$(reservations)" 1
 }
 
+@test "gc with CNI_GC_KEEP_CACHED=1: the cached attachments are the valid ones; only the leaked reservation goes" {
+	spy bridge
+	CT_PATH=$SPY:$PLUGIN_DIR
+	conflist "$NET" "{\"cniVersion\":\"1.1.0\",\"name\":\"$NET\",\"plugins\":[$(brplug)]}"
+	for c in c1 c2 c4; do mkns $c$T; done
+	ct add "$NET" /var/run/netns/c1$T
+	assert_success
+	ct -i net1 add "$NET" /var/run/netns/c2$T
+	assert_success
+	# a leak: an attachment host-local knows and the cache does not
+	hcni ADD bridge "$(brplug | jq -c --arg n "$NET" '{cniVersion: "1.1.0", name: $n} + .')" c4$T eth0 outside
+	assert_success
+	assert_equal "$(reservations)" 3
+	grep -rlq '^outside' "$DATA/$NET"
+	CNI_GC_KEEP_CACHED=1 ct gc "$NET"
+	assert_success
+	assert_equal "$(verbs | tr , '\n' | grep -c '^DEL')" 0
+	# both keys libcni sends, in the network's cache order
+	assert_equal "$(jq -c '."cni.dev/valid-attachments"' "$LOG/bridge-GC")" \
+		"$(jq -cn --arg a "$(cid_of /var/run/netns/c1$T)" --arg b "$(cid_of /var/run/netns/c2$T)" \
+			'[{containerID: $a, ifname: "eth0"}, {containerID: $b, ifname: "net1"}] | sort_by(.containerID)')"
+	assert_equal "$(jq -c '."cni.dev/attachments"' "$LOG/bridge-GC")" "$(jq -c '."cni.dev/valid-attachments"' "$LOG/bridge-GC")"
+	assert_equal "$(reservations)" 2
+	run grep -rlq '^outside' "$DATA/$NET"
+	assert_failure
+	ip -n c1$T link show eth0 >/dev/null
+	ip -n c2$T link show net1 >/dev/null
+	ping_ok c1$T "$(eth0_addr c2$T net1 | cut -d/ -f1)"
+	assert_equal "$(ls "$CACHE/results" | wc -l)" 2
+	# without it, the Go tool's gc: everything of the network goes
+	ct gc "$NET"
+	assert_success
+	assert_equal "$(jq 'has("cni.dev/valid-attachments")' "$LOG/bridge-GC")" false
+	assert_equal "$(reservations)" 0
+	assert_equal "$(ls -A "$CACHE/results")" ""
+	run ip -n c1$T link show eth0
+	assert_failure
+}
+
 @test "status: each plugin's STATUS at 1.1.0, the plugin's error when one fails; nothing below 1.1.0" {
 	spy bridge
 	CT_PATH=$SPY:$PLUGIN_DIR

@@ -23,6 +23,10 @@ int cache_path(const char *dir, const char *net, const struct rtconf *rt, char *
 		return cni_errf(e, CNI_ERR_INVALID_CONFIG,
 				"cache file path requires network name (\"%s\"), container ID (\"%s\"), and interface name (\"%s\")",
 				net, rt->container_id, rt->ifname);
+	/* libcni joins them unchecked (only ADD validates them); a '/' would leave results/ */
+	if (strchr(net, '/') || strchr(rt->container_id, '/') || strchr(rt->ifname, '/'))
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "cache file path: '/' in network name \"%s\" or interface name \"%s\"",
+				net, rt->ifname);
 	if (asprintf(out, "%s/results/%s-%s-%s", dir, net, rt->container_id, rt->ifname) < 0) {
 		*out = NULL;
 		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,7 +35,8 @@ static const char usage[] =
 	"Usage: cnitool add|check|del <network-name> <netns>; cnitool gc|status <network-name> [<netns>]\n"
 	"\n"
 	"Environment: NETCONFPATH (default " DEFAULT_NET_DIR "), CNI_PATH, CNI_IFNAME, CNI_ARGS (K=V;K=V),\n"
-	"CAP_ARGS (capability args as JSON), CNI_CACHE_DIR (default " LIBCNI_CACHE_DIR ", results in <dir>/results)\n";
+	"CAP_ARGS (capability args as JSON), CNI_CACHE_DIR (default " LIBCNI_CACHE_DIR ", results in <dir>/results),\n"
+	"CNI_GC_KEEP_CACHED=1 (gc keeps the cached attachments, passing them to the plugins as valid)\n";
 
 enum cmd { CMD_ADD, CMD_CHECK, CMD_DEL, CMD_GC, CMD_STATUS };
 
@@ -184,6 +186,13 @@ static int setup(const char *net, const char *netns, const char *ifname_flag, st
 	return 0;
 }
 
+/* CNI_GC_KEEP_CACHED: ours; the Go tool always collects everything */
+static bool keep_cached(void)
+{
+	const char *v = getenv("CNI_GC_KEEP_CACHED");
+	return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0);
+}
+
 static int run(enum cmd cmd, const char *net, const char *netns, const char *ifname_flag)
 {
 	struct cnitool t = { .path = getenv("CNI_PATH"), .cache_dir = getenv("CNI_CACHE_DIR") };
@@ -210,7 +219,7 @@ static int run(enum cmd cmd, const char *net, const char *netns, const char *ifn
 			rc = lc_del(&t, &l, &rt, &e);
 			break;
 		case CMD_GC:
-			rc = lc_gc(&t, &l, &e);
+			rc = lc_gc(&t, &l, keep_cached(), &e);
 			break;
 		case CMD_STATUS:
 			rc = lc_status(&t, &l, &e);

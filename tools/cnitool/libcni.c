@@ -166,9 +166,10 @@ static int set_member(cJSON *o, const char *key, cJSON *v)
 
 /* buildOneConfig (InjectConf + injectRuntimeConfig): name, cniVersion and prevResult set, then
  * runtimeConfig holding the capability args the plugin declares true; marshaled as Go does.
- * rt NULL: GC and STATUS, which inject name and cniVersion only. */
+ * rt NULL: GC and STATUS, which inject name and cniVersion only (and GC, when given the valid
+ * attachments, both keys libcni sends them under). */
 static char *build_conf(const struct plugin_conf *p, const char *name, const char *version, const cJSON *prev,
-			const struct rtconf *rt, size_t *len, struct cni_error *e)
+			const struct rtconf *rt, const cJSON *valid, size_t *len, struct cni_error *e)
 {
 	cJSON *c = cJSON_Duplicate(p->conf, true), *rc = NULL;
 	struct buf b = { 0 };
@@ -176,7 +177,9 @@ static char *build_conf(const struct plugin_conf *p, const char *name, const cha
 
 	if (!c || set_member(c, "name", cJSON_CreateString(name)) < 0 ||
 	    set_member(c, "cniVersion", cJSON_CreateString(version)) < 0 ||
-	    (prev && set_member(c, "prevResult", cJSON_Duplicate(prev, true)) < 0))
+	    (prev && set_member(c, "prevResult", cJSON_Duplicate(prev, true)) < 0) ||
+	    (valid && (set_member(c, "cni.dev/valid-attachments", cJSON_Duplicate(valid, true)) < 0 ||
+		       set_member(c, "cni.dev/attachments", cJSON_Duplicate(valid, true)) < 0)))
 		goto oom;
 	if (rt && rt->caps) {
 		if (!(rc = cJSON_CreateObject()))
@@ -353,7 +356,7 @@ static int del_one(const struct cnitool *t, const struct netlist *l, const struc
 		   const struct rtconf *rt, struct cni_error *e)
 {
 	size_t len;
-	char *conf = build_conf(p, l->name, l->version, prev, rt, &len, e), d[160];
+	char *conf = build_conf(p, l->name, l->version, prev, rt, NULL, &len, e), d[160];
 	int rc;
 	if (!conf)
 		return -1;
@@ -384,7 +387,7 @@ int lc_add(const struct cnitool *t, const struct netlist *l, const struct rtconf
 
 		if (cni_find_plugin(t->path, p->type, path, sizeof(path), e) < 0 ||
 		    validate_names(l->name, rt->ifname, e) < 0 ||
-		    !(conf = build_conf(p, l->name, l->version, prev, rt, &len, e)))
+		    !(conf = build_conf(p, l->name, l->version, prev, rt, NULL, &len, e)))
 			goto fail;
 		ran = i + 1;
 		rc = exec_plugin(t, p, CNI_ADD, rt, conf, len, &out, &olen, e);
@@ -457,7 +460,7 @@ int lc_check(const struct cnitool *t, const struct netlist *l, const struct rtco
 	for (size_t i = 0; i < l->n_plugins; i++) {
 		const struct plugin_conf *p = &l->plugins[i];
 		size_t len;
-		char *conf = build_conf(p, l->name, l->version, cached, rt, &len, e);
+		char *conf = build_conf(p, l->name, l->version, cached, rt, NULL, &len, e);
 		int rc = conf ? exec_plugin(t, p, CNI_CHECK, rt, conf, len, NULL, NULL, e) : -1;
 		free(conf);
 		if (rc < 0) {
@@ -507,11 +510,12 @@ static void join_err(struct buf *all, const struct cni_error *e)
 	}
 }
 
-int lc_gc(const struct cnitool *t, const struct netlist *l, struct cni_error *e)
+int lc_gc(const struct cnitool *t, const struct netlist *l, bool keep_cached, struct cni_error *e)
 {
 	struct attachment *att = NULL;
 	struct buf all = { 0 };
 	struct cni_error ig = { 0 };
+	cJSON *valid = NULL;
 	size_t n = 0;
 	int code = 0;
 
@@ -520,10 +524,26 @@ int lc_gc(const struct cnitool *t, const struct netlist *l, struct cni_error *e)
 	/* libcni gives up silently when the cache cannot be listed */
 	if (cache_attachments(t->cache_dir, &att, &n, &ig) < 0)
 		return 0;
+	if (keep_cached && !(valid = cJSON_CreateArray())) {
+		attachments_free(att, n);
+		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct cni_error de = { 0 };
 		if (strcmp(att[i].network, l->name) != 0)
 			continue;
+		if (valid) {
+			/* types.GCAttachment */
+			cJSON *a = cJSON_CreateObject();
+			if (!a || !cJSON_AddStringToObject(a, "containerID", att[i].rt.container_id) ||
+			    !cJSON_AddStringToObject(a, "ifname", att[i].rt.ifname) || !cJSON_AddItemToArray(valid, a)) {
+				cJSON_Delete(a);
+				cJSON_Delete(valid);
+				attachments_free(att, n);
+				return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+			}
+			continue;
+		}
 		if (lc_del(t, l, &att[i].rt, &de) < 0) {
 			cni_err_prefix(&de, "failed to delete stale attachment %s %s: ", att[i].rt.container_id, att[i].rt.ifname);
 			join_err(&all, &de);
@@ -536,7 +556,7 @@ int lc_gc(const struct cnitool *t, const struct netlist *l, struct cni_error *e)
 			const struct plugin_conf *p = &l->plugins[i];
 			struct cni_error ge = { 0 };
 			size_t len;
-			char *conf = build_conf(p, l->name, l->version, NULL, NULL, &len, &ge);
+			char *conf = build_conf(p, l->name, l->version, NULL, NULL, valid, &len, &ge);
 			if (!conf || exec_plugin(t, p, CNI_GC, NULL, conf, len, NULL, NULL, &ge) < 0) {
 				cni_err_prefix(&ge, "failed to GC plugin %s: ", p->type);
 				join_err(&all, &ge);
@@ -545,6 +565,7 @@ int lc_gc(const struct cnitool *t, const struct netlist *l, struct cni_error *e)
 			free(conf);
 		}
 	}
+	cJSON_Delete(valid);
 	if (all.len || all.oom) {
 		char *s = buf_take(&all, NULL);
 		cni_errf(e, code, "%s", s ? s : "GC failed");
@@ -562,7 +583,7 @@ int lc_status(const struct cnitool *t, const struct netlist *l, struct cni_error
 	for (size_t i = 0; i < l->n_plugins; i++) {
 		const struct plugin_conf *p = &l->plugins[i];
 		size_t len;
-		char *conf = build_conf(p, l->name, l->version, NULL, NULL, &len, e);
+		char *conf = build_conf(p, l->name, l->version, NULL, NULL, NULL, &len, e);
 		int rc = conf ? exec_plugin(t, p, CNI_STATUS, NULL, conf, len, NULL, NULL, e) : -1;
 		free(conf);
 		if (rc < 0)

@@ -43,9 +43,11 @@ int lc_add(const struct cnitool *t, const struct netlist *l, const struct rtconf
 int lc_check(const struct cnitool *t, const struct netlist *l, const struct rtconf *rt, struct cni_error *e);
 /* DelNetworkList: every plugin in reverse order, prevResult from the cache; the cache entry goes. */
 int lc_del(const struct cnitool *t, const struct netlist *l, const struct rtconf *rt, struct cni_error *e);
-/* GCNetworkList with no valid attachments: DEL every cached attachment of the network, then GC
- * each plugin (cniVersion >= 1.1.0). */
-int lc_gc(const struct cnitool *t, const struct netlist *l, struct cni_error *e);
+/* GCNetworkList. As the Go cnitool calls it (no valid attachments): DEL every cached attachment of
+ * the network, then GC each plugin (cniVersion >= 1.1.0). keep_cached: the network's cached
+ * attachments are the valid ones, so nothing is deleted and the plugins' GC collects only what the
+ * cache does not know (leaked reservations, links, rules). */
+int lc_gc(const struct cnitool *t, const struct netlist *l, bool keep_cached, struct cni_error *e);
 /* GetStatusNetworkList: STATUS each plugin (cniVersion >= 1.1.0), the first error wins. */
 int lc_status(const struct cnitool *t, const struct netlist *l, struct cni_error *e);
 
