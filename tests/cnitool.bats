@@ -809,3 +809,18 @@ reservations() { find "$DATA/${1:-$NET}" -maxdepth 1 -name '10.*' 2>/dev/null | 
 	assert_success
 	assert_equal "$(verbs)" "ADD loopback"
 }
+
+@test "the release cnitool is hardened as the plugins are: PIE, full RELRO, stack protector, FORTIFY, no executable stack" {
+	local b=$BATS_TEST_DIRNAME/../build/cnitool
+	[ -x "$b" ] || skip "no release build"
+	run readelf -h "$b"
+	assert_output --partial 'Type:                              DYN'
+	run readelf -lW "$b"
+	assert_output --partial 'GNU_RELRO'
+	assert_output --regexp 'GNU_STACK +0x[0-9a-f]+ 0x[0-9a-f]+ 0x[0-9a-f]+ 0x[0-9a-f]+ 0x[0-9a-f]+ RW '
+	run readelf -dW "$b"
+	assert_output --regexp 'BIND_NOW'
+	run readelf -sW "$b"
+	assert_output --partial '__stack_chk_fail'
+	assert_output --regexp '__[a-z]+_chk@'
+}
