@@ -143,8 +143,7 @@ list() {
 	drive add "$g" c$T
 	assert_success
 	ip -n c$T -d link show eth0 | grep -q 'vlan protocol 802.1Q id 200'
-	drive check "$g" c$T
-	assert_success
+	# (no CHECK: 0.3.1 has none, libcni refuses it)
 	drive del "$g" c$T; assert_success
 	drive del "$f" a$T; assert_success
 	drive del "$f" b$T; assert_success

@@ -35,21 +35,21 @@ count() { # reads TAP on stdin, echoes it, tallies
 	done
 }
 
-VM_SUITES=${VM_SUITES:-vm/vlan.bats bridge.bats:vlan corpus.bats:vlan libcni.bats:vlan}
+VM_SUITES=${VM_SUITES:-vm/vlan.bats bridge.bats:vlan corpus.bats:vlan libcni.bats:vlan test/faults.bats:vlan}
 # valgrind is slow (~0.5 s per exec): the suites and tests it runs (bats -f regex)
 # (entries separated by ';')
-VG_SUITES=${VG_SUITES:-spec.bats:;host-local.bats:^(IPv4|dual|rangeStart|requested|DEL|CHECK|GC|STATUS|result|resolvConf|reference);bridge.bats:^(two containers|CHECK|DEL|a failed ADD|GC|STATUS|ipMasq|macspoofchk|vlanTrunk);vxlan.bats:^(containers on host A|DEL of the last|CHECK verifies);masq.bats:^(del|check|gc)}
+VG_SUITES=${VG_SUITES:-spec.bats:;host-local.bats:^(IPv4|dual|rangeStart|requested|DEL|CHECK|GC|STATUS|result|resolvConf|reference);bridge.bats:^(two containers|CHECK|DEL|a failed ADD|GC|STATUS|ipMasq|macspoofchk|vlanTrunk);vxlan.bats:^(containers on host A|DEL of the last|CHECK verifies);masq.bats:^(del|check|gc);portmap.bats:^(CHECK|DEL|GC|a repeated);cnitool.bats:^(add, check, del|gc:|status:|a plugin failing)}
 
 for lane in $LANES; do
 	if [[ $lane == vm ]]; then
 		echo "# lane vm: booting Debian's kernel under QEMU for: $VM_SUITES"
-		if ! make -s BUILD=build all >&2; then
+		if ! make -s BUILD=build all >&2 || ! make -s TESTING=1 BUILD=build-test all >&2; then
 			echo "not ok - lane vm: build failed"
 			failed=$((failed + 1))
 			continue
 		fi
 		# shellcheck disable=SC2086
-		count < <(tests/vm/run.sh build $VM_SUITES 2>&1; rc=$?
+		count < <(VM_TEST_BUILD=build-test tests/vm/run.sh build $VM_SUITES 2>&1; rc=$?
 			case $rc in
 			0 | 1) ;;
 			124) echo "# lane vm skipped: QEMU is not installed and cannot be installed here" ;;

@@ -142,7 +142,7 @@ vxadd() {
 	ip -n h${T}1 -d link show vxlan100 | grep -q 'local 10.200.100.1 dev ul0'
 	mkns a2$T
 	HOSTNS=h${T}2 hcni ADD vxlan "$(vxconf 2 100 | jq -c 'del(.underlayDevice)')" a2$T
-	expect_error 101 'no "underlayDevice" given and no default route'
+	expect_error 7 'no "underlayDevice" given and no default route'
 }
 
 @test "a peer removed from the config stops receiving flooded frames after the next ADD" {

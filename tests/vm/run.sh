@@ -4,7 +4,8 @@
 # features this host lacks (802.1Q VLAN, bridge VLAN filtering), print their TAP output, exit
 # with bats' status. Everything comes from Debian packages; the kernel is cached.
 #
-#   tests/vm/run.sh BUILD_DIR SUITE.bats[:FILTER]...   (FILTER: bats -f regex)
+#   tests/vm/run.sh BUILD_DIR [test/]SUITE.bats[:FILTER]...   (FILTER: bats -f regex; "test/": run
+#                   against VM_TEST_BUILD, a TESTING=1 build with the fault points)
 # Env: VM_CACHE (default /var/tmp/cni-c-vm), VM_MEM (MiB, 1024), VM_TIMEOUT (s, 900).
 # Exit 125: the guest never reported a status; 124: skipped (no QEMU and cannot install it).
 set -euo pipefail
@@ -57,7 +58,7 @@ copy_bin() { # a host binary and every library it links, at the same paths
 	cp -L "$b" "$root$b"
 	copy_lib_deps "$b"
 }
-for b in ip bridge bash env timeout jq ping tcpdump nft flock sha512sum od; do copy_bin "$b"; done
+for b in ip bridge bash env timeout jq ping tcpdump nft flock sha512sum od perl; do copy_bin "$b"; done
 # libnftables is dlopen'ed by our plugins
 for l in /usr/lib/x86_64-linux-gnu/libnftables.so.1; do
 	[[ -e $l ]] && { mkdir -p "$root$(dirname "$l")"; cp -Ln "$l" "$root$l"; copy_lib_deps "$l"; }
@@ -76,7 +77,8 @@ add_mod() {
 	for d in $(modinfo -F depends "$f" | tr ',' ' '); do add_mod "$d"; done
 	[[ " ${order[*]} " == *" $1 "* ]] || { order+=("$1"); cp "$f" "$root/mods/"; }
 }
-for m in 8021q bridge veth vxlan dummy nf_tables nft_masq nft_nat nft_chain_nat nft_compat nf_conntrack; do add_mod "$m"; done
+for m in 8021q bridge veth vxlan dummy nf_tables nft_masq nft_nat nft_chain_nat nft_compat nf_conntrack \
+	nft_fib_inet nft_fib_ipv4 nft_fib_ipv6 nft_ct nf_conntrack_netlink; do add_mod "$m"; done
 for f in "$root"/mods/*.ko.xz; do [[ -e $f ]] && xz -d "$f"; done
 for f in "$root"/mods/*.ko.zst; do [[ -e $f ]] && zstd -qd --rm "$f"; done
 printf '%s\n' "${order[@]}" >"$root/mods/order"
@@ -86,6 +88,12 @@ cp -a tests/. "$root/src/tests/"
 cp -a "$build"/. "$root/src/build/"
 rm -rf "$root/src/build/obj"
 for f in "$root"/src/build/*; do [[ -f $f && -x $f ]] && copy_lib_deps "$f"; done
+# a test build (fault points compiled in) for the suites named "test/<suite>", if given
+if [[ -n ${VM_TEST_BUILD:-} ]]; then
+	mkdir -p "$root/src/build-test"
+	cp -a "$VM_TEST_BUILD"/. "$root/src/build-test/"
+	rm -rf "$root/src/build-test/obj"
+fi
 # the libcni driver (Go, static): built here, the guest has no Go
 if [[ " ${suites[*]}" == *" libcni.bats"* ]] && command -v go >/dev/null &&
 	[[ -d /usr/share/gocode/src/github.com/containernetworking/cni/libcni ]]; then
@@ -115,12 +123,14 @@ ip link set lo up
 cd /src
 st=0
 for s in $(cat /suites); do
-	f=${s%%:*}
 	echo "# vm: $s on $(uname -r)"
+	pd=/src/build
+	case $s in test/*) pd=/src/build-test; s=${s#test/} ;; esac
+	f=${s%%:*}
 	if [ "$f" = "$s" ]; then
-		PLUGIN_DIR=/src/build bats --tap "tests/$f" || st=1
+		PLUGIN_DIR=$pd bats --tap "tests/$f" || st=1
 	else
-		PLUGIN_DIR=/src/build bats --tap -f "${s#*:}" "tests/$f" || st=1
+		PLUGIN_DIR=$pd bats --tap -f "${s#*:}" "tests/$f" || st=1
 	fi
 done
 echo "VM-EXIT-STATUS=$st"

@@ -211,8 +211,13 @@ static int ref_del(struct cni_ctx *c, struct vlan_conf *v)
 		running = true;
 	if (c->netns && attach_ns_prepare(&ns, c->netns, e) == 0 && attach_ns_sock(&ns, c->netns, NULL, 0, e) == 0) {
 		struct cnl_link l;
+		char tmp[16];
 		if (cnl_link_get(ns.csk, c->ifname, 0, &l, e) == 1 && strcmp(l.kind, "vlan") == 0)
 			cnl_link_del(ns.csk, l.index, c->ifname, e);
+		/* and the sub-interface under its temporary name, if an ADD died before renaming it */
+		tmp_name(c, tmp);
+		if (!e->code && cnl_link_get(ns.csk, tmp, 0, &l, e) == 1 && strcmp(l.kind, "vlan") == 0)
+			cnl_link_del(ns.csk, l.index, tmp, e);
 	}
 	/* a netns that is gone or not a netns any more: nothing of ours is left in it */
 	if (e->code && e->code != CNI_ERR_INVALID_ENV && !first.code)
