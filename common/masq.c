@@ -43,18 +43,6 @@ int masq_backend_parse(const char *s, enum masq_backend *b, struct cni_error *e)
 
 /* ---- small helpers ---- */
 
-/* Text that goes inside an nft double-quoted string: no quote, backslash or control
- * character can end it early, and at most COMMENT_MAX bytes. The names skel accepts never
- * contain such characters; this keeps the command well-formed whatever a caller passes. */
-static void comment_clean(char *s)
-{
-	size_t i;
-	for (i = 0; s[i] && i < COMMENT_MAX; i++)
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f || s[i] == '"' || s[i] == '\\')
-			s[i] = '_';
-	s[i] = '\0';
-}
-
 static bool id_ok(const struct masq_id *id, struct cni_error *e)
 {
 	if (!id || !id->network || !*id->network || !id->container_id || !*id->container_id || !id->ifname || !*id->ifname) {
@@ -200,7 +188,7 @@ static void chain_comment(const struct masq_id *id, const struct ipnet *ips, siz
 		l += (size_t)snprintf(out + l, COMMENT_MAX + 1 - l, "%s ", ipnet_fmt(&ips[i], net));
 	if (l <= COMMENT_MAX)
 		snprintf(out + l, COMMENT_MAX + 1 - l, "net=%s if=%s id=%s", id->network, id->ifname, id->container_id);
-	comment_clean(out);
+	nft_comment_clean(out);
 }
 
 /* Batch: delete the elements of `addrs` that still lead to `chain` (one another attachment

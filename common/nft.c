@@ -589,3 +589,15 @@ void nft_sb_add(struct nft_sb *b, const char *fmt, ...)
 		b->cap = cap;
 	}
 }
+
+/* Text that goes inside an nft double-quoted string: no quote, backslash or control
+ * character can end it early, and at most NFT_COMMENT_MAX bytes. The names skel accepts never
+ * contain such characters; this keeps the command well-formed whatever a caller passes. */
+void nft_comment_clean(char *s)
+{
+	size_t i;
+	for (i = 0; s[i] && i < NFT_COMMENT_MAX; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f || s[i] == '"' || s[i] == '\\')
+			s[i] = '_';
+	s[i] = '\0';
+}

@@ -70,4 +70,10 @@ struct nft_sb {
 };
 void nft_sb_add(struct nft_sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* nftables' limit for a comment, in bytes */
+#define NFT_COMMENT_MAX 128
+/* Make text safe inside an nft double-quoted string, in place: quotes, backslashes, control and
+ * non-ASCII bytes become '_', and it is cut at NFT_COMMENT_MAX bytes. */
+void nft_comment_clean(char *s);
+
 #endif

@@ -254,15 +254,6 @@ static int chain_name(const char *network, const char *ifname, const char *cid, 
 	return 0;
 }
 
-static void comment_clean(char *s)
-{
-	size_t i;
-	for (i = 0; s[i] && i < COMMENT_MAX; i++)
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f || s[i] == '"' || s[i] == '\\')
-			s[i] = '_';
-	s[i] = '\0';
-}
-
 static int parse(struct cni_ctx *c, struct pm_conf *p, bool need_prev)
 {
 	const char *backend = NULL, *ext = NULL;
@@ -297,7 +288,7 @@ static int parse(struct cni_ctx *c, struct pm_conf *p, bool need_prev)
 	if (chain_name(c->name, c->ifname, c->container_id, p->chain, &c->err) < 0)
 		return -1;
 	snprintf(p->comment, sizeof(p->comment), "net=%s if=%s id=%s", c->name, c->ifname, c->container_id);
-	comment_clean(p->comment);
+	nft_comment_clean(p->comment);
 	return 0;
 }
 
