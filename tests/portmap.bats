@@ -312,3 +312,34 @@ leftovers() { in_host nft list table inet cni_c_portmap 2>/dev/null | grep -E 'c
 		grep -q '^CapEff:	0000000000001000$' "$BATS_TEST_TMPDIR/caps" || { cat "$BATS_TEST_TMPDIR/caps"; false; }
 	fi
 }
+
+@test "UDP: DEL flushes the mapped port's conntrack entries, so a live flow stops reaching the old container" {
+	attach c1$T '[{"hostPort":18053,"containerPort":53,"protocol":"udp"}]'
+	local conf
+	conf=$(pmconf "$(prev_of c1$T)" '[{"hostPort":18053,"containerPort":53,"protocol":"udp"}]')
+	mkfifo "$BATS_TEST_TMPDIR/go"
+	ip netns exec c1$T timeout 8 tcpdump -i eth0 -n -l 'udp dst port 53' >"$BATS_TEST_TMPDIR/dump" 2>/dev/null &
+	local dump=$!
+	sleep 0.5
+	# one socket (one source port): datagrams before DEL are DNATed to c1 and make a conntrack
+	# entry (write errors are c1's port-unreachable answers)
+	ip netns exec "$OUT" bash -c '
+		exec 3<>/dev/udp/10.200.231.1/18053
+		for i in 1 2; do echo before >&3 2>/dev/null; sleep 0.2; done
+		read -r _ <"$0"
+		for i in 1 2 3; do echo after >&3 2>/dev/null; sleep 0.2; done' "$BATS_TEST_TMPDIR/go" &
+	local client=$!
+	sleep 1
+	local n_before
+	n_before=$(grep -c '> 10.200.230.2.53' "$BATS_TEST_TMPDIR/dump")
+	[[ $n_before -ge 1 ]]
+	hcni DEL portmap "$conf" c1$T
+	assert_success
+	echo go >"$BATS_TEST_TMPDIR/go"
+	wait "$client" || true
+	sleep 0.5
+	kill "$dump" 2>/dev/null || true
+	wait "$dump" 2>/dev/null || true
+	# nothing more reached the container after DEL
+	assert_equal "$(grep -c '> 10.200.230.2.53' "$BATS_TEST_TMPDIR/dump")" "$n_before"
+}
