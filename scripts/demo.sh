@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The demo: install the plugins into a temporary plugin dir, attach two "containers" to a bridge
-# with our cnitool (a conflist chaining bridge and loopback, the result cache as libcni keeps it),
+# with our cnitool (a conflist chaining bridge, portmap and loopback, the result cache as libcni keeps it),
 # ping between them, then out through SNAT to a namespace playing the internet, and clean up.
 # Everything happens inside network namespaces made here ("node", two containers, "internet"),
 # so the machine's own links, firewall and sysctls are never touched.
@@ -13,7 +13,10 @@ work=$(mktemp -d /tmp/cni-demo.XXXXXX)
 plugins=$work/opt/cni/bin
 
 cleanup() {
-	for ns in "$C1" "$C2" "$INET" "$NODE"; do ip netns del "$ns" 2>/dev/null || true; done
+	for ns in "$C1" "$C2" "$INET" "$NODE"; do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null # the web server
+		ip netns del "$ns" 2>/dev/null || true
+	done
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -53,6 +56,7 @@ cat >"$netconf/10-demo.conflist" <<JSON
         "ranges": [[{"subnet": "10.200.253.0/24"}], [{"subnet": "fd00:200:fd::/64"}]]
       }
     },
+    { "type": "portmap", "capabilities": { "portMappings": true } },
     { "type": "loopback" }
   ]
 }
@@ -60,15 +64,15 @@ JSON
 step "the network config: $netconf/10-demo.conflist"
 cat "$netconf/10-demo.conflist"
 
-# cnitool VERB CONTAINER: our cnitool, run on the node like a runtime; the result cache in $work
+# cnitool VERB CONTAINER [CAP_ARGS]: our cnitool, run on the node like a runtime; the result cache in $work
 cnitool() {
 	ip netns exec "$NODE" env NETCONFPATH="$netconf" CNI_PATH="$plugins" CNI_CACHE_DIR="$work/cache" \
-		"$plugins/cnitool" "$1" demo "/var/run/netns/$2"
+		CAP_ARGS="${3:-}" "$plugins/cnitool" "$1" demo "/var/run/netns/$2"
 }
 
-step "cnitool add: $C1 and $C2 (bridge, then loopback, each container's result cached)"
+step "cnitool add: $C1 and $C2 (bridge, portmap, loopback; $C2 publishes port 80 as the node's 8080)"
 cnitool add "$C1" >/dev/null
-cnitool add "$C2" | tee "$work/c2.json"
+cnitool add "$C2" '{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]}' | tee "$work/c2.json"
 echo
 ip2=$(jq -r '.ips[0].address' "$work/c2.json" | cut -d/ -f1)
 ip6=$(jq -r '.ips[1].address' "$work/c2.json" | cut -d/ -f1)
@@ -93,6 +97,15 @@ sleep 1
 ip netns exec "$C1" ping -c 2 -W 2 10.200.254.2
 wait
 ip netns exec "$NODE" nft list table inet cni_c_masq
+
+if [ -x /bin/busybox ]; then
+	step "the internet reaches $C2's web server through the node's port 8080 (portmap: DNAT)"
+	mkdir -p "$work/www" && echo "hello from $C2" >"$work/www/index.html"
+	ip netns exec "$C2" /bin/busybox httpd -p 80 -h "$work/www"
+	sleep 0.3
+	ip netns exec "$INET" timeout 5 bash -c 'exec 3<>/dev/tcp/10.200.254.1/8080 && printf "GET / HTTP/1.0\r\n\r\n" >&3 && cat <&3' | tail -1
+	ip netns exec "$NODE" nft list table inet cni_c_portmap
+fi
 
 step "cnitool check (prevResult from the cache), then del both containers (del twice is fine)"
 cnitool check "$C2" && echo "CHECK ok"
