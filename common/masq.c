@@ -629,10 +629,10 @@ static int save_words(char *line, char **w, int max)
 	}
 }
 
-/* Remove the reference-layout chain of one family: every POSTROUTING rule jumping to it (found
- * in "iptables -S POSTROUTING", since DEL knows no address), then the chain. Execs nothing when
- * nf_tables shows no such chain and the legacy nat table is not in use. */
-static int ipt_del_family(bool v4, const char *chain, struct nft *n, struct cni_error *e)
+/* Remove a reference-layout chain of the nat table of one family: every rule of `entry` jumping to
+ * it (found in "iptables -S <entry>", since DEL knows no address), then the chain. Execs nothing
+ * when nf_tables shows no such chain and the legacy nat table is not in use. */
+int ipt_ref_del_chain(bool v4, const char *chain, const char *entry, struct nft *n, struct cni_error *e)
 {
 	char *tool = tool_of(v4);
 	struct cmd_out r;
@@ -652,7 +652,7 @@ static int ipt_del_family(bool v4, const char *chain, struct nft *n, struct cni_
 		if (r.status != 0)
 			return ipt(hasc, false, e); /* runs it again only to word the error */
 	}
-	char *list[] = { tool, "-w", "-t", "nat", "-S", "POSTROUTING", NULL };
+	char *list[] = { tool, "-w", "-t", "nat", "-S", (char *)entry, NULL };
 	run_argv(list, true, &r);
 	if (r.status != 0) {
 		free(r.out);
@@ -662,7 +662,7 @@ static int ipt_del_family(bool v4, const char *chain, struct nft *n, struct cni_
 		char *w[64], *argv[72];
 		int nw = save_words(line, w, 64), k = 0;
 		bool jumps = false;
-		if (nw < 2 || strcmp(w[0], "-A") != 0 || strcmp(w[1], "POSTROUTING") != 0)
+		if (nw < 2 || strcmp(w[0], "-A") != 0 || strcmp(w[1], entry) != 0)
 			continue;
 		for (int i = 2; i + 1 < nw; i++)
 			jumps |= (strcmp(w[i], "-j") == 0 || strcmp(w[i], "--jump") == 0) && strcmp(w[i + 1], chain) == 0;
@@ -684,8 +684,8 @@ static int ipt_del_family(bool v4, const char *chain, struct nft *n, struct cni_
 		goto out;
 	/* 1 is "no such chain", or a chain something else still jumps to: tell them apart */
 	if (st == 1 && ipt(hasc, true, e) == 0) {
-		cni_errf(e, CNI_ERR_KERNEL, "SNAT backend iptables: chain %s of %s nat cannot be deleted: a rule outside "
-			 "POSTROUTING still jumps to it", chain, tool);
+		cni_errf(e, CNI_ERR_KERNEL, "iptables: chain %s of %s nat cannot be deleted: a rule outside %s still jumps to it",
+			 chain, tool, entry);
 		goto out;
 	}
 	rc = 0;
@@ -771,7 +771,7 @@ int masq_del(const struct masq_id *id, struct cni_error *e)
 		lock = -1;
 	}
 	/* The iptables chain, by either plugin, whichever backend the ADD used: DEL cannot know it. */
-	if (ipt_del_family(true, ichain, n, e) < 0 || ipt_del_family(false, ichain, n, e) < 0)
+	if (ipt_ref_del_chain(true, ichain, "POSTROUTING", n, e) < 0 || ipt_ref_del_chain(false, ichain, "POSTROUTING", n, e) < 0)
 		goto out;
 	rc = 0;
 out:

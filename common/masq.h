@@ -16,6 +16,7 @@
 #ifndef CNI_MASQ_H
 #define CNI_MASQ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "err.h"
@@ -47,5 +48,11 @@ int masq_check(enum masq_backend b, const struct masq_id *id, const struct ipnet
 int masq_gc(const char *network, const struct cni_attachment *valid, size_t n_valid, struct cni_error *e);
 /* STATUS: can this backend work here? Code 50 with the reason when not. */
 int masq_available(enum masq_backend b, struct cni_error *e);
+
+/* The reference plugins' iptables layout (nat table, iptables or ip6tables by v4): remove chain
+ * and every rule of `entry` jumping to it; absent is success. n (may be NULL) lets it see
+ * iptables-nft's chains over netlink, so it execs nothing when there is nothing to remove. */
+struct nft;
+int ipt_ref_del_chain(bool v4, const char *chain, const char *entry, struct nft *n, struct cni_error *e);
 
 #endif

@@ -343,3 +343,37 @@ leftovers() { in_host nft list table inet cni_c_portmap 2>/dev/null | grep -E 'c
 	# nothing more reached the container after DEL
 	assert_equal "$(grep -c '> 10.200.230.2.53' "$BATS_TEST_TMPDIR/dump")" "$n_before"
 }
+
+@test "two containers claiming one host port: the most recent wins (as the reference); after its DEL the older one serves again" {
+	attach c1$T '[{"hostPort":18080,"containerPort":80}]'
+	attach c2$T '[{"hostPort":18080,"containerPort":80}]'
+	httpd c1$T
+	echo "second-$T" >"$BATS_TEST_TMPDIR/index.html"
+	ip netns exec c2$T busybox httpd -p 80 -h "$BATS_TEST_TMPDIR"
+	sleep 0.2
+	assert_equal "$(get "$OUT" 10.200.231.1 18080)" "second-$T"
+	hcni DEL portmap "$(pmconf "$(prev_of c2$T)" '[{"hostPort":18080,"containerPort":80}]')" c2$T
+	assert_success
+	assert_equal "$(get "$OUT" 10.200.231.1 18080)" "hello-$T"
+}
+
+@test "DEL removes the reference portmap's iptables chain of the container (a node switching over)" {
+	[ -x "$REF_DIR/portmap" ] || skip "reference plugins not installed"
+	command -v iptables >/dev/null || skip "iptables not installed"
+	mkns c1$T
+	hcni ADD bridge "$(brconf "$DUAL" 0.4.0)" c1$T
+	assert_success
+	local conf
+	conf=$(pmconf "$output" '[{"hostPort":18080,"containerPort":80,"protocol":"tcp"}]' '' 0.4.0)
+	run ip netns exec "$HOSTNS" env CNI_COMMAND=ADD CNI_CONTAINERID=c1$T CNI_IFNAME=eth0 CNI_NETNS=/var/run/netns/c1$T \
+		CNI_PATH="$REF_DIR" "$REF_DIR/portmap" <<<"$conf"
+	assert_success
+	in_host iptables-save -t nat | grep -q -- '-A CNI-HOSTPORT-DNAT .* -j CNI-DN-'
+	hcni DEL portmap "$conf" c1$T
+	assert_success
+	run in_host iptables-save -t nat
+	refute_output --partial 'CNI-DN-'
+	# and a second DEL finds nothing to do
+	hcni DEL portmap "$conf" c1$T
+	assert_success
+}

@@ -5,7 +5,7 @@
  * every container's rules (the reference's layout, whose docs warn about it):
  *   prerouting, output (nat, dstnat): fib daddr type local meta l4proto . th dport vmap @ports
  *   ports: "<proto> . <port>" -> jump p-<proto>-<port>, a chain per host port in use, holding one
- *          "jump a-<attachment>" per attachment that maps the port (hostIP-specific ones first)
+ *          "jump a-<attachment>" per attachment that maps the port (the most recent first)
  *   a-<16 hex sha512(network)>-<16 hex sha512(ifname:containerID)>: the attachment's rules: per
  *          mapping and family, the hairpin and localhost marks (snat) and the DNAT; each rule's
  *          comment starts with its port chain's name, so DEL needs no config at all
@@ -25,6 +25,7 @@
 
 #include "conf.h"
 #include "conntrack.h"
+#include "masq.h"
 #include "nft.h"
 #include "nl.h"
 #include "sha512.h"
@@ -571,22 +572,20 @@ static int cmd_add(struct cni_ctx *c, struct cni_result *out)
 			if (!applies(&p, m, true) && !applies(&p, m, false))
 				continue;
 			snprintf(pc, sizeof(pc), "p-%s-%u", proto_name(m->proto), m->host);
-			bool done = false, specific = true;
+			bool done = false;
 			for (size_t k = 0; k < npc && !done; k++)
 				done = strcmp(pcs[k], pc) == 0;
 			if (done)
 				continue;
 			snprintf(pcs[npc++], 32, "%s", pc);
-			for (size_t k = 0; k < p.n_maps; k++)
-				if (p.maps[k].proto == m->proto && p.maps[k].host == m->host && (!p.maps[k].host_ip.len || p.maps[k].host_any))
-					specific = false;
 			if ((r = nft_get_chain(n, NFPROTO_INET, TABLE_NAME, pc, NULL, 0, &c->err)) < 0)
 				goto out;
 			if (!r)
 				nft_sb_add(&b, "add chain " TABLE " %s\nadd element " TABLE " ports { %s . %u : jump %s }\n", pc,
 					   proto_name(m->proto), m->host, pc);
-			/* hostIP-specific mappings go before the catch-all ones of other containers */
-			const char *verb = specific ? "insert" : "add";
+			/* the most recent attachment first (as the reference: a pod recreated with the same
+			 * host port takes it over before the old one's DEL) */
+			const char *verb = "insert";
 			if (!*p.cond[0] && !*p.cond[1])
 				nft_sb_add(&b, "%s rule " TABLE " %s jump %s comment \"%s\"\n", verb, pc, p.chain, p.chain);
 			else
@@ -630,8 +629,25 @@ out:
 	return rc;
 }
 
+/* utils.MustFormatChainNameWithPrefix(name, id, "DN-") of the reference: 28 characters */
+static int ref_chain(struct cni_ctx *c, char out[29])
+{
+	size_t ln = strlen(c->name), li = strlen(c->container_id);
+	char *buf = malloc(ln + li + 1), hex[22];
+
+	if (!buf)
+		return cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
+	memcpy(buf, c->name, ln);
+	memcpy(buf + ln, c->container_id, li);
+	sha512_hex(buf, ln + li, hex, 21);
+	free(buf);
+	snprintf(out, 29, "CNI-DN-%s", hex);
+	return 0;
+}
+
 static int cmd_del(struct cni_ctx *c)
 {
+	char ref[29];
 	struct pm_conf p;
 	struct nft *n = NULL;
 	struct nft_sb b = { 0 };
@@ -654,6 +670,13 @@ static int cmd_del(struct cni_ctx *c)
 	}
 	if (b.n && nft_run(n, b.s, &c->err) < 0) {
 		cni_err_prefix(&c->err, "portmap: removing %s: ", p.chain);
+		goto out;
+	}
+	/* the reference portmap's iptables chain of this container (CNI-DN-<hash> under
+	 * CNI-HOSTPORT-DNAT), if the node ran it before: a stale DNAT otherwise outlives the pod */
+	if (ref_chain(c, ref) < 0 || ipt_ref_del_chain(true, ref, "CNI-HOSTPORT-DNAT", n, &c->err) < 0 ||
+	    ipt_ref_del_chain(false, ref, "CNI-HOSTPORT-DNAT", n, &c->err) < 0) {
+		cni_err_prefix(&c->err, "portmap: removing the reference plugin's chain %s: ", ref);
 		goto out;
 	}
 	/* and the UDP flows towards the gone container (the reference leaves them) */
