@@ -68,6 +68,14 @@ echo "== 2. vxlan ADD/DEL ($N), host-local alone ($N)" >&2
 inode env BENCH_TAG=b "$B" seq "$N" "vxlan=$ours/vxlan,$ours,$c_vx" | tee -a "$res" >&2
 inode env BENCH_TAG=b "$B" seq "$N" "host-local=$ours/host-local,$ours,$c_hl,nons" \
 	"host-local-ref=$REF/host-local,$REF,$c_hlr,nons" | tee -a "$res" >&2
+echo "== 2b. portmap ADD/DEL ($N), chained after a bridge (a fixed prevResult), one host port per container" >&2
+# 0.4.0: the reference (Debian 1.1.1) parses no newer prevResult; it execs iptables for each rule
+pm_prev='{"cniVersion":"0.4.0","interfaces":[{"name":"cnifloor0"},{"name":"veth0"},{"name":"eth0","sandbox":"/x"}],"ips":[{"version":"4","interface":2,"address":"10.200.198.2/24","gateway":"10.200.198.1"}]}'
+inode ip addr add 10.200.198.1/24 dev cnifloor0
+printf '{"cniVersion":"0.4.0","name":"pm","type":"portmap","runtimeConfig":{"portMappings":[{"hostPort":@PORT@,"containerPort":80,"protocol":"tcp"}]},"prevResult":%s}' \
+	"$pm_prev" >"$work/pm.json"
+inode env BENCH_TAG=b "$B" seq "$N" "portmap=$ours/portmap,$ours,$work/pm.json,nons" \
+	"portmap-ref=$REF/portmap,$REF,$work/pm.json,nons" | tee -a "$res" >&2
 echo "== 3. $N ADDs, 8 in parallel" >&2
 inode env BENCH_TAG=b "$B" par "$N" 8 "$OURS" | tee -a "$res" >&2
 inode env BENCH_TAG=b "$B" par "$N" 8 "$REFC" | tee -a "$res" >&2
@@ -109,10 +117,10 @@ rss ours "$ours/bridge" "$ours" "$c_ours"
 rss reference "$REF/bridge" "$REF" "$c_ref"
 rss floor "$ours/bench/floor" "$ours" "$c_fl"
 
-plugins="host-local bridge vxlan vlan"
+plugins="host-local bridge vxlan vlan loopback portmap"
 ours_size=$(for p in $plugins; do strip -o "$work/s-$p" "$BUILD/$p"; stat -c %s "$work/s-$p"; done | paste -sd+ | bc)
 ref_all=$(du -cb $REF/* | tail -1 | cut -f1)
-ref_same=$(du -cb $REF/host-local $REF/bridge $REF/vlan | tail -1 | cut -f1)
+ref_same=$(du -cb $REF/host-local $REF/bridge $REF/vlan $REF/loopback $REF/portmap | tail -1 | cut -f1)
 echo "{\"mode\":\"size\",\"ours_bytes\":$ours_size,\"ours_plugins\":\"$plugins\",\"reference_same_bytes\":$ref_same,\"reference_all_bytes\":$ref_all}" | tee -a "$res" >&2
 
 python_free_report() {
@@ -135,6 +143,8 @@ python_free_report() {
 			row("bridge DEL p99"; $s.ours.del_p99_us; $s.reference.del_p99_us),
 			row("host-local ADD median"; $s["host-local"].add_median_us; $s["host-local-ref"].add_median_us),
 			row("host-local DEL median"; $s["host-local"].del_median_us; $s["host-local-ref"].del_median_us),
+			row("portmap ADD median (one host port)"; $s.portmap.add_median_us; $s["portmap-ref"].add_median_us),
+			row("portmap DEL median"; $s.portmap.del_median_us; $s["portmap-ref"].del_median_us),
 			"| vxlan ADD / DEL median | \(ms($s.vxlan.add_median_us)) / \(ms($s.vxlan.del_median_us)) | (no such plugin) | |",
 			"| floor ADD / DEL median | \(ms($s.floor.add_median_us)) / \(ms($s.floor.del_median_us)) | | |",
 			"| ours / floor, ADD | \(($s.ours.add_median_us/$s.floor.add_median_us*100|round/100)) (dataDir on tmpfs: \(($s["ours-tmpfs"].add_median_us/$s.floor.add_median_us*100|round/100))) | | |",
@@ -144,14 +154,16 @@ python_free_report() {
 		jq -r '.[] | select(.mode=="par") | "| \(.n) ADDs, \(.workers) parallel (\(.name)) | \(.wall_ms|round) ms, \(.adds_per_s|round)/s | duplicates: \(.duplicates), failures: \(.failures) | |"' "$OUT/results.json"
 		jq -r '.[] | select(.mode|startswith("growth")) | "| \(.mode) \(.name): ADD / DEL median | \(.add_median_us/1000*100|round/100) / \(.del_median_us/1000*100|round/100) ms | | |"' "$OUT/results.json"
 		jq -r '.[] | select((.name // "")|startswith("store")) | "| \(.name) host-local ADD median | \(.add_median_us/1000*100|round/100) ms | | |"' "$OUT/results.json"
-		jq -r '.[] | select(.mode=="size") | "| installed size (\(.ours_plugins)) | \(.ours_bytes/1024|round) KB | \(.reference_same_bytes/1024|round) KB (host-local, bridge, vlan); all 16: \(.reference_all_bytes/1048576|round) MB | |"' "$OUT/results.json"
+		jq -r '.[] | select(.mode=="size") | "| installed size (\(.ours_plugins)) | \(.ours_bytes/1024|round) KB | \(.reference_same_bytes/1024|round) KB (host-local, bridge, vlan, loopback, portmap); all 16: \(.reference_all_bytes/1048576|round) MB | |"' "$OUT/results.json"
 	} >"$OUT/results.md"
 	cat "$OUT/results.md"
 	# chart: ADD and DEL medians side by side
 	jq -r --argjson s "$S" -n '"bridge-ADD \($s.ours.add_median_us/1000) \($s.reference.add_median_us/1000) \($s.floor.add_median_us/1000)",
 		"bridge-DEL \($s.ours.del_median_us/1000) \($s.reference.del_median_us/1000) \($s.floor.del_median_us/1000)",
 		"host-local-ADD \($s["host-local"].add_median_us/1000) \($s["host-local-ref"].add_median_us/1000) 0",
-		"host-local-DEL \($s["host-local"].del_median_us/1000) \($s["host-local-ref"].del_median_us/1000) 0"' >"$work/chart.dat"
+		"host-local-DEL \($s["host-local"].del_median_us/1000) \($s["host-local-ref"].del_median_us/1000) 0",
+		"portmap-ADD \($s.portmap.add_median_us/1000) \($s["portmap-ref"].add_median_us/1000) 0",
+		"portmap-DEL \($s.portmap.del_median_us/1000) \($s["portmap-ref"].del_median_us/1000) 0"' >"$work/chart.dat"
 	gnuplot <<GP
 set terminal svg size 800,420 font "sans,12"
 set output "$OUT/chart.svg"

@@ -5,6 +5,7 @@
  *   cnibench seq N NAME=PLUGIN,CNI_PATH,CONF[,nons] ...     ADD N containers per candidate, then DEL
  *   cnibench par N P NAME=PLUGIN,CNI_PATH,CONF              N ADDs, P at a time: wall time, duplicates
  *   cnibench pre K NAME=... / unpre K NAME=...               attach / detach K containers untimed
+ * "@PORT@" in a CONF is replaced, per container, by 10000 + the number its container ID ends with.
  * Output: one JSON object per candidate on stdout. */
 #include <errno.h>
 #include <fcntl.h>
@@ -123,7 +124,20 @@ static double run(struct cand *c, const char *verb, const char *cid, const char 
 	snprintf(e_ns, sizeof(e_ns), "CNI_NETNS=%s", nspath);
 	snprintf(e_path, sizeof(e_path), "CNI_PATH=%s", c->path);
 	int in = memfd_create("conf", MFD_CLOEXEC), p[2];
-	if (write(in, c->conf, c->conf_len) != (ssize_t)c->conf_len || pipe2(p, O_CLOEXEC) < 0)
+	/* "@PORT@" in a config becomes a port of this container's own (10000 + the number its ID
+	 * ends with): portmap candidates then map one host port per container, as pods do */
+	const char *at = strstr(c->conf, "@PORT@");
+	if (at) {
+		size_t k = strlen(cid);
+		while (k && cid[k - 1] >= '0' && cid[k - 1] <= '9')
+			k--;
+		char port[16];
+		snprintf(port, sizeof(port), "%ld", 10000 + strtol(cid + k, NULL, 10) % 50000);
+		size_t pre = (size_t)(at - c->conf);
+		if (write(in, c->conf, pre) != (ssize_t)pre || write(in, port, strlen(port)) != (ssize_t)strlen(port) ||
+		    write(in, at + 6, c->conf_len - pre - 6) != (ssize_t)(c->conf_len - pre - 6) || pipe2(p, O_CLOEXEC) < 0)
+			return -1;
+	} else if (write(in, c->conf, c->conf_len) != (ssize_t)c->conf_len || pipe2(p, O_CLOEXEC) < 0)
 		return -1;
 	lseek(in, 0, SEEK_SET);
 	posix_spawn_file_actions_t fa;
