@@ -550,6 +550,7 @@ ctr_ip6() { ip -n "$1" -6 -o addr show dev eth0 scope global | awk '{print $4}' 
 
 @test "IPAM runs in-process only when CNI_PATH's host-local is ours from this build, with identical behaviour" {
 	command -v strace >/dev/null || skip "strace not installed"
+	skip_if_wrapped bridge
 	mkns c1$T
 	ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 run ip netns exec "$HOSTNS" env CNI_COMMAND=ADD CNI_CONTAINERID=c1 CNI_IFNAME=eth0 \
 		CNI_NETNS=/var/run/netns/c1$T CNI_PATH="$PLUGIN_DIR" strace -f -e trace=execve -o "$BATS_TEST_TMPDIR/st1" \

@@ -44,3 +44,9 @@ expect_error() {
 
 # jqo FILTER: jq on $output.
 jqo() { jq -r "$@" <<<"$output"; }
+
+# skip_if_wrapped PLUGIN: tests that count a plugin's syscalls or execs (strace) mean nothing
+# when PLUGIN_DIR holds the valgrind lane's wrapper scripts instead of the binaries
+skip_if_wrapped() {
+	[[ $(head -c2 "$PLUGIN_DIR/$1" 2>/dev/null) != '#!' ]] || skip "counts syscalls: not through the valgrind wrapper"
+}
