@@ -223,14 +223,15 @@ run_case() {
 	done
 	out=$BATS_TEST_TMPDIR/out.$CASE_N
 	err=$BATS_TEST_TMPDIR/err.$CASE_N
-	ip netns exec "$HNS" env -i "${envl[@]}" timeout "${CORPUS_TIMEOUT:-10}" "$PLUGIN_DIR/$C_PLUGIN" <"$in" >"$out" 2>"$err"
+	local limit=${CORPUS_TIMEOUT:-10} # seconds per case; the valgrind lane needs more
+	ip netns exec "$HNS" env -i "${envl[@]}" timeout "$limit" "$PLUGIN_DIR/$C_PLUGIN" <"$in" >"$out" 2>"$err"
 	rc=$?
 
 	local -a fails=()
 	if [[ $rc == 86 ]]; then
 		fails+=("sanitizer error: $(head -c 3000 "$err")")
 	elif [[ $rc == 124 ]]; then
-		fails+=("hung: killed after ${CORPUS_TIMEOUT:-10} s")
+		fails+=("hung: killed after $limit s")
 	elif [[ $rc != 1 ]]; then
 		fails+=("exit status $rc, want 1")
 	fi
