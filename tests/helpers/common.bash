@@ -50,3 +50,17 @@ jqo() { jq -r "$@" <<<"$output"; }
 skip_if_wrapped() {
 	[[ $(head -c2 "$PLUGIN_DIR/$1" 2>/dev/null) != '#!' ]] || skip "counts syscalls: not through the valgrind wrapper"
 }
+
+# require CMD_OR_PATH...: the test fails (never skips) when one is missing: every tool and
+# reference binary the tests use is installed by the install step (scripts/deps.sh), so a
+# missing one is a broken install, not a reason to pass quietly.
+require() {
+	local x
+	for x in "$@"; do
+		if [[ $x == */* ]]; then
+			[[ -x $x ]] || fail "$x is missing: the install step (scripts/deps.sh) provides it"
+		else
+			command -v "$x" >/dev/null || fail "$x is not installed: the install step (scripts/deps.sh) provides it"
+		fi
+	done
+}
