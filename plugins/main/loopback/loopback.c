@@ -117,6 +117,30 @@ static int cmd_check(struct cni_ctx *c)
 	return rc;
 }
 
+/* GC: loopback keeps no state anywhere (no store, no host link, no rule): lo lives and dies with
+ * the container's namespace. There is nothing to collect. The input is still validated as every
+ * plugin's GC validates it: skel has refused a cniVersion below 1.1.0 and parsed
+ * cni.dev/valid-attachments (and the legacy cni.dev/attachments) into c->valid, refusing a wrong
+ * shape with the field named; a GC that got here has well-formed input and succeeds, printing
+ * nothing (the spec's answer to a successful GC). */
+static int cmd_gc(struct cni_ctx *c)
+{
+	(void)c;
+	return 0;
+}
+
+/* STATUS: ready. What an ADD needs is the container's own namespace (its lo, netlink in it,
+ * setns into it), which STATUS is not given: there is no CNI_NETNS to probe. Nothing on the node
+ * (no store, no bridge, no kernel module past core networking, no nftables) can be missing or full
+ * in a way that would make the next ADD fail, so there is nothing STATUS could honestly check;
+ * claiming more (opening a netlink socket in our own namespace, say) would only prove something
+ * unrelated to the container's lo. As for GC, skel has already refused a cniVersion below 1.1.0. */
+static int cmd_status(struct cni_ctx *c)
+{
+	(void)c;
+	return 0;
+}
+
 static const int lo_caps[] = { CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_SYS_PTRACE, -1 };
 
 int main(void)
@@ -128,6 +152,8 @@ int main(void)
 		.add = cmd_add,
 		.check = cmd_check,
 		.del = cmd_del,
+		.gc = cmd_gc,
+		.status = cmd_status,
 	};
 	return cni_plugin_main(&p);
 }
