@@ -79,7 +79,7 @@ HOSTLOCAL_LIB  := $(filter-out %/main.o,$(HOSTLOCAL_OBJS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all install uninstall test test-unit test-asan deps clean check-tools test-tools demo bench bench-tools fuzz
+.PHONY: all install uninstall test check test-unit test-asan deps clean check-tools test-tools demo bench bench-tools fuzz
 all: $(PLUGINS:%=$(BUILD)/%) $(TOOLS:%=$(BUILD)/%)
 test-tools: $(TEST_TOOLS)
 
@@ -147,9 +147,14 @@ uninstall:
 deps:
 	./scripts/deps.sh
 
-# The whole suite: release build, then the same suites on the ASan+UBSan build.
+# The whole suite: every lane (release, ASan+UBSan, valgrind, VM), jobs side by side.
 test: deps
 	./tests/run.sh
+
+# The developer loop (a few minutes): unit tests, every plugin suite, corpus and fuzz replays on
+# the release build; the slow parts (ASan, valgrind, VM, runtimes, stress) stay in `make test`.
+check:
+	MODE=check ./tests/run.sh
 
 test-unit: $(BUILD)/unit-tests
 	$(BUILD)/unit-tests

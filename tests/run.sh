@@ -1,74 +1,101 @@
 #!/usr/bin/env bash
-# The test command: builds each lane, runs the C unit tests and every bats suite against it,
-# prints the TAP output, then one line "N passed, N failed"; exits non-zero on any failure.
+# The test command: builds each lane once, then runs the C unit tests and every bats suite of every
+# lane as concurrent jobs, each bats file in a network namespace of its own (`unshare -n`: links,
+# routes, sysctls and nf_tables tables of one suite never meet another's), prints each job's TAP
+# output as it ends, the wall time of every job and lane, then one line
+# "N passed, N failed, N skipped"; exits non-zero on any failure.
+#
+#   MODE=check          the developer loop (`make check`): the release lane only, without the slow
+#                       suites (runtimes, stress); at most a few minutes
 #   LANES="release asan valgrind vm"  which lanes (default all): release build, ASan+UBSan test
-#                            build, valgrind memcheck over the release binaries (a subset of the
-#                            suites), and the VM lane (tests/vm/: kernel features the host lacks)
+#                       build, valgrind memcheck over the release binaries (a subset of the
+#                       suites), and the VM lane (tests/vm/: kernel features the host lacks)
 #   SUITES="spec host-local"  which bats files (default all in tests/)
+#   JOBS=N              jobs at once (default 4: most tests wait on the kernel, not the CPU)
+#   SUITE_TIMEOUT=S     a job still running after S seconds is stopped and fails (default 1200)
+#   TEST_OUT=DIR        where each job's output is kept (default build/test-out)
+#
+# Counting: a test skipped counts as skipped, never as passed; a skip whose reason says a tool or
+# binary is missing counts as failed (the install step provides every tool); a bats run that exits
+# non-zero, dies before its plan is complete, or times out counts as failed even when no test
+# reported "not ok".
 set -uo pipefail
 cd "$(dirname "$0")/.."
-LANES=${LANES:-release asan valgrind vm}
-mapfile -t SUITES < <(if [[ -n ${SUITES:-} ]]; then printf 'tests/%s.bats\n' $SUITES; else ls tests/*.bats; fi)
-passed=0 failed=0 skipped=0
-
-# one suite may not hang the run: bats is killed after SUITE_TIMEOUT seconds (a failure)
+MODE=${MODE:-full}
+if [[ $MODE == check ]]; then
+	LANES=${LANES:-release}
+	# the slow parts stay in the full run: real runtimes, the storm and kill loops
+	EXCLUDE=${EXCLUDE:-podman containerd stress}
+else
+	LANES=${LANES:-release asan valgrind vm}
+	EXCLUDE=${EXCLUDE:-}
+fi
+JOBS=${JOBS:-4}
 SUITE_TIMEOUT=${SUITE_TIMEOUT:-1200}
-suite() { # suite BUILD_DIR [bats args...]: runs bats under the timeout
-	local dir=$1 rc
-	shift
-	PLUGIN_DIR=$dir timeout -s INT -k 60 "$SUITE_TIMEOUT" bats --tap "$@" 2>&1
-	rc=$?
-	[[ $rc == 124 || $rc == 137 || $rc == 130 ]] && echo "not ok - ${*: -1}: timed out after ${SUITE_TIMEOUT}s (lane $dir)"
-	return 0
-}
+OUT=${TEST_OUT:-build/test-out}
+mapfile -t SUITES < <(if [[ -n ${SUITES:-} ]]; then printf '%s\n' $SUITES; else ls tests/*.bats | sed 's|^tests/||; s|\.bats$||'; fi)
+for x in $EXCLUDE; do
+	for i in "${!SUITES[@]}"; do [[ ${SUITES[$i]} == "$x" ]] && unset 'SUITES[i]'; done
+done
+SUITES=("${SUITES[@]}")
 
-count() { # reads TAP on stdin, echoes it, tallies
-	local line
-	while IFS= read -r line; do
-		printf '%s\n' "$line"
-		case $line in
-		"ok "*"# skip"*) skipped=$((skipped + 1)); passed=$((passed + 1)) ;;
-		"ok "*) passed=$((passed + 1)) ;;
-		"not ok "*) failed=$((failed + 1)) ;;
-		*"bats warning: Executed "*" instead of expected "*) failed=$((failed + 1)) ;; # a test that died unreported
-		esac
-	done
-}
-
+# The VM lane's suites (802.1Q and bridge VLAN filtering); "test/" runs against the test build.
 VM_SUITES=${VM_SUITES:-vm/vlan.bats bridge.bats:vlan corpus.bats:vlan libcni.bats:vlan test/faults.bats:vlan}
 # valgrind is slow (~0.5 s per exec): the suites and tests it runs (bats -f regex); the plugin
 # suites whole (tests that count syscalls skip themselves), masq without its timing-bound traffic
-# tests, and the hostile-input corpus (every case a plugin exec, in two halves so each fits the
-# suite timeout); stress, faults (test builds only) and the runtime suites only in the other
-# lanes (entries separated by ';')
-VG_SUITES=${VG_SUITES:-spec.bats:;host-local.bats:;bridge.bats:;vxlan.bats:;masq.bats:^(del|check|gc|nft|iptables|available|valgrind);portmap.bats:;loopback.bats:;cnitool.bats:;corpus.bats:^corpus: (host-local|bridge)$;corpus.bats:^corpus: (vxlan|vlan|portmap|loopback)$}
+# tests, and the hostile-input corpus (every case a plugin exec, split so that the parts run side
+# by side); stress, faults (test builds only) and the runtime suites only in the other lanes
+# (entries separated by ';'). bridge and vxlan run with host-local unwrapped in CNI_PATH, so their
+# IPAM runs in-process (the production path) under memcheck.
+VG_SUITES=${VG_SUITES:-spec.bats:;host-local.bats:;bridge.bats:;vxlan.bats:;masq.bats:^(del|check|gc|nft|iptables|available|valgrind);portmap.bats:;loopback.bats:;cnitool.bats:;corpus.bats:^corpus: host-local$;corpus.bats:^corpus: bridge$;corpus.bats:^corpus: (vxlan|vlan|portmap|loopback)$}
+VG_INPROC=${VG_INPROC:-bridge.bats vxlan.bats}
 
+passed=0 failed=0 skipped=0
+rm -rf "$OUT" && mkdir -p "$OUT"
+T0=$(date +%s.%N)
+
+# ---- builds: each lane's binaries once, before any job starts ----
+build_failed=()
+mk() { # LABEL make-args...
+	local label=$1
+	shift
+	echo "# build: $label"
+	make -s -j2 "$@" >"$OUT/build-$label.log" 2>&1 || { cat "$OUT/build-$label.log"; build_failed+=("$label"); return 1; }
+}
+have_lane() { [[ " $LANES " == *" $1 "* ]]; }
+if have_lane release || have_lane valgrind || have_lane vm; then
+	mk release BUILD=build all test-tools build/unit-tests
+	# the fault points (faults.bats, the capability probe) need a test build
+	mk test TESTING=1 BUILD=build-test all test-tools
+fi
+have_lane asan && mk asan SAN=1 BUILD=build-asan all test-tools build-asan/unit-tests
+
+# ---- jobs ----
+# one line a job: LANE|NAME|PLUGIN_DIR|SUITE|FILTER|ENV (ENV: space-separated VAR=value)
+jobs_list=()
+addjob() { jobs_list+=("$1|$2|$3|$4|${5:-}|${6:-}"); }
+lane_ok() { [[ " ${build_failed[*]} " != *" $1 "* ]]; }
 for lane in $LANES; do
-	if [[ $lane == vm ]]; then
-		echo "# lane vm: booting Debian's kernel under QEMU for: $VM_SUITES"
-		if ! make -s BUILD=build all >&2 || ! make -s TESTING=1 BUILD=build-test all >&2; then
-			echo "not ok - lane vm: build failed"
-			failed=$((failed + 1))
-			continue
-		fi
-		# shellcheck disable=SC2086
-		count < <(VM_TEST_BUILD=build-test tests/vm/run.sh build $VM_SUITES 2>&1; rc=$?
-			case $rc in
-			0 | 1) ;;
-			124) echo "# lane vm skipped: QEMU is not installed and cannot be installed here" ;;
-			*) echo "not ok - lane vm: the VM did not finish (status $rc)" ;;
-			esac)
-		continue
-	fi
-	if [[ $lane == valgrind ]]; then
-		echo "# lane valgrind: memcheck over the release binaries: $VG_SUITES"
-		if ! command -v valgrind >/dev/null || ! make -s BUILD=build all test-tools >&2; then
-			echo "not ok - lane valgrind: no valgrind or build failed"
-			failed=$((failed + 1))
+	case $lane in
+	release | asan)
+		build=build
+		[[ $lane == asan ]] && build=build-asan
+		lane_ok "$lane" || { echo "not ok - lane $lane: build failed" >"$OUT/lanefail-$lane"; continue; }
+		addjob "$lane" unit "$build" unit
+		for s in "${SUITES[@]}"; do
+			d=$build
+			# fault injection needs the fault points: the release lane runs it on the test build
+			[[ $lane == release && $s == faults ]] && d=build-test
+			addjob "$lane" "$s" "$d" "$s.bats"
+		done
+		;;
+	valgrind)
+		if ! command -v valgrind >/dev/null || ! lane_ok release; then
+			echo "not ok - lane valgrind: valgrind is not installed or the release build failed" >"$OUT/lanefail-$lane"
 			continue
 		fi
 		vg=build-valgrind
-		rm -rf "$vg" && mkdir -p "$vg/test-tools" "$vg/logs"
+		rm -rf "$vg" "$vg-inproc" && mkdir -p "$vg/test-tools" "$vg/logs"
 		for f in build/* build/test-tools/*; do
 			[[ -f $f && -x $f ]] || continue
 			rel=${f#build/}
@@ -77,35 +104,147 @@ for lane in $LANES; do
 				"$PWD" "$PWD/$vg" "$PWD/$f" >"$vg/$rel"
 			chmod +x "$vg/$rel"
 		done
+		# the same wrappers, but host-local is the real binary: the wrapped main plugins find their
+		# own build's host-local in CNI_PATH and run IPAM in-process, under memcheck
+		cp -a "$vg" "$vg-inproc"
+		rm -rf "$vg-inproc/logs"
+		ln -s "$PWD/$vg/logs" "$vg-inproc/logs"
+		cp build/host-local "$vg-inproc/host-local"
 		IFS=';' read -r -a vg_list <<<"$VG_SUITES"
 		for s in "${vg_list[@]}"; do
 			f=${s%%:*} flt=${s#*:}
-			echo "# lane valgrind: tests/$f${flt:+ (-f '$flt')}"
+			[[ " ${SUITES[*]} " == *" ${f%.bats} "* ]] || continue
+			d=$vg
+			[[ " $VG_INPROC " == *" $f "* ]] && d=$vg-inproc
 			# a corpus case under memcheck takes ~1 s, not the release build's milliseconds
-			count < <(CORPUS_TIMEOUT=60 suite "$vg" ${flt:+-f "$flt"} "tests/$f")
+			addjob valgrind "${f%.bats}${flt:+ -f $flt}" "$d" "$f" "$flt" "CORPUS_TIMEOUT=60"
 		done
-		# the logs of runs that reported errors
-		grep -l -E 'ERROR SUMMARY: [1-9]|definitely lost|indirectly lost' "$vg"/logs/*.log 2>/dev/null | head -5 | xargs -r cat
-		continue
-	fi
-	case $lane in
-	release) build=build; mk=() ;;
-	asan) build=build-asan; mk=(SAN=1) ;;
+		;;
+	vm)
+		lane_ok release && lane_ok test || { echo "not ok - lane vm: build failed" >"$OUT/lanefail-$lane"; continue; }
+		addjob vm "$VM_SUITES" build vm
+		;;
 	*) echo "unknown lane $lane" >&2; exit 2 ;;
 	esac
-	echo "# lane $lane: building into $build/"
-	if ! make -s "${mk[@]}" BUILD=$build all test-tools $build/unit-tests >&2; then
-		echo "not ok - lane $lane: build failed"
-		failed=$((failed + 1))
-		continue
-	fi
-	echo "# lane $lane: unit tests"
-	count < <($build/unit-tests 2>&1 || echo "not ok - unit tests exited with status $?")
-	for s in "${SUITES[@]}"; do
-		echo "# lane $lane: $s"
-		count < <(suite "$build" "$s")
-	done
 done
-[[ $skipped -gt 0 ]] && echo "# $skipped of the passed tests were skipped (see '# skip' lines above)"
-echo "$passed passed, $failed failed"
+
+# longest first, so the run ends with short jobs filling the gaps
+prio() {
+	case "$1" in
+	vm\|*) echo 0 ;;
+	valgrind\|corpus*) echo 1 ;;
+	asan\|stress* | asan\|corpus* | asan\|containerd* | asan\|podman*) echo 2 ;;
+	valgrind\|*) echo 3 ;;
+	asan\|*) echo 4 ;;
+	*\|stress* | *\|corpus*) echo 5 ;;
+	*) echo 6 ;;
+	esac
+}
+mapfile -t jobs_list < <(for j in "${jobs_list[@]}"; do printf '%s\t%s\n' "$(prio "$j")" "$j"; done | sort -s -t$'\t' -k1,1n | cut -f2-)
+
+run_job() { # N: runs job N, output in $OUT/N.tap, "rc start end" in $OUT/N.meta
+	local n=$1 lane name dir suite flt envs start rc
+	IFS='|' read -r lane name dir suite flt envs <<<"${jobs_list[$n]}"
+	start=$(date +%s.%N)
+	if [[ $suite == unit ]]; then
+		"$dir/unit-tests" >"$OUT/$n.tap" 2>&1
+		rc=$?
+	elif [[ $lane == vm ]]; then
+		# shellcheck disable=SC2086
+		VM_TEST_BUILD=build-test timeout -s TERM -k 30 "$((SUITE_TIMEOUT + 300))" tests/vm/run.sh build $name >"$OUT/$n.tap" 2>&1
+		rc=$?
+	else
+		# shellcheck disable=SC2086
+		env $envs PLUGIN_DIR="$dir" timeout -s INT -k 60 "$SUITE_TIMEOUT" \
+			unshare -n sh -c 'ip link set lo up && exec "$@"' sh bats --tap ${flt:+-f "$flt"} "tests/$suite" >"$OUT/$n.tap" 2>&1 </dev/null
+		rc=$?
+	fi
+	echo "$rc $start $(date +%s.%N)" >"$OUT/$n.meta"
+}
+
+# tally N: prints job N's output and counts it
+MISSING_TOOL='not installed|is missing|missing:|not built|no reference|cannot be installed'
+tally() {
+	local n=$1 lane name dir suite flt envs rc start end line plan=0 seen=0 nok=0 p=0 f=0 s=0
+	IFS='|' read -r lane name dir suite flt envs <<<"${jobs_list[$n]}"
+	read -r rc start end <"$OUT/$n.meta"
+	printf '# [%s] %s (%.0f s)\n' "$lane" "$name" "$(bc <<<"$end - $start")"
+	while IFS= read -r line; do
+		printf '%s\n' "$line"
+		case $line in
+		1..*) [[ ${line#1..} =~ ^[0-9]+$ ]] && plan=$((plan + ${line#1..})) ;;
+		"ok "*"# skip"* | "ok "*"# SKIP"*)
+			seen=$((seen + 1))
+			if [[ ${line#*# [sS][kK][iI][pP]} =~ $MISSING_TOOL ]]; then
+				f=$((f + 1))
+				echo "not ok - [$lane] the skip above is a missing tool: the install step must provide it"
+			else
+				s=$((s + 1))
+			fi
+			;;
+		"ok "*) seen=$((seen + 1)) p=$((p + 1)) ;;
+		"not ok "*) seen=$((seen + 1)) nok=$((nok + 1)) f=$((f + 1)) ;;
+		esac
+	done <"$OUT/$n.tap"
+	if [[ $rc == 124 || $rc == 137 || $rc == 130 ]]; then
+		echo "not ok - [$lane] $name: timed out after ${SUITE_TIMEOUT}s"
+		f=$((f + 1))
+	elif [[ $seen -lt $plan ]]; then
+		echo "not ok - [$lane] $name: $((plan - seen)) of $plan tests never reported (the run died; status $rc)"
+		f=$((f + plan - seen))
+	elif [[ $rc != 0 && $nok == 0 ]]; then
+		echo "not ok - [$lane] $name: exited with status $rc, though no test reported a failure"
+		f=$((f + 1))
+	elif [[ $seen == 0 ]]; then
+		echo "not ok - [$lane] $name: ran no test"
+		f=$((f + 1))
+	fi
+	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$lane" "$name" "$start" "$end" "$p" "$f" "$s" >>"$OUT/times"
+}
+
+for f in "$OUT"/lanefail-*; do [[ -e $f ]] && { cat "$f"; failed=$((failed + 1)); }; done
+printf '%s\n' "${build_failed[@]/#/not ok - build failed: }" | grep -v '^$' || true
+failed=$((failed + ${#build_failed[@]}))
+echo "# ${#jobs_list[@]} jobs, $JOBS at once"
+declare -A done_=()
+report_done() {
+	local n
+	for n in "${!jobs_list[@]}"; do
+		[[ -z ${done_[$n]:-} && -e $OUT/$n.meta ]] || continue
+		done_[$n]=1
+		tally "$n"
+	done
+}
+running=0
+for n in "${!jobs_list[@]}"; do
+	while ((running >= JOBS)); do
+		wait -n
+		running=$((running - 1))
+		report_done
+	done
+	run_job "$n" &
+	running=$((running + 1))
+done
+while ((running > 0)); do
+	wait -n
+	running=$((running - 1))
+	report_done
+done
+wait
+report_done
+
+# valgrind: the logs of runs that reported errors
+if have_lane valgrind && [[ -d build-valgrind/logs ]]; then
+	grep -l -E 'ERROR SUMMARY: [1-9]|definitely lost|indirectly lost' build-valgrind/logs/*.log 2>/dev/null | head -5 | xargs -r cat
+fi
+
+# the budget: every job's wall time, each lane's span, the whole run
+T1=$(date +%s.%N)
+echo "# wall time per job (seconds), longest first:"
+awk -F'\t' '{printf "#   %6.0f  %-9s %s\n", $4 - $3, $1, $2}' "$OUT/times" | sort -rn
+echo "# lanes (first start to last end, seconds):"
+awk -F'\t' '{ if (!($1 in s) || $3 < s[$1]) s[$1] = $3; if ($4 > e[$1]) e[$1] = $4 } END { for (l in s) printf "#   %-9s %6.0f\n", l, e[l] - s[l] }' "$OUT/times"
+printf '# whole run: %.0f s (builds included)\n' "$(bc <<<"$T1 - $T0")"
+echo "$passed passed, $failed failed, $skipped skipped"
 [[ $failed -eq 0 ]]
