@@ -14,6 +14,9 @@
 #   JOBS=N              jobs at once (default 4: most tests wait on the kernel, not the CPU)
 #   SUITE_TIMEOUT=S     a job still running after S seconds is stopped and fails (default 1200)
 #   TEST_OUT=DIR        where each job's output is kept (default build/test-out)
+#   FAIL_FAST=1         stop at the first failing job (the other jobs are interrupted, their
+#                       teardowns run); FIRST="suite ..." schedules those suites first
+#                       (tests/mutate.sh uses both)
 #
 # Counting: a test skipped counts as skipped, never as passed; a skip whose reason says a tool or
 # binary is missing counts as failed (the install step provides every tool); a bats run that exits
@@ -71,9 +74,10 @@ fi
 have_lane asan && mk asan SAN=1 BUILD=build-asan all test-tools build-asan/unit-tests
 
 # ---- jobs ----
-# one line a job: LANE|NAME|PLUGIN_DIR|SUITE|FILTER|ENV (ENV: space-separated VAR=value)
+# one line a job: LANE NAME PLUGIN_DIR SUITE FILTER ENV, separated by ASCII US (ENV: VAR=value ...)
+US=$'\x1f'
 jobs_list=()
-addjob() { jobs_list+=("$1|$2|$3|$4|${5:-}|${6:-}"); }
+addjob() { jobs_list+=("$1$US$2$US$3$US$4$US${5:-}$US${6:-}"); }
 lane_ok() { [[ " ${build_failed[*]} " != *" $1 "* ]]; }
 for lane in $LANES; do
 	case $lane in
@@ -130,21 +134,24 @@ done
 
 # longest first, so the run ends with short jobs filling the gaps
 prio() {
-	case "$1" in
-	vm\|*) echo 0 ;;
-	valgrind\|corpus*) echo 1 ;;
-	asan\|stress* | asan\|corpus* | asan\|containerd* | asan\|podman*) echo 2 ;;
-	valgrind\|*) echo 3 ;;
-	asan\|*) echo 4 ;;
-	*\|stress* | *\|corpus*) echo 5 ;;
-	*) echo 6 ;;
+	local lane name
+	IFS=$US read -r lane name _ <<<"$1"
+	if [[ " ${FIRST:-} " == *" ${name%% *} "* ]]; then echo 0; return; fi
+	case "$lane:$name" in
+	vm:*) echo 1 ;;
+	valgrind:corpus*) echo 2 ;;
+	asan:stress* | asan:corpus* | asan:containerd* | asan:podman*) echo 3 ;;
+	valgrind:*) echo 4 ;;
+	asan:*) echo 5 ;;
+	*:stress* | *:corpus*) echo 6 ;;
+	*) echo 7 ;;
 	esac
 }
 mapfile -t jobs_list < <(for j in "${jobs_list[@]}"; do printf '%s\t%s\n' "$(prio "$j")" "$j"; done | sort -s -t$'\t' -k1,1n | cut -f2-)
 
 run_job() { # N: runs job N, output in $OUT/N.tap, "rc start end" in $OUT/N.meta
 	local n=$1 lane name dir suite flt envs start rc
-	IFS='|' read -r lane name dir suite flt envs <<<"${jobs_list[$n]}"
+	IFS=$US read -r lane name dir suite flt envs <<<"${jobs_list[$n]}"
 	start=$(date +%s.%N)
 	if [[ $suite == unit ]]; then
 		"$dir/unit-tests" >"$OUT/$n.tap" 2>&1
@@ -166,7 +173,7 @@ run_job() { # N: runs job N, output in $OUT/N.tap, "rc start end" in $OUT/N.meta
 MISSING_TOOL='not installed|is missing|missing:|not built|no reference|cannot be installed'
 tally() {
 	local n=$1 lane name dir suite flt envs rc start end line plan=0 seen=0 nok=0 p=0 f=0 s=0
-	IFS='|' read -r lane name dir suite flt envs <<<"${jobs_list[$n]}"
+	IFS=$US read -r lane name dir suite flt envs <<<"${jobs_list[$n]}"
 	read -r rc start end <"$OUT/$n.meta"
 	printf '# [%s] %s (%.0f s)\n' "$lane" "$name" "$(bc <<<"$end - $start")"
 	while IFS= read -r line; do
@@ -216,23 +223,32 @@ report_done() {
 		tally "$n"
 	done
 }
-running=0
-for n in "${!jobs_list[@]}"; do
-	while ((running >= JOBS)); do
-		wait -n
-		running=$((running - 1))
-		report_done
-	done
-	run_job "$n" &
-	running=$((running + 1))
-done
-while ((running > 0)); do
+# with FAIL_FAST each job gets a process group of its own, so that it can be interrupted whole
+[[ ${FAIL_FAST:-} == 1 ]] && set -m
+declare -A pids=()
+stopped=
+reap() {
 	wait -n
 	running=$((running - 1))
 	report_done
+	if [[ ${FAIL_FAST:-} == 1 && $failed -gt 0 && -z $stopped ]]; then
+		stopped=1
+		echo "# FAIL_FAST: a job failed; interrupting the others"
+		local p
+		for p in "${pids[@]}"; do kill -INT -- "-$p" 2>/dev/null; done
+	fi
+}
+running=0
+for n in "${!jobs_list[@]}"; do
+	while ((running >= JOBS)); do reap; done
+	[[ -n $stopped ]] && break
+	run_job "$n" &
+	pids[$n]=$!
+	running=$((running + 1))
 done
+while ((running > 0)); do reap; done
 wait
-report_done
+[[ -z $stopped ]] && report_done
 
 # valgrind: the logs of runs that reported errors
 if have_lane valgrind && [[ -d build-valgrind/logs ]]; then

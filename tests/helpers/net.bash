@@ -53,3 +53,21 @@ bridge_vlan_filtering() {
 
 # ping_ok NS ADDR: one ping succeeds (v4 or v6 chosen by the address).
 ping_ok() { ip netns exec "$1" ping -n -c 1 -W 2 "$2" >/dev/null 2>&1; }
+
+# capture NS FILE TCPDUMP_ARGS...: tcpdump in NS in the background (10 s at most), packets to FILE;
+# returns once tcpdump is capturing (its "listening on" line), not after a fixed sleep.
+# `wait "$CAPTURE_PID"` (or plain `wait`) then waits for it to end (-c N packets or the 10 s).
+capture() {
+	local ns=$1 out=$2 i
+	shift 2
+	: >"$out.err"
+	ip netns exec "$ns" timeout "${CAPTURE_TIMEOUT:-10}" tcpdump -l -n "$@" >"$out" 2>"$out.err" &
+	CAPTURE_PID=$!
+	for ((i = 0; i < 200; i++)); do
+		grep -q 'listening on' "$out.err" && return 0
+		kill -0 "$CAPTURE_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "tcpdump did not start capturing: $(cat "$out.err")" >&2
+	return 1
+}
