@@ -24,6 +24,25 @@ vconf() {
 		"$2" "$2" "${3-,\"bridge\":\"brvlan$2\"}" "$DATA" "$1" "$lo" "$hi"
 }
 
+# wait_for SECONDS CMD...: poll CMD until it succeeds; fails after SECONDS
+wait_for() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		((SECONDS < end)) || return 1
+		sleep 0.2
+	done
+}
+
+# reserved DIR: the addresses host-local holds in DIR, one a line
+reserved() { ls "$1" 2>/dev/null | grep '^10\.' || true; }
+
+# vadd_ok ...: vadd as a condition (for wait_for)
+vadd_ok() { vadd "$@"; [[ $status == 0 ]]; }
+
+# v11 CONF: the config at cniVersion 1.1.0 (GC, STATUS)
+v11() { jq -c '.cniVersion="1.1.0"' <<<"$1"; }
+
 # vadd HOSTNS HOSTNUM CTR VID [extra]
 vadd() {
 	[[ -e /var/run/netns/$3 ]] || mkns "$3"
@@ -35,22 +54,44 @@ vadd() {
 	assert_equal "$(jqo -r '.interfaces[0].name + " " + .interfaces[3].name')" "brvlan100 trunk.100"
 	vadd "$HB" 2 b1$T 100; assert_success
 	ip -n "$HA" -d link show trunk.100 | grep -q 'vlan protocol 802.1Q id 100'
+	require tcpdump
 	ip netns exec "$HB" timeout 10 tcpdump -Z root -l -e -n -i trunk -c 1 'vlan 100 and icmp' >"$BATS_TEST_TMPDIR/dump" 2>&1 &
-	sleep 1
+	wait_for 5 grep -q 'listening on' "$BATS_TEST_TMPDIR/dump"
 	ping_ok a1$T 10.200.120.21
 	wait
 	grep -q 'vlan 100' "$BATS_TEST_TMPDIR/dump"
 }
 
 @test "bridged: VLAN 100 and VLAN 200 cannot reach each other at L2" {
+	# one subnet for both VLANs: only the tag keeps them apart. b2 always has 10.200.120.29.
+	local at29='.ipam.ranges[0][0].rangeStart="10.200.120.29"'
 	vadd "$HA" 1 a1$T 100; assert_success
-	vadd "$HB" 2 b1$T 100; assert_success
+	assert_equal "$(jqo -r '.ips[0].address')" 10.200.120.11/24
+	vadd "$HB" 2 b1$T 100; assert_success # keeps VLAN 100 alive on host B throughout
+	assert_equal "$(jqo -r '.ips[0].address')" 10.200.120.21/24
 	mkns b2$T
-	HOSTNS=$HB hcni ADD vlan "$(vconf 2 200 | jq -c --arg d "$DATA/v200" '.ipam.dataDir=$d | .ipam.ranges[0][0].rangeStart="10.200.120.29"')" b2$T
+	HOSTNS=$HB hcni ADD vlan "$(vconf 2 100 | jq -c "$at29")" b2$T
 	assert_success
-	ping_ok a1$T 10.200.120.21
+	assert_equal "$(jqo -r '.ips[0].address')" 10.200.120.29/24
+	# same VLAN: a1 reaches .29
+	ping_ok a1$T 10.200.120.29
+	# b2 moves to VLAN 200, same address: the same ping from a1 is dropped
+	HOSTNS=$HB hcni DEL vlan "$(vconf 2 100 | jq -c "$at29")" b2$T
+	assert_success
+	HOSTNS=$HB hcni ADD vlan "$(vconf 2 200 | jq -c "$at29")" b2$T
+	assert_success
+	assert_equal "$(jqo -r '.ips[0].address')" 10.200.120.29/24
+	ip -n "$HB" -d link show trunk.200 | grep -q 'vlan protocol 802.1Q id 200'
+	ip -n a1$T neigh flush all
+	ping_ok a1$T 10.200.120.21 # VLAN 100 still crosses the trunk to host B
 	run ping_ok a1$T 10.200.120.29
 	assert_failure
+	# a1 follows it into VLAN 200 (same address .11): the same ping passes again
+	HOSTNS=$HA hcni DEL vlan "$(vconf 1 100)" a1$T
+	assert_success
+	vadd "$HA" 1 a1$T 200; assert_success
+	assert_equal "$(jqo -r '.ips[0].address')" 10.200.120.11/24
+	ping_ok a1$T 10.200.120.29
 }
 
 @test "bridged: five containers on one host in one VLAN ping each other, one sub-interface, one bridge" {
@@ -167,4 +208,108 @@ vadd() {
 	expect_error 7 '"master": nope0 does not exist'
 	run ip -n "$HA" -o link show type vlan
 	assert_output ""
+}
+
+@test "bridged GC: a valid attachment keeps its reservation, SNAT chain and traffic; invalid ones lose reservation and SNAT chain" {
+	local m=',"bridge":"brvlan100","ipMasq":true' valid
+	vadd "$HA" 1 a1$T 100 "$m"; assert_success
+	vadd "$HA" 1 a2$T 100 "$m"; assert_success
+	vadd "$HB" 2 b1$T 100; assert_success
+	ping_ok a1$T 10.200.120.21
+	ping_ok a2$T 10.200.120.21
+	assert_equal "$(reserved "$DATA/h1/v100" | tr '\n' ' ')" "10.200.120.11 10.200.120.12 "
+	run ip netns exec "$HA" nft list map inet cni_c_masq masq4
+	assert_output --partial 10.200.120.11
+	assert_output --partial 10.200.120.12
+	valid=$(v11 "$(vconf 1 100 "$m")" | jq -c --arg c a1$T '."cni.dev/valid-attachments"=[{"containerID":$c,"ifname":"eth0"}]')
+	HOSTNS=$HA hcni GC vlan "$valid" x
+	assert_success
+	assert_equal "$(reserved "$DATA/h1/v100")" 10.200.120.11
+	run ip netns exec "$HA" nft list map inet cni_c_masq masq4
+	assert_output --partial 10.200.120.11
+	refute_output --partial 10.200.120.12
+	# the valid attachment is untouched: its sub-interface, bridge port and traffic
+	ip -n "$HA" link show trunk.100 >/dev/null
+	ping_ok a1$T 10.200.120.21
+	# GC again with the same list changes nothing; with no valid attachment, everything goes
+	HOSTNS=$HA hcni GC vlan "$valid" x
+	assert_success
+	assert_equal "$(reserved "$DATA/h1/v100")" 10.200.120.11
+	HOSTNS=$HA hcni GC vlan "$(v11 "$(vconf 1 100 "$m")" | jq -c '."cni.dev/valid-attachments"=[]')" x
+	assert_success
+	assert_equal "$(reserved "$DATA/h1/v100")" ""
+	run ip netns exec "$HA" nft list map inet cni_c_masq masq4
+	refute_output --partial 10.200.120.11
+	# the DELs a runtime sends afterwards still succeed and take the VLAN's host objects with the last
+	HOSTNS=$HA hcni DEL vlan "$(vconf 1 100 "$m")" a1$T
+	assert_success
+	HOSTNS=$HA hcni DEL vlan "$(vconf 1 100 "$m")" a2$T
+	assert_success
+	run ip -n "$HA" link show trunk.100
+	assert_failure
+	run ip -n "$HA" link show brvlan100
+	assert_failure
+}
+
+@test "reference-mode GC: the invalid attachment's reservation goes, the valid one's stays" {
+	vadd "$HA" 1 a1$T 100 ''; assert_success
+	vadd "$HA" 1 a2$T 101 ''; assert_success
+	assert_equal "$(reserved "$DATA/h1/v100")" 10.200.120.11
+	assert_equal "$(reserved "$DATA/h1/v101")" 10.200.120.11
+	# one network per VLAN: GC of v100 with only a1 valid keeps a1's, GC of v101 likewise drops a2's
+	HOSTNS=$HA hcni GC vlan "$(v11 "$(vconf 1 100 '')" | jq -c --arg c a1$T '."cni.dev/valid-attachments"=[{"containerID":$c,"ifname":"eth0"}]')" x
+	assert_success
+	HOSTNS=$HA hcni GC vlan "$(v11 "$(vconf 1 101 '')" | jq -c --arg c a1$T '."cni.dev/valid-attachments"=[{"containerID":$c,"ifname":"eth0"}]')" x
+	assert_success
+	assert_equal "$(reserved "$DATA/h1/v100")" 10.200.120.11
+	assert_equal "$(reserved "$DATA/h1/v101")" ""
+	ip -n a1$T -d link show eth0 | grep -q 'vlan protocol 802.1Q id 100'
+}
+
+@test "STATUS: ready while traffic flows; 51 when the master is down (bridged), 50 when it is missing (both modes)" {
+	local br ref
+	br=$(v11 "$(vconf 1 100)")
+	ref=$(v11 "$(vconf 1 100 '')")
+	vadd "$HA" 1 a1$T 100; assert_success
+	vadd "$HB" 2 b1$T 100; assert_success
+	ping_ok a1$T 10.200.120.21
+	HOSTNS=$HA hcni STATUS vlan "$br" x
+	assert_success
+	HOSTNS=$HA hcni STATUS vlan "$ref" x
+	assert_success
+	ip -n "$HA" link set trunk down
+	run ping_ok a1$T 10.200.120.21
+	assert_failure
+	HOSTNS=$HA hcni STATUS vlan "$br" x
+	expect_error 51 'vlan: master trunk is down'
+	ip -n "$HA" link set trunk up
+	HOSTNS=$HA hcni STATUS vlan "$br" x
+	assert_success
+	ip -n "$HA" link del trunk
+	HOSTNS=$HA hcni STATUS vlan "$br" x
+	expect_error 50 'vlan: master trunk does not exist'
+	HOSTNS=$HA hcni STATUS vlan "$ref" x
+	expect_error 50 'vlan: master trunk does not exist'
+}
+
+@test "reference mode: DEL after the netns is gone succeeds, releases the address, and the VLAN ID is free again" {
+	vadd "$HA" 1 a1$T 100 ''; assert_success
+	assert_equal "$(reserved "$DATA/h1/v100")" 10.200.120.11
+	# while a1 holds VLAN 100 on trunk, a second container cannot have it
+	vadd "$HA" 1 a2$T 100 ''
+	expect_error 106 'master trunk already has a VLAN 100 sub-interface'
+	ip netns del a1$T
+	HOSTNS=$HA hcni DEL vlan "$(vconf 1 100 '')" a1$T
+	assert_success
+	assert_equal "$(reserved "$DATA/h1/v100")" ""
+	HOSTNS=$HA hcni DEL vlan "$(vconf 1 100 '')" a1$T
+	assert_success
+	run ip -n "$HA" -o link show type vlan
+	assert_output ""
+	# the sub-interface went with the netns: once the kernel has cleaned that up, the ID is free
+	wait_for 30 vadd_ok "$HA" 1 a2$T 100 '' || fail "VLAN 100 still refused 30 s after a1's netns went: $output"
+	ip -n a2$T -d link show eth0 | grep -q 'vlan protocol 802.1Q id 100'
+	HOSTNS=$HA hcni DEL vlan "$(vconf 1 100 '')" a2$T
+	assert_success
+	assert_equal "$(reserved "$DATA/h1/v100")" ""
 }
