@@ -30,7 +30,10 @@ setup() {
 	in_host sysctl -qw net.ipv6.conf.all.forwarding=1
 }
 
-teardown() { net_teardown; }
+teardown() {
+	[[ -z ${GO:-} ]] || exec {GO}>&-
+	net_teardown
+}
 
 DUAL='[[{"subnet":"10.200.230.0/24"}],[{"subnet":"fd00:200:e6::/64"}]]'
 
@@ -66,6 +69,37 @@ httpd() { ip netns exec "$1" busybox httpd -p 80 -h "$WWW"; sleep 0.2; }
 # get NS ADDR PORT: HTTP GET from NS; the body on stdout
 get() {
 	timeout 5 ip netns exec "$1" bash -c 'exec 3<>"/dev/tcp/$0/$1" && printf "GET /index.html HTTP/1.0\r\n\r\n" >&3 && cat <&3' "$2" "$3" 2>/dev/null | tail -1
+}
+
+# until_ok SECONDS CMD...: poll CMD until it succeeds; fails after SECONDS
+until_ok() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		((SECONDS < end)) || return 1
+		sleep 0.05
+	done
+}
+
+# dump NS FILE FILTER: tcpdump in NS (for at most 20 s) writing to FILE; returns once it captures
+dump() {
+	ip netns exec "$1" timeout 20 tcpdump -i eth0 -n -l "$3" >"$2" 2>"$2.err" &
+	until_ok 10 grep -q 'listening on' "$2.err" || fail "tcpdump in $1 did not start: $(cat "$2.err")"
+}
+
+# go_fifo: the handshake with a client: the FIFO exists, and this shell holds it open read-write,
+# before the client starts. So neither side's open blocks (a read-write open of a FIFO never
+# does), a "go" written before the client reads stays in the pipe, and the writer cannot block
+# on a missing reader. The client opens it read-write too and waits at most 10 s (read -t).
+go_fifo() {
+	mkfifo "$BATS_TEST_TMPDIR/go"
+	exec {GO}<>"$BATS_TEST_TMPDIR/go"
+}
+
+# conntracked HOSTPORT REPLY_SRC: the host has a UDP conntrack entry for HOSTPORT whose reply
+# comes from REPLY_SRC (the host itself: not DNATed; the container: DNATed)
+conntracked() {
+	in_host grep -E "udp .* dport=$1 .*src=$2 dst=10\.200\.231\.2 sport=[0-9]+ " /proc/net/nf_conntrack >/dev/null
 }
 
 # what the table holds apart from its skeleton: chains a-*/p-* and map elements
@@ -168,25 +202,25 @@ leftovers() { in_host nft list table inet cni_c_portmap 2>/dev/null | grep -E 'c
 	hcni ADD bridge "$(brconf)" c1$T
 	assert_success
 	local prev=$output
-	ip netns exec c1$T tcpdump -i eth0 -n -l -c 2 'udp dst port 53' >"$BATS_TEST_TMPDIR/dump" 2>/dev/null &
-	sleep 0.5
+	dump c1$T "$BATS_TEST_TMPDIR/dump" 'udp dst port 53'
+	go_fifo
 	# one socket (one source port) from outside: a datagram before the mapping exists makes a
 	# conntrack entry to the host itself, the next ones after ADD must go to the container
 	ip netns exec "$OUT" bash -c '
 		exec 3<>/dev/udp/10.200.231.1/18053
-		echo before >&3; sleep 0.3
-		read -r _ <"$0"
+		echo before >&3
+		exec 4<>"$0"
+		read -r -t 10 -u 4 _ || exit 3
 		for i in 1 2 3; do echo after >&3 2>/dev/null; sleep 0.2; done' "$BATS_TEST_TMPDIR/go" &
 	local client=$!
-	sleep 0.2
-	mkfifo "$BATS_TEST_TMPDIR/go" 2>/dev/null || true
-	sleep 0.5
+	# the early datagram's entry exists, to the host (10.200.231.1 answers): not DNATed
+	until_ok 10 conntracked 18053 '10\.200\.231\.1' || fail "no conntrack entry of the early datagram"
 	hcni ADD portmap "$(pmconf "$prev" '[{"hostPort":18053,"containerPort":53,"protocol":"udp"}]')" c1$T
 	assert_success
-	echo go >"$BATS_TEST_TMPDIR/go"
-	wait "$client" || true
-	sleep 0.5
-	grep -q '10.200.231.2\.[0-9]* > 10.200.230.3.53' "$BATS_TEST_TMPDIR/dump"
+	echo go >&"$GO"
+	wait "$client" || fail "the client failed (status $?: 3 means it never got the go)"
+	until_ok 5 grep -q '10.200.231.2\.[0-9]* > 10.200.230.3.53' "$BATS_TEST_TMPDIR/dump" ||
+		fail "no datagram reached the container after ADD: $(cat "$BATS_TEST_TMPDIR/dump")"
 }
 
 @test "GC removes the chains of attachments not valid, keeps the others" {
@@ -294,7 +328,7 @@ leftovers() { in_host nft list table inet cni_c_portmap 2>/dev/null | grep -E 'c
 }
 
 @test "least privilege: ADD, CHECK and DEL with only CAP_NET_ADMIN in the bounding set; it keeps only that" {
-	command -v setpriv >/dev/null || skip "setpriv (util-linux) missing"
+	require setpriv
 	mkns c1$T
 	hcni ADD bridge "$(brconf)" c1$T
 	assert_success
@@ -317,31 +351,31 @@ leftovers() { in_host nft list table inet cni_c_portmap 2>/dev/null | grep -E 'c
 	attach c1$T '[{"hostPort":18053,"containerPort":53,"protocol":"udp"}]'
 	local conf
 	conf=$(pmconf "$(prev_of c1$T)" '[{"hostPort":18053,"containerPort":53,"protocol":"udp"}]')
-	mkfifo "$BATS_TEST_TMPDIR/go"
-	ip netns exec c1$T timeout 8 tcpdump -i eth0 -n -l 'udp dst port 53' >"$BATS_TEST_TMPDIR/dump" 2>/dev/null &
-	local dump=$!
-	sleep 0.5
-	# one socket (one source port): datagrams before DEL are DNATed to c1 and make a conntrack
-	# entry (write errors are c1's port-unreachable answers)
+	dump c1$T "$BATS_TEST_TMPDIR/dump" 'udp dst port 53'
+	# c1 has no listener: its port-unreachable answers would fail the client's next write (one
+	# datagram of two would not leave); c1 keeps them to itself
+	ip netns exec c1$T nft 'add table ip q; add chain ip q o { type filter hook output priority 0; }; add rule ip q o icmp type destination-unreachable drop'
+	go_fifo
+	# one socket (one source port): datagrams before DEL are DNATed to c1 and make a conntrack entry
 	ip netns exec "$OUT" bash -c '
 		exec 3<>/dev/udp/10.200.231.1/18053
 		for i in 1 2; do echo before >&3 2>/dev/null; sleep 0.2; done
-		read -r _ <"$0"
+		exec 4<>"$0"
+		read -r -t 10 -u 4 _ || exit 3
 		for i in 1 2 3; do echo after >&3 2>/dev/null; sleep 0.2; done' "$BATS_TEST_TMPDIR/go" &
 	local client=$!
-	sleep 1
-	local n_before
-	n_before=$(grep -c '> 10.200.230.2.53' "$BATS_TEST_TMPDIR/dump")
-	[[ $n_before -ge 1 ]]
+	# the flow reaches c1 before DEL: both datagrams, through a DNATed entry
+	until_ok 10 eval '[[ $(grep -c "> 10.200.230.2.53" "$BATS_TEST_TMPDIR/dump") == 2 ]]' ||
+		fail "the datagrams before DEL did not reach c1: $(cat "$BATS_TEST_TMPDIR/dump")"
+	conntracked 18053 '10\.200\.230\.2'
 	hcni DEL portmap "$conf" c1$T
 	assert_success
-	echo go >"$BATS_TEST_TMPDIR/go"
-	wait "$client" || true
-	sleep 0.5
-	kill "$dump" 2>/dev/null || true
-	wait "$dump" 2>/dev/null || true
-	# nothing more reached the container after DEL
-	assert_equal "$(grep -c '> 10.200.230.2.53' "$BATS_TEST_TMPDIR/dump")" "$n_before"
+	echo go >&"$GO"
+	wait "$client" || fail "the client failed (status $?: 3 means it never got the go)"
+	# the datagrams after DEL reached the host and made a new entry, to the host itself...
+	until_ok 5 conntracked 18053 '10\.200\.231\.1' || fail "no new conntrack entry after DEL: $(in_host cat /proc/net/nf_conntrack)"
+	# ...and nothing more reached the container
+	assert_equal "$(grep -c '> 10.200.230.2.53' "$BATS_TEST_TMPDIR/dump")" 2
 }
 
 @test "two containers claiming one host port: the most recent wins (as the reference); after its DEL the older one serves again" {
@@ -357,9 +391,62 @@ leftovers() { in_host nft list table inet cni_c_portmap 2>/dev/null | grep -E 'c
 	assert_equal "$(get "$OUT" 10.200.231.1 18080)" "hello-$T"
 }
 
+# pm_bg VERB NS CONF: portmap VERB for container NS, for running in the background: output in
+# $BATS_TEST_TMPDIR/pm.NS, exit status in $BATS_TEST_TMPDIR/rc.NS
+pm_bg() {
+	local rc=0
+	ip netns exec "$HOSTNS" env CNI_COMMAND="$1" CNI_CONTAINERID="$2" CNI_IFNAME=eth0 CNI_NETNS=/var/run/netns/$2 \
+		CNI_PATH="$PLUGIN_DIR" "$PLUGIN_DIR/portmap" <<<"$3" >"$BATS_TEST_TMPDIR/pm.$2" 2>&1 || rc=$?
+	echo $rc >"$BATS_TEST_TMPDIR/rc.$2"
+}
+
+# map_ports: the host ports in the table's map, sorted
+map_ports() { in_host nft list map inet cni_c_portmap ports | grep -o 'tcp \. [0-9]*' | awk '{print $3}' | sort -n | tr '\n' ' '; }
+
+@test "12 containers map their own host port at once: all mapped, each port reaches its container; 12 DELs at once leave the map empty" {
+	local i n=12 want='' c
+	for i in $(seq 1 $n); do
+		mkns c$i$T
+		hcni ADD bridge "$(brconf)" c$i$T
+		assert_success
+		printf -v "PREV_c$i$T" '%s' "$output"
+		mkdir -p "$BATS_TEST_TMPDIR/w$i"
+		echo "c$i-$T" >"$BATS_TEST_TMPDIR/w$i/index.html"
+		ip netns exec c$i$T busybox httpd -p 80 -h "$BATS_TEST_TMPDIR/w$i"
+		want+="$((18100 + i)) "
+	done
+	# every portmap ADD at once (one table, one map: the first ones also race to create it)
+	for i in $(seq 1 $n); do
+		pm_bg ADD c$i$T "$(pmconf "$(prev_of c$i$T)" "[{\"hostPort\":$((18100 + i)),\"containerPort\":80}]")" &
+	done
+	wait
+	for i in $(seq 1 $n); do
+		[[ $(cat "$BATS_TEST_TMPDIR/rc.c$i$T") == 0 ]] || fail "ADD c$i$T: $(cat "$BATS_TEST_TMPDIR/pm.c$i$T")"
+	done
+	assert_equal "$(map_ports)" "$want"
+	assert_equal "$(in_host nft list table inet cni_c_portmap | grep -c 'chain a-')" $n
+	# each host port reaches its own container, from outside and from the host
+	for i in $(seq 1 $n); do
+		assert_equal "$(get "$OUT" 10.200.231.1 $((18100 + i)))" "c$i-$T"
+	done
+	assert_equal "$(get "$HOSTNS" 127.0.0.1 18107)" "c7-$T"
+	# every DEL at once
+	for i in $(seq 1 $n); do
+		pm_bg DEL c$i$T "$(pmconf "$(prev_of c$i$T)" "[{\"hostPort\":$((18100 + i)),\"containerPort\":80}]")" &
+	done
+	wait
+	for i in $(seq 1 $n); do
+		[[ $(cat "$BATS_TEST_TMPDIR/rc.c$i$T") == 0 ]] || fail "DEL c$i$T: $(cat "$BATS_TEST_TMPDIR/pm.c$i$T")"
+	done
+	assert_equal "$(map_ports)" ""
+	assert_equal "$(leftovers)" ""
+	for i in 1 $n; do
+		[ -z "$(get "$OUT" 10.200.231.1 $((18100 + i)))" ]
+	done
+}
+
 @test "DEL removes the reference portmap's iptables chain of the container (a node switching over)" {
-	[ -x "$REF_DIR/portmap" ] || skip "reference plugins not installed"
-	command -v iptables >/dev/null || skip "iptables not installed"
+	require "$REF_DIR/portmap" iptables iptables-save
 	mkns c1$T
 	hcni ADD bridge "$(brconf "$DUAL" 0.4.0)" c1$T
 	assert_success
