@@ -7,8 +7,7 @@
 setup() {
 	load helpers/common
 	load helpers/net
-	for c in containerd ctr runc podman; do command -v $c >/dev/null || skip "$c is not installed (Debian packages containerd, podman)"; done
-	[ -x /bin/busybox ] || skip "busybox-static is not installed"
+	require containerd ctr runc podman /bin/busybox
 	T=$(tag)
 	HOSTNS=cd$T
 	W=$BATS_TEST_TMPDIR/cd

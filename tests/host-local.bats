@@ -250,7 +250,7 @@ DUAL='[[{"subnet":"10.200.21.0/24"}],[{"subnet":"fd00:200:21::/64"}]]'
 }
 
 @test "reference store read by ours: ours continues round-robin and releases the reference's reservations" {
-	[ -x "$REF_DIR/host-local" ] || skip "reference host-local not installed"
+	require "$REF_DIR/host-local"
 	for c in r1 r2 r3; do cni ADD "$REF_DIR/host-local" "$(conf "$DUAL")" $c; assert_success; done
 	cni ADD host-local "$(conf "$DUAL")" o1
 	assert_success
@@ -263,7 +263,7 @@ DUAL='[[{"subnet":"10.200.21.0/24"}],[{"subnet":"fd00:200:21::/64"}]]'
 }
 
 @test "our store read by the reference: it continues and releases ours" {
-	[ -x "$REF_DIR/host-local" ] || skip "reference host-local not installed"
+	require "$REF_DIR/host-local"
 	for c in o1 o2; do cni ADD host-local "$(conf "$DUAL")" $c; assert_success; done
 	cni ADD "$REF_DIR/host-local" "$(conf "$DUAL")" r1
 	assert_success
@@ -282,7 +282,7 @@ DUAL='[[{"subnet":"10.200.21.0/24"}],[{"subnet":"fd00:200:21::/64"}]]'
 }
 
 @test "ours and the reference allocating at once share the lock: no duplicates" {
-	[ -x "$REF_DIR/host-local" ] || skip "reference host-local not installed"
+	require "$REF_DIR/host-local"
 	local c
 	c=$(conf '[[{"subnet":"10.200.29.0/24"}]]')
 	mkdir -p "$BATS_TEST_TMPDIR/out"
@@ -308,7 +308,7 @@ DUAL='[[{"subnet":"10.200.21.0/24"}],[{"subnet":"fd00:200:21::/64"}]]'
 }
 
 @test "a full /16 store: the last free address is found without probing the directory" {
-	command -v strace >/dev/null || skip "strace not installed"
+	require strace
 	skip_if_wrapped host-local
 	local r='[[{"subnet":"10.200.0.0/16"}]]' c
 	c=$(conf "$r")
