@@ -438,6 +438,8 @@ cJSON *cni_result_to_json(const struct cni_result *r, const char *version, struc
 {
 	cJSON *o, *a;
 	int v1 = cni_version_cmp(version, "1.0.0") >= 0;
+	/* interface mtu/socketPath/pciID and the route attributes beyond dst and gw came with 1.1.0 */
+	int v11 = cni_version_cmp(version, "1.1.0") >= 0;
 
 	if (cni_version_cmp(version, "0.3.0") < 0)
 		return to_v02(r, version, e);
@@ -453,13 +455,13 @@ cJSON *cni_result_to_json(const struct cni_result *r, const char *version, struc
 			cJSON_AddStringToObject(x, "name", f->name);
 			if (f->mac[0])
 				cJSON_AddStringToObject(x, "mac", f->mac);
-			if (v1 && f->mtu)
+			if (v11 && f->mtu)
 				cJSON_AddNumberToObject(x, "mtu", f->mtu);
 			if (f->sandbox)
 				cJSON_AddStringToObject(x, "sandbox", f->sandbox);
-			if (v1 && f->socket_path)
+			if (v11 && f->socket_path)
 				cJSON_AddStringToObject(x, "socketPath", f->socket_path);
-			if (v1 && f->pci_id)
+			if (v11 && f->pci_id)
 				cJSON_AddStringToObject(x, "pciID", f->pci_id);
 		}
 	}
@@ -471,7 +473,7 @@ cJSON *cni_result_to_json(const struct cni_result *r, const char *version, struc
 	if (r->n_routes) {
 		cJSON_AddItemToObject(o, "routes", a = cJSON_CreateArray());
 		for (size_t i = 0; i < r->n_routes; i++)
-			cJSON_AddItemToArray(a, cni_route_to_json(&r->routes[i], 1));
+			cJSON_AddItemToArray(a, cni_route_to_json(&r->routes[i], v11));
 	}
 	if (!v1 || !cni_dns_empty(&r->dns))
 		cJSON_AddItemToObject(o, "dns", cni_dns_to_json(&r->dns));

@@ -209,9 +209,10 @@ shape030() {
 	mkns l$T
 	ip netns exec l$T ip link set lo down
 	printf 'nameserver 10.200.0.53\ndomain example.test\nsearch a.example.test\noptions ndots:2\n' >"$BATS_TEST_TMPDIR/resolv.conf"
-	# ipam N: dual-stack host-local on 10.200.N.0/24 and fd00:200:N::/64, two routes, dns
+	# ipam N: dual-stack host-local on 10.200.N.0/24 and fd00:200:N::/64, two routes (one with
+	# 1.1.0's route attributes, which a 0.3.0 result must not carry), dns
 	ipam() {
-		printf '"ipam":{"type":"host-local","dataDir":"%s","resolvConf":"%s","routes":[{"dst":"10.200.99.0/24","gw":"10.200.%s.1"},{"dst":"fd00:200:99::/64"}],"ranges":[[{"subnet":"10.200.%s.0/24"}],[{"subnet":"fd00:200:%s::/64"}]]}' \
+		printf '"ipam":{"type":"host-local","dataDir":"%s","resolvConf":"%s","routes":[{"dst":"10.200.99.0/24","gw":"10.200.%s.1","mtu":1400,"priority":5},{"dst":"fd00:200:99::/64"}],"ranges":[[{"subnet":"10.200.%s.0/24"}],[{"subnet":"fd00:200:%s::/64"}]]}' \
 			"$DATA" "$BATS_TEST_TMPDIR/resolv.conf" "$1" "$1" "$1"
 	}
 
@@ -266,7 +267,7 @@ shape030() {
 
 	# loopback passing a prevResult through: what 0.3.0 has no field for (an interface's mtu,
 	# socketPath, pciID) does not come out, as libcni's types040 would drop it
-	local prev='{"cniVersion":"0.3.0","interfaces":[{"name":"eth0","mac":"02:00:00:00:00:01","sandbox":"/var/run/netns/l'$T'","mtu":1400,"socketPath":"/run/x.sock","pciID":"0000:00:01.0"}],"ips":[{"version":"4","address":"10.200.37.2/24","interface":0}]}'
+	local prev='{"cniVersion":"0.3.0","interfaces":[{"name":"eth0","mac":"02:00:00:00:00:01","sandbox":"/var/run/netns/l'$T'","mtu":1400,"socketPath":"/run/x.sock","pciID":"0000:00:01.0"}],"ips":[{"version":"4","address":"10.200.37.2/24","interface":0}],"routes":[{"dst":"10.200.98.0/24","mtu":1400,"advmss":1360,"priority":5,"table":100,"scope":0}]}'
 	hcni ADD loopback "$(jq -c --argjson p "$prev" '.prevResult=$p' <<<'{"cniVersion":"0.3.0","name":"lo'$T'","type":"loopback"}')" l$T
 	assert_success
 	assert_equal "$(shape030)" ""
