@@ -51,7 +51,8 @@ teardown() {
 	done
 	sleep 0.5
 	kill "$(cat "$W/pid")" 2>/dev/null
-	pkill -f "containerd-shim-runc-v2 -namespace cni-c" 2>/dev/null
+	# only this test's shims (another run may use the same containerd namespace name)
+	pkill -f "containerd-shim-runc-v2 -namespace cni-c .*-address $W/containerd.sock" 2>/dev/null
 	sleep 0.5
 	umount -R "$W/root" 2>/dev/null
 	podman --root "$W/proot" --runroot "$W/prun" --storage-driver vfs system reset -f >/dev/null 2>&1

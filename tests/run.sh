@@ -7,9 +7,10 @@
 #
 #   MODE=check          the developer loop (`make check`): the release lane only, without the slow
 #                       suites (runtimes, stress); at most a few minutes
-#   LANES="release asan valgrind vm"  which lanes (default all): release build, ASan+UBSan test
-#                       build, valgrind memcheck over the release binaries (a subset of the
-#                       suites), and the VM lane (tests/vm/: kernel features the host lacks)
+#   LANES="release asan valgrind vm mutate"  which lanes (default all): release build, ASan+UBSan
+#                       test build, valgrind memcheck over the release binaries (a subset of the
+#                       suites), the VM lane (tests/vm/: kernel features the host lacks), and the
+#                       mutation check (tests/mutate.sh: make check must catch every mutant)
 #   SUITES="spec host-local"  which bats files (default all in tests/)
 #   JOBS=N              jobs at once (default 4: most tests wait on the kernel, not the CPU)
 #   SUITE_TIMEOUT=S     a job still running after S seconds is stopped and fails (default 1200)
@@ -30,7 +31,7 @@ if [[ $MODE == check ]]; then
 	# the slow parts stay in the full run: real runtimes, the storm and kill loops
 	EXCLUDE=${EXCLUDE:-podman containerd stress}
 else
-	LANES=${LANES:-release asan valgrind vm}
+	LANES=${LANES:-release asan valgrind vm mutate}
 	EXCLUDE=${EXCLUDE:-}
 fi
 JOBS=${JOBS:-4}
@@ -43,7 +44,7 @@ done
 SUITES=("${SUITES[@]}")
 
 # The VM lane's suites (802.1Q and bridge VLAN filtering); "test/" runs against the test build.
-VM_SUITES=${VM_SUITES:-vm/vlan.bats bridge.bats:vlan corpus.bats:vlan libcni.bats:vlan test/faults.bats:vlan}
+VM_SUITES=${VM_SUITES:-vm/vlan.bats bridge.bats:vlan corpus.bats:vlan libcni.bats:vlan spec.bats:0.3.0 test/faults.bats:vlan}
 # valgrind is slow (~0.5 s per exec): the suites and tests it runs (bats -f regex); the plugin
 # suites whole (tests that count syscalls skip themselves), masq without its timing-bound traffic
 # tests, and the hostile-input corpus (every case a plugin exec, split so that the parts run side
@@ -128,6 +129,7 @@ for lane in $LANES; do
 		lane_ok release && lane_ok test || { echo "not ok - lane vm: build failed" >"$OUT/lanefail-$lane"; continue; }
 		addjob vm "$VM_SUITES" build vm
 		;;
+	mutate) addjob mutate mutants - mutate ;;
 	*) echo "unknown lane $lane" >&2; exit 2 ;;
 	esac
 done
@@ -138,7 +140,7 @@ prio() {
 	IFS=$US read -r lane name _ <<<"$1"
 	if [[ " ${FIRST:-} " == *" ${name%% *} "* ]]; then echo 0; return; fi
 	case "$lane:$name" in
-	vm:*) echo 1 ;;
+	vm:* | mutate:*) echo 1 ;;
 	valgrind:corpus*) echo 2 ;;
 	asan:stress* | asan:corpus* | asan:containerd* | asan:podman*) echo 3 ;;
 	valgrind:*) echo 4 ;;
@@ -155,6 +157,9 @@ run_job() { # N: runs job N, output in $OUT/N.tap, "rc start end" in $OUT/N.meta
 	start=$(date +%s.%N)
 	if [[ $suite == unit ]]; then
 		"$dir/unit-tests" >"$OUT/$n.tap" 2>&1
+		rc=$?
+	elif [[ $lane == mutate ]]; then
+		timeout -s TERM -k 30 "$SUITE_TIMEOUT" tests/mutate.sh >"$OUT/$n.tap" 2>&1
 		rc=$?
 	elif [[ $lane == vm ]]; then
 		# shellcheck disable=SC2086

@@ -48,7 +48,7 @@ jqo() { jq -r "$@" <<<"$output"; }
 # skip_if_wrapped PLUGIN: tests that count a plugin's syscalls or execs (strace) mean nothing
 # when PLUGIN_DIR holds the valgrind lane's wrapper scripts instead of the binaries
 skip_if_wrapped() {
-	[[ $(head -c2 "$PLUGIN_DIR/$1" 2>/dev/null) != '#!' ]] || skip "counts syscalls: not through the valgrind wrapper"
+	[[ $(head -c2 "$PLUGIN_DIR/$1" 2>/dev/null) != '#!' ]] || skip "counts syscalls: not through the valgrind wrapper (the release and asan lanes run it)"
 }
 
 # require CMD_OR_PATH...: the test fails (never skips) when one is missing: every tool and
