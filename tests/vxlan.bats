@@ -15,6 +15,7 @@ setup() {
 }
 
 teardown() {
+	[[ -z ${START:-} ]] || exec {START}>&-
 	net_teardown
 }
 
@@ -44,14 +45,24 @@ vxadd() {
 	HOSTNS=h$T$1 hcni ADD vxlan "$(vxconf "$1" "$3" "${4:-}" "${5:-}")" "$2"
 }
 
+# listen NS IFACE FILE: tcpdump in NS on IFACE for one VXLAN datagram (at most 4 s) into FILE;
+# returns once it captures
+listen() {
+	ip netns exec "$1" timeout 4 tcpdump -l -n -i "$2" -c 1 'udp dst port 4789' >"$3" 2>"$3.err" &
+	local end=$((SECONDS + 10))
+	until grep -q 'listening on' "$3.err"; do
+		((SECONDS < end)) || fail "tcpdump in $1 did not start: $(cat "$3.err")"
+		sleep 0.05
+	done
+}
+
 @test "containers on host A and host B in VNI 100 ping each other across the overlay (v4 and v6 inside)" {
 	mkhost 1; mkhost 2
 	vxadd 1 a1$T 100; assert_success
 	assert_equal "$(jqo -r '.ips[0].address')" "10.200.110.11/24"
 	assert_equal "$(jqo -r '.interfaces[0].name + " " + .interfaces[3].name')" "vxbr100 vxlan100"
 	vxadd 2 b1$T 100; assert_success
-	ip netns exec "$UL" timeout 10 tcpdump -l -n -i ub -c 1 'udp dst port 4789' >"$BATS_TEST_TMPDIR/dump" 2>/dev/null &
-	sleep 1
+	listen "$UL" ub "$BATS_TEST_TMPDIR/dump"
 	ping_ok a1$T 10.200.110.21
 	wait
 	grep -q 'VXLAN, flags \[I\] (0x08), vni 100' "$BATS_TEST_TMPDIR/dump"
@@ -66,19 +77,36 @@ vxadd() {
 	assert_output --partial 'master vxbr100'
 }
 
+# vni200 HOST CTR ADDRESS4 ADDRESS6: ADD CTR on HOST in VNI 200, pinned to these addresses of the
+# overlay subnet VNI 100 uses too (a store of its own)
+vni200() {
+	mkns "$2"
+	HOSTNS=h$T$1 hcni ADD vxlan "$(vxconf "$1" 200 | jq -c --arg d "$DATA/vni200-h$1" --arg a "$3" --arg b "$4" \
+		'.ipam.dataDir=$d | .ipam.ranges[0][0].rangeStart=$a | .ipam.ranges[1][0].rangeStart=$b')" "$2"
+}
+
 @test "VNI 100 and VNI 200 on the same hosts cannot reach each other" {
 	mkhost 1; mkhost 2
 	vxadd 1 a1$T 100; assert_success
 	vxadd 2 b1$T 100; assert_success
-	# VNI 200 reuses the same overlay subnet (its own stores), so only L2 separates them
-	mkns b2$T
-	HOSTNS=h${T}2 hcni ADD vxlan "$(vxconf 2 200 | jq -c --arg d "$DATA/vni200" '.ipam.dataDir=$d | .ipam.ranges[0][0].rangeStart="10.200.110.29" | .ipam.ranges[1][0].rangeStart="fd00:200:110::1d"')" b2$T
-	assert_success
+	# VNI 200 reuses the same overlay subnet, so only L2 separates them: a2 (host 1), b2 (host 2)
+	vni200 1 a2$T 10.200.110.19 fd00:200:110::13; assert_success
+	assert_equal "$(jqo -r '.ips[0].address')" "10.200.110.19/24"
+	vni200 2 b2$T 10.200.110.29 fd00:200:110::1d; assert_success
 	assert_equal "$(jqo -r '.ips[0].address')" "10.200.110.29/24"
+	# the same traffic passes within each VNI, host 1 to host 2 and back, v4 and v6...
 	ping_ok a1$T 10.200.110.21
+	ping_ok b1$T fd00:200:110::b
+	ping_ok a2$T 10.200.110.29
+	ping_ok b2$T fd00:200:110::13
+	# ...and not from one VNI into the other
 	run ping_ok a1$T 10.200.110.29
 	assert_failure
-	run ping_ok b2$T 10.200.110.11
+	run ping_ok b1$T fd00:200:110::13
+	assert_failure
+	run ping_ok a2$T 10.200.110.21
+	assert_failure
+	run ping_ok b2$T fd00:200:110::b
 	assert_failure
 }
 
@@ -88,7 +116,12 @@ vxadd() {
 	for i in 1 2 3; do for j in 1 2 3; do
 		[[ $i == "$j" ]] || ping_ok c$i$T 10.200.110.$((j * 10 + 1))
 	done; done
-	run ip -n h${T}1 -j link show
+	# one VTEP and one bridge per host, the VTEP a port of the bridge
+	for i in 1 2 3; do
+		assert_equal "$(ip -n h$T$i -j -d link show type vxlan | jq -r '[.[].ifname] | join(" ")')" vxlan100
+		assert_equal "$(ip -n h$T$i -j link show type bridge | jq -r '[.[].ifname] | join(" ")')" vxbr100
+		assert_equal "$(ip -n h$T$i -j link show vxlan100 | jq -r '.[0].master')" vxbr100
+	done
 	assert_equal "$(ip netns exec h${T}1 bridge -j fdb show dev vxlan100 | jq -r '[.[] | select(.mac=="00:00:00:00:00:00") | .dst] | sort | join(" ")')" "10.200.100.2 10.200.100.3"
 }
 
@@ -148,21 +181,26 @@ vxadd() {
 @test "a peer removed from the config stops receiving flooded frames after the next ADD" {
 	mkhost 1; mkhost 2; mkhost 3
 	vxadd 1 a1$T 100; assert_success
-	ip netns exec h${T}3 bridge fdb show dev vxlan100 2>/dev/null | true
+	# host 1 floods to hosts 2 and 3; host 3 has no VTEP of its own, so what reaches its underlay
+	# is host 1's flooding
+	assert_equal "$(ip netns exec h${T}1 bridge -j fdb show dev vxlan100 | jq -r '[.[] | select(.mac=="00:00:00:00:00:00") | .dst] | sort | join(" ")')" "10.200.100.2 10.200.100.3"
+	run ip -n h${T}3 link show vxlan100
+	assert_failure
 	# host 3 listens on its underlay: a flooded ARP from host 1 reaches it
-	ip netns exec h${T}3 timeout 4 tcpdump -l -n -i ul0 -c 1 'udp dst port 4789' >"$BATS_TEST_TMPDIR/before" 2>/dev/null &
-	sleep 1
+	listen h${T}3 ul0 "$BATS_TEST_TMPDIR/before"
 	run ip netns exec a1$T ping -c 2 -W 1 10.200.110.99
 	wait
 	grep -q VXLAN "$BATS_TEST_TMPDIR/before"
 	# peers now only host 2; the next ADD on host 1 drops host 3's FDB entry, a1 keeps running
 	vxadd 1 a2$T 100 "" '["10.200.100.2"]'; assert_success
 	assert_equal "$(ip netns exec h${T}1 bridge -j fdb show dev vxlan100 | jq -r '[.[] | select(.mac=="00:00:00:00:00:00") | .dst] | join(" ")')" "10.200.100.2"
-	ip netns exec h${T}3 timeout 4 tcpdump -l -n -i ul0 -c 1 'udp dst port 4789' >"$BATS_TEST_TMPDIR/after" 2>/dev/null &
-	sleep 1
+	# the same flood: host 2 still gets it, host 3 not
+	listen h${T}2 ul0 "$BATS_TEST_TMPDIR/after2"
+	listen h${T}3 ul0 "$BATS_TEST_TMPDIR/after3"
 	run ip netns exec a1$T ping -c 2 -W 1 10.200.110.98
 	wait
-	run grep -c VXLAN "$BATS_TEST_TMPDIR/after"
+	grep -q VXLAN "$BATS_TEST_TMPDIR/after2"
+	run grep -c VXLAN "$BATS_TEST_TMPDIR/after3"
 	assert_output 0
 	ip -n a1$T link show eth0 | grep -q ',UP'
 }
@@ -279,4 +317,132 @@ vxadd() {
 	run ip -n h${T}1 -o link show
 	refute_output --partial vxlan
 	refute_output --partial vxbr
+}
+
+# vx_bg VERB HOST CTR CONF: the plugin for container CTR on HOST, for running in the background:
+# it gets ready (ip netns exec and a shell are slow to start, 5-40 ms apart), says so in
+# $BATS_TEST_TMPDIR/ready.CTR and waits for a line on the start FIFO (start_all) before it
+# execs the plugin: the plugins of one start_all run at the same moment. Output in
+# $BATS_TEST_TMPDIR/vx.CTR, exit status in $BATS_TEST_TMPDIR/rc.CTR.
+vx_bg() {
+	local rc=0
+	rm -f "$BATS_TEST_TMPDIR/ready.$3"
+	ip netns exec h$T$2 env CNI_COMMAND="$1" CNI_CONTAINERID="$3" CNI_IFNAME=eth0 CNI_NETNS=/var/run/netns/$3 \
+		CNI_PATH="$PLUGIN_DIR" bash -c 'exec 5<>"$0"; : >"$1"; read -r -t 30 -u 5 _ || exit 99; exec 5>&-; exec "$2"' \
+		"$BATS_TEST_TMPDIR/start" "$BATS_TEST_TMPDIR/ready.$3" "$PLUGIN_DIR/vxlan" <<<"$4" >"$BATS_TEST_TMPDIR/vx.$3" 2>&1 || rc=$?
+	echo $rc >"$BATS_TEST_TMPDIR/rc.$3"
+}
+
+# start_all CTR...: once every one of them is ready, start them all (one line each on the FIFO,
+# which this shell holds open read-write: no open blocks, no line is lost, nothing hangs)
+start_all() {
+	local end=$((SECONDS + 30)) x
+	[[ -p $BATS_TEST_TMPDIR/start ]] || mkfifo "$BATS_TEST_TMPDIR/start"
+	[[ -n ${START:-} ]] || exec {START}<>"$BATS_TEST_TMPDIR/start"
+	for x in "$@"; do
+		until [[ -e $BATS_TEST_TMPDIR/ready.$x ]]; do
+			((SECONDS < end)) || fail "$x never got ready"
+			sleep 0.01
+		done
+	done
+	printf 'go\n%.0s' "$@" >&"$START"
+}
+
+# all_ok CTR...: every background run succeeded
+all_ok() {
+	local x
+	for x in "$@"; do
+		[[ $(cat "$BATS_TEST_TMPDIR/rc.$x") == 0 ]] || fail "$x: $(cat "$BATS_TEST_TMPDIR/vx.$x")"
+	done
+}
+
+@test "12 ADDs at once on a VNI whose VTEP does not exist yet: all succeed, one VTEP, every container reachable; 12 DELs at once leave nothing" {
+	mkhost 1; mkhost 2
+	local i n=12 conf ctrs=()
+	# host 1 gets a range for 30 containers
+	conf=$(vxconf 1 100 | jq -c '.ipam.ranges[0][0].rangeStart="10.200.110.101" | .ipam.ranges[0][0].rangeEnd="10.200.110.130" |
+		.ipam.ranges[1][0].rangeStart="fd00:200:110::65" | .ipam.ranges[1][0].rangeEnd="fd00:200:110::82"')
+	for i in $(seq 1 $n); do
+		mkns p$i$T
+		ctrs+=(p$i$T)
+	done
+	run ip -n h${T}1 link show vxlan100
+	assert_failure
+	mkfifo "$BATS_TEST_TMPDIR/start"
+	for i in "${ctrs[@]}"; do vx_bg ADD 1 "$i" "$conf" & done
+	start_all "${ctrs[@]}"
+	wait
+	all_ok "${ctrs[@]}"
+	# one VTEP, one bridge, every container a port of it, all addresses distinct
+	assert_equal "$(ip -n h${T}1 -j -d link show type vxlan | jq -r '[.[].ifname] | join(" ")')" vxlan100
+	assert_equal "$(ip -n h${T}1 -j link show type bridge | jq -r '[.[].ifname] | join(" ")')" vxbr100
+	assert_equal "$(ip -n h${T}1 -o link show master vxbr100 | wc -l)" $((n + 1))
+	for i in "${ctrs[@]}"; do jq -r '.ips[0].address' "$BATS_TEST_TMPDIR/vx.$i"; done | sort -u >"$BATS_TEST_TMPDIR/addrs"
+	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/addrs")" $n
+	# every one reachable across the overlay from a container on host 2
+	vxadd 2 b1$T 100; assert_success
+	local a
+	while read -r a; do
+		ping_ok b1$T "${a%/*}" || fail "${a%/*} unreachable from host 2"
+	done <"$BATS_TEST_TMPDIR/addrs"
+	# every DEL at once: the last one takes VTEP and bridge with it
+	for i in "${ctrs[@]}"; do vx_bg DEL 1 "$i" "$conf" & done
+	start_all "${ctrs[@]}"
+	wait
+	all_ok "${ctrs[@]}"
+	run ip -n h${T}1 link show vxlan100
+	assert_failure
+	run ip -n h${T}1 link show vxbr100
+	assert_failure
+	run ip -n h${T}1 -o link show
+	refute_output --partial ': veth'
+	[ -z "$(ls "$DATA/h1/vx100" | grep -e '^10\.' -e '^fd00')" ]
+	for i in "${ctrs[@]}"; do
+		run ip -n "$i" link show eth0
+		assert_failure
+	done
+}
+
+@test "DEL after the container's netns is gone: succeeds, no port and no reservation left; the VTEP goes with the last" {
+	mkhost 1
+	vxadd 1 a1$T 100; assert_success
+	local v1 v2
+	v1=$(jqo -r '.interfaces[1].name')
+	vxadd 1 a2$T 100; assert_success
+	v2=$(jqo -r '.interfaces[1].name')
+	# both ports on the bridge, both reservations held
+	assert_equal "$(ip -n h${T}1 -j link show "$v1" | jq -r '.[0].master')" vxbr100
+	assert_equal "$(ip -n h${T}1 -j link show "$v2" | jq -r '.[0].master')" vxbr100
+	assert_equal "$(grep -l a1$T "$DATA/h1/vx100"/10.* "$DATA/h1/vx100"/fd00* | wc -l)" 2
+	# the runtime lost a1's namespace (the container died, its netns was unmounted), and the
+	# kernel took the veth pair with it, then DELs
+	ip netns del a1$T
+	local end=$((SECONDS + 10))
+	while ip -n h${T}1 link show "$v1" >/dev/null 2>&1; do
+		((SECONDS < end)) || fail "the kernel kept $v1 of the deleted namespace"
+		sleep 0.05
+	done
+	HOSTNS=h${T}1 hcni DEL vxlan "$(vxconf 1 100)" a1$T
+	assert_success
+	run ip -n h${T}1 link show "$v1"
+	assert_failure
+	[ -z "$(grep -l a1$T "$DATA/h1/vx100"/* 2>/dev/null | grep -v /lock)" ]
+	# a2 still there: the VTEP stays
+	assert_equal "$(ip -n h${T}1 -j link show vxlan100 | jq -r '.[0].master')" vxbr100
+	assert_equal "$(ip -n h${T}1 -j link show "$v2" | jq -r '.[0].master')" vxbr100
+	# the last one, its netns deleted right before the DEL (the kernel may not have taken its
+	# veth yet): VTEP and bridge go with it
+	ip netns del a2$T
+	HOSTNS=h${T}1 hcni DEL vxlan "$(vxconf 1 100)" a2$T
+	assert_success
+	run ip -n h${T}1 link show "$v2"
+	assert_failure
+	run ip -n h${T}1 link show vxlan100
+	assert_failure
+	run ip -n h${T}1 link show vxbr100
+	assert_failure
+	[ -z "$(ls "$DATA/h1/vx100" | grep -e '^10\.' -e '^fd00')" ]
+	# and again: nothing to do
+	HOSTNS=h${T}1 hcni DEL vxlan "$(vxconf 1 100)" a2$T
+	assert_success
 }
