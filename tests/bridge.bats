@@ -136,6 +136,7 @@ until_ok() {
 }
 
 @test "ipMasq: the outside sees the host's address; without it, the container's" {
+	require tcpdump
 	# host <-> outside link: host 10.200.42.1, outside 10.200.42.2
 	mkns o$T
 	ip link add oh$T netns "$HOSTNS" type veth peer name eth0 netns o$T
@@ -517,6 +518,7 @@ until_ok() {
 	# n's ARP requests (VLAN 1 broadcasts) for p reach p, which learns n from them (p's replies
 	# go out in VLAN 100, so n's ping itself fails)
 	run ping_ok n$T 10.200.40.2
+	assert_failure
 	until_ok 5 bash -c "ip -n p$T neigh show 10.200.40.4 | grep -q lladdr"
 	# the same requests for q never reach q
 	run ping_ok n$T 10.200.40.3
