@@ -146,15 +146,15 @@ until_ok() {
 	ip -n o$T link set eth0 up
 	ip -n o$T route add 10.200.40.0/24 via 10.200.42.1 # only for the "without" half
 	add_ctr c1$T '"isDefaultGateway":true,"ipMasq":true'
-	ip netns exec o$T timeout 10 tcpdump -l -n -i eth0 -c 1 icmp >"$BATS_TEST_TMPDIR/dump" 2>/dev/null &
-	sleep 1
+	ip netns exec o$T timeout 10 tcpdump -l -n -i eth0 -c 1 icmp >"$BATS_TEST_TMPDIR/dump" 2>"$BATS_TEST_TMPDIR/dump.err" &
+	until_ok 5 grep -q 'listening on' "$BATS_TEST_TMPDIR/dump.err"
 	ping_ok c1$T 10.200.42.2
 	wait
 	grep -q 'IP 10.200.42.1 > 10.200.42.2: ICMP echo request' "$BATS_TEST_TMPDIR/dump"
 	in_host nft list table inet cni_c_masq | grep -q 'masquerade'
 	add_ctr c2$T '"isDefaultGateway":true'
-	ip netns exec o$T timeout 10 tcpdump -l -n -i eth0 -c 1 icmp >"$BATS_TEST_TMPDIR/dump2" 2>/dev/null &
-	sleep 1
+	ip netns exec o$T timeout 10 tcpdump -l -n -i eth0 -c 1 icmp >"$BATS_TEST_TMPDIR/dump2" 2>"$BATS_TEST_TMPDIR/dump2.err" &
+	until_ok 5 grep -q 'listening on' "$BATS_TEST_TMPDIR/dump2.err"
 	ping_ok c2$T 10.200.42.2
 	wait
 	grep -q 'IP 10.200.40.3 > 10.200.42.2: ICMP echo request' "$BATS_TEST_TMPDIR/dump2"
