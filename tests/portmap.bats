@@ -32,6 +32,7 @@ setup() {
 
 teardown() {
 	[[ -z ${GO:-} ]] || exec {GO}>&-
+	[[ -z ${START:-} ]] || exec {START}>&-
 	net_teardown
 }
 
@@ -391,22 +392,42 @@ leftovers() { in_host nft list table inet cni_c_portmap 2>/dev/null | grep -E 'c
 	assert_equal "$(get "$OUT" 10.200.231.1 18080)" "hello-$T"
 }
 
-# pm_bg VERB NS CONF: portmap VERB for container NS, for running in the background: output in
-# $BATS_TEST_TMPDIR/pm.NS, exit status in $BATS_TEST_TMPDIR/rc.NS
+# pm_bg VERB NS CONF: portmap VERB for container NS, for running in the background: it gets
+# ready (ip netns exec and a shell are slow to start, 5-40 ms apart), says so in
+# $BATS_TEST_TMPDIR/ready.NS and waits for a line on the start FIFO (start_all) before it execs
+# the plugin, so the plugins of one start_all run at the same moment. Output in
+# $BATS_TEST_TMPDIR/pm.NS, exit status in $BATS_TEST_TMPDIR/rc.NS.
 pm_bg() {
 	local rc=0
+	rm -f "$BATS_TEST_TMPDIR/ready.$2"
 	ip netns exec "$HOSTNS" env CNI_COMMAND="$1" CNI_CONTAINERID="$2" CNI_IFNAME=eth0 CNI_NETNS=/var/run/netns/$2 \
-		CNI_PATH="$PLUGIN_DIR" "$PLUGIN_DIR/portmap" <<<"$3" >"$BATS_TEST_TMPDIR/pm.$2" 2>&1 || rc=$?
+		CNI_PATH="$PLUGIN_DIR" bash -c 'exec 5<>"$0"; : >"$1"; read -r -t 30 -u 5 _ || exit 99; exec 5>&-; exec "$2"' \
+		"$BATS_TEST_TMPDIR/start" "$BATS_TEST_TMPDIR/ready.$2" "$PLUGIN_DIR/portmap" <<<"$3" >"$BATS_TEST_TMPDIR/pm.$2" 2>&1 || rc=$?
 	echo $rc >"$BATS_TEST_TMPDIR/rc.$2"
+}
+
+# start_all NS...: once every one of them is ready, start them all (one line each on the FIFO,
+# which this shell holds open read-write: no open blocks, no line is lost, nothing hangs)
+start_all() {
+	local end=$((SECONDS + 30)) x
+	[[ -n ${START:-} ]] || exec {START}<>"$BATS_TEST_TMPDIR/start"
+	for x in "$@"; do
+		until [[ -e $BATS_TEST_TMPDIR/ready.$x ]]; do
+			((SECONDS < end)) || fail "$x never got ready"
+			sleep 0.01
+		done
+	done
+	printf 'go\n%.0s' "$@" >&"$START"
 }
 
 # map_ports: the host ports in the table's map, sorted
 map_ports() { in_host nft list map inet cni_c_portmap ports | grep -o 'tcp \. [0-9]*' | awk '{print $3}' | sort -n | tr '\n' ' '; }
 
 @test "12 containers map their own host port at once: all mapped, each port reaches its container; 12 DELs at once leave the map empty" {
-	local i n=12 want='' c
+	local i n=12 want='' ctrs=()
 	for i in $(seq 1 $n); do
 		mkns c$i$T
+		ctrs+=(c$i$T)
 		hcni ADD bridge "$(brconf)" c$i$T
 		assert_success
 		printf -v "PREV_c$i$T" '%s' "$output"
@@ -416,9 +437,11 @@ map_ports() { in_host nft list map inet cni_c_portmap ports | grep -o 'tcp \. [0
 		want+="$((18100 + i)) "
 	done
 	# every portmap ADD at once (one table, one map: the first ones also race to create it)
+	mkfifo "$BATS_TEST_TMPDIR/start"
 	for i in $(seq 1 $n); do
 		pm_bg ADD c$i$T "$(pmconf "$(prev_of c$i$T)" "[{\"hostPort\":$((18100 + i)),\"containerPort\":80}]")" &
 	done
+	start_all "${ctrs[@]}"
 	wait
 	for i in $(seq 1 $n); do
 		[[ $(cat "$BATS_TEST_TMPDIR/rc.c$i$T") == 0 ]] || fail "ADD c$i$T: $(cat "$BATS_TEST_TMPDIR/pm.c$i$T")"
@@ -434,6 +457,7 @@ map_ports() { in_host nft list map inet cni_c_portmap ports | grep -o 'tcp \. [0
 	for i in $(seq 1 $n); do
 		pm_bg DEL c$i$T "$(pmconf "$(prev_of c$i$T)" "[{\"hostPort\":$((18100 + i)),\"containerPort\":80}]")" &
 	done
+	start_all "${ctrs[@]}"
 	wait
 	for i in $(seq 1 $n); do
 		[[ $(cat "$BATS_TEST_TMPDIR/rc.c$i$T") == 0 ]] || fail "DEL c$i$T: $(cat "$BATS_TEST_TMPDIR/pm.c$i$T")"
