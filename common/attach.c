@@ -406,7 +406,7 @@ static int ensure_vlan_gw(struct nl_sock *sk, const struct attach_conf *a, const
 	cnl_mac_random(m1);
 	cnl_mac_random(m2);
 	struct cnl_veth v = { .name = peer, .mac = m1, .mtu = br->mtu, .master = br->index, .up = true,
-			     .peer_name = name, .peer_mac = m2, .peer_netns_fd = -1, .peer_up = true };
+			     .peer_name = name, .peer_mac = m2, .peer_netns_fd = -1, .peer_up = false };
 	if (cnl_veth_create(sk, &v, e) < 0) {
 		if (!(e->code && cnl_link_get(sk, name, 0, gw, &(struct cni_error){ 0 }) == 1))
 			return -1;
@@ -415,6 +415,10 @@ static int ensure_vlan_gw(struct nl_sock *sk, const struct attach_conf *a, const
 	}
 	struct cnl_link p;
 	if (cnl_link_get(sk, peer, 0, &p, e) <= 0 || port_vlans(sk, p.index, a, e) < 0)
+		return -1;
+	/* the peer comes up after the pair exists: the kernel refuses a veth end made up in the
+	 * request that creates it (ENOTCONN), as for the container end */
+	if (cnl_link_get(sk, name, 0, gw, e) != 1 || cnl_link_modify(sk, gw->index, IFF_UP, IFF_UP, 0, NULL, -1, e) < 0)
 		return -1;
 	return cnl_link_get(sk, name, 0, gw, e) == 1 ? 0 : -1;
 }

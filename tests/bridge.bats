@@ -530,12 +530,6 @@ until_ok() {
 	need_vlan_filtering
 	mkns c1$T
 	hcni ADD bridge "$(brconf '"vlan":7,"isGateway":true')" c1$T
-	# Known product bug, this exact failure only: ensure_vlan_gw (common/attach.c) creates the
-	# gateway veth with its peer up, which the kernel refuses (ENOTCONN), so every such ADD fails.
-	# Remove this guard with the fix.
-	if [[ $status == 1 && $(jqo -r .msg) == "creating veth pair vgw"*": Transport endpoint is not connected" ]]; then
-		skip "known product bug: vlan+isGateway ADD fails creating the gateway veth ($(jqo -r .msg))"
-	fi
 	assert_success
 	assert_equal "$(jqo -r '[.interfaces[].name] | .[0] + " " + .[3]')" "$BR $BR.7"
 	assert_equal "$(jqo -r '.ips[0].gateway')" 10.200.40.1

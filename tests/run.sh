@@ -25,6 +25,8 @@
 # reported "not ok".
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# the whole script is one block, read before it runs: editing this file during a run is safe
+{
 MODE=${MODE:-full}
 if [[ $MODE == check ]]; then
 	LANES=${LANES:-release}
@@ -163,7 +165,8 @@ run_job() { # N: runs job N, output in $OUT/N.tap, "rc start end" in $OUT/N.meta
 		rc=$?
 	elif [[ $lane == vm ]]; then
 		# shellcheck disable=SC2086
-		VM_TEST_BUILD=build-test timeout -s TERM -k 30 "$((SUITE_TIMEOUT + 300))" tests/vm/run.sh build $name >"$OUT/$n.tap" 2>&1
+		VM_TEST_BUILD=build-test VM_TIMEOUT=${VM_TIMEOUT:-$SUITE_TIMEOUT} timeout -s TERM -k 30 "$((SUITE_TIMEOUT + 300))" \
+			tests/vm/run.sh build $name >"$OUT/$n.tap" 2>&1
 		rc=$?
 	else
 		# shellcheck disable=SC2086
@@ -269,3 +272,5 @@ awk -F'\t' '{ if (!($1 in s) || $3 < s[$1]) s[$1] = $3; if ($4 > e[$1]) e[$1] = 
 printf '# whole run: %.0f s (builds included)\n' "$(bc <<<"$T1 - $T0")"
 echo "$passed passed, $failed failed, $skipped skipped"
 [[ $failed -eq 0 ]]
+exit
+}
