@@ -49,11 +49,20 @@ teardown() {
 	for id in $(timeout 10 ctr -a "$W/containerd.sock" -n cni-c tasks ls -q 2>/dev/null); do
 		timeout 10 ctr -a "$W/containerd.sock" -n cni-c tasks kill -s 9 "$id" >/dev/null 2>&1
 	done
-	sleep 0.5
-	kill "$(cat "$W/pid")" 2>/dev/null
-	# only this test's shims (another run may use the same containerd namespace name)
+	local pid i
+	pid=$(cat "$W/pid" 2>/dev/null)
+	# the tasks gone (10 s at most), then containerd and this test's shims (another run may use
+	# the same containerd namespace name), each waited for
+	for ((i = 0; i < 100; i++)); do
+		[[ -z $(timeout 10 ctr -a "$W/containerd.sock" -n cni-c tasks ls -q 2>/dev/null) ]] && break
+		sleep 0.1
+	done
+	[[ -n $pid ]] && kill "$pid" 2>/dev/null
 	pkill -f "containerd-shim-runc-v2 -namespace cni-c .*-address $W/containerd.sock" 2>/dev/null
-	sleep 0.5
+	for ((i = 0; i < 100; i++)); do
+		{ [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; } || pgrep -f "containerd-shim-runc-v2 -namespace cni-c .*-address $W/containerd.sock" >/dev/null || break
+		sleep 0.1
+	done
 	umount -R "$W/root" 2>/dev/null
 	podman --root "$W/proot" --runroot "$W/prun" --storage-driver vfs system reset -f >/dev/null 2>&1
 	for d in "${MADE[@]}"; do rmdir "$d" 2>/dev/null; done

@@ -64,8 +64,18 @@ attach() {
 
 prev_of() { local v=PREV_$1; echo "${!v}"; }
 
-# httpd NS: a web server on port 80 in the container
-httpd() { ip netns exec "$1" busybox httpd -p 80 -h "$WWW"; sleep 0.2; }
+# httpd NS [DIR]: a web server on port 80 in the container (serving DIR, default $WWW), once it listens
+# listening NS PORT: wait (5 s at most) until a TCP socket listens on PORT in NS
+listening() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		ip netns exec "$1" ss -Hltn "sport = :$2" | grep -q . && return 0
+		sleep 0.05
+	done
+	echo "nothing listens on port $2 in $1" >&2
+	return 1
+}
+httpd() { ip netns exec "$1" busybox httpd -p 80 -h "${2:-$WWW}" && listening "$1" 80; }
 
 # get NS ADDR PORT: HTTP GET from NS; the body on stdout
 get() {
@@ -129,7 +139,7 @@ leftovers() { in_host nft list table inet cni_c_portmap 2>/dev/null | grep -E 'c
 	attach c2$T '[{"hostPort":18090,"containerPort":80,"protocol":"TCP"}]'
 	httpd c1$T
 	echo "other-$T" >"$BATS_TEST_TMPDIR/other.html"
-	ip netns exec c2$T busybox httpd -p 80 -h "$BATS_TEST_TMPDIR" -c /dev/null
+	ip netns exec c2$T busybox httpd -p 80 -h "$BATS_TEST_TMPDIR" -c /dev/null && listening c2$T 80
 	cp "$BATS_TEST_TMPDIR/other.html" "$BATS_TEST_TMPDIR/index.html"
 	assert_equal "$(get c2$T 10.200.230.1 18080)" "hello-$T"
 	assert_equal "$(get "$OUT" 10.200.231.1 18090)" "other-$T"
@@ -384,8 +394,7 @@ leftovers() { in_host nft list table inet cni_c_portmap 2>/dev/null | grep -E 'c
 	attach c2$T '[{"hostPort":18080,"containerPort":80}]'
 	httpd c1$T
 	echo "second-$T" >"$BATS_TEST_TMPDIR/index.html"
-	ip netns exec c2$T busybox httpd -p 80 -h "$BATS_TEST_TMPDIR"
-	sleep 0.2
+	httpd c2$T "$BATS_TEST_TMPDIR"
 	assert_equal "$(get "$OUT" 10.200.231.1 18080)" "second-$T"
 	hcni DEL portmap "$(pmconf "$(prev_of c2$T)" '[{"hostPort":18080,"containerPort":80}]')" c2$T
 	assert_success
