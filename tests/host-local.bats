@@ -222,6 +222,21 @@ DUAL='[[{"subnet":"10.200.21.0/24"}],[{"subnet":"fd00:200:21::/64"}]]'
 	expect_error 50 "not usable"
 }
 
+@test "STATUS counts a gateway that is the network address once: 50 only when no ADD can succeed" {
+	# a /29 from its network address, which is also the gateway: .1-.6 are the 6 usable addresses
+	local r='[[{"subnet":"10.200.29.0/29","rangeStart":"10.200.29.0","gateway":"10.200.29.0"}]]' i
+	for i in 1 2 3 4 5; do cni ADD host-local "$(conf "$r" '' 1.1.0)" c$i; assert_success; done
+	cni STATUS host-local "$(conf "$r" '' 1.1.0)"
+	assert_success
+	cni ADD host-local "$(conf "$r" '' 1.1.0)" c6
+	assert_success
+	assert_equal "$(jqo -r '.ips[0].address')" 10.200.29.6/29
+	cni STATUS host-local "$(conf "$r" '' 1.1.0)"
+	expect_error 50 "no IP addresses available in range set 10.200.29.0-10.200.29.6"
+	cni ADD host-local "$(conf "$r" '' 1.1.0)" c7
+	assert_failure
+}
+
 @test "the store directory refuses a symlink in place of the network dir" {
 	mkdir -p "$DATA" "$BATS_TEST_TMPDIR/elsewhere"
 	ln -s "$BATS_TEST_TMPDIR/elsewhere" "$STORE"

@@ -122,17 +122,18 @@ for m in $(cat /mods/order); do insmod /mods/$m.ko 2>/dev/null; done
 ip link set lo up
 cd /src
 st=0
-for s in $(cat /suites); do
+# one entry a line: a filter may hold spaces
+while IFS= read -r s <&3; do
 	echo "# vm: $s on $(uname -r)"
 	pd=/src/build
 	case $s in test/*) pd=/src/build-test; s=${s#test/} ;; esac
 	f=${s%%:*}
 	if [ "$f" = "$s" ]; then
-		PLUGIN_DIR=$pd bats --tap "tests/$f" || st=1
+		PLUGIN_DIR=$pd bats --tap "tests/$f" </dev/null || st=1
 	else
-		PLUGIN_DIR=$pd bats --tap -f "${s#*:}" "tests/$f" || st=1
+		PLUGIN_DIR=$pd bats --tap -f "${s#*:}" "tests/$f" </dev/null || st=1
 	fi
-done
+done 3</suites
 echo "VM-EXIT-STATUS=$st"
 poweroff -f
 INIT

@@ -152,9 +152,16 @@ static uint64_t usable(const struct hl_range *r)
 	uint64_t n = ip_distance(&r->start, &r->end) + 1;
 	struct ip bc = ipnet_last(&r->subnet);
 	const struct ip *skip[] = { &r->gateway, &r->subnet.ip, ip_is_v4(&bc) ? &bc : NULL };
-	for (int i = 0; i < 3; i++)
-		if (skip[i] && ip_cmp(skip[i], &r->start) >= 0 && ip_cmp(skip[i], &r->end) <= 0 && n)
+	for (int i = 0; i < 3; i++) {
+		if (!skip[i] || ip_cmp(skip[i], &r->start) < 0 || ip_cmp(skip[i], &r->end) > 0 || !n)
+			continue;
+		/* the gateway may be the network or broadcast address: one address, counted once */
+		bool seen = false;
+		for (int j = 0; j < i; j++)
+			seen = seen || (skip[j] && ip_equal(skip[j], skip[i]));
+		if (!seen)
 			n--;
+	}
 	return n;
 }
 
