@@ -491,6 +491,11 @@ int attach_ctr_apply(struct cni_ctx *c, const struct attach_conf *a, struct atta
 				cni_errf(e, CNI_ERR_KERNEL, "interface %s vanished from CNI_NETNS %s", c->ifname, c->netns);
 			return -1;
 		}
+		/* the kernel refuses IPv6 on a link below 1280 with a bare EINVAL: say what is wrong */
+		if (has_v6 && cont_link.mtu > 0 && cont_link.mtu < 1280)
+			return cni_errf(e, CNI_ERR_INVALID_CONFIG,
+					"invalid config: IPv6 needs an MTU of at least 1280, but %s has %d (\"mtu\", or an overlay's "
+					"underlay MTU less its encapsulation)", c->ifname, cont_link.mtu);
 		for (size_t i = 0; i < out->n_ips; i++)
 			if (cnl_addr_add(ns->csk, cont_link.index, &out->ips[i].address, !a->enable_dad, e) < 0)
 				return -1;

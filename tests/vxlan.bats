@@ -293,6 +293,21 @@ vni200() {
 	expect_error 51 'underlay ul0 is down'
 }
 
+@test "an overlay MTU below 1280 with an IPv6 range: refused, saying IPv6 needs 1280, nothing left; IPv4 alone works" {
+	mkhost 1 1300 # overlay MTU 1250
+	mkns a1$T
+	vxadd 1 a1$T 100 "" '["10.200.100.2"]'
+	expect_error 7 'IPv6 needs an MTU of at least 1280, but eth0 has 1250'
+	# no veth, VTEP or bridge: the host has its loopback and underlay only
+	assert_equal "$(ip -n h${T}1 -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | sort | tr '\n' ' ')" "lo ul0 "
+	[[ $(ip -n a1$T -o link show | wc -l) == 1 ]]
+	[[ -z $(find "$DATA" -type f \( -name '10.*' -o -name 'fd00*' \) ! -path '*/.ccni/*') ]]
+	# the same overlay with only the IPv4 range
+	HOSTNS=h${T}1 hcni ADD vxlan "$(vxconf 1 100 "" '["10.200.100.2"]' | jq -c '.ipam.ranges |= .[:1]')" a1$T
+	assert_success
+	assert_equal "$(ip -n a1$T -j link show eth0 | jq -r '.[0].mtu')" 1250
+}
+
 @test "bad vxlan configs are refused with the field named, nothing created" {
 	mkhost 1
 	mkns z$T
