@@ -227,12 +227,31 @@ vni200() {
 	ip -n h${T}1 link show vxlan100 >/dev/null
 }
 
-@test "an existing VTEP with another VNI, port, local or group is refused and left unchanged" {
+@test "an existing VTEP with another VNI, port, local, group, learning or MTU is refused and left unchanged" {
 	mkhost 1
 	vxadd 1 a1$T 100; assert_success
-	local before
+	local before res=$output
 	before=$(ip -n h${T}1 -d link show vxlan100 | head -3)
 	mkns z$T
+	# CHECK passes with the config as made, fails once it asks for learning off
+	HOSTNS=h${T}1 hcni CHECK vxlan "$(vxconf 1 100 | jq -c --argjson p "$res" '.prevResult=$p')" a1$T
+	assert_success
+	HOSTNS=h${T}1 hcni CHECK vxlan "$(vxconf 1 100 '"learning":false' | jq -c --argjson p "$res" '.prevResult=$p')" a1$T
+	expect_error 104 'existing vxlan100 has learning on, config says "learning": false'
+	HOSTNS=h${T}1 hcni ADD vxlan "$(vxconf 1 100 '"learning":false')" z$T
+	expect_error 106 'existing vxlan100 has learning on, config says "learning": false'
+	# the underlay's MTU raised after the VTEP was made: containers would get 8950, the VTEP has 1450
+	ip -n h${T}1 link set ul0 mtu 9000
+	HOSTNS=h${T}1 hcni ADD vxlan "$(vxconf 1 100)" z$T
+	expect_error 106 "existing vxlan100 has MTU 1450, the config's is 8950"
+	HOSTNS=h${T}1 hcni CHECK vxlan "$(vxconf 1 100 | jq -c --argjson p "$res" '.prevResult=$p')" a1$T
+	expect_error 104 "existing vxlan100 has MTU 1450, the config's is 8950"
+	ip -n h${T}1 link set ul0 mtu 1500
+	# an explicit MTU larger than the underlay can carry
+	HOSTNS=h${T}1 hcni ADD vxlan "$(vxconf 1 300 '"mtu":8950')" z$T
+	expect_error 7 '"mtu": 8950 does not fit the underlay: ul0 has MTU 1500, less 50 for VXLAN over IPv4 leaves 1450'
+	run ip -n h${T}1 link show vxlan300
+	assert_failure
 	HOSTNS=h${T}1 hcni ADD vxlan "$(vxconf 1 100 '"port":8472')" z$T
 	expect_error 106 'existing vxlan100 uses port 4789, config says "port": 8472'
 	HOSTNS=h${T}1 hcni ADD vxlan "$(vxconf 1 100 '"local":"fd00:200:100::1"' '["fd00:200:100::2"]')" z$T

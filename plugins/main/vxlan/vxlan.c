@@ -143,8 +143,13 @@ static int resolve_underlay(struct nl_sock *sk, struct vx_conf *v, struct cnl_li
 					ul->name, fam == 4 ? 4 : 6);
 	}
 	/* Overlay MTU: the underlay's minus VXLAN's headers (50 over IPv4, 70 over IPv6). */
+	int fit = ul->mtu - (fam == 4 ? 50 : 70);
 	if (!v->mtu_given)
-		v->a.mtu = ul->mtu - (fam == 4 ? 50 : 70);
+		v->a.mtu = fit;
+	else if (v->a.mtu > fit) /* larger frames would leave the VTEP and never arrive */
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG,
+				"invalid config: \"mtu\": %d does not fit the underlay: %s has MTU %d, less %d for VXLAN over IPv%d leaves %d",
+				v->a.mtu, ul->name, ul->mtu, fam == 4 ? 50 : 70, fam == 4 ? 4 : 6, fit);
 	return 0;
 }
 
@@ -184,6 +189,14 @@ static int vtep_matches(const struct vx_conf *v, const struct cnl_link *l, const
 	if (!ip_equal(&l->group, &v->group))
 		return cni_errf(e, CNI_ERR_EXISTS, "vxlan: existing %s has group %s, config says \"group\": %s; refusing to reconfigure it",
 				v->vtep, l->group.len ? ip_fmt(&l->group, a) : "(none)", v->group.len ? ip_fmt(&v->group, b) : "(none)");
+	if (l->learning != v->learning)
+		return cni_errf(e, CNI_ERR_EXISTS, "vxlan: existing %s has learning %s, config says \"learning\": %s; refusing to reconfigure it",
+				v->vtep, l->learning ? "on" : "off", v->learning ? "true" : "false");
+	/* containers get the config's MTU: a VTEP with a smaller one would drop their large frames */
+	if (l->mtu != v->a.mtu)
+		return cni_errf(e, CNI_ERR_EXISTS,
+				"vxlan: existing %s has MTU %d, the config's is %d (\"mtu\", or the underlay's MTU less VXLAN's headers); refusing to reconfigure it",
+				v->vtep, l->mtu, v->a.mtu);
 	if (l->vx_link && l->vx_link != ul->index)
 		return cni_errf(e, CNI_ERR_EXISTS, "vxlan: existing %s sits on another underlay device (ifindex %d, config: %s)", v->vtep,
 				l->vx_link, ul->name);
