@@ -312,6 +312,44 @@ vni200() {
 	expect_error 51 'underlay ul0 is down'
 }
 
+@test "one peers list for every node, this node's own address in it: skipped, traffic on the host and across flows" {
+	mkhost 1; mkhost 2
+	local peers='["10.200.100.1","10.200.100.2"]' res
+	vxadd 1 a1$T 100 "" "$peers"; assert_success
+	res=$output
+	vxadd 1 a2$T 100 "" "$peers"; assert_success
+	vxadd 2 b1$T 100 "" "$peers"; assert_success
+	# host 1 floods to host 2 only, never to itself
+	assert_equal "$(ip netns exec h${T}1 bridge -j fdb show dev vxlan100 | jq -r '[.[] | select(.mac=="00:00:00:00:00:00") | .dst] | join(" ")')" "10.200.100.2"
+	ping_ok a1$T 10.200.110.12
+	ping_ok a1$T 10.200.110.21
+	ping_ok b1$T 10.200.110.12
+	# no local MAC learned as behind a remote VTEP (the symptom of flooding to itself)
+	run ip netns exec h${T}1 bridge -j fdb show dev vxlan100
+	assert_equal "$(jq -r '[.[] | select(.dst == "10.200.100.1" or .dst == "127.0.0.1")] | length' <<<"$output")" 0
+	HOSTNS=h${T}1 hcni CHECK vxlan "$(vxconf 1 100 "" "$peers" | jq -c --argjson p "$res" '.prevResult=$p')" a1$T
+	assert_success
+}
+
+@test "IPv6 underlay without \"local\": a second global address on the underlay changes nothing for later ADDs" {
+	mkhost 1; mkhost 2
+	vxadd 1 a1$T 100 "" '["fd00:200:100::2"]'; assert_success
+	assert_equal "$(ip -n h${T}1 -j -d link show vxlan100 | jq -r '.[0].linkinfo.info_data.local6')" fd00:200:100::1
+	# the kernel lists the newest address first
+	ip -n h${T}1 addr add fd00:200:100::a1/64 dev ul0 nodad
+	vxadd 1 a2$T 100 "" '["fd00:200:100::2"]'
+	assert_success
+	assert_equal "$(ip -n h${T}1 -j -d link show vxlan100 | jq -r '.[0].linkinfo.info_data.local6')" fd00:200:100::1
+	vxadd 2 b1$T 100 "" '["fd00:200:100::1"]'; assert_success
+	ping_ok a2$T 10.200.110.21
+	ping_ok b1$T 10.200.110.11
+	# once the VTEP's address has left the underlay, the refusal does not blame a "local" the config lacks
+	ip -n h${T}1 addr del fd00:200:100::1/64 dev ul0
+	mkns a3$T
+	vxadd 1 a3$T 100 "" '["fd00:200:100::2"]'
+	expect_error 106 'existing vxlan100 has local address fd00:200:100::1, which is not an IPv6 address of underlay ul0 \(the config has no "local"; fd00:200:100::a1 would be chosen\)'
+}
+
 @test "an overlay MTU below 1280 with an IPv6 range: refused, saying IPv6 needs 1280, nothing left; IPv4 alone works" {
 	mkhost 1 1300 # overlay MTU 1250
 	mkns a1$T

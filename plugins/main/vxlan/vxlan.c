@@ -34,6 +34,7 @@ struct vx_conf {
 	struct ip group;
 	bool learning, keep_vtep;
 	bool mtu_given;
+	bool local_given;        /* "local" in the config (else chosen from the underlay) */
 	char vtep[16];
 	char bridge[16];
 };
@@ -67,6 +68,7 @@ static int parse(struct cni_ctx *c, struct vx_conf *v)
 	if (conf_bool(root, "", "learning", &v->learning, e) < 0)
 		return -1;
 	v->mtu_given = conf_item(root, "mtu") != NULL;
+	v->local_given = v->local.len != 0;
 	if (conf_array(root, "", "peers", &peers, e) < 0)
 		return -1;
 	size_t i = 0;
@@ -131,9 +133,16 @@ static int resolve_underlay(struct nl_sock *sk, struct vx_conf *v, struct cnl_li
 	}
 	if (!v->local.len) {
 		struct cnl_addr_info *a = NULL;
+		struct cnl_link vt;
 		size_t n = 0;
 		if (cnl_addr_list(sk, ul->index, fam == 4 ? AF_INET : AF_INET6, &a, &n, e) < 0)
 			return -1;
+		/* an existing VTEP keeps its local address while that is still on the underlay (the kernel
+		 * lists the newest address first: a second one added later must not change the choice) */
+		if (cnl_link_get(sk, v->vtep, 0, &vt, &(struct cni_error){ 0 }) == 1 && vt.local.len == fam)
+			for (size_t i = 0; i < n && !v->local.len; i++)
+				if (a[i].scope == RT_SCOPE_UNIVERSE && ip_equal(&a[i].addr.ip, &vt.local))
+					v->local = vt.local;
 		for (size_t i = 0; i < n && !v->local.len; i++)
 			if (a[i].scope == RT_SCOPE_UNIVERSE)
 				v->local = a[i].addr.ip;
@@ -142,6 +151,13 @@ static int resolve_underlay(struct nl_sock *sk, struct vx_conf *v, struct cnl_li
 			return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: underlay %s has no IPv%d address to use as \"local\"",
 					ul->name, fam == 4 ? 4 : 6);
 	}
+	/* This node in "peers" (one list written for every node): flooding to itself would loop
+	 * frames back and teach the bridge local MACs at the wrong port. */
+	size_t k = 0;
+	for (size_t i = 0; i < v->n_peers; i++)
+		if (!ip_equal(&v->peers[i], &v->local))
+			v->peers[k++] = v->peers[i];
+	v->n_peers = k;
 	/* Overlay MTU: the underlay's minus VXLAN's headers (50 over IPv4, 70 over IPv6). */
 	int fit = ul->mtu - (fam == 4 ? 50 : 70);
 	if (!v->mtu_given)
@@ -183,9 +199,17 @@ static int vtep_matches(const struct vx_conf *v, const struct cnl_link *l, const
 	if (l->port != v->port)
 		return cni_errf(e, CNI_ERR_EXISTS, "vxlan: existing %s uses port %u, config says \"port\": %lld; refusing to reconfigure it",
 				v->vtep, l->port, v->port);
-	if (!ip_equal(&l->local, &v->local))
-		return cni_errf(e, CNI_ERR_EXISTS, "vxlan: existing %s has local address %s, config says \"local\": %s; refusing to reconfigure it",
-				v->vtep, l->local.len ? ip_fmt(&l->local, a) : "(none)", ip_fmt(&v->local, b));
+	if (!ip_equal(&l->local, &v->local)) {
+		if (v->local_given)
+			return cni_errf(e, CNI_ERR_EXISTS,
+					"vxlan: existing %s has local address %s, config says \"local\": %s; refusing to reconfigure it", v->vtep,
+					l->local.len ? ip_fmt(&l->local, a) : "(none)", ip_fmt(&v->local, b));
+		return cni_errf(e, CNI_ERR_EXISTS,
+				"vxlan: existing %s has local address %s, which is not an IPv%d address of underlay %s (the config has no "
+				"\"local\"; %s would be chosen); refusing to reconfigure it",
+				v->vtep, l->local.len ? ip_fmt(&l->local, a) : "(none)", v->local.len == 4 ? 4 : 6, ul->name,
+				ip_fmt(&v->local, b));
+	}
 	if (!ip_equal(&l->group, &v->group))
 		return cni_errf(e, CNI_ERR_EXISTS, "vxlan: existing %s has group %s, config says \"group\": %s; refusing to reconfigure it",
 				v->vtep, l->group.len ? ip_fmt(&l->group, a) : "(none)", v->group.len ? ip_fmt(&v->group, b) : "(none)");
