@@ -303,6 +303,35 @@ vni200() {
 	assert_failure
 }
 
+@test "a VTEP whose bridge was deleted, or that was set nomaster, by hand: DEL and GC still remove it" {
+	mkhost 1
+	vxadd 1 a1$T 100; assert_success
+	# the bridge deleted by hand: the last DEL removes the VTEP left without it
+	ip -n h${T}1 link show vxlan100 >/dev/null
+	ip -n h${T}1 link del vxbr100
+	HOSTNS=h${T}1 hcni DEL vxlan "$(vxconf 1 100)" a1$T
+	assert_success
+	run ip -n h${T}1 link show vxlan100
+	assert_failure
+	# the VTEP set nomaster by hand: GC with nothing valid removes it and the bridge
+	mkns a2$T
+	vxadd 1 a2$T 100; assert_success
+	ip -n h${T}1 link set vxlan100 nomaster
+	HOSTNS=h${T}1 hcni GC vxlan "$(vxconf 1 100 | jq -c '.cniVersion="1.1.0" | ."cni.dev/valid-attachments"=[]')" x
+	assert_success
+	run ip -n h${T}1 link show vxlan100
+	assert_failure
+	run ip -n h${T}1 link show vxbr100
+	assert_failure
+	# a vxlan device of this VNI enslaved to a bridge that is not ours stays
+	ip -n h${T}1 link add other$T type bridge
+	ip -n h${T}1 link add vxlan100 type vxlan id 100 dstport 4789 dev ul0
+	ip -n h${T}1 link set vxlan100 master other$T
+	HOSTNS=h${T}1 hcni GC vxlan "$(vxconf 1 100 | jq -c '.cniVersion="1.1.0" | ."cni.dev/valid-attachments"=[]')" x
+	assert_success
+	ip -n h${T}1 link show vxlan100 >/dev/null
+}
+
 @test "STATUS: ready; 51 when the underlay is down" {
 	mkhost 1
 	HOSTNS=h${T}1 hcni STATUS vxlan "$(vxconf 1 100 | jq -c '.cniVersion="1.1.0"')" x

@@ -307,18 +307,22 @@ static int remove_if_unused(struct nl_sock *sk, const struct vx_conf *v, struct 
 	int ports = 0, r;
 	if (v->keep_vtep)
 		return 0;
-	if ((r = cnl_link_get(sk, v->a.bridge, 0, &br, e)) <= 0 || strcmp(br.kind, "bridge") != 0)
-		return r < 0 ? -1 : 0;
-	if (cnl_link_dump(sk, br.index, count_port, &ports, e) < 0)
+	if ((r = cnl_link_get(sk, v->a.bridge, 0, &br, e)) < 0)
+		return -1;
+	bool have_br = r == 1 && strcmp(br.kind, "bridge") == 0;
+	if (have_br && cnl_link_dump(sk, br.index, count_port, &ports, e) < 0)
 		return -1;
 	if ((r = cnl_link_get(sk, v->vtep, 0, &vt, e)) < 0)
 		return -1;
-	bool vtep_here = r == 1 && vt.master == br.index && strcmp(vt.kind, "vxlan") == 0;
-	if (ports - (vtep_here ? 1 : 0) > 0)
+	/* our VTEP: this VNI's vxlan device, a port of our bridge or of none (its bridge deleted, or
+	 * set nomaster, by someone else); one enslaved elsewhere is not ours to remove */
+	bool ours = r == 1 && strcmp(vt.kind, "vxlan") == 0 && vt.vni == (uint32_t)v->vni &&
+		    (vt.master == 0 || (have_br && vt.master == br.index));
+	if (ports - (ours && have_br && vt.master == br.index ? 1 : 0) > 0)
 		return 0;
-	if (vtep_here && cnl_link_del(sk, vt.index, v->vtep, e) < 0)
+	if (ours && cnl_link_del(sk, vt.index, v->vtep, e) < 0)
 		return -1;
-	return cnl_link_del(sk, br.index, v->a.bridge, e) < 0 ? -1 : 0;
+	return have_br && cnl_link_del(sk, br.index, v->a.bridge, e) < 0 ? -1 : 0;
 }
 
 static int cmd_add(struct cni_ctx *c, struct cni_result *out)
@@ -479,9 +483,12 @@ static int cmd_gc(struct cni_ctx *c)
 	}
 	if (cnl_link_get(sk, v.a.bridge, 0, &br, &c->err) == 1) {
 		struct gc_arg g = { c, sk, v.vtep };
-		if (cnl_link_dump(sk, br.index, gc_port, &g, &c->err) < 0 || remove_if_unused(sk, &v, &c->err) < 0)
+		if (cnl_link_dump(sk, br.index, gc_port, &g, &c->err) < 0)
 			rc = -1;
 	}
+	/* also when the bridge is gone: a VTEP left without it is collected too */
+	if (rc == 0 && remove_if_unused(sk, &v, &c->err) < 0)
+		rc = -1;
 out:
 	if (lock >= 0)
 		close(lock);
