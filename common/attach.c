@@ -3,10 +3,13 @@
 #include "attach.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/if_addr.h>
@@ -189,6 +192,22 @@ static int no_vlan_filtering(const struct attach_conf *a, struct cni_error *e)
 	return cni_errf_force(e, CNI_ERR_UNSUPPORTED_FIELD,
 			      "unsupported field %s: bridge %s needs VLAN filtering, which this kernel lacks (CONFIG_BRIDGE_VLAN_FILTERING)",
 			      what, a->bridge);
+}
+
+int attach_dev_lock(const char *kind, const char *name, int how, struct cni_error *e)
+{
+	char path[96];
+	int fd;
+	mkdir("/run/cni-c", 0755);
+	snprintf(path, sizeof(path), "/run/cni-c/%s-%s.lock", kind, name);
+	if ((fd = open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
+		return cni_errf(e, CNI_ERR_IO, "opening %s: %s", path, strerror(errno));
+	while (flock(fd, how) < 0)
+		if (errno != EINTR) {
+			close(fd);
+			return cni_errf(e, CNI_ERR_IO, "locking %s: %s", path, strerror(errno));
+		}
+	return fd;
 }
 
 int attach_ensure_bridge(struct nl_sock *sk, const struct attach_conf *a, struct cnl_link *br, bool *created,

@@ -374,6 +374,30 @@ until_ok() {
 	[ -z "$(ls "$DATA/$NET" | grep '^10\.')" ]
 }
 
+@test "failing ADDs that made the bridge never delete it under a concurrent good ADD (60 rounds, 3 failing ADDs each)" {
+	local round i b fails=0 out="$BATS_TEST_TMPDIR/round"
+	mkns c$T
+	for round in $(seq 1 60); do
+		b=b$T$round
+		b=${b:0:15}
+		local conf
+		conf=$(brconf | jq -c --arg b "$b" '.bridge=$b')
+		# three ADDs for a netns that does not exist (they fail after creating the bridge) and a good
+		# one, started together on a bridge that does not exist yet
+		for i in 1 2 3; do
+			ip netns exec "$HOSTNS" env CNI_COMMAND=ADD CNI_CONTAINERID=f$i CNI_IFNAME=eth0 CNI_NETNS=/var/run/netns/gone$T \
+				CNI_PATH="$PLUGIN_DIR" "$PLUGIN_DIR/bridge" <<<"$conf" >/dev/null 2>&1 &
+		done
+		ip netns exec "$HOSTNS" env CNI_COMMAND=ADD CNI_CONTAINERID=good CNI_IFNAME=eth0 CNI_NETNS=/var/run/netns/c$T \
+			CNI_PATH="$PLUGIN_DIR" "$PLUGIN_DIR/bridge" <<<"$conf" >"$out" 2>&1 || { fails=$((fails + 1)); cat "$out" >&2; }
+		wait
+		ip netns exec "$HOSTNS" env CNI_COMMAND=DEL CNI_CONTAINERID=good CNI_IFNAME=eth0 CNI_NETNS=/var/run/netns/c$T \
+			CNI_PATH="$PLUGIN_DIR" "$PLUGIN_DIR/bridge" <<<"$conf" >/dev/null || fail "DEL failed in round $round"
+		ip -n "$HOSTNS" link del "$b" 2>/dev/null || true
+	done
+	[[ $fails == 0 ]] || fail "$fails of 60 good ADDs failed beside failing ones"
+}
+
 @test "GC removes SNAT rules and reservations of attachments not valid" {
 	add_ctr c1$T '"ipMasq":true'
 	add_ctr c2$T '"ipMasq":true'

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <net/if.h>
+#include <sys/file.h>
 #include <linux/capability.h>
 #include <linux/rtnetlink.h>
 
@@ -87,17 +89,22 @@ static int cmd_add(struct cni_ctx *c, struct cni_result *out)
 	struct nl_sock *sk = NULL;
 	struct cnl_link br;
 	bool created = false;
-	int rc = -1;
+	int rc = -1, lock = -1;
 
 	if (parse(c, &b) < 0)
+		goto out;
+	/* shared while the ADD may use the bridge; exclusive to remove one this ADD made */
+	if ((lock = attach_dev_lock("bridge", b.a.bridge, LOCK_SH, &c->err)) < 0)
 		goto out;
 	if (cnl_open(&sk, &c->err) < 0 || attach_ensure_bridge(sk, &b.a, &br, &created, &c->err) < 0)
 		goto out;
 	if ((!b.uplink || ensure_uplink(sk, &b, &br, &c->err) == 0) && attach_add(c, &b.a, sk, &br, out) == 0)
 		rc = 0;
-	else if (created)
-		remove_if_unused(sk, &br); /* a failed ADD leaves no bridge it made */
+	else if (created && flock(lock, LOCK_EX) == 0)
+		remove_if_unused(sk, &br); /* a failed ADD leaves no bridge it made, unless another ADD uses it */
 out:
+	if (lock >= 0)
+		close(lock);
 	cnl_close(sk);
 	attach_conf_free(&b.a);
 	return rc;

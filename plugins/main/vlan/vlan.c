@@ -288,18 +288,9 @@ out:
 
 static int vlan_lock(const struct vlan_conf *v, int how, struct cni_error *e)
 {
-	char path[96];
-	int fd;
-	mkdir("/run/cni-c", 0755);
-	snprintf(path, sizeof(path), "/run/cni-c/vlan-%s-%lld.lock", v->master, v->vid);
-	if ((fd = open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
-		return cni_errf(e, CNI_ERR_IO, "opening %s: %s", path, strerror(errno));
-	while (flock(fd, how) < 0)
-		if (errno != EINTR) {
-			close(fd);
-			return cni_errf(e, CNI_ERR_IO, "locking %s: %s", path, strerror(errno));
-		}
-	return fd;
+	char n[64];
+	snprintf(n, sizeof(n), "%s-%lld", v->master, v->vid);
+	return attach_dev_lock("vlan", n, how, e);
 }
 
 static int sub_matches(const struct vlan_conf *v, const struct cnl_link *s, const struct cnl_link *m, struct cni_error *e)

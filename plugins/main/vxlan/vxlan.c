@@ -173,18 +173,9 @@ static int resolve_underlay(struct nl_sock *sk, struct vx_conf *v, struct cnl_li
  * bridge with the last port takes it exclusively, so no ADD is half-way when that happens. */
 static int vni_lock(long long vni, int how, struct cni_error *e)
 {
-	char path[64];
-	int fd;
-	mkdir("/run/cni-c", 0755);
-	snprintf(path, sizeof(path), "/run/cni-c/vxlan-%lld.lock", vni);
-	if ((fd = open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
-		return cni_errf(e, CNI_ERR_IO, "opening %s: %s", path, strerror(errno));
-	while (flock(fd, how) < 0)
-		if (errno != EINTR) {
-			close(fd);
-			return cni_errf(e, CNI_ERR_IO, "locking %s: %s", path, strerror(errno));
-		}
-	return fd;
+	char n[24];
+	snprintf(n, sizeof(n), "%lld", vni);
+	return attach_dev_lock("vxlan", n, how, e);
 }
 
 /* An existing VTEP must be the one the config describes: never reconfigured silently. */
