@@ -1,31 +1,34 @@
 #!/usr/bin/env bash
 # The mutation check: each mutant is one deliberate breakage of the product code, applied to a copy
 # of the tree; `make check` must fail on every one of them (a mutant that survives is a promise no
-# test keeps). Prints TAP: "ok N mutant NAME: caught by SUITE" or "not ok N mutant NAME: survived".
+# test keeps). Prints TAP: "ok N mutant NAME: caught by SUITE: TEST" or "not ok N ...: survived".
 #
 #   tests/mutate.sh [NAME...]     all mutants, or the ones named
-#   MUTATE_JOBS=N                 jobs at once inside each make check (default 3)
+#   MUTATE_JOBS=N                 jobs at once inside make check (default 3)
 #
-# Each make check runs with FAIL_FAST=1 (stops at the first failing job) and the suites most likely
-# to catch the mutant scheduled first, so a caught mutant costs well under a minute. A breakage
-# that no longer applies (its code changed) is itself a failure: update the mutant.
+# Each mutant names the suite and tests (bats -f regex) meant to catch it: those run first, against
+# the broken release build, which costs seconds. Only when they let the mutant through does the
+# whole `make check` run on it (FAIL_FAST: it stops at the first failing job); a mutant caught
+# there is reported with the test that did, and as a miss of the test named. A breakage that no
+# longer applies (its code changed) or no longer builds is itself a failure: update the mutant.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-# NAME <US> FILE <US> the code as it is <US> the code broken <US> the suites to schedule first
+# NAME <US> FILE <US> the code as it is <US> the code broken <US> SUITE <US> the tests meant to catch it
 US=$'\x1f'
 MUTANTS=(
-	"enabledad-ignored${US}common/attach.c${US}{ \"enabledad\", offsetof${US}{ \"enabledad-mutant\", offsetof${US}bridge"
-	"del-keeps-snat${US}common/masq.c${US}if (r == 1 && drop_chain_cmds(${US}if (0 && r == 1 && drop_chain_cmds(${US}bridge masq"
-	"gc-keeps-everything${US}plugins/ipam/host-local/verbs.c${US}if (cni_attachment_valid(g->c, o->id, o->ifname[0] ? o->ifname : NULL))${US}if (1 || cni_attachment_valid(g->c, o->id, o->ifname[0] ? o->ifname : NULL))${US}host-local bridge"
-	"check-always-succeeds${US}plugins/main/bridge/bridge.c${US}attach_check(c, &b.a, sk) == 0) {${US}(attach_check(c, &b.a, sk), cni_err_clear(&c->err), 1)) {${US}bridge"
-	"vni-isolation-dropped${US}plugins/main/vxlan/vxlan.c${US}\"vxbr%lld\", v->vni);${US}\"vxbr%lld\", 0LL);${US}vxlan"
-	"gateway-handed-out${US}plugins/ipam/host-local/config.c${US}if (ip_equal(ip, &r->gateway) || ip_equal(ip, &r->subnet.ip))${US}if (ip_equal(ip, &r->subnet.ip))${US}host-local bridge"
-	"spoofchk-not-installed${US}common/attach.c${US}{ \"macspoofchk\", offsetof${US}{ \"macspoofchk-mutant\", offsetof${US}bridge"
+	"enabledad-ignored${US}common/attach.c${US}{ \"enabledad\", offsetof${US}{ \"enabledad-mutant\", offsetof${US}bridge${US}enabledad"
+	"del-keeps-snat${US}common/masq.c${US}if (r == 1 && drop_chain_cmds(${US}if (0 && r == 1 && drop_chain_cmds(${US}bridge${US}^DEL removes veth, reservation and SNAT"
+	"gc-keeps-everything${US}plugins/ipam/host-local/verbs.c${US}if (cni_attachment_valid(g->c, o->id, o->ifname[0] ? o->ifname : NULL))${US}if (1 || cni_attachment_valid(g->c, o->id, o->ifname[0] ? o->ifname : NULL))${US}host-local${US}^GC keeps valid attachments"
+	"check-always-succeeds${US}plugins/main/bridge/bridge.c${US}attach_check(c, &b.a, sk) == 0) {${US}(attach_check(c, &b.a, sk), cni_err_clear(&c->err), 1)) {${US}bridge${US}^CHECK passes after ADD and fails after each kind of tampering"
+	"vni-isolation-dropped${US}plugins/main/vxlan/vxlan.c${US}\"vxbr%lld\", v->vni);${US}\"vxbr%lld\", 0LL);${US}vxlan${US}^VNI 100 and VNI 200"
+	"gateway-handed-out${US}plugins/ipam/host-local/config.c${US}if (ip_equal(ip, &r->gateway) || ip_equal(ip, &r->subnet.ip))${US}if (ip_equal(ip, &r->subnet.ip))${US}host-local${US}gateway"
+	"spoofchk-not-installed${US}common/attach.c${US}{ \"macspoofchk\", offsetof${US}{ \"macspoofchk-mutant\", offsetof${US}bridge${US}^macspoofchk"
 	"portmap-del-keeps-udp-flows${US}plugins/meta/portmap/portmap.c${US}leaves them) */
 	if (flush_udp(${US}leaves them) */
-	if (0 && flush_udp(${US}portmap"
+	if (0 && flush_udp(${US}portmap${US}^UDP: DEL flushes"
+	"failed-add-removes-used-bridge${US}plugins/main/bridge/bridge.c${US}else if (created && flock(lock, LOCK_EX) == 0)${US}else if (created)${US}bridge${US}^failing ADDs that made the bridge"
 )
 
 want=("$@")
@@ -34,7 +37,7 @@ trap 'rm -rf "$work"' EXIT
 n=0 caught=0 survived=0 broken=0
 echo "1..$(if ((${#want[@]})); then echo ${#want[@]}; else echo ${#MUTANTS[@]}; fi)"
 for m in "${MUTANTS[@]}"; do
-	IFS=$US read -r -d '' name file from to first < <(printf '%s' "$m")
+	IFS=$US read -r -d '' name file from to suite filter < <(printf '%s' "$m")
 	((${#want[@]})) && [[ " ${want[*]} " != *" $name "* ]] && continue
 	n=$((n + 1))
 	dir=$work/$name
@@ -49,18 +52,33 @@ for m in "${MUTANTS[@]}"; do
 	fi
 	FROM=$from TO=$to perl -0pi -e 's/\Q$ENV{FROM}\E/$ENV{TO}/' "$dir/$file"
 	start=$(date +%s)
-	MODE=check FAIL_FAST=1 FIRST="$first" JOBS=${MUTATE_JOBS:-3} TEST_OUT="$dir/out" \
+	if ! make -s -j2 -C "$dir" BUILD=build all test-tools >"$work/$name.log" 2>&1; then
+		echo "not ok $n mutant $name: the broken tree did not build (update the mutant)"
+		head -20 "$work/$name.log" | sed 's/^/# /'
+		broken=$((broken + 1))
+		rm -rf "$dir"
+		continue
+	fi
+	# the tests meant to catch it, from this tree, against the broken build
+	PLUGIN_DIR=$dir/build timeout -s INT -k 30 600 unshare -n sh -c 'ip link set lo up && exec "$@"' sh \
+		bats --tap -f "$filter" "$ROOT/tests/$suite.bats" >"$work/$name.tap" 2>&1 </dev/null
+	if grep -q '^not ok' "$work/$name.tap"; then
+		what=$(grep -m1 '^not ok' "$work/$name.tap")
+		echo "ok $n mutant $name ($file): caught in $(($(date +%s) - start))s by $suite: ${what#not ok }"
+		caught=$((caught + 1))
+		rm -rf "$dir"
+		continue
+	fi
+	# missed there: does anything in make check catch it?
+	MODE=check FAIL_FAST=1 FIRST="$suite" JOBS=${MUTATE_JOBS:-3} TEST_OUT="$dir/out" \
 		"$dir/tests/run.sh" >"$work/$name.log" 2>&1
 	rc=$?
 	secs=$(($(date +%s) - start))
-	if grep -q '^not ok - build failed' "$work/$name.log"; then
-		echo "not ok $n mutant $name: the broken tree did not build (update the mutant)"
-		sed -n '/^not ok - build failed/,$p' "$work/$name.log" | head -20 | sed 's/^/# /'
-		broken=$((broken + 1))
-	elif [[ $rc != 0 ]]; then
+	if [[ $rc != 0 ]]; then
 		by=$(grep -B1000 -m1 '^not ok' "$work/$name.log" | grep '^# \[' | tail -1 | sed 's/^# //')
 		what=$(grep -m1 '^not ok' "$work/$name.log")
 		echo "ok $n mutant $name ($file): caught in ${secs}s by ${by:-?}: ${what#not ok }"
+		echo "# mutant $name: $suite.bats -f '$filter' (meant to catch it) let it through"
 		caught=$((caught + 1))
 	else
 		echo "not ok $n mutant $name ($file): survived make check (${secs}s)"
