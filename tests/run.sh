@@ -165,7 +165,8 @@ run_job() { # N: runs job N, output in $OUT/N.tap, "rc start end" in $OUT/N.meta
 		rc=$?
 	elif [[ $lane == vm ]]; then
 		# shellcheck disable=SC2086
-		VM_TEST_BUILD=build-test VM_TIMEOUT=${VM_TIMEOUT:-$SUITE_TIMEOUT} timeout -s TERM -k 30 "$((SUITE_TIMEOUT + 300))" \
+		# software emulation beside the other lanes on 2 cores: the VM gets 40 minutes
+		VM_TEST_BUILD=build-test VM_TIMEOUT=${VM_TIMEOUT:-2400} timeout -s TERM -k 30 "$((${VM_TIMEOUT:-2400} + 300))" \
 			tests/vm/run.sh build $name >"$OUT/$n.tap" 2>&1
 		rc=$?
 	else

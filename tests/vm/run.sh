@@ -9,6 +9,8 @@
 # Env: VM_CACHE (default /var/tmp/cni-c-vm), VM_MEM (MiB, 1024), VM_TIMEOUT (s, 900).
 # Exit 125: the guest never reported a status; 124: skipped (no QEMU and cannot install it).
 set -euo pipefail
+# the whole script is one block, read before it runs: editing this file during a run is safe
+{
 cd "$(dirname "$0")/../.."
 build=$(realpath "$1"); shift
 suites=("$@")
@@ -140,7 +142,7 @@ INIT
 chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$root.cpio.gz"
 
-# 3. boot (TCG: this host offers no usable hardware virtualisation)
+# 3. boot (TCG: this host's /dev/kvm cannot run a guest: nested KVM fails on the CPU's MSRs)
 out=$(mktemp)
 timeout "${VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "${VM_MEM:-1024}" \
 	-nographic -no-reboot -kernel "$cache/vmlinuz" -initrd "$root.cpio.gz" \
@@ -150,3 +152,4 @@ status=$(sed -n 's/^VM-EXIT-STATUS=\([0-9]*\).*/\1/p' "$out" | tail -1)
 rm -f "$out"
 [[ -n $status ]] || { echo "vm: the guest did not report a status (timeout or crash)" >&2; exit 125; }
 exit "$status"
+}
