@@ -38,7 +38,7 @@ nothing_left() {
 	[[ $links == "${2:-lo }" ]] || { echo "host links left: $links" >&2; return 1; }
 	[[ $(ip -n "$1" -o link show | wc -l) == 1 ]] || { ip -n "$1" -o link show >&2; return 1; }
 	local f
-	f=$(find "$DATA" -type f \( -name '[0-9]*' -o -name 'fd00*' \) ! -path '*/.ccni/*' 2>/dev/null)
+	f=$(find "$DATA" -type f \( -name '[0-9]*' -o -name 'fd00*' \) 2>/dev/null)
 	[[ -z $f ]] || { echo "reservations left: $f" >&2; return 1; }
 	local nft
 	nft=$(ip netns exec "$HOSTNS" nft list ruleset 2>/dev/null | grep -E 'chain (a|s)-|goto (a|s)-' || true)

@@ -7,31 +7,22 @@
 #include "fault.h"
 #include "hostlocal.h"
 
-/* Try every address of r in [from, to]; 1 = reserved *out, 0 = none free. */
+/* Try every free address of r in [from, to]; 1 = reserved *out, 0 = none free. */
 static int scan_segment(struct hl_store *s, const struct hl_range *r, struct ip from, const struct ip *to,
 			const char *id, const char *ifname, struct ip *out, struct cni_error *e)
 {
 	struct ip x = from;
 	for (;;) {
-		int bm = hl_store_bitmap_test(s, r, &x);
-		if (bm == 1) {
-			x = hl_store_bitmap_next_free(s, r, &x);
-			if (!x.len || ip_cmp(&x, to) > 0)
-				return 0;
-			bm = 0;
-		}
+		x = hl_store_next_free(s, &x, to);
+		if (!x.len)
+			return 0;
 		if (!hl_range_reserved_addr(r, &x)) {
-			int got = bm < 0 ? hl_store_taken(s, &x) : 0;
-			if (got < 0)
-				return cni_errf(e, CNI_ERR_IO, "host-local: checking %s", "address");
-			if (!got) {
-				int rr = hl_store_reserve(s, &x, id, ifname, e);
-				if (rr < 0)
-					return -1;
-				if (rr == 1) {
-					*out = x;
-					return 1;
-				}
+			int rr = hl_store_reserve(s, &x, id, ifname, e);
+			if (rr < 0)
+				return -1;
+			if (rr == 1) {
+				*out = x;
+				return 1;
 			}
 		}
 		if (ip_equal(&x, to))
@@ -58,29 +49,24 @@ static int alloc_in_set(struct hl_store *s, const struct hl_rangeset *set, size_
 	} else {
 		cur = set->r[0].start;
 	}
-	for (int attempt = 0; attempt < 2; attempt++) {
-		/* Segments: [cur, end of its range], every other range whole, then the
-		 * part of the first range before cur. */
-		for (size_t k = 0; k <= set->n; k++) {
-			const struct hl_range *r = &set->r[(ri + k) % set->n];
-			struct ip from = k == 0 ? cur : r->start, to = r->end;
-			int got;
-			if (k == set->n) {
-				if (ip_equal(&cur, &r->start))
-					break;
-				to = ip_prev(&cur);
-			}
-			got = scan_segment(s, r, from, &to, id, ifname, out, e);
-			if (got < 0)
-				return -1;
-			if (got) {
-				*rout = r;
-				return 1;
-			}
+	/* Segments: [cur, end of its range], every other range whole, then the part of the first
+	 * range before cur. */
+	for (size_t k = 0; k <= set->n; k++) {
+		const struct hl_range *r = &set->r[(ri + k) % set->n];
+		struct ip from = k == 0 ? cur : r->start, to = r->end;
+		int got;
+		if (k == set->n) {
+			if (ip_equal(&cur, &r->start))
+				break;
+			to = ip_prev(&cur);
 		}
-		/* Full per the bitmaps: make sure they are not stale before saying so. */
-		if (attempt == 0 && hl_store_rebuild(s, e) < 0)
+		got = scan_segment(s, r, from, &to, id, ifname, out, e);
+		if (got < 0)
 			return -1;
+		if (got) {
+			*rout = r;
+			return 1;
+		}
 	}
 	return 0;
 }
@@ -98,10 +84,10 @@ static void release_list(struct hl_store *s, const struct ip *ips, const bool *f
 int hl_alloc(struct hl_store *s, const struct hl_config *cfg, const char *id, const char *ifname,
 	     struct cni_result *res, struct cni_error *e)
 {
-	struct ip *got = calloc(cfg->n_sets, sizeof(*got)), *held = NULL;
+	struct ip *got = calloc(cfg->n_sets, sizeof(*got)), *held = NULL, *old = NULL;
 	bool *fresh = calloc(cfg->n_sets, sizeof(*fresh)), *used = calloc(cfg->n_requested + 1, sizeof(*used));
 	const struct hl_range **rng = calloc(cfg->n_sets, sizeof(*rng));
-	size_t nheld = 0, i;
+	size_t nheld = 0, nold = 0, i;
 	char a[IP_STRLEN], rs[1024];
 	int rc = -1;
 
@@ -109,7 +95,8 @@ int hl_alloc(struct hl_store *s, const struct hl_config *cfg, const char *id, co
 		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 		goto out;
 	}
-	if (hl_store_find(s, id, ifname, &held, &nheld, e) < 0)
+	if (hl_store_find(s, HL_EXACT, id, ifname, &held, &nheld, e) < 0 ||
+	    hl_store_find(s, HL_LEGACY, id, ifname, &old, &nold, e) < 0)
 		goto out;
 
 	for (i = 0; i < cfg->n_sets; i++) {
@@ -150,6 +137,16 @@ int hl_alloc(struct hl_store *s, const struct hl_config *cfg, const char *id, co
 			for (size_t h = 0; h < nheld && !r; h++)
 				if ((r = hl_rangeset_find(set, &held[h])))
 					got[i] = held[h];
+			/* A file of the oldest format names the container but no interface: which of its
+			 * interfaces holds it is unknown, so, as the reference does, no second address. */
+			for (size_t h = 0; h < nold && !r; h++)
+				if (hl_rangeset_find(set, &old[h])) {
+					cni_errf(e, CNI_ERR_IP_TAKEN,
+						 "%s has been allocated to %s, duplicate allocation is not allowed (its reservation file "
+						 "names no interface, as the oldest format did; DEL of %s releases it)",
+						 ip_fmt(&old[h], a), id, id);
+					goto fail;
+				}
 			if (!r) {
 				int rr = alloc_in_set(s, set, i, id, ifname, &got[i], &r, e);
 				if (rr < 0)
@@ -175,8 +172,6 @@ int hl_alloc(struct hl_store *s, const struct hl_config *cfg, const char *id, co
 	for (i = 0; i < cfg->n_sets; i++)
 		if (fresh[i] && hl_store_set_last_reserved(s, i, &got[i], e) < 0)
 			goto fail;
-	if (hl_store_index_owner(s, id, ifname, got, cfg->n_sets, e) < 0 || FAULT(e, "host-local indexed") < 0)
-		goto fail;
 
 	for (i = 0; i < cfg->n_sets; i++) {
 		struct cni_ipcfg ipc = { .address = { .ip = got[i], .prefix = rng[i]->subnet.prefix },
@@ -202,6 +197,7 @@ out:
 	free(used);
 	free(rng);
 	free(held);
+	free(old);
 	return rc;
 }
 

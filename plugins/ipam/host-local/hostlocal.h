@@ -43,9 +43,9 @@ const struct hl_range *hl_rangeset_find(const struct hl_rangeset *s, const struc
 /* Addresses the allocator never hands out: gateway, v4 network and broadcast, v6 subnet-router anycast. */
 bool hl_range_reserved_addr(const struct hl_range *r, const struct ip *ip);
 
-/* The store: <dataDir>/<network>/ as the reference plugin lays it out, plus
- * .ccni/ (our index: per-owner files and per-range bitmaps), all under the
- * reference's flock on <dir>/lock. */
+/* The store: <dataDir>/<network>/ exactly as the reference plugin lays it out, under its flock on
+ * <dir>/lock. Open reads every reservation (name and content) into a table that each answer comes
+ * from and each change keeps in step with the files. */
 struct hl_store;
 
 struct hl_owner {
@@ -53,9 +53,13 @@ struct hl_owner {
 	char *ifname; /* "" for files of the oldest reference format (ID only) */
 };
 
+/* Which files hl_store_find matches: "<id>\r\n<ifname>" only; those of the oldest format
+ * ("<id>" only) only; or, as the reference's DEL and CHECK do, the exact ones, and the old-format
+ * ones when there is no exact one. */
+enum hl_match { HL_EXACT, HL_LEGACY, HL_EXACT_OR_LEGACY };
+
 int hl_store_open(struct hl_store **out, const char *data_dir, const char *network, struct cni_error *e);
-/* Publishes the index stamp and drops the lock. Returns -1 if the index could
- * not be stamped (the next open rebuilds it; nothing is lost). */
+/* Drops the lock. */
 int hl_store_close(struct hl_store *s);
 
 /* 1 = reserved, 0 = taken by someone else, -1 = error. */
@@ -63,41 +67,30 @@ int hl_store_reserve(struct hl_store *s, const struct ip *ip, const char *id, co
 /* Owner of an address: 1 found, 0 free, -1 error. */
 int hl_store_owner(struct hl_store *s, const struct ip *ip, struct hl_owner *o, struct cni_error *e);
 void hl_owner_free(struct hl_owner *o);
-/* Addresses held by (id, ifname), from the index; files of the oldest format
- * (ID only) match any ifname. */
-int hl_store_find(struct hl_store *s, const char *id, const char *ifname, struct ip **ips, size_t *n,
-		  struct cni_error *e);
+/* Addresses held by (id, ifname). */
+int hl_store_find(struct hl_store *s, enum hl_match how, const char *id, const char *ifname, struct ip **ips,
+		  size_t *n, struct cni_error *e);
 /* Release one address if (id, ifname) owns it. */
 int hl_store_release_ip(struct hl_store *s, const struct ip *ip, const char *id, const char *ifname,
 			struct cni_error *e);
-/* Record the index entry for (id, ifname) after its reservations. */
-int hl_store_index_owner(struct hl_store *s, const char *id, const char *ifname, const struct ip *ips, size_t n,
-			 struct cni_error *e);
-/* Release everything (id, ifname) holds; 0 when it held nothing. */
+/* Release what (id, ifname) holds (HL_EXACT_OR_LEGACY); 0 when it held nothing. */
 int hl_store_release_owner(struct hl_store *s, const char *id, const char *ifname, struct cni_error *e);
 
 int hl_store_last_reserved(struct hl_store *s, size_t set_idx, struct ip *out);
 int hl_store_set_last_reserved(struct hl_store *s, size_t set_idx, const struct ip *ip, struct cni_error *e);
 
-/* Is the address taken per the range's bitmap? -1: no bitmap for this range
- * (too large), else 0/1. The bitmap is a hint kept exact by this store; a
- * reservation attempt is still the authority. */
-int hl_store_bitmap_test(struct hl_store *s, const struct hl_range *r, const struct ip *ip);
-/* Next address at or after `from` (within r) whose bit is clear, or len 0. */
-struct ip hl_store_bitmap_next_free(struct hl_store *s, const struct hl_range *r, const struct ip *from);
-/* Rebuild the index from the reservation files (after a foreign change, or
- * when a bitmap claims a range is full). */
-int hl_store_rebuild(struct hl_store *s, struct cni_error *e);
-
-/* Does a reservation file exist (cheap; no content read)? 1/0/-1. */
+/* Is a reservation file there (an empty, torn one does not count)? */
 int hl_store_taken(struct hl_store *s, const struct ip *ip);
-/* Remove a reservation file whatever it holds (GC: torn or unreadable files). */
+/* The first address in [from, to] with no reservation, or len 0. */
+struct ip hl_store_next_free(struct hl_store *s, const struct ip *from, const struct ip *to);
+/* Reservations in [r->start, r->end]. */
+uint64_t hl_store_count_in(struct hl_store *s, const struct hl_range *r);
+/* Remove a reservation file whatever it holds (GC: torn files). */
 int hl_store_drop_file(struct hl_store *s, const struct ip *ip, struct cni_error *e);
 
-/* Every reservation, for GC and STATUS. */
+/* Every reservation but unreadable ones (owner "" for torn ones), for GC. */
 typedef int (*hl_visit_fn)(struct hl_store *s, const struct ip *ip, const struct hl_owner *o, void *arg);
 int hl_store_foreach(struct hl_store *s, hl_visit_fn fn, void *arg, struct cni_error *e);
-size_t hl_store_count_in(struct hl_store *s, const struct hl_range *r);
 
 /* The plugin table (verbs.c). */
 extern const struct cni_plugin hostlocal_plugin;

@@ -76,7 +76,7 @@ static int cmd_check(struct cni_ctx *c)
 			 c->container_id, c->ifname, cfg.name);
 		goto out;
 	}
-	if (hl_store_open(&s, cfg.data_dir, cfg.name, e) < 0 || hl_store_find(s, c->container_id, c->ifname, &ips, &n, e) < 0)
+	if (hl_store_open(&s, cfg.data_dir, cfg.name, e) < 0 || hl_store_find(s, HL_EXACT_OR_LEGACY, c->container_id, c->ifname, &ips, &n, e) < 0)
 		goto out;
 	if (n == 0) {
 		cni_errf(e, CNI_ERR_CHECK_FAILED, "host-local: no address is reserved for container %s (%s) in network \"%s\"",
@@ -185,8 +185,7 @@ static int cmd_status(struct cni_ctx *c)
 		for (size_t k = 0; k < cfg.sets[i].n && !free_left; k++) {
 			const struct hl_range *r = &cfg.sets[i].r[k];
 			uint64_t size = usable(r);
-			/* Ranges too big for a bitmap cannot be filled in practice. */
-			free_left = ip_distance(&r->start, &r->end) >= (1u << 20) || hl_store_count_in(s, r) < size;
+			free_left = hl_store_count_in(s, r) < size;
 		}
 		if (!free_left) {
 			cni_errf(e, CNI_ERR_NOT_AVAILABLE, "host-local: no IP addresses available in range set %s",
