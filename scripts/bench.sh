@@ -85,22 +85,41 @@ for k in $GROWTH; do
 	inode env BENCH_TAG=m$k "$B" seq 50 "$OURS" "$REFC" | sed "s/\"mode\":\"seq\"/\"mode\":\"growth$k\"/" | tee -a "$res" >&2
 	inode env BENCH_TAG=g$k "$B" unpre "$k" "$OURS" "$REFC" >&2
 done
-echo "== 4b. host-local allocation in a /16 holding 0 and 60,000 reservations" >&2
+echo "== 4b. host-local ADD/DEL with 0, 250 and 60,000 reservations in the store; a failing ADD on a full /16" >&2
+# one template of reservations as the reference writes them (10.201.0.2 on), copied into each store
+tpl=$work/tpl
+mkdir -p "$tpl"
+(cd "$tpl" && for x in $(seq 0 255); do for y in $(seq 0 255); do
+	[[ $x == 0 && $y -lt 2 || $x == 255 && $y == 255 ]] && continue
+	printf 'f%s-%s\r\neth0' $x $y >"10.201.$x.$y"
+done; done)
+store() { # IMPL SIZE: a config whose store holds the first SIZE reservations of the template
+	local d=$work/store-$1-$2
+	mkdir -p "$d/st$1$2"
+	find "$tpl" -type f -printf '%f\n' | sort -t. -k3,3n -k4,4n | head -n "$2" | (cd "$tpl" && xargs -r cp -t "$d/st$1$2")
+	conf "st$1$2" host-local x 10.201.0.0/16 "$d"
+}
 for impl in ours ref; do
-	d=$work/store-$impl
-	c=$(conf "st$impl" host-local x 10.201.0.0/16 "$d")
-	mkdir -p "$d/st$impl"
-	(cd "$d/st$impl" && for x in $(seq 0 255); do for y in $(seq 0 255); do
-		[[ $x == 0 && $y -lt 2 || $x == 255 && $y == 255 || $((x * 256 + y)) -gt 60001 ]] && continue
-		printf 'f%s-%s\r\neth0' $x $y >"10.201.$x.$y"
-	done; done)
-	p=$ours/host-local cp=$ours n=100
-	[[ $impl == ref ]] && p=$REF/host-local cp=$REF n=10
-	e=$(conf "se$impl" host-local x 10.202.0.0/16 "$work/empty-$impl")
-	# the first call after someone else wrote the store rebuilds our index once: do it untimed
-	CNI_COMMAND=ADD CNI_CONTAINERID=warm CNI_IFNAME=eth0 CNI_NETNS=/x CNI_PATH=$cp "$p" <"$c" >/dev/null
-	CNI_COMMAND=DEL CNI_CONTAINERID=warm CNI_IFNAME=eth0 CNI_NETNS=/x CNI_PATH=$cp "$p" <"$c" >/dev/null
-	env BENCH_TAG=s "$B" seq "$n" "store60k-$impl=$p,$cp,$c,nons" "store0-$impl=$p,$cp,$e,nons" | tee -a "$res" >&2
+	p=$ours/host-local cp=$ours
+	[[ $impl == ref ]] && p=$REF/host-local cp=$REF
+	for size in 0 250 60000; do
+		n=100
+		[[ $size == 60000 ]] && n=10
+		[[ $impl == ref && $size == 60000 ]] && n=5
+		c=$(store $impl $size)
+		env BENCH_TAG=s "$B" seq "$n" "store$size-$impl=$p,$cp,$c,nons" | tee -a "$res" >&2
+	done
+	# a full /16: every ADD fails (kubelet retries it): median of 3
+	c=$(store $impl 65533)
+	ts=()
+	for i in 1 2 3; do
+		t0=$(date +%s%N)
+		! CNI_COMMAND=ADD CNI_CONTAINERID=full$i CNI_IFNAME=eth0 CNI_NETNS=/x CNI_PATH=$cp "$p" <"$c" >/dev/null
+		ts+=($((($(date +%s%N) - t0) / 1000)))
+	done
+	med=$(printf '%s\n' "${ts[@]}" | sort -n | sed -n 2p)
+	echo "{\"mode\":\"full\",\"name\":\"full-$impl\",\"fail_median_us\":$med}" | tee -a "$res" >&2
+	rm -rf "$work"/store-$impl-*
 done
 
 echo "== 5. peak RSS of one ADD (/usr/bin/time -v), installed sizes" >&2
@@ -153,7 +172,9 @@ python_free_report() {
 		jq -r 'map(select(.mode=="rss")) | map({(.name): .maxrss_kb}) | add | "| peak RSS of one ADD (floor: \(.floor) KB) | \(.ours) KB | \(.reference) KB | \((.reference/.ours*10|round/10)) |"' "$OUT/results.json"
 		jq -r '.[] | select(.mode=="par") | "| \(.n) ADDs, \(.workers) parallel (\(.name)) | \(.wall_ms|round) ms, \(.adds_per_s|round)/s | duplicates: \(.duplicates), failures: \(.failures) | |"' "$OUT/results.json"
 		jq -r '.[] | select(.mode|startswith("growth")) | "| \(.mode) \(.name): ADD / DEL median | \(.add_median_us/1000*100|round/100) / \(.del_median_us/1000*100|round/100) ms | | |"' "$OUT/results.json"
-		jq -r '.[] | select((.name // "")|startswith("store")) | "| \(.name) host-local ADD median | \(.add_median_us/1000*100|round/100) ms | | |"' "$OUT/results.json"
+		jq -r 'map(select((.name // "")|startswith("store"))) | map({(.name): .}) | add as $s | ["0","250","60000"][] as $k |
+			"| host-local ADD / DEL median, \($k) reservations in the store | \($s["store\($k)-ours"].add_median_us/1000*100|round/100) / \($s["store\($k)-ours"].del_median_us/1000*100|round/100) ms | \($s["store\($k)-ref"].add_median_us/1000*100|round/100) / \($s["store\($k)-ref"].del_median_us/1000*100|round/100) ms | \(($s["store\($k)-ref"].add_median_us/$s["store\($k)-ours"].add_median_us*10|round/10)) / \(($s["store\($k)-ref"].del_median_us/$s["store\($k)-ours"].del_median_us*10|round/10)) |"' "$OUT/results.json"
+		jq -r 'map(select(.mode=="full")) | map({(.name): .fail_median_us}) | add | "| host-local failing ADD, /16 full (65,533 reservations) | \(.["full-ours"]/1000|round) ms | \(.["full-ref"]/1000|round) ms | \((.["full-ref"]/.["full-ours"]*10|round/10)) |"' "$OUT/results.json"
 		jq -r '.[] | select(.mode=="size") | "| installed size (\(.ours_plugins)) | \(.ours_bytes/1024|round) KB | \(.reference_same_bytes/1024|round) KB (host-local, bridge, vlan, loopback, portmap); all 16: \(.reference_all_bytes/1048576|round) MB | |"' "$OUT/results.json"
 	} >"$OUT/results.md"
 	cat "$OUT/results.md"
