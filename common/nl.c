@@ -374,6 +374,18 @@ int cnl_link_modify(struct nl_sock *sk, int index, unsigned flags, unsigned mask
 	return 0;
 }
 
+int cnl_link_set_alias(struct nl_sock *sk, int index, const char *alias, struct cni_error *e)
+{
+	struct nl_msg *m = link_msg(RTM_NEWLINK, 0, AF_UNSPEC, index, 0, 0);
+	int rc;
+	if (!m)
+		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	nla_put_string(m, IFLA_IFALIAS, alias);
+	if ((rc = request(sk, m, NULL, NULL)) < 0)
+		return cni_errf(e, CNI_ERR_KERNEL, "setting the alias of link %d: %s", index, strerror(-rc));
+	return 0;
+}
+
 int cnl_link_del(struct nl_sock *sk, int index, const char *name, struct cni_error *e)
 {
 	struct nl_msg *m = link_msg(RTM_DELLINK, 0, AF_UNSPEC, index, 0, 0);

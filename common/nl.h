@@ -73,6 +73,8 @@ int cnl_veth_create(struct nl_sock *sk, const struct cnl_veth *v, struct cni_err
  * those (master 0 releases the link from its master). */
 int cnl_link_modify(struct nl_sock *sk, int index, unsigned flags, unsigned mask, int mtu, const uint8_t *mac,
 		   int master, struct cni_error *e);
+/* IFLA_IFALIAS: the mark of a device we created and may remove. */
+int cnl_link_set_alias(struct nl_sock *sk, int index, const char *alias, struct cni_error *e);
 /* 0 deleted, 1 absent. */
 int cnl_link_del(struct nl_sock *sk, int index, const char *name, struct cni_error *e);
 

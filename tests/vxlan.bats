@@ -332,6 +332,40 @@ vni200() {
 	ip -n h${T}1 link show vxlan100 >/dev/null
 }
 
+@test "devices not ours survive DEL and GC: a VTEP ADD refused, a bridge made by someone else and its other ports" {
+	mkhost 1
+	# positive: a bridge we create under a custom name is marked, and goes with the last DEL
+	vxadd 1 a1$T 100 '"bridge":"vb'$T'"'; assert_success
+	assert_equal "$(ip -n h${T}1 -d -j link show vb$T | jq -r '.[0].ifalias')" "cni-c vxlan vni 100"
+	HOSTNS=h${T}1 hcni DEL vxlan "$(vxconf 1 100 '"bridge":"vb'$T'"')" a1$T; assert_success
+	run ip -n h${T}1 link show vb$T; assert_failure
+	run ip -n h${T}1 link show vxlan100; assert_failure
+	# a VTEP of this VNI on another port and an administrator's bridge with an address: ADD refuses,
+	# and the runtime's DEL after it removes neither
+	ip -n h${T}1 link add vxlan100 type vxlan id 100 dstport 8472 dev ul0 local 10.200.100.1
+	ip -n h${T}1 link add adm$T type bridge
+	ip -n h${T}1 addr add 10.200.111.1/24 dev adm$T
+	ip -n h${T}1 link set adm$T up
+	vxadd 1 a2$T 100 '"bridge":"adm'$T'"'
+	expect_error 106 'existing vxlan100 uses port 8472'
+	HOSTNS=h${T}1 hcni DEL vxlan "$(vxconf 1 100 '"bridge":"adm'$T'"')" a2$T; assert_success
+	ip -n h${T}1 link show vxlan100 >/dev/null
+	ip -n h${T}1 -br addr show adm$T | grep -q 10.200.111.1/24
+	ip -n h${T}1 link del vxlan100
+	# a bridge network's container on the administrator's bridge, a vxlan network pointed at it:
+	# GC of the vxlan network with nothing valid leaves the other network's port and the bridge
+	mkns c3$T
+	HOSTNS=h${T}1 hcni ADD bridge "$(printf '{"cniVersion":"1.0.0","name":"br%s","type":"bridge","bridge":"adm%s","ipam":{"type":"host-local","dataDir":"%s/b","ranges":[[{"subnet":"10.200.111.0/24"}]]}}' "$T" "$T" "$DATA")" c3$T
+	assert_success
+	vxadd 1 a4$T 100 '"bridge":"adm'$T'"'; assert_success
+	assert_equal "$(ip -n h${T}1 -o link show master adm$T | wc -l)" 3 # c3's veth, a4's veth, the VTEP
+	HOSTNS=h${T}1 hcni GC vxlan "$(vxconf 1 100 '"bridge":"adm'$T'"' | jq -c '.cniVersion="1.1.0" | ."cni.dev/valid-attachments"=[]')" x
+	assert_success
+	ip -n c3$T link show eth0 >/dev/null
+	ip -n h${T}1 -br addr show adm$T | grep -q 10.200.111.1/24
+	[ ! -e "$DATA/h1/vx100/10.200.110.11" ] # a4's reservation is collected all the same
+}
+
 @test "STATUS: ready; 51 when the underlay is down" {
 	mkhost 1
 	HOSTNS=h${T}1 hcni STATUS vxlan "$(vxconf 1 100 | jq -c '.cniVersion="1.1.0"')" x

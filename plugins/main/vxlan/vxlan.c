@@ -292,6 +292,32 @@ static int count_port(const struct cnl_link *l, void *arg)
 	return 0;
 }
 
+/* The mark (IFLA_IFALIAS) of a bridge this plugin created for a VNI: only such a bridge, or one
+ * with the default name and no alias (made by an earlier version), is removed with its last port,
+ * and only its ports are collected by GC. A bridge of that name made by anyone else (an
+ * administrator's, the bridge plugin's) is used, never removed. */
+static void bridge_mark(const struct vx_conf *v, char *buf, size_t n)
+{
+	snprintf(buf, n, "cni-c vxlan vni %lld", v->vni);
+}
+
+static bool bridge_ours(const struct vx_conf *v, const struct cnl_link *br)
+{
+	char mark[64], def[IFNAMSIZ];
+	bridge_mark(v, mark, sizeof(mark));
+	snprintf(def, sizeof(def), "vxbr%lld", v->vni);
+	return strcmp(br->kind, "bridge") == 0 &&
+	       (strcmp(br->alias, mark) == 0 || (!br->alias[0] && strcmp(br->name, def) == 0));
+}
+
+/* This VNI's VTEP as the config describes it (kind, VNI, port, group): a device of that name
+ * that differs, which ADD refused to use, is not ours to remove either. */
+static bool vtep_ours(const struct vx_conf *v, const struct cnl_link *vt)
+{
+	return strcmp(vt->kind, "vxlan") == 0 && vt->vni == (uint32_t)v->vni && vt->port == v->port &&
+	       ip_equal(&vt->group, &v->group);
+}
+
 static int remove_if_unused(struct nl_sock *sk, const struct vx_conf *v, struct cni_error *e)
 {
 	struct cnl_link br, vt;
@@ -305,15 +331,14 @@ static int remove_if_unused(struct nl_sock *sk, const struct vx_conf *v, struct 
 		return -1;
 	if ((r = cnl_link_get(sk, v->vtep, 0, &vt, e)) < 0)
 		return -1;
-	/* our VTEP: this VNI's vxlan device, a port of our bridge or of none (its bridge deleted, or
-	 * set nomaster, by someone else); one enslaved elsewhere is not ours to remove */
-	bool ours = r == 1 && strcmp(vt.kind, "vxlan") == 0 && vt.vni == (uint32_t)v->vni &&
-		    (vt.master == 0 || (have_br && vt.master == br.index));
+	/* our VTEP: this VNI's vxlan device as configured, a port of our bridge or of none (its
+	 * bridge deleted, or set nomaster, by someone else); one enslaved elsewhere is not ours */
+	bool ours = r == 1 && vtep_ours(v, &vt) && (vt.master == 0 || (have_br && vt.master == br.index));
 	if (ports - (ours && have_br && vt.master == br.index ? 1 : 0) > 0)
 		return 0;
 	if (ours && cnl_link_del(sk, vt.index, v->vtep, e) < 0)
 		return -1;
-	return have_br && cnl_link_del(sk, br.index, v->a.bridge, e) < 0 ? -1 : 0;
+	return have_br && bridge_ours(v, &br) && cnl_link_del(sk, br.index, v->a.bridge, e) < 0 ? -1 : 0;
 }
 
 static int cmd_add(struct cni_ctx *c, struct cni_result *out)
@@ -335,7 +360,15 @@ static int cmd_add(struct cni_ctx *c, struct cni_result *out)
 	int r = cnl_link_get(sk, v.vtep, 0, &existing, &c->err);
 	if (r < 0 || (r == 1 && vtep_matches(&v, &existing, &ul, &c->err) < 0))
 		goto out;
-	if (attach_ensure_bridge(sk, &v.a, &br, &br_created, &c->err) < 0 || FAULT(&c->err, "vxlan bridge") < 0)
+	if (attach_ensure_bridge(sk, &v.a, &br, &br_created, &c->err) < 0)
+		goto undo;
+	if (br_created) {
+		char mark[64];
+		bridge_mark(&v, mark, sizeof(mark));
+		if (cnl_link_set_alias(sk, br.index, mark, &c->err) < 0)
+			goto undo;
+	}
+	if (FAULT(&c->err, "vxlan bridge") < 0)
 		goto undo;
 	if (ensure_vtep(sk, &v, &ul, &br, &vt, &vt_created, &c->err) < 0 || FAULT(&c->err, "vxlan vtep") < 0)
 		goto undo;
@@ -441,7 +474,7 @@ struct gc_arg {
 };
 
 /* A host veth on our per-VNI bridge whose attachment is not valid any more (its container's
- * netns leaked, say): the bridge is this network's alone, so it can go. */
+ * netns leaked, say): the bridge is this network's alone (bridge_ours), so it can go. */
 static int gc_port(const struct cnl_link *l, void *arg)
 {
 	struct gc_arg *g = arg;
@@ -472,7 +505,7 @@ static int cmd_gc(struct cni_ctx *c)
 		rc = -1;
 		goto out;
 	}
-	if (cnl_link_get(sk, v.a.bridge, 0, &br, &c->err) == 1) {
+	if (cnl_link_get(sk, v.a.bridge, 0, &br, &c->err) == 1 && bridge_ours(&v, &br)) {
 		struct gc_arg g = { c, sk, v.vtep };
 		if (cnl_link_dump(sk, br.index, gc_port, &g, &c->err) < 0)
 			rc = -1;
