@@ -741,20 +741,37 @@ int attach_del(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *s
 		if (cni_ipam_start(c, CNI_DEL, &ipam, &first) == 0)
 			ipam_running = true;
 	}
+	/* The host end, by the name derived from container ID and ifname, when it is a port of this
+	 * network's bridge (or of none: the bridge was deleted). The same container ID and ifname in
+	 * another network (cnitool derives the ID from the netns path; a second ADD was refused) name
+	 * a veth on another bridge: that attachment is not this DEL's. */
+	struct cnl_link hl, br;
+	int br_index = -1;
 	attach_host_veth_name(c->container_id, c->ifname, host);
-	r = cnl_link_del(sk, 0, host, e);
+	if ((r = cnl_link_get(sk, a->bridge, 0, &br, e)) == 1)
+		br_index = br.index;
+	if (r >= 0)
+		r = cnl_link_get(sk, host, 0, &hl, e);
+	if (r == 1 && (strcmp(hl.kind, "veth") != 0 || (hl.master && hl.master != br_index)))
+		r = 2; /* someone else's */
+	else if (r == 1)
+		r = cnl_link_del(sk, hl.index, host, e);
+	else if (r == 0)
+		r = 1;
 	if (r < 0) {
 		if (!first.code)
 			first = *e;
 		cni_err_clear(e);
 	} else if (r == 1 && c->netns) {
 		/* Not made by us (the reference names host ends at random): delete the container's
-		 * end by name, if the netns is still there. */
+		 * end by name, if the netns is still there and its peer is a port of this network's
+		 * bridge or of none. */
 		struct attach_ns ns;
-		struct cnl_link l;
+		struct cnl_link l, peer;
 		struct cni_error ne = { 0 };
 		if (attach_ns_prepare(&ns, c->netns, &ne) == 0 && attach_ns_sock(&ns, c->netns, NULL, 0, &ne) == 0 &&
-		    cnl_link_get(ns.csk, c->ifname, 0, &l, &ne) == 1 && strcmp(l.kind, "veth") == 0)
+		    cnl_link_get(ns.csk, c->ifname, 0, &l, &ne) == 1 && strcmp(l.kind, "veth") == 0 &&
+		    !(l.link && cnl_link_get(sk, NULL, l.link, &peer, &ne) == 1 && peer.master && peer.master != br_index))
 			cnl_link_del(ns.csk, l.index, c->ifname, &ne);
 		if (ne.code && ne.code != CNI_ERR_INVALID_ENV && !first.code)
 			first = ne;

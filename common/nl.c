@@ -184,8 +184,6 @@ static int parse_link(struct nl_msg *msg, struct cnl_link *l)
 		l->operstate = nla_get_u8(tb[IFLA_OPERSTATE]);
 	if (tb[IFLA_IFALIAS])
 		snprintf(l->alias, sizeof(l->alias), "%s", (char *)nla_data(tb[IFLA_IFALIAS]));
-	if (tb[IFLA_PROMISCUITY])
-		l->promisc = l->promisc || nla_get_u32(tb[IFLA_PROMISCUITY]) > 0;
 	if (tb[IFLA_LINKINFO])
 		parse_linkinfo(tb[IFLA_LINKINFO], l);
 	return 0;

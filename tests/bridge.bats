@@ -243,7 +243,7 @@ until_ok() {
 	[ -n "$chain" ]
 }
 
-@test "CHECK with promiscMode: passes after ADD, fails once the bridge's promiscuous mode is turned off" {
+@test "CHECK with promiscMode: passes after ADD, fails once the bridge's promiscuous mode is turned off; a packet capture is not the flag" {
 	add_ctr c1$T '"promiscMode":true'
 	local conf
 	conf=$(brconf '"promiscMode":true' | jq -c --argjson p "$output" '.prevResult=$p')
@@ -258,6 +258,18 @@ until_ok() {
 	in_host ip link set "$BR" promisc on
 	hcni CHECK bridge "$conf" c1$T
 	assert_success
+	# without promiscMode: a packet capture on the bridge raises the kernel's promiscuity count, not
+	# the flag the config sets; CHECK still passes (and fails once the flag itself is set)
+	add_ctr c2$T
+	conf=$(brconf | jq -c --argjson p "$output" '.prevResult=$p')
+	in_host ip link set "$BR" promisc off
+	capture "$HOSTNS" "$BATS_TEST_TMPDIR/cap" -i "$BR" -c 1000
+	hcni CHECK bridge "$conf" c2$T
+	assert_success
+	kill "$CAPTURE_PID"; wait "$CAPTURE_PID" || true
+	in_host ip link set "$BR" promisc on
+	hcni CHECK bridge "$conf" c2$T
+	expect_error 104 "bridge $BR promiscuous mode is on"
 }
 
 @test "CHECK without prevResult or for a missing container interface fails clearly" {
@@ -285,6 +297,26 @@ until_ok() {
 	assert_success
 	# the bridge stays
 	in_host ip link show "$BR" >/dev/null
+}
+
+@test "one container ID and ifname in two networks: the refused second ADD's DEL leaves the first network's attachment" {
+	local ca cb
+	ca=$(brconf '"isGateway":true') cb=$(NET=m$T BR=bb$T brconf '' '[[{"subnet":"10.200.42.0/24"}]]')
+	add_ctr a$T '"isGateway":true'
+	hcni ADD bridge "$cb" a$T
+	expect_error 106 'interface "eth0" already exists'
+	hcni DEL bridge "$cb" a$T
+	assert_success
+	# still attached to the first network: its eth0, its port, its traffic
+	ip -n a$T link show eth0 >/dev/null
+	assert_equal "$(in_host ip -o link show master "$BR" | wc -l)" 1
+	ip netns exec a$T ping -c1 -W2 10.200.40.1 >/dev/null
+	# and the first network's own DEL removes it
+	hcni DEL bridge "$ca" a$T
+	assert_success
+	run ip -n a$T link show eth0
+	assert_failure
+	assert_equal "$(in_host ip -o link show master "$BR" | wc -l)" 0
 }
 
 @test "DEL after the runtime deleted the netns leaves no veth, SNAT rule or reservation" {

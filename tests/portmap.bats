@@ -391,7 +391,11 @@ leftovers() { in_host nft list table inet cni_c_portmap 2>/dev/null | grep -E 'c
 
 @test "two containers claiming one host port: the most recent wins (as the reference); after its DEL the older one serves again" {
 	attach c1$T '[{"hostPort":18080,"containerPort":80}]'
+	# the port's map element deleted by hand: the next ADD on that port restores it (its chain
+	# still being there is no proof of the element)
+	in_host nft delete element inet cni_c_portmap ports '{ tcp . 18080 }'
 	attach c2$T '[{"hostPort":18080,"containerPort":80}]'
+	in_host nft get element inet cni_c_portmap ports '{ tcp . 18080 }' >/dev/null
 	httpd c1$T
 	echo "second-$T" >"$BATS_TEST_TMPDIR/index.html"
 	httpd c2$T "$BATS_TEST_TMPDIR"

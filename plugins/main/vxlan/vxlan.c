@@ -279,7 +279,16 @@ static int ensure_vtep(struct nl_sock *sk, const struct vx_conf *v, const struct
 		if (cnl_link_modify(sk, vt->index, IFF_UP, IFF_UP, 0, NULL, br->index, e) < 0)
 			return -1;
 	}
-	return sync_peers(sk, v, vt->index, e);
+	/* the FDB is read, then changed: one ADD at a time (the VNI's lock is shared by ADDs), or two
+	 * with different peer lists (a config being rolled out) could each undo the other's adds */
+	char n[24];
+	snprintf(n, sizeof(n), "%lld", v->vni);
+	int fdb_lock = attach_dev_lock("vxlan-fdb", n, LOCK_EX, e);
+	if (fdb_lock < 0)
+		return -1;
+	r = sync_peers(sk, v, vt->index, e);
+	close(fdb_lock);
+	return r;
 }
 
 /* Remove the VTEP and bridge once no container port is left (unless keepVtep). */

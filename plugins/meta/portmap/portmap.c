@@ -581,8 +581,10 @@ static int cmd_add(struct cni_ctx *c, struct cni_result *out)
 			if ((r = nft_get_chain(n, NFPROTO_INET, TABLE_NAME, pc, NULL, 0, &c->err)) < 0)
 				goto out;
 			if (!r)
-				nft_sb_add(&b, "add chain " TABLE " %s\nadd element " TABLE " ports { %s . %u : jump %s }\n", pc,
-					   proto_name(m->proto), m->host, pc);
+				nft_sb_add(&b, "add chain " TABLE " %s\n", pc);
+			/* the element too when the chain exists: a chain is no proof of its element (deleted by
+			 * hand, a flush); adding an identical element is a no-op */
+			nft_sb_add(&b, "add element " TABLE " ports { %s . %u : jump %s }\n", proto_name(m->proto), m->host, pc);
 			/* the most recent attachment first (as the reference: a pod recreated with the same
 			 * host port takes it over before the old one's DEL) */
 			const char *verb = "insert";
