@@ -250,6 +250,16 @@ leftovers() { in_host nft list table inet cni_c_portmap 2>/dev/null | grep -E 'c
 	run ip netns exec "$HOSTNS" env CNI_COMMAND=GC CNI_PATH="$PLUGIN_DIR" "$PLUGIN_DIR/portmap" <<<'{"cniVersion":"1.1.0","name":"other","type":"portmap","cni.dev/valid-attachments":[]}'
 	assert_success
 	in_host nft list chain inet cni_c_portmap p-tcp-18090 >/dev/null
+	# two stale attachments on one host port: both go, and with them the port's chain and element
+	attach c3$T '[{"hostPort":18070,"containerPort":80}]'
+	attach c4$T '[{"hostPort":18070,"containerPort":80}]'
+	run ip netns exec "$HOSTNS" env CNI_COMMAND=GC CNI_PATH="$PLUGIN_DIR" "$PLUGIN_DIR/portmap" <<<"$gc"
+	assert_success
+	run in_host nft list chain inet cni_c_portmap p-tcp-18070
+	assert_failure
+	run in_host nft get element inet cni_c_portmap ports '{ tcp . 18070 }'
+	assert_failure
+	in_host nft list chain inet cni_c_portmap p-tcp-18090 >/dev/null
 }
 
 @test "a repeated ADD replaces the mappings; no mappings passes prevResult through and creates nothing" {

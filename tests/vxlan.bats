@@ -173,6 +173,18 @@ vni200() {
 	HOSTNS=h${T}1 hcni ADD vxlan "$(vxconf 1 100 | jq -c 'del(.underlayDevice)')" a1$T
 	assert_success
 	ip -n h${T}1 -d link show vxlan100 | grep -q 'local 10.200.100.1 dev ul0'
+	# the default route moved to another link: the VTEP on ul0 is refused, and the message names
+	# where the underlay came from, not a field the config does not have
+	ip -n h${T}1 link add ul1 type veth peer name ul1p
+	ip -n h${T}1 addr add 10.200.101.1/24 dev ul1
+	ip -n h${T}1 link set ul1 up
+	ip -n h${T}1 link set ul1p up
+	ip -n h${T}1 route replace default via 10.200.101.254 dev ul1
+	mkns a3$T
+	HOSTNS=h${T}1 hcni ADD vxlan "$(vxconf 1 100 | jq -c 'del(.underlayDevice) | .local="10.200.100.1"')" a3$T
+	expect_error 106 "existing vxlan100 sits on another underlay device \\(ifindex [0-9]+\\), not ul1, the default route's link \\(the config has no \"underlayDevice\"\\)"
+	HOSTNS=h${T}1 hcni ADD vxlan "$(vxconf 1 100 | jq -c '.underlayDevice="ul1" | .local="10.200.100.1"')" a3$T
+	expect_error 106 'sits on another underlay device \(ifindex [0-9]+\), config says "underlayDevice": ul1'
 	mkns a2$T
 	HOSTNS=h${T}2 hcni ADD vxlan "$(vxconf 2 100 | jq -c 'del(.underlayDevice)')" a2$T
 	expect_error 7 'no "underlayDevice" given and no default route'

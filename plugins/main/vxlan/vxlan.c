@@ -212,9 +212,16 @@ static int vtep_matches(const struct vx_conf *v, const struct cnl_link *l, const
 		return cni_errf(e, CNI_ERR_EXISTS,
 				"vxlan: existing %s has MTU %d, the config's is %d (\"mtu\", or the underlay's MTU less VXLAN's headers); refusing to reconfigure it",
 				v->vtep, l->mtu, v->a.mtu);
-	if (l->vx_link && l->vx_link != ul->index)
-		return cni_errf(e, CNI_ERR_EXISTS, "vxlan: existing %s sits on another underlay device (ifindex %d, config: %s)", v->vtep,
-				l->vx_link, ul->name);
+	if (l->vx_link && l->vx_link != ul->index) {
+		if (v->underlay)
+			return cni_errf(e, CNI_ERR_EXISTS,
+					"vxlan: existing %s sits on another underlay device (ifindex %d), config says \"underlayDevice\": %s",
+					v->vtep, l->vx_link, ul->name);
+		return cni_errf(e, CNI_ERR_EXISTS,
+				"vxlan: existing %s sits on another underlay device (ifindex %d), not %s, the default route's link (the "
+				"config has no \"underlayDevice\")",
+				v->vtep, l->vx_link, ul->name);
+	}
 	return 0;
 }
 

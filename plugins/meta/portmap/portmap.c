@@ -827,16 +827,22 @@ static int cmd_gc(struct cni_ctx *c)
 			    chain_name(c->name, c->valid[i].ifname, c->valid[i].container_id, want, &c->err) == 0)
 				keep = strcmp(want, nm->valuestring) == 0;
 		}
-		if (!keep && drop_cmds(n, nm->valuestring, &b, &c->err) < 0)
+		if (keep)
+			continue;
+		/* one batch per stale attachment, each planned on the table as the previous one left
+		 * it: planned together, two sharing a host port each saw the other's jump and neither
+		 * removed the port chain and its element */
+		b.n = 0;
+		if (drop_cmds(n, nm->valuestring, &b, &c->err) < 0)
 			goto out;
-	}
-	if (b.oom) {
-		cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
-		goto out;
-	}
-	if (b.n && nft_run(n, b.s, &c->err) < 0) {
-		cni_err_prefix(&c->err, "portmap GC of network %s: ", c->name);
-		goto out;
+		if (b.oom) {
+			cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
+			goto out;
+		}
+		if (b.n && nft_run(n, b.s, &c->err) < 0) {
+			cni_err_prefix(&c->err, "portmap GC of network %s: ", c->name);
+			goto out;
+		}
 	}
 	rc = 0;
 out:
