@@ -321,7 +321,7 @@ static bool bridge_ours(const struct vx_conf *v, const struct cnl_link *br)
 {
 	char mark[64], def[IFNAMSIZ];
 	bridge_mark(v, mark, sizeof(mark));
-	snprintf(def, sizeof(def), "vxbr%lld", v->vni);
+	snprintf(def, sizeof(def), "vxbr%lld", (long long)v->vni); /* the default "bridge" */
 	return strcmp(br->kind, "bridge") == 0 &&
 	       (strcmp(br->alias, mark) == 0 || (!br->alias[0] && strcmp(br->name, def) == 0));
 }
