@@ -43,13 +43,16 @@ LDFLAGS ?=
 # The build's identity: a hash of the sources the in-process IPAM path shares with the
 # host-local executable (see CNIC_MARKER in common/skel.h).
 CNIC_ID := $(shell cat Makefile common/*.[ch] plugins/ipam/host-local/*.[ch] 2>/dev/null | sha256sum | cut -c1-16)$(if $(SAN),-san)$(if $(filter 1,$(TESTING)),-test)
-ALL_CFLAGS  = $(CSTD) $(WARN) $(HARDEN) -Icommon -DCNIC_ID='"$(CNIC_ID)"' $(CFLAGS)
+ALL_CFLAGS  = $(CSTD) $(WARN) $(HARDEN) -Icommon -Ithird_party -DCNIC_ID='"$(CNIC_ID)"' $(CFLAGS)
 ALL_LDFLAGS = $(LDHARD) $(LDFLAGS)
 
-LIB_JSON := -lcjson
+# cJSON is built from third_party/cjson/ (Debian's 1.7.15 source with its security patches;
+# Debian ships no static library of it), so no binary needs libcjson.so at run time.
+LIB_JSON :=
+CJSON_OBJ := $(BUILD)/obj/third_party/cjson/cJSON.o
 NL_CFLAGS := $(shell pkg-config --cflags libnl-route-3.0 2>/dev/null || echo -I/usr/include/libnl3)
 # libnl and libcap link statically (Debian ships their .a): each shared library costs every
-# exec its loading and relocations (~0.3 ms for libnl). cJSON has no .a in Debian.
+# exec its loading and relocations (~0.3 ms for libnl).
 ifeq ($(SAN),1)
 LIB_CAP  := -lcap
 LIB_NL   := -lnl-route-3 -lnl-3
@@ -60,7 +63,7 @@ endif
 
 # common/ pieces without netlink (IPAM plugins need no libnl)
 COMMON_BASE := err ip conf version result skel caps ipam sha512 fault
-COMMON_BASE_OBJS := $(COMMON_BASE:%=$(BUILD)/obj/common/%.o)
+COMMON_BASE_OBJS := $(COMMON_BASE:%=$(BUILD)/obj/common/%.o) $(CJSON_OBJ)
 # the kernel side: netlink, namespaces, sysctl, nf_tables (libnftables is dlopen'ed)
 COMMON_NET := netns nl sysctl nft masq spoofchk attach conntrack
 COMMON_NET_OBJS := $(COMMON_NET:%=$(BUILD)/obj/common/%.o)
@@ -133,7 +136,7 @@ $(BUILD)/unit-tests: $(UNIT_OBJS) $(COMMON_BASE_OBJS) $(HOSTLOCAL_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) $(LIB_CAP)
 
 check-tools:
-	@command -v $(CC) >/dev/null && test -e /usr/include/cjson/cJSON.h && test -e /usr/include/libnl3/netlink/route/link.h && \
+	@command -v $(CC) >/dev/null && test -e /usr/include/libnl3/netlink/route/link.h && \
 	  test -e /usr/include/nftables/libnftables.h || \
 	  { echo "missing build dependencies: run 'make deps' (or ./run.sh) first" >&2; exit 1; }
 
@@ -184,8 +187,8 @@ demo: all
 # time, from tests/fuzz/corpus/<target> and seeds mined from tests/corpus; then the saved corpus
 # is re-minimised to the inputs that add coverage. Crashes land in $(FUZZ_BUILD)/artifacts/.
 FUZZ_CFLAGS := $(CSTD) -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=all -Icommon -Iplugins/ipam/host-local -DCNIC_ID='"fuzz"'
-FUZZ_SRCS := $(COMMON_BASE:%=common/%.c) $(filter-out %/main.c,$(HOSTLOCAL_SRCS))
+	-fno-sanitize-recover=all -Icommon -Ithird_party -Iplugins/ipam/host-local -DCNIC_ID='"fuzz"'
+FUZZ_SRCS := $(COMMON_BASE:%=common/%.c) third_party/cjson/cJSON.c $(filter-out %/main.c,$(HOSTLOCAL_SRCS))
 fuzz:
 	./scripts/deps.sh --fuzz
 	$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz-%)
