@@ -1,5 +1,5 @@
 /* nf_tables for the SNAT and spoof-check rules: writes through libnftables (dlopen'ed on first
- * use, so what never writes never maps it), point reads straight over netlink. */
+ * use, so what never writes never maps it), point reads and GC's dumps straight over netlink. */
 #include "nft.h"
 
 #include <dlfcn.h>
