@@ -14,7 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
 #include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
 
 #include "nft.h"
 #include "sha512.h"
@@ -788,20 +790,27 @@ int masq_check(enum masq_backend b, const struct masq_id *id, const struct ipnet
 	return b == MASQ_IPTABLES ? ipt_check(id, ips, n, e) : nft_check_rules(id, ips, n, e);
 }
 
-static const cJSON *jget(const cJSON *o, const char *k) { return o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL; }
-static const char *jstr(const cJSON *o, const char *k)
+/* An element's key as nft writes it: masq4 and masq6 hold IPv4 and IPv6 addresses. */
+static bool elem_key_fmt(const struct nft_map_elem *el, char *out, size_t olen)
 {
-	const cJSON *v = jget(o, k);
-	return cJSON_IsString(v) ? v->valuestring : NULL;
+	if (el->klen == 4)
+		return inet_ntop(AF_INET, el->key, out, (socklen_t)olen) != NULL;
+	if (el->klen == 16)
+		return inet_ntop(AF_INET6, el->key, out, (socklen_t)olen) != NULL;
+	return false;
 }
 
 int masq_gc(const char *network, const struct cni_attachment *valid, size_t n_valid, struct cni_error *e)
 {
+	static const char *const maps[2] = { "masq4", "masq6" };
 	struct nft *n = NULL;
 	struct nft_sb b = { 0 };
-	cJSON *arr = NULL, *it;
+	struct nft_chain_info *ch = NULL;
+	struct nft_map_elem *el[2] = { NULL, NULL };
+	size_t nch = 0, nel[2] = { 0, 0 };
+	bool maps_read = false;
 	char nh[17], pre[20], (*keep)[CHAIN_LEN] = NULL;
-	int lock = -1, rc = -1, r;
+	int lock = -1, rc = -1;
 
 	if (!network || !*network)
 		return cni_errf(e, CNI_ERR_INTERNAL, "SNAT GC: network name is required");
@@ -816,37 +825,31 @@ int masq_gc(const char *network, const struct cni_attachment *valid, size_t n_va
 	}
 	if ((lock = nft_lock(e)) < 0 || nft_open(&n, e) < 0)
 		goto out;
-	/* One listing of the table (chains, rules and both maps) instead of one per chain:
-	 * GC walks everything anyway. */
-	if ((r = nft_list_json(n, "list table " TABLE, &arr, e)) != 0) {
-		rc = r < 0 ? -1 : 0;
+	/* One dump of the chains, and of each map once a chain is stale, instead of a read per
+	 * chain: GC walks everything anyway. No table: no chains, nothing to do. */
+	if (nft_list_chains(n, NFPROTO_INET, TABLE_NAME, &ch, &nch, e) < 0)
 		goto out;
-	}
-	cJSON_ArrayForEach(it, arr) {
-		const char *name = jstr(jget(it, "chain"), "name");
+	for (size_t c = 0; c < nch; c++) {
+		const char *name = ch[c].name;
 		bool valid_one = false;
-		if (!name || strncmp(name, pre, strlen(pre)) != 0)
+		if (strncmp(name, pre, strlen(pre)) != 0)
 			continue;
 		for (size_t i = 0; i < n_valid && !valid_one; i++)
 			valid_one = strcmp(keep[i], name) == 0;
 		if (valid_one)
 			continue;
-		const cJSON *m;
-		cJSON_ArrayForEach(m, arr) {
-			const cJSON *map = jget(m, "map"), *el;
-			const char *mname = jstr(map, "name");
-			if (!mname || (strcmp(mname, "masq4") != 0 && strcmp(mname, "masq6") != 0))
-				continue;
-			/* each element: [ "10.0.0.2", { "goto": { "target": "a-..." } } ] */
-			cJSON_ArrayForEach(el, jget(map, "elem")) {
-				const cJSON *key = cJSON_GetArrayItem(el, 0), *v = cJSON_GetArrayItem(el, 1);
-				const char *tgt = jstr(jget(v, "goto"), "target");
-				if (!tgt)
-					tgt = jstr(jget(v, "jump"), "target");
-				if (cJSON_IsString(key) && tgt && strcmp(tgt, name) == 0)
-					nft_sb_add(&b, "delete element " TABLE " %s { %s }\n", mname, key->valuestring);
+		for (int m = 0; m < 2 && !maps_read; m++)
+			if (nft_list_map(n, NFPROTO_INET, TABLE_NAME, maps[m], &el[m], &nel[m], e) < 0)
+				goto out;
+		maps_read = true;
+		for (int m = 0; m < 2; m++)
+			for (size_t k = 0; k < nel[m]; k++) {
+				char key[INET6_ADDRSTRLEN];
+				const struct nft_map_elem *x = &el[m][k];
+				if (x->has_verdict && (x->verdict == NFT_GOTO || x->verdict == NFT_JUMP) &&
+				    strcmp(x->chain, name) == 0 && elem_key_fmt(x, key, sizeof(key)))
+					nft_sb_add(&b, "delete element " TABLE " %s { %s }\n", maps[m], key);
 			}
-		}
 		nft_sb_add(&b, "flush chain " TABLE " %s\ndelete chain " TABLE " %s\n", name, name);
 	}
 	if (b.oom) {
@@ -859,7 +862,9 @@ int masq_gc(const char *network, const struct cni_attachment *valid, size_t n_va
 	}
 	rc = 0;
 out:
-	cJSON_Delete(arr);
+	free(ch);
+	free(el[0]);
+	free(el[1]);
 	free(b.s);
 	free(keep);
 	nft_close(n);

@@ -1,5 +1,5 @@
 /* nf_tables for the SNAT and spoof-check rules: writes through libnftables (dlopen'ed on first
- * use, so what never writes never maps it), point reads straight over netlink. */
+ * use, so what never writes never maps it), point reads and GC's dumps straight over netlink. */
 #include "nft.h"
 
 #include <dlfcn.h>
@@ -210,32 +210,6 @@ int nft_check(struct nft *n, const char *cmds, struct cni_error *e)
 	if (r > 0)
 		n->get_output(n->ctx);
 	return r < 0 ? -1 : 0;
-}
-
-int nft_list_json(struct nft *n, const char *cmd, cJSON **out, struct cni_error *e)
-{
-	int r = run(n, cmd, NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_HANDLE, false, true, e);
-	cJSON *j, *arr;
-
-	*out = NULL;
-	if (r <= 0)
-		return r < 0 ? -1 : 1;
-	j = cJSON_Parse(n->get_output(n->ctx));
-	arr = j ? cJSON_DetachItemFromObjectCaseSensitive(j, "nftables") : NULL;
-	cJSON_Delete(j);
-	if (!cJSON_IsArray(arr)) {
-		cJSON_Delete(arr);
-		return cni_errf(e, CNI_ERR_KERNEL, "nftables: \"%s\" printed no readable JSON", cmd);
-	}
-	*out = arr;
-	return 0;
-}
-
-int nft_query(struct nft *n, const char *cmd, const char **out, struct cni_error *e)
-{
-	int r = run(n, cmd, 0, false, true, e);
-	*out = r == 1 ? n->get_output(n->ctx) : NULL;
-	return r;
 }
 
 /* ---- point reads over netlink ---- */
@@ -600,4 +574,175 @@ void nft_comment_clean(char *s)
 		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f || s[i] == '"' || s[i] == '\\')
 			s[i] = '_';
 	s[i] = '\0';
+}
+
+/* ---- whole-table reads over netlink (GC) ---- */
+
+/* Each attribute of `type` among those in [data, data+len), in order: *it starts NULL. */
+static const struct nlattr *attr_next(const void *data, size_t len, int type, const struct nlattr *it)
+{
+	const char *p = data, *end = p + len;
+	if (it)
+		p = (const char *)it + NLA_ALIGN(it->nla_len);
+	while (p + NLA_HDRLEN <= end) {
+		const struct nlattr *a = (const struct nlattr *)p;
+		if (a->nla_len < NLA_HDRLEN || a->nla_len > (size_t)(end - p))
+			return NULL;
+		if ((a->nla_type & NLA_TYPE_MASK) == type)
+			return a;
+		p += NLA_ALIGN(a->nla_len);
+	}
+	return NULL;
+}
+
+/* A string attribute into out (cut to olen - 1 bytes); "" when absent. */
+static void astr(const struct nlattr *a, char *out, size_t olen)
+{
+	if (a)
+		snprintf(out, olen, "%.*s", (int)strnlen(adata(a), alen(a)), (const char *)adata(a));
+	else
+		out[0] = '\0';
+}
+
+/* A dump: retried from scratch while a concurrent change interrupts it. `reset` empties the
+ * collection before each attempt. */
+static int dump(struct nft *n, struct req *r, const char *what, msg_cb cb, void *arg, void (*reset)(void *),
+		struct cni_error *e)
+{
+	int rc = -2;
+	for (int attempt = 0; attempt < 10 && rc == -2; attempt++) {
+		reset(arg);
+		rc = talk(n, r, what, cb, arg, e);
+	}
+	if (rc == -2)
+		rc = cni_errf(e, CNI_ERR_TRY_AGAIN, "nftables: %s kept changing while being read", what);
+	return rc;
+}
+
+struct chains_arg {
+	const char *table;
+	struct nft_chain_info *v;
+	size_t n, cap;
+};
+
+static void chains_reset(void *arg) { ((struct chains_arg *)arg)->n = 0; }
+
+static int chains_cb(const struct nlmsghdr *h, void *arg)
+{
+	struct chains_arg *ca = arg;
+	size_t len;
+	const void *a = msg_attrs(h, &len);
+	const struct nlattr *tb = attr(a, len, NFTA_CHAIN_TABLE), *nm = attr(a, len, NFTA_CHAIN_NAME);
+	char t[NFT_NAME_LEN];
+
+	/* the kernel dumps every chain of the family: ours are those of the table asked for */
+	astr(tb, t, sizeof(t));
+	if (!nm || strcmp(t, ca->table) != 0)
+		return 0;
+	if (ca->n == ca->cap) {
+		size_t cap = ca->cap ? ca->cap * 2 : 32;
+		struct nft_chain_info *v = realloc(ca->v, cap * sizeof(*v));
+		if (!v)
+			return -1;
+		ca->v = v;
+		ca->cap = cap;
+	}
+	struct nft_chain_info *ci = &ca->v[ca->n++];
+	astr(nm, ci->name, sizeof(ci->name));
+	udata_comment(attr(a, len, NFTA_CHAIN_USERDATA), ci->comment, sizeof(ci->comment));
+	return 0;
+}
+
+int nft_list_chains(struct nft *n, int family, const char *table, struct nft_chain_info **out, size_t *cnt,
+		    struct cni_error *e)
+{
+	struct chains_arg ca = { table, NULL, 0, 0 };
+	struct req r;
+	char what[160];
+	int rc;
+
+	*out = NULL;
+	*cnt = 0;
+	snprintf(what, sizeof(what), "the chains of table %s", table);
+	/* the chain dump takes no table filter: one dump of the family's chains */
+	req_init(&r, NFT_MSG_GETCHAIN, NLM_F_DUMP, family, 0);
+	if ((rc = dump(n, &r, what, chains_cb, &ca, chains_reset, e)) < 0) {
+		free(ca.v);
+		return -1;
+	}
+	*out = ca.v;
+	*cnt = ca.n;
+	return 0;
+}
+
+struct map_arg {
+	struct nft_map_elem *v;
+	size_t n, cap;
+};
+
+static void map_reset(void *arg) { ((struct map_arg *)arg)->n = 0; }
+
+/* One reply carries many elements: ELEMENTS { LIST_ELEM { KEY { VALUE }, DATA { VERDICT {
+ * CODE, CHAIN } } }, LIST_ELEM ... }. */
+static int map_cb(const struct nlmsghdr *h, void *arg)
+{
+	struct map_arg *ma = arg;
+	size_t len;
+	const void *a = msg_attrs(h, &len);
+	const struct nlattr *els = attr(a, len, NFTA_SET_ELEM_LIST_ELEMENTS), *el = NULL;
+
+	while (els && (el = attr_next(adata(els), alen(els), NFTA_LIST_ELEM, el))) {
+		const struct nlattr *k = attr(adata(el), alen(el), NFTA_SET_ELEM_KEY);
+		const struct nlattr *d = attr(adata(el), alen(el), NFTA_SET_ELEM_DATA);
+		const struct nlattr *vd = NULL, *code = NULL;
+		if (k)
+			k = attr(adata(k), alen(k), NFTA_DATA_VALUE);
+		if (!k || alen(k) > sizeof(ma->v->key))
+			continue;
+		if (ma->n == ma->cap) {
+			size_t cap = ma->cap ? ma->cap * 2 : 32;
+			struct nft_map_elem *v = realloc(ma->v, cap * sizeof(*v));
+			if (!v)
+				return -1;
+			ma->v = v;
+			ma->cap = cap;
+		}
+		struct nft_map_elem *me = &ma->v[ma->n++];
+		memset(me, 0, sizeof(*me));
+		me->klen = alen(k);
+		memcpy(me->key, adata(k), me->klen);
+		if (d && (vd = attr(adata(d), alen(d), NFTA_DATA_VERDICT))) {
+			if ((code = attr(adata(vd), alen(vd), NFTA_VERDICT_CODE)) && alen(code) == 4) {
+				uint32_t be;
+				memcpy(&be, adata(code), 4);
+				me->verdict = (int32_t)be32toh(be);
+				me->has_verdict = true;
+			}
+			astr(attr(adata(vd), alen(vd), NFTA_VERDICT_CHAIN), me->chain, sizeof(me->chain));
+		}
+	}
+	return 0;
+}
+
+int nft_list_map(struct nft *n, int family, const char *table, const char *map, struct nft_map_elem **out,
+		 size_t *cnt, struct cni_error *e)
+{
+	struct map_arg ma = { 0 };
+	struct req r;
+	char what[160];
+	int rc;
+
+	*out = NULL;
+	*cnt = 0;
+	snprintf(what, sizeof(what), "the elements of map %s %s", table, map);
+	req_init(&r, NFT_MSG_GETSETELEM, NLM_F_DUMP, family, 0);
+	put_str(&r, NFTA_SET_ELEM_LIST_TABLE, table);
+	put_str(&r, NFTA_SET_ELEM_LIST_SET, map);
+	if ((rc = dump(n, &r, what, map_cb, &ma, map_reset, e)) != 1) {
+		free(ma.v);
+		return rc < 0 ? -1 : 0;
+	}
+	*out = ma.v;
+	*cnt = ma.n;
+	return 1;
 }

@@ -6,15 +6,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cjson/cJSON.h>
 
 #include "err.h"
 
 struct nft;
 
 /* Open a netlink socket to nf_tables. libnftables is loaded and its context created by the
- * first call that needs it (nft_run, nft_check, nft_list_json, nft_query), so a verb that
- * only reads (a DEL with nothing to remove) never maps the library. Code 50 (not available)
+ * first call that needs it (nft_run, nft_run_quiet, nft_check), so a verb that only reads
+ * (a DEL with nothing to remove, a GC with nothing stale) never maps the library. Code 50 (not available)
  * when the library or nf_tables is missing: the message says which. */
 int nft_open(struct nft **out, struct cni_error *e);
 void nft_close(struct nft *n);
@@ -28,15 +27,6 @@ int nft_run_quiet(struct nft *n, const char *cmds, struct cni_error *e);
 /* Like nft_run as a dry run: the kernel validates the whole batch, then it is discarded
  * (STATUS probes with it without changing anything). */
 int nft_check(struct nft *n, const char *cmds, struct cni_error *e);
-/* Run a list command with JSON output; *out is the parsed "nftables" array owner
- * (free with cJSON_Delete). Returns 0, 1 when the object does not exist (*out NULL), -1. */
-int nft_list_json(struct nft *n, const char *cmd, cJSON **out, struct cni_error *e);
-
-/* Run a command with plain text output (for commands whose JSON form this nft lacks,
- * such as "get element"): 1 = ran, *out points into the context's buffer (valid until the
- * next call); 0 = the object does not exist; -1 error. */
-int nft_query(struct nft *n, const char *cmd, const char **out, struct cni_error *e);
-
 /* Reads straight from the kernel, one netlink request each, without libnftables: its 1.0.x
  * cache makes every list or get command dump all elements of the table's sets first, so
  * those cost O(ruleset) where these cost O(1). family: NFPROTO_INET, _IPV4, _IPV6, _BRIDGE. */
@@ -55,6 +45,27 @@ int nft_get_rules(struct nft *n, int family, const char *table, const char *chai
  * element's key as the kernel stores it (addresses in network order, ifnames NUL-padded). */
 int nft_get_map_elem(struct nft *n, int family, const char *table, const char *map, const void *key, size_t klen,
 		     char *target, size_t tlen, struct cni_error *e);
+
+/* Whole-table reads for GC, one netlink dump each (O(table), not one request per object). */
+#define NFT_NAME_LEN 256 /* the kernel's limit for table, chain and set names, NUL included */
+struct nft_chain_info {
+	char name[NFT_NAME_LEN];
+	char comment[129]; /* "" when the chain has none */
+};
+/* Every chain of the table, in the kernel's order: 0 (*out malloc'ed, *cnt of them; a table
+ * that does not exist has none), -1 error. */
+int nft_list_chains(struct nft *n, int family, const char *table, struct nft_chain_info **out, size_t *cnt,
+		    struct cni_error *e);
+struct nft_map_elem {
+	uint8_t key[64]; /* as the kernel stores it (see nft_get_map_elem) */
+	size_t klen;
+	bool has_verdict;
+	int32_t verdict;          /* NFT_JUMP, NFT_GOTO, NF_ACCEPT, ... */
+	char chain[NFT_NAME_LEN]; /* the chain a jump or goto leads to, else "" */
+};
+/* Every element of a verdict map: 1 (*out malloc'ed, *cnt of them), 0 = no such map or table. */
+int nft_list_map(struct nft *n, int family, const char *table, const char *map, struct nft_map_elem **out,
+		 size_t *cnt, struct cni_error *e);
 
 /* The lock every nft user of this suite takes around read-modify-write (flock on
  * /run/cni-c/nft.lock). Returns an fd to pass to nft_unlock. */

@@ -221,6 +221,34 @@ ip daddr != 10.200.160.0/24 masquerade comment \"10.200.160.5/24\""
 	assert_equal "$(in_ns nft list ruleset)" ""
 }
 
+@test "gc of 400 stale attachments: the chain and map dumps span several replies, every one is read" {
+	local i c nh f=$BATS_TEST_TMPDIR/batch c1 o1 c2
+	mt_ok add nftables "$NET" ctr1 eth0 10.200.160.2/24 fd00:200:a0::2/64
+	mt_ok add nftables "other$NET" ctr1 eth0 10.200.161.2/24
+	# stale chains of this network, as ADD names and fills them; every 7th element a jump
+	nh=$(h16 "$NET")
+	for i in $(seq 1 400); do
+		c=a-$nh-$(printf '%016x' "$i")
+		printf 'add chain inet cni_c_masq %s { comment "10.201.%d.%d/16 net=%s"; }\n' "$c" $((i / 200)) $((i % 200 + 1)) "$NET"
+		printf 'add rule inet cni_c_masq %s ip daddr != 10.201.0.0/16 masquerade\n' "$c"
+		printf 'add element inet cni_c_masq masq4 { 10.201.%d.%d : %s %s }\n' $((i / 200)) $((i % 200 + 1)) \
+			"$( ((i % 7)) && echo goto || echo jump)" "$c"
+		printf 'add element inet cni_c_masq masq6 { fd00:201::%x : goto %s }\n' "$i" "$c"
+	done >"$f"
+	in_ns nft -f "$f"
+	# a valid attachment made after them: last in the dumps
+	mt_ok add nftables "$NET" ctr2 eth0 10.200.160.3/24 fd00:200:a0::3/64
+	assert_equal "$(chains | wc -l)" 403
+	mt_ok gc "$NET" ctr1:eth0 ctr2:eth0
+	c1=$(achain "$NET" ctr1 eth0)
+	c2=$(achain "$NET" ctr2 eth0)
+	o1=$(achain "other$NET" ctr1 eth0)
+	assert_equal "$(chains)" "$(printf '%s\n' "$c1" "$c2" "$o1" | sort)"
+	assert_equal "$(elems masq4)" "$(printf '%s\n' "10.200.160.2 $c1" "10.200.160.3 $c2" "10.200.161.2 $o1" | sort)"
+	assert_equal "$(elems masq6)" "$(printf '%s\n' "fd00:200:a0::2 $c1" "fd00:200:a0::3 $c2" | sort)"
+	mt_ok check nftables "$NET" ctr2 eth0 10.200.160.3/24 fd00:200:a0::3/64
+}
+
 @test "parallel adds and dels of 20 attachments leave maps and chains consistent, then empty" {
 	local i pids=()
 	for i in $(seq 10 29); do

@@ -262,6 +262,41 @@ leftovers() { in_host nft list table inet cni_c_portmap 2>/dev/null | grep -E 'c
 	in_host nft list chain inet cni_c_portmap p-tcp-18090 >/dev/null
 }
 
+@test "GC of 300 stale attachments, two per host port and one on a valid one's port: the chain dump spans several replies, every one goes" {
+	attach c1$T '[{"hostPort":18080,"containerPort":80}]'
+	local i c p nh f=$BATS_TEST_TMPDIR/batch
+	nh=$(printf '%s' "$NET" | sha512sum | cut -c1-16)
+	# stale attachments as ADD leaves them: the chain, its DNAT rule naming the port chain, the
+	# port chain's jump to it and the port's element
+	for i in $(seq 1 300); do
+		c=a-$nh-$(printf '%016x' "$i")
+		p=$((20000 + (i + 1) / 2))
+		((i == 300)) && p=18080
+		printf 'add chain inet cni_c_portmap %s { comment "net=%s if=eth0 id=stale%d"; }\n' "$c" "$NET" "$i"
+		printf 'add rule inet cni_c_portmap %s meta l4proto tcp th dport %d counter comment "p-tcp-%d dnat 10.200.230.99:80"\n' \
+			"$c" "$p" "$p"
+		if ((i % 2 && p != 18080)); then
+			printf 'add chain inet cni_c_portmap p-tcp-%d\n' "$p"
+			printf 'add element inet cni_c_portmap ports { tcp . %d : jump p-tcp-%d }\n' "$p" "$p"
+		fi
+		printf 'insert rule inet cni_c_portmap p-tcp-%d jump %s comment "%s"\n' "$p" "$c" "$c"
+	done >"$f"
+	in_host nft -f "$f"
+	assert_equal "$(in_host nft list table inet cni_c_portmap | grep -c 'chain a-')" 301
+	local gc
+	gc=$(printf '{"cniVersion":"1.1.0","name":"%s","type":"portmap","cni.dev/valid-attachments":[{"containerID":"c1%s","ifname":"eth0"}]}' "$NET" "$T")
+	run ip netns exec "$HOSTNS" env CNI_COMMAND=GC CNI_PATH="$PLUGIN_DIR" "$PLUGIN_DIR/portmap" <<<"$gc"
+	assert_success
+	run leftovers
+	assert_equal "$(grep -c 'chain a-' <<<"$output")" 1
+	assert_equal "$(grep -o 'chain p-[a-z]*-[0-9]*' <<<"$output")" "chain p-tcp-18080"
+	assert_equal "$(in_host nft -j list map inet cni_c_portmap ports | jq -c '[.nftables[].map? // empty | .elem[][0].concat]')" \
+		'[["tcp",18080]]'
+	assert_equal "$(in_host nft list chain inet cni_c_portmap p-tcp-18080 | grep -c jump)" 1
+	hcni CHECK portmap "$(pmconf "$(prev_of c1$T)" '[{"hostPort":18080,"containerPort":80}]')" c1$T
+	assert_success
+}
+
 @test "a repeated ADD replaces the mappings; no mappings passes prevResult through and creates nothing" {
 	attach c1$T '[{"hostPort":18080,"containerPort":81}]'
 	hcni ADD portmap "$(pmconf "$(prev_of c1$T)" '[{"hostPort":18080,"containerPort":80}]')" c1$T

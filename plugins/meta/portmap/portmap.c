@@ -794,16 +794,15 @@ out:
 	return rc;
 }
 
-static const cJSON *jget(const cJSON *o, const char *k) { return o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL; }
-
 static int cmd_gc(struct cni_ctx *c)
 {
 	struct pm_conf p;
 	struct nft *n = NULL;
 	struct nft_sb b = { 0 };
-	cJSON *arr = NULL, *it;
+	struct nft_chain_info *ch = NULL;
+	size_t nch = 0;
 	char nh[17], pre[20];
-	int lock = -1, rc = -1, r;
+	int lock = -1, rc = -1;
 
 	if (parse(c, &p, false) < 0)
 		goto out;
@@ -811,21 +810,19 @@ static int cmd_gc(struct cni_ctx *c)
 	snprintf(pre, sizeof(pre), "a-%s-", nh);
 	if ((lock = nft_lock(&c->err)) < 0 || nft_open(&n, &c->err) < 0)
 		goto out;
-	if ((r = nft_list_json(n, "list table " TABLE, &arr, &c->err)) != 0) {
-		rc = r < 0 ? -1 : 0;
+	/* one dump of the table's chains (none when there is no table) */
+	if (nft_list_chains(n, NFPROTO_INET, TABLE_NAME, &ch, &nch, &c->err) < 0)
 		goto out;
-	}
-	cJSON_ArrayForEach(it, arr) {
-		const cJSON *ch = jget(it, "chain"), *nm = jget(ch, "name"), *tb = jget(ch, "table");
+	for (size_t k = 0; k < nch; k++) {
+		const char *name = ch[k].name;
 		bool keep = false;
-		if (!cJSON_IsString(nm) || !cJSON_IsString(tb) || strcmp(tb->valuestring, TABLE_NAME) != 0 ||
-		    strncmp(nm->valuestring, pre, strlen(pre)) != 0)
+		if (strncmp(name, pre, strlen(pre)) != 0)
 			continue;
 		for (size_t i = 0; i < c->n_valid && !keep; i++) {
 			char want[CHAIN_LEN];
 			if (c->valid[i].container_id && c->valid[i].ifname &&
 			    chain_name(c->name, c->valid[i].ifname, c->valid[i].container_id, want, &c->err) == 0)
-				keep = strcmp(want, nm->valuestring) == 0;
+				keep = strcmp(want, name) == 0;
 		}
 		if (keep)
 			continue;
@@ -833,7 +830,7 @@ static int cmd_gc(struct cni_ctx *c)
 		 * it: planned together, two sharing a host port each saw the other's jump and neither
 		 * removed the port chain and its element */
 		b.n = 0;
-		if (drop_cmds(n, nm->valuestring, &b, &c->err) < 0)
+		if (drop_cmds(n, name, &b, &c->err) < 0)
 			goto out;
 		if (b.oom) {
 			cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
@@ -846,7 +843,7 @@ static int cmd_gc(struct cni_ctx *c)
 	}
 	rc = 0;
 out:
-	cJSON_Delete(arr);
+	free(ch);
 	free(b.s);
 	nft_close(n);
 	nft_unlock(lock);
