@@ -23,6 +23,8 @@ static const char usage[] =
 	"       masq-tool spoof-add CID IFNAME VETH MAC | spoof-check CID IFNAME VETH MAC | spoof-del CID IFNAME\n"
 	"       masq-tool hash HEXLEN [STRING]   (STRING, else stdin)\n"
 	"       masq-tool mapped                 (is libnftables mapped right now: yes/no)\n"
+	"       masq-tool nft-run|nft-check      (nft commands from stdin, as one batch; nft-check: a dry run;\n"
+	"                                         then prints whether libnftables got mapped: yes/no)\n"
 	"       masq-tool bench N NET CID IFNAME ADDR/PREFIX...   (times in microseconds)\n";
 
 static int print_error(const struct cni_error *e)
@@ -191,6 +193,25 @@ int main(int argc, char **argv)
 		printf("%s\n", out);
 		free(data);
 		rc = 0;
+	} else if ((strcmp(v, "nft-run") == 0 || strcmp(v, "nft-check") == 0) && argc == 2) {
+		char *cmds = NULL;
+		size_t len = 0;
+		FILE *m = open_memstream(&cmds, &len);
+		struct nft *n = NULL;
+		int c;
+		while (m && (c = getchar()) != EOF)
+			fputc(c, m);
+		if (m)
+			fclose(m);
+		if (!cmds)
+			return print_error(&(struct cni_error){ .code = CNI_ERR_INTERNAL, .msg = "out of memory" });
+		if (nft_open(&n, &e) == 0) {
+			rc = strcmp(v, "nft-run") == 0 ? nft_run(n, cmds, &e) : nft_check(n, cmds, &e);
+			if (rc == 0) /* while the context is open: libnftables stays mapped until nft_close */
+				printf("%s\n", lib_mapped() ? "yes" : "no");
+			nft_close(n);
+		}
+		free(cmds);
 	} else if (strcmp(v, "mapped") == 0 && argc == 2) {
 		printf("%s\n", lib_mapped() ? "yes" : "no");
 		rc = 0;
