@@ -61,7 +61,7 @@ endif
 # common/ pieces without netlink (IPAM plugins need no libnl)
 COMMON_BASE := err ip conf version result skel caps ipam sha512 fault
 COMMON_BASE_OBJS := $(COMMON_BASE:%=$(BUILD)/obj/common/%.o)
-# the kernel side: netlink, namespaces, sysctl, nf_tables (libnftables is dlopen'ed)
+# the kernel side: netlink, namespaces, sysctl, nf_tables (own netlink; libnftables dlopen'ed for listings)
 COMMON_NET := netns nl sysctl nft masq spoofchk attach conntrack
 COMMON_NET_OBJS := $(COMMON_NET:%=$(BUILD)/obj/common/%.o)
 

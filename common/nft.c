@@ -1,5 +1,5 @@
-/* nf_tables for the SNAT and spoof-check rules: writes through libnftables (dlopen'ed on first
- * use, so what never writes never maps it), point reads straight over netlink. */
+/* nf_tables for the SNAT, spoof-check and port-map rules: writes as one nfnetlink batch and point
+ * reads, both straight over netlink; only the listings use libnftables (dlopen'ed on first use). */
 #include "nft.h"
 
 #include <dlfcn.h>
@@ -959,7 +959,7 @@ static bool rule_exprs(struct wbuf *w, int fam, const struct tok *t, size_t n, c
 				i++;
 			NEED(1);
 			*bad = i;
-			if (!match_addr(w, &t[i], v4, off, op))
+			if ((op != NFT_CMP_EQ && op != NFT_CMP_NEQ) || !match_addr(w, &t[i], v4, off, op))
 				goto fail;
 			i++;
 		} else if (is(x, "meta") && i + 1 < n && (is(&t[i + 1], "iifname") || is(&t[i + 1], "oifname"))) {
@@ -1056,7 +1056,8 @@ static bool rule_exprs(struct wbuf *w, int fam, const struct tok *t, size_t n, c
 					i++;
 				NEED(1);
 				*bad = i;
-				if (!tnum(&t[i], UINT32_MAX, &v))
+				/* (an ordering on the host-order mark needs a byteorder expression first) */
+				if ((op != NFT_CMP_EQ && op != NFT_CMP_NEQ) || !tnum(&t[i], UINT32_MAX, &v))
 					goto fail;
 				uint32_t val = (uint32_t)v;
 				ex_meta(w, NFT_META_MARK, NFT_REG_1, false);
@@ -1192,6 +1193,20 @@ fail:
 	if (*bad >= n)
 		*bad = n ? n - 1 : 0;
 	return false;
+}
+
+bool nft_match_ok(const char *expr)
+{
+	struct tok t[TOK_MAX];
+	struct wbuf none = { .oom = true };
+	struct plan pl = { .scan = true };
+	const struct tok *comment;
+	size_t n = tokenize(expr, strlen(expr), t, TOK_MAX), bad;
+
+	if (!n || n > TOK_MAX || !rule_exprs(&none, NFPROTO_INET, t, n, &comment, &bad, &pl) || comment)
+		return false;
+	/* matches only: nothing that ends a run of matches (a verdict, a statement) */
+	return pl.seg == 0;
 }
 
 /* ---- sets, chains ---- */

@@ -1,5 +1,6 @@
-/* nf_tables through libnftables, loaded with dlopen only by the verbs that need it
- * (a plugin without ipMasq never maps the library). All callers serialise on one lock. */
+/* nf_tables over netfilter netlink: writes as one batch of our own messages, point reads as one
+ * request each. Only the listings (nft_list_json, nft_query) still go through libnftables, loaded
+ * with dlopen by the first of them. All callers serialise on one lock. */
 #ifndef CNI_NFT_H
 #define CNI_NFT_H
 
@@ -12,15 +13,16 @@
 
 struct nft;
 
-/* Open a netlink socket to nf_tables. libnftables is loaded and its context created by the
- * first call that needs it (nft_run, nft_check, nft_list_json, nft_query), so a verb that
- * only reads (a DEL with nothing to remove) never maps the library. Code 50 (not available)
- * when the library or nf_tables is missing: the message says which. */
+/* Open a netlink socket to nf_tables. libnftables is loaded and its context created only by the
+ * first listing (nft_list_json, nft_query). Code 50 (not available) when nf_tables (or, for a
+ * listing, the library) is missing: the message says which. */
 int nft_open(struct nft **out, struct cni_error *e);
 void nft_close(struct nft *n);
 
-/* Run one batch of nft commands (newline-separated), atomically. On failure, the
- * error names the first line nft complained about. */
+/* Run nft commands (newline-separated) as one nfnetlink batch, atomically. Each line is translated
+ * into the message nft would send for it; only the forms this suite writes are known (others fail
+ * with code 7 naming the line, before anything is sent). On failure, the error names the first
+ * line the kernel refused and its reason. */
 int nft_run(struct nft *n, const char *cmds, struct cni_error *e);
 /* Like nft_run but for commands whose failure means "absent" (ENOENT): returns
  * 1 if it ran, 0 if the object did not exist, -1 on other errors. */
@@ -69,6 +71,10 @@ struct nft_sb {
 	bool oom;
 };
 void nft_sb_add(struct nft_sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Can the batch writer express this nft match text (one portmap condition) in an inet table:
+ * matches only, of the vocabulary it knows. */
+bool nft_match_ok(const char *expr);
 
 /* nftables' limit for a comment, in bytes */
 #define NFT_COMMENT_MAX 128

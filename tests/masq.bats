@@ -68,7 +68,7 @@ rules() { in_ns nft list chain inet cni_c_masq "$1" | sed 's/^\s*//' | grep -v -
 	assert_equal "$output" "$(h16 n1ctr1 24)"
 }
 
-@test "libnftables is never linked: only dlopen'ed by a verb that writes" {
+@test "libnftables is never linked, and nothing maps it on its own" {
 	skip_if_wrapped bridge
 	run readelf -d "$MT"
 	assert_success
@@ -109,7 +109,7 @@ nft_forms() {
 		add rule inet $t a-2 meta nfproto ipv4 meta l4proto sctp th dport 80 ip saddr 127.0.0.1 meta mark set meta mark or 0x00002000
 		add rule inet $t a-2 meta nfproto ipv4 meta l4proto tcp th dport 80 dnat ip to 10.1.0.5:8080 comment "p dnat 10.1.0.5:8080"
 		add rule inet $t a-2 meta nfproto ipv6 meta l4proto tcp th dport 80 ip6 daddr != ::1 dnat ip6 to [fd00::5]:8080
-		add rule inet $t a-2 ip6 daddr fd00::9 meta l4proto tcp th dport 80 ip6 saddr fd00:1::/48 drop
+		add rule inet $t a-2 ip6 daddr fd00::9 meta l4proto tcp th dport 80 ip6 saddr fd00:1::/48 tcp sport >= 1024 meta l4proto < 200 drop
 		add element inet $t ports { tcp . 80 : jump p-tcp-80 }
 		add element inet $t ports { udp . 53 : jump p-tcp-80 }
 		add element inet $t m4 { 10.200.160.2 : goto a-1 }
