@@ -1542,7 +1542,7 @@ static int batch(struct nft *n, const char *cmds, bool dry, bool absent_ok, stru
 		cni_errf(e, CNI_ERR_KERNEL, "nftables: sending a batch of %zu commands: %s", nl, strerror(errno));
 		goto out;
 	}
-	int first_err = 0;
+	int first_err = 0, batch_err = 0;
 	size_t err_line = 0;
 	bool all_absent = true;
 	for (bool done = false; !done;) {
@@ -1567,7 +1567,14 @@ static int batch(struct nft *n, const char *cmds, bool dry, bool absent_ok, stru
 				continue;
 			int err;
 			memcpy(&err, NLMSG_DATA(m), sizeof(int));
-			if (err >= 0 || m->nlmsg_seq <= base || m->nlmsg_seq > base + nl)
+			if (err >= 0)
+				continue;
+			/* the batch's begin or end refused: no nf_tables at all, or the commit failed */
+			if (m->nlmsg_seq == base || m->nlmsg_seq == base + 1 + nl) {
+				batch_err = err;
+				continue;
+			}
+			if (m->nlmsg_seq < base || m->nlmsg_seq > base + nl)
 				continue;
 			all_absent &= err == -ENOENT;
 			if (!first_err || m->nlmsg_seq - base - 1 < err_line) {
@@ -1576,16 +1583,16 @@ static int batch(struct nft *n, const char *cmds, bool dry, bool absent_ok, stru
 			}
 		}
 	}
-	if (!first_err) {
+	if (!first_err && !batch_err) {
 		rc = 1;
 		goto out;
 	}
-	if (absent_ok && all_absent) {
+	if (first_err && absent_ok && all_absent) {
 		rc = 0;
 		goto out;
 	}
-	int err = -first_err;
-	const struct line *l = &lines[err_line];
+	int err = first_err ? -first_err : -batch_err;
+	const struct line *l = first_err ? &lines[err_line] : &(struct line){ "the batch", strlen("the batch") };
 	if (err == EPERM)
 		cni_errf(e, CNI_ERR_KERNEL, "nftables: %s (needs CAP_NET_ADMIN) in \"%.*s\"", strerror(err), (int)l->len, l->s);
 	else if (err == EPROTONOSUPPORT || err == EOPNOTSUPP || err == EAFNOSUPPORT)
