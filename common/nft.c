@@ -1,8 +1,7 @@
-/* nf_tables for the SNAT and spoof-check rules: writes through libnftables (dlopen'ed on first
- * use, so what never writes never maps it), point reads and GC's dumps straight over netlink. */
+/* nf_tables for the SNAT, spoof-check and port-map rules: writes as one nfnetlink batch, point
+ * reads and GC's dumps, all straight over netlink (no libnftables, no nft command). */
 #include "nft.h"
 
-#include <dlfcn.h>
 #include <endian.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -16,35 +15,23 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
+#include <netinet/in.h>
 
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
-#include <nftables/libnftables.h>
 
-#define NFT_LIB "libnftables.so.1"
+#include "ip.h"
+
 #define NFT_LOCK_DIR "/run/cni-c"
 #define NFT_LOCK_FILE NFT_LOCK_DIR "/nft.lock"
 #define RECV_SIZE 65536 /* larger than any skb a netlink dump fills */
 
-/* The function types come from libnftables' own header, so a changed signature fails the
- * build instead of corrupting a call; the binary still has no link-time dependency on it. */
 struct nft {
-	int sock;      /* NETLINK_NETFILTER, for the reads */
+	int sock;      /* NETLINK_NETFILTER, for the reads and the write batches */
 	uint32_t seq;
 	char *rbuf;    /* RECV_SIZE */
-	void *lib;     /* NULL until the first libnftables call */
-	struct nft_ctx *ctx;
-	__typeof__(&nft_ctx_new) ctx_new;
-	__typeof__(&nft_ctx_free) ctx_free;
-	__typeof__(&nft_ctx_output_set_flags) set_flags;
-	__typeof__(&nft_ctx_set_dry_run) set_dry_run;
-	__typeof__(&nft_ctx_buffer_output) buffer_output;
-	__typeof__(&nft_ctx_buffer_error) buffer_error;
-	__typeof__(&nft_ctx_get_output_buffer) get_output;
-	__typeof__(&nft_ctx_get_error_buffer) get_error;
-	__typeof__(&nft_run_cmd_from_buffer) run_cmd;
 };
 
 int nft_open(struct nft **out, struct cni_error *e)
@@ -77,139 +64,9 @@ void nft_close(struct nft *n)
 		return;
 	/* Closing a socket that committed a deletion waits for an RCU grace period in the
 	 * kernel (nf_tables flushes its destroy work on NETLINK_URELEASE): ~10 ms, once. */
-	if (n->ctx)
-		n->ctx_free(n->ctx);
-	if (n->lib)
-		dlclose(n->lib);
 	close(n->sock);
 	free(n->rbuf);
 	free(n);
-}
-
-/* ---- libnftables, loaded on first use ---- */
-
-static int load(struct nft *n, struct cni_error *e)
-{
-	void *lib;
-
-	if (n->ctx)
-		return 0;
-	/* RTLD_LOCAL: its symbols (and libnftnl's, libmnl's) stay out of our namespace. */
-	if (!(lib = dlopen(NFT_LIB, RTLD_NOW | RTLD_LOCAL)))
-		return cni_errf(e, CNI_ERR_NOT_AVAILABLE, "nftables is not available: cannot load " NFT_LIB
-				" (Debian package libnftables1): %s", dlerror());
-#define SYM(field, name)                                                                                   \
-	do {                                                                                               \
-		if (!(*(void **)&n->field = dlsym(lib, name))) {                                           \
-			dlclose(lib);                                                                      \
-			return cni_errf(e, CNI_ERR_NOT_AVAILABLE, "nftables is not available: " NFT_LIB   \
-					" lacks the symbol " name);                                        \
-		}                                                                                  \
-	} while (0)
-	SYM(ctx_new, "nft_ctx_new");
-	SYM(ctx_free, "nft_ctx_free");
-	SYM(set_flags, "nft_ctx_output_set_flags");
-	SYM(set_dry_run, "nft_ctx_set_dry_run");
-	SYM(buffer_output, "nft_ctx_buffer_output");
-	SYM(buffer_error, "nft_ctx_buffer_error");
-	SYM(get_output, "nft_ctx_get_output_buffer");
-	SYM(get_error, "nft_ctx_get_error_buffer");
-	SYM(run_cmd, "nft_run_cmd_from_buffer");
-#undef SYM
-	struct nft_ctx *ctx = n->ctx_new(NFT_CTX_DEFAULT);
-	if (!ctx) {
-		dlclose(lib);
-		return cni_errf(e, CNI_ERR_NOT_AVAILABLE, "nftables is not available: nft_ctx_new failed");
-	}
-	if (n->buffer_output(ctx) < 0 || n->buffer_error(ctx) < 0) {
-		n->ctx_free(ctx);
-		dlclose(lib);
-		return cni_errf(e, CNI_ERR_INTERNAL, "nftables: cannot buffer libnftables output");
-	}
-	n->lib = lib;
-	n->ctx = ctx;
-	return 0;
-}
-
-/* The reason and the command of nft's first complaint. Its error output reads
- *   Error: Could not process rule: No such file or directory
- *   delete chain inet t nope
- *                       ^^^^
- * (warnings, "# Warning: ...", may come first). */
-static void parse_error(const char *err, char *why, size_t wl, char *cmd, size_t cl)
-{
-	const char *p = err ? strstr(err, "Error: ") : NULL;
-	size_t l;
-
-	why[0] = cmd[0] = '\0';
-	if (!p) {
-		l = err ? strcspn(err, "\n") : 0;
-		snprintf(why, wl, "%.*s", (int)l, l ? err : "failed without a message");
-		return;
-	}
-	p += strlen("Error: ");
-	l = strcspn(p, "\n");
-	snprintf(why, wl, "%.*s", (int)l, p);
-	if (p[l] == '\n' && strncmp(p + l + 1, "Error", 5) != 0) {
-		p += l + 1;
-		snprintf(cmd, cl, "%.*s", (int)strcspn(p, "\n"), p);
-	}
-}
-
-/* One call into libnftables. Returns 1 when it ran, 0 when it failed because the object is
- * absent and `absent_ok`, -1 otherwise. The error buffer is drained on every call (and the
- * output by the callers), since libnftables appends until read and a stale message would be
- * blamed on the next command. */
-static int run(struct nft *n, const char *cmds, unsigned flags, bool dry, bool absent_ok, struct cni_error *e)
-{
-	char why[256], cmd[200];
-	int rc;
-
-	if (load(n, e) < 0)
-		return -1;
-	n->set_flags(n->ctx, flags);
-	n->set_dry_run(n->ctx, dry);
-	rc = n->run_cmd(n->ctx, cmds);
-	const char *err = n->get_error(n->ctx);
-	if (rc == 0)
-		return 1;
-	n->get_output(n->ctx);
-	if (absent_ok && err && strstr(err, "No such file or directory"))
-		return 0;
-	parse_error(err, why, sizeof(why), cmd, sizeof(cmd));
-	const char *q = *cmd ? " in \"" : "", *qe = *cmd ? "\"" : "";
-	if (strstr(why, "Operation not permitted"))
-		return cni_errf(e, CNI_ERR_KERNEL, "nftables: %s (needs CAP_NET_ADMIN)%s%s%s", why, q, cmd, qe);
-	/* What a kernel without nf_tables, or without one of its modules, answers. */
-	if (strstr(why, "Protocol not supported") || strstr(why, "Operation not supported") ||
-	    strstr(why, "Address family not supported"))
-		return cni_errf(e, CNI_ERR_NOT_AVAILABLE, "nftables: the kernel lacks nf_tables or a needed module: %s%s%s%s",
-				why, q, cmd, qe);
-	return cni_errf(e, CNI_ERR_KERNEL, "nftables: %s%s%s%s", why, q, cmd, qe);
-}
-
-int nft_run(struct nft *n, const char *cmds, struct cni_error *e)
-{
-	int r = run(n, cmds, 0, false, false, e);
-	if (r > 0)
-		n->get_output(n->ctx);
-	return r < 0 ? -1 : 0;
-}
-
-int nft_run_quiet(struct nft *n, const char *cmds, struct cni_error *e)
-{
-	int r = run(n, cmds, 0, false, true, e);
-	if (r > 0)
-		n->get_output(n->ctx);
-	return r;
-}
-
-int nft_check(struct nft *n, const char *cmds, struct cni_error *e)
-{
-	int r = run(n, cmds, 0, true, false, e);
-	if (r > 0)
-		n->get_output(n->ctx);
-	return r < 0 ? -1 : 0;
 }
 
 /* ---- point reads over netlink ---- */
@@ -502,6 +359,1118 @@ int nft_get_map_elem(struct nft *n, int family, const char *table, const char *m
 	nest_end(&r, elems);
 	rc = talk(n, &r, what, elem_cb, &ea, e);
 	return rc == 1 ? (ea.seen ? 1 : 0) : rc < 0 ? -1 : rc;
+}
+
+/* ---- writes: our own nft command text, sent as one nfnetlink batch ----
+ *
+ * The callers keep writing nft commands (one a line); this translates the forms they write into
+ * the messages and expressions nft itself generates for the same text (the same implicit
+ * dependencies, set key types and user data, so `nft list ruleset` prints them alike), sends
+ * them in one batch (atomic, like `nft -f`) and maps each kernel error back to its line. */
+
+#define TOK_MAX 96
+
+struct tok {
+	const char *s;
+	size_t len;
+	bool quoted;
+};
+
+/* A growing buffer of netlink messages; nests are remembered by offset (it moves). */
+struct wbuf {
+	char *b;
+	size_t len, cap;
+	bool oom;
+	size_t msg; /* offset of the message being built */
+};
+
+static void *wb_room(struct wbuf *w, size_t n)
+{
+	if (w->oom)
+		return NULL;
+	if (w->len + n > w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 8192;
+		while (cap < w->len + n)
+			cap *= 2;
+		char *b = realloc(w->b, cap);
+		if (!b) {
+			w->oom = true;
+			return NULL;
+		}
+		w->b = b;
+		w->cap = cap;
+	}
+	void *p = w->b + w->len;
+	memset(p, 0, n);
+	w->len += n;
+	return p;
+}
+
+static void wb_msg(struct wbuf *w, uint16_t type, uint16_t flags, int family, uint32_t seq, uint16_t res_id)
+{
+	size_t at = w->len;
+	struct nlmsghdr *h = wb_room(w, NLMSG_SPACE(sizeof(struct nfgenmsg)));
+	if (!h)
+		return;
+	w->msg = at;
+	h->nlmsg_type = type;
+	h->nlmsg_flags = (uint16_t)(NLM_F_REQUEST | flags);
+	h->nlmsg_seq = seq;
+	struct nfgenmsg *g = NLMSG_DATA(h);
+	g->nfgen_family = (uint8_t)family;
+	g->version = NFNETLINK_V0;
+	g->res_id = htobe16(res_id);
+}
+
+static void wb_msg_end(struct wbuf *w)
+{
+	if (!w->oom)
+		((struct nlmsghdr *)(w->b + w->msg))->nlmsg_len = (uint32_t)(w->len - w->msg);
+}
+
+static void wb_put(struct wbuf *w, uint16_t type, const void *data, size_t len)
+{
+	struct nlattr *a = wb_room(w, NLA_ALIGN(NLA_HDRLEN + len));
+	if (!a)
+		return;
+	a->nla_type = type;
+	a->nla_len = (uint16_t)(NLA_HDRLEN + len);
+	if (len)
+		memcpy((char *)a + NLA_HDRLEN, data, len);
+}
+
+static void wb_str(struct wbuf *w, uint16_t type, const char *s) { wb_put(w, type, s, strlen(s) + 1); }
+static void wb_u32(struct wbuf *w, uint16_t type, uint32_t v)
+{
+	v = htobe32(v);
+	wb_put(w, type, &v, 4);
+}
+static size_t wb_nest(struct wbuf *w, uint16_t type)
+{
+	size_t at = w->len;
+	wb_put(w, type | NLA_F_NESTED, NULL, 0);
+	return at;
+}
+static void wb_nest_end(struct wbuf *w, size_t at)
+{
+	if (!w->oom)
+		((struct nlattr *)(w->b + at))->nla_len = (uint16_t)(w->len - at);
+}
+
+/* libnftnl's user data TLV {type, len, value} for a comment (type 0 for tables, chains, rules) */
+static void wb_comment(struct wbuf *w, uint16_t type, const struct tok *c)
+{
+	unsigned char ud[2 + NFT_COMMENT_MAX + 1];
+	size_t l = c->len > NFT_COMMENT_MAX ? NFT_COMMENT_MAX : c->len;
+	ud[0] = 0;
+	ud[1] = (unsigned char)(l + 1);
+	memcpy(ud + 2, c->s, l);
+	ud[2 + l] = '\0';
+	wb_put(w, type, ud, l + 3);
+}
+
+/* ---- expressions ---- */
+
+static size_t ex_begin(struct wbuf *w, const char *name, size_t *data)
+{
+	size_t el = wb_nest(w, NFTA_LIST_ELEM);
+	wb_str(w, NFTA_EXPR_NAME, name);
+	*data = wb_nest(w, NFTA_EXPR_DATA);
+	return el;
+}
+static void ex_end(struct wbuf *w, size_t el, size_t data)
+{
+	wb_nest_end(w, data);
+	wb_nest_end(w, el);
+}
+
+static void ex_meta(struct wbuf *w, uint32_t key, uint32_t reg, bool set)
+{
+	size_t d, el = ex_begin(w, "meta", &d);
+	if (set) {
+		wb_u32(w, NFTA_META_KEY, key);
+		wb_u32(w, NFTA_META_SREG, reg);
+	} else {
+		wb_u32(w, NFTA_META_DREG, reg);
+		wb_u32(w, NFTA_META_KEY, key);
+	}
+	ex_end(w, el, d);
+}
+
+static void ex_payload(struct wbuf *w, uint32_t base, uint32_t off, uint32_t len, uint32_t reg)
+{
+	size_t d, el = ex_begin(w, "payload", &d);
+	wb_u32(w, NFTA_PAYLOAD_DREG, reg);
+	wb_u32(w, NFTA_PAYLOAD_BASE, base);
+	wb_u32(w, NFTA_PAYLOAD_OFFSET, off);
+	wb_u32(w, NFTA_PAYLOAD_LEN, len);
+	ex_end(w, el, d);
+}
+
+static void wb_value(struct wbuf *w, uint16_t type, const void *v, size_t len)
+{
+	size_t n = wb_nest(w, type);
+	wb_put(w, NFTA_DATA_VALUE, v, len);
+	wb_nest_end(w, n);
+}
+
+static void ex_cmp(struct wbuf *w, uint32_t op, const void *v, size_t len)
+{
+	size_t d, el = ex_begin(w, "cmp", &d);
+	wb_u32(w, NFTA_CMP_SREG, NFT_REG_1);
+	wb_u32(w, NFTA_CMP_OP, op);
+	wb_value(w, NFTA_CMP_DATA, v, len);
+	ex_end(w, el, d);
+}
+
+static void ex_bitwise(struct wbuf *w, const void *mask, const void *xor, size_t len)
+{
+	size_t d, el = ex_begin(w, "bitwise", &d);
+	wb_u32(w, NFTA_BITWISE_SREG, NFT_REG_1);
+	wb_u32(w, NFTA_BITWISE_DREG, NFT_REG_1);
+	wb_u32(w, NFTA_BITWISE_LEN, (uint32_t)len);
+	wb_value(w, NFTA_BITWISE_MASK, mask, len);
+	wb_value(w, NFTA_BITWISE_XOR, xor, len);
+	ex_end(w, el, d);
+}
+
+static void ex_verdict(struct wbuf *w, int code, const struct tok *chain)
+{
+	size_t d, el = ex_begin(w, "immediate", &d);
+	wb_u32(w, NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT);
+	size_t dt = wb_nest(w, NFTA_IMMEDIATE_DATA), v = wb_nest(w, NFTA_DATA_VERDICT);
+	wb_u32(w, NFTA_VERDICT_CODE, (uint32_t)code);
+	if (chain) {
+		char name[TOK_MAX + 1];
+		snprintf(name, sizeof(name), "%.*s", (int)chain->len, chain->s);
+		wb_str(w, NFTA_VERDICT_CHAIN, name);
+	}
+	wb_nest_end(w, v);
+	wb_nest_end(w, dt);
+	ex_end(w, el, d);
+}
+
+static void ex_imm(struct wbuf *w, uint32_t reg, const void *v, size_t len)
+{
+	size_t d, el = ex_begin(w, "immediate", &d);
+	wb_u32(w, NFTA_IMMEDIATE_DREG, reg);
+	wb_value(w, NFTA_IMMEDIATE_DATA, v, len);
+	ex_end(w, el, d);
+}
+
+static void ex_lookup(struct wbuf *w, const struct tok *set, bool vmap)
+{
+	char name[TOK_MAX + 1];
+	size_t d, el = ex_begin(w, "lookup", &d);
+	snprintf(name, sizeof(name), "%.*s", (int)set->len, set->s);
+	wb_str(w, NFTA_LOOKUP_SET, name);
+	wb_u32(w, NFTA_LOOKUP_SREG, NFT_REG_1);
+	if (vmap)
+		wb_u32(w, NFTA_LOOKUP_DREG, NFT_REG_VERDICT);
+	wb_u32(w, NFTA_LOOKUP_FLAGS, 0);
+	ex_end(w, el, d);
+}
+
+/* ---- the command text ---- */
+
+static size_t tokenize(const char *line, size_t llen, struct tok *t, size_t max)
+{
+	const char *p = line, *end = line + llen;
+	size_t n = 0;
+
+	while (p < end) {
+		if (*p == ' ' || *p == '\t' || *p == ';') {
+			p++;
+			continue;
+		}
+		if (n == max)
+			return max + 1;
+		if (*p == '"') {
+			const char *q = memchr(p + 1, '"', (size_t)(end - p - 1));
+			if (!q)
+				return max + 1;
+			t[n++] = (struct tok){ p + 1, (size_t)(q - p - 1), true };
+			p = q + 1;
+			continue;
+		}
+		const char *s = p;
+		while (p < end && *p != ' ' && *p != '\t' && *p != ';')
+			p++;
+		t[n++] = (struct tok){ s, (size_t)(p - s), false };
+	}
+	return n;
+}
+
+static bool is(const struct tok *t, const char *s) { return !t->quoted && t->len == strlen(s) && memcmp(t->s, s, t->len) == 0; }
+
+/* A token as a C string, or false when it does not fit. */
+static bool tstr(const struct tok *t, char *buf, size_t blen)
+{
+	if (t->len >= blen)
+		return false;
+	memcpy(buf, t->s, t->len);
+	buf[t->len] = '\0';
+	return true;
+}
+
+static bool tnum(const struct tok *t, uint64_t max, uint64_t *out)
+{
+	char buf[32], *end;
+	if (t->quoted || !tstr(t, buf, sizeof(buf)) || !buf[0] || buf[0] == '-')
+		return false;
+	errno = 0;
+	unsigned long long v = strtoull(buf, &end, 0);
+	if (errno || *end || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+static int proto_num(const struct tok *t)
+{
+	uint64_t v;
+	if (is(t, "tcp"))
+		return IPPROTO_TCP;
+	if (is(t, "udp"))
+		return IPPROTO_UDP;
+	if (is(t, "sctp"))
+		return IPPROTO_SCTP;
+	if (is(t, "icmp"))
+		return IPPROTO_ICMP;
+	if (is(t, "icmpv6"))
+		return IPPROTO_ICMPV6;
+	return tnum(t, 255, &v) ? (int)v : -1;
+}
+
+/* an optional relational operator; false when none */
+static bool relop(const struct tok *t, uint32_t *op)
+{
+	static const struct { const char *s; uint32_t op; } ops[] = {
+		{ "==", NFT_CMP_EQ }, { "!=", NFT_CMP_NEQ }, { "<", NFT_CMP_LT },
+		{ "<=", NFT_CMP_LTE }, { ">", NFT_CMP_GT }, { ">=", NFT_CMP_GTE },
+	};
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (is(t, ops[i].s)) {
+			*op = ops[i].op;
+			return true;
+		}
+	return false;
+}
+
+struct rstate {
+	int nfproto; /* the family the rule has matched so far (0 none) */
+	int l4;      /* the transport protocol it has matched (-1 none) */
+};
+
+static void dep_nfproto(struct wbuf *w, struct rstate *st, int fam)
+{
+	if (st->nfproto == fam)
+		return;
+	uint8_t v = (uint8_t)fam;
+	ex_meta(w, NFT_META_NFPROTO, NFT_REG_1, false);
+	ex_cmp(w, NFT_CMP_EQ, &v, 1);
+	st->nfproto = fam;
+}
+
+/* "ADDR" or "ADDR/PREFIX" of family fam compared with op, as nft: a byte-aligned prefix loads
+ * only its bytes, any other a masked whole field. */
+static bool match_addr(struct wbuf *w, const struct tok *t, bool v4, uint32_t off, uint32_t op)
+{
+	char buf[64];
+	struct ipnet net;
+	int flen = v4 ? 4 : 16;
+
+	if (t->quoted || !tstr(t, buf, sizeof(buf)))
+		return false;
+	if (!strchr(buf, '/')) {
+		if (ip_parse(buf, &net.ip) < 0)
+			return false;
+		net.prefix = (uint8_t)(flen * 8);
+	} else if (ipnet_parse(buf, &net) < 0)
+		return false;
+	if (net.ip.len != flen)
+		return false;
+	struct ip a = ipnet_network(&net);
+	if (net.prefix == flen * 8) {
+		ex_payload(w, NFT_PAYLOAD_NETWORK_HEADER, off, flen, NFT_REG_1);
+		ex_cmp(w, op, a.b, flen);
+	} else if (net.prefix % 8 == 0 && net.prefix) {
+		ex_payload(w, NFT_PAYLOAD_NETWORK_HEADER, off, net.prefix / 8u, NFT_REG_1);
+		ex_cmp(w, op, a.b, net.prefix / 8u);
+	} else {
+		uint8_t mask[16] = { 0 }, zero[16] = { 0 };
+		for (int i = 0; i < net.prefix; i++)
+			mask[i / 8] |= (uint8_t)(0x80 >> (i % 8));
+		ex_payload(w, NFT_PAYLOAD_NETWORK_HEADER, off, flen, NFT_REG_1);
+		ex_bitwise(w, mask, zero, flen);
+		ex_cmp(w, op, a.b, flen);
+	}
+	return true;
+}
+
+static bool ifname_key(const struct tok *t, uint8_t key[16])
+{
+	memset(key, 0, 16);
+	if (!t->len || t->len >= 16)
+		return false;
+	memcpy(key, t->s, t->len);
+	return true;
+}
+
+/* nft merges a rule's port matches on adjacent header fields with the same operator into one
+ * load (rule_postprocess: "th sport 1 th dport 80" loads 4 bytes at offset 0), in place of the
+ * first by offset; matches are grouped up to the next statement that is not a match. A first
+ * pass over the rule finds them, the second writes the merged form. */
+#define MAX_PORTM 64
+struct portm {
+	size_t tok;   /* where the match starts in the rule */
+	int seg;      /* matches merge only within one run between other statements */
+	bool sport;   /* offset 0, else 2 (dport) */
+	uint32_t op;
+	uint16_t val; /* network order */
+	int act;      /* 0 as written, 1 merged with `other` (4 bytes at 0), 2 merged away */
+	uint16_t other;
+};
+struct plan {
+	struct portm p[MAX_PORTM];
+	size_t n;
+	int seg;
+	bool scan;
+};
+
+static void plan_merge(struct plan *pl)
+{
+	for (int seg = 0; seg <= pl->seg; seg++) {
+		struct portm *v[MAX_PORTM];
+		size_t k = 0;
+		/* stable by offset: sports first, each in rule order */
+		for (int pass = 0; pass < 2; pass++)
+			for (size_t i = 0; i < pl->n; i++)
+				if (pl->p[i].seg == seg && pl->p[i].sport == (pass == 0))
+					v[k++] = &pl->p[i];
+		struct portm *last = k ? v[0] : NULL;
+		for (size_t i = 1; i < k; i++) {
+			struct portm *this = v[i];
+			if (last->sport && last->act == 0 && !this->sport && last->op == this->op &&
+			    (this->op == NFT_CMP_EQ || this->op == NFT_CMP_NEQ)) {
+				last->act = 1;
+				last->other = this->val;
+				this->act = 2;
+				continue;
+			}
+			last = this;
+		}
+	}
+}
+
+/* One rule's expressions, t[0..n); *comment set when it has one. false: a form this does not know,
+ * *bad at the token. */
+static bool rule_exprs(struct wbuf *w, int fam, const struct tok *t, size_t n, const struct tok **comment, size_t *bad,
+		       struct plan *pl)
+{
+	struct rstate st = { 0, -1 };
+	size_t i = 0;
+	uint32_t op;
+	uint64_t v;
+
+	*comment = NULL;
+#define NEED(k) do { if (i + (k) > n) goto fail; } while (0)
+	pl->seg = 0;
+	while (i < n) {
+		const struct tok *x = &t[i];
+		*bad = i;
+		/* statements other than matches end a run of mergeable matches */
+		if (is(x, "masquerade") || is(x, "dnat") || is(x, "return") || is(x, "drop") || is(x, "accept") ||
+		    is(x, "jump") || is(x, "goto") || (is(x, "meta") && i + 2 < n && is(&t[i + 2], "set")))
+			pl->seg++;
+		if (is(x, "comment")) {
+			NEED(2);
+			*comment = &t[i + 1];
+			i += 2;
+		} else if (is(x, "ip") || is(x, "ip6")) {
+			bool v4 = is(x, "ip");
+			NEED(3);
+			bool sa = is(&t[i + 1], "saddr");
+			if (!sa && !is(&t[i + 1], "daddr"))
+				goto fail;
+			uint32_t off = v4 ? (sa ? 12 : 16) : (sa ? 8 : 24);
+			dep_nfproto(w, &st, v4 ? NFPROTO_IPV4 : NFPROTO_IPV6);
+			i += 2;
+			if (is(&t[i], "vmap")) {
+				NEED(2);
+				if (t[i + 1].len < 2 || t[i + 1].s[0] != '@')
+					goto fail;
+				struct tok set = { t[i + 1].s + 1, t[i + 1].len - 1, false };
+				ex_payload(w, NFT_PAYLOAD_NETWORK_HEADER, off, v4 ? 4 : 16, NFT_REG_1);
+				ex_lookup(w, &set, true);
+				i += 2;
+				continue;
+			}
+			op = NFT_CMP_EQ;
+			if (relop(&t[i], &op))
+				i++;
+			NEED(1);
+			*bad = i;
+			if ((op != NFT_CMP_EQ && op != NFT_CMP_NEQ) || !match_addr(w, &t[i], v4, off, op))
+				goto fail;
+			i++;
+		} else if (is(x, "meta") && i + 1 < n && (is(&t[i + 1], "iifname") || is(&t[i + 1], "oifname"))) {
+			i++; /* "meta iifname" is "iifname" */
+		} else if (is(x, "iifname") || is(x, "oifname")) {
+			uint32_t key = is(x, "iifname") ? NFT_META_IIFNAME : NFT_META_OIFNAME;
+			uint8_t name[16];
+			NEED(2);
+			i++;
+			ex_meta(w, key, NFT_REG_1, false);
+			if (is(&t[i], "vmap")) {
+				NEED(2);
+				if (t[i + 1].len < 2 || t[i + 1].s[0] != '@')
+					goto fail;
+				struct tok set = { t[i + 1].s + 1, t[i + 1].len - 1, false };
+				ex_lookup(w, &set, true);
+				i += 2;
+				continue;
+			}
+			op = NFT_CMP_EQ;
+			if (relop(&t[i], &op))
+				i++;
+			NEED(1);
+			*bad = i;
+			if ((op != NFT_CMP_EQ && op != NFT_CMP_NEQ) || !ifname_key(&t[i], name) || memchr(t[i].s, '*', t[i].len))
+				goto fail;
+			ex_cmp(w, op, name, 16);
+			i++;
+		} else if (is(x, "meta")) {
+			NEED(3);
+			const struct tok *k = &t[i + 1];
+			i += 2;
+			if (is(k, "nfproto")) {
+				int nf = is(&t[i], "ipv4") ? NFPROTO_IPV4 : is(&t[i], "ipv6") ? NFPROTO_IPV6 : 0;
+				*bad = i;
+				if (!nf)
+					goto fail;
+				uint8_t b = (uint8_t)nf;
+				ex_meta(w, NFT_META_NFPROTO, NFT_REG_1, false);
+				ex_cmp(w, NFT_CMP_EQ, &b, 1);
+				st.nfproto = nf;
+				i++;
+			} else if (is(k, "l4proto") && is(&t[i], ".")) {
+				/* meta l4proto . th dport vmap @SET: the concatenation in 32-bit registers */
+				NEED(5);
+				if (!is(&t[i + 1], "th") || !is(&t[i + 2], "dport") || !is(&t[i + 3], "vmap") ||
+				    t[i + 4].len < 2 || t[i + 4].s[0] != '@')
+					goto fail;
+				struct tok set = { t[i + 4].s + 1, t[i + 4].len - 1, false };
+				ex_meta(w, NFT_META_L4PROTO, NFT_REG_1, false);
+				ex_payload(w, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
+				ex_lookup(w, &set, true);
+				i += 5;
+			} else if (is(k, "l4proto")) {
+				op = NFT_CMP_EQ;
+				if (relop(&t[i], &op))
+					i++;
+				NEED(1);
+				*bad = i;
+				int p = proto_num(&t[i]);
+				if (p < 0)
+					goto fail;
+				uint8_t b = (uint8_t)p;
+				ex_meta(w, NFT_META_L4PROTO, NFT_REG_1, false);
+				ex_cmp(w, op, &b, 1);
+				if (op == NFT_CMP_EQ)
+					st.l4 = p;
+				i++;
+			} else if (is(k, "mark") && is(&t[i], "set")) {
+				/* meta mark set meta mark or X */
+				NEED(5);
+				if (!is(&t[i + 1], "meta") || !is(&t[i + 2], "mark") || !is(&t[i + 3], "or") ||
+				    !tnum(&t[i + 4], UINT32_MAX, &v))
+					goto fail;
+				uint32_t m = (uint32_t)v, mask = ~m;
+				ex_meta(w, NFT_META_MARK, NFT_REG_1, false);
+				ex_bitwise(w, &mask, &m, 4);
+				ex_meta(w, NFT_META_MARK, NFT_REG_1, true);
+				i += 5;
+			} else if (is(k, "mark") && is(&t[i], "and")) {
+				/* meta mark and X == Y */
+				uint64_t y;
+				NEED(4);
+				if (!tnum(&t[i + 1], UINT32_MAX, &v) || !relop(&t[i + 2], &op) || !tnum(&t[i + 3], UINT32_MAX, &y))
+					goto fail;
+				uint32_t m = (uint32_t)v, zero = 0, val = (uint32_t)y;
+				ex_meta(w, NFT_META_MARK, NFT_REG_1, false);
+				ex_bitwise(w, &m, &zero, 4);
+				ex_cmp(w, op, &val, 4);
+				i += 4;
+			} else if (is(k, "mark")) {
+				op = NFT_CMP_EQ;
+				if (relop(&t[i], &op))
+					i++;
+				NEED(1);
+				*bad = i;
+				/* (an ordering on the host-order mark needs a byteorder expression first) */
+				if ((op != NFT_CMP_EQ && op != NFT_CMP_NEQ) || !tnum(&t[i], UINT32_MAX, &v))
+					goto fail;
+				uint32_t val = (uint32_t)v;
+				ex_meta(w, NFT_META_MARK, NFT_REG_1, false);
+				ex_cmp(w, op, &val, 4);
+				i++;
+			} else
+				goto fail;
+		} else if (is(x, "th") || is(x, "tcp") || is(x, "udp") || is(x, "sctp")) {
+			size_t stmt = i;
+			NEED(3);
+			bool sp = is(&t[i + 1], "sport");
+			if (!sp && !is(&t[i + 1], "dport"))
+				goto fail;
+			if (!is(x, "th")) {
+				int p = proto_num(x);
+				if (st.l4 != p) {
+					uint8_t b = (uint8_t)p;
+					ex_meta(w, NFT_META_L4PROTO, NFT_REG_1, false);
+					ex_cmp(w, NFT_CMP_EQ, &b, 1);
+					st.l4 = p;
+				}
+			}
+			i += 2;
+			op = NFT_CMP_EQ;
+			if (relop(&t[i], &op))
+				i++;
+			NEED(1);
+			*bad = i;
+			if (!tnum(&t[i], 65535, &v))
+				goto fail;
+			uint16_t port = htobe16((uint16_t)v);
+			const struct portm *pm = NULL;
+			for (size_t k = 0; k < pl->n && !pm; k++)
+				if (pl->p[k].tok == stmt)
+					pm = &pl->p[k];
+			if (pl->scan) {
+				if (pl->n == MAX_PORTM)
+					goto fail;
+				pl->p[pl->n++] = (struct portm){ stmt, pl->seg, sp, op, port, 0, 0 };
+			}
+			if (pm && pm->act == 1) {
+				uint16_t both[2] = { port, pm->other };
+				ex_payload(w, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 4, NFT_REG_1);
+				ex_cmp(w, op, both, 4);
+			} else if (!pm || pm->act == 0) {
+				ex_payload(w, NFT_PAYLOAD_TRANSPORT_HEADER, sp ? 0 : 2, 2, NFT_REG_1);
+				ex_cmp(w, op, &port, 2);
+			}
+			i++;
+		} else if (is(x, "fib")) {
+			/* fib daddr type local */
+			NEED(4);
+			if (!is(&t[i + 1], "daddr") || !is(&t[i + 2], "type") || !is(&t[i + 3], "local"))
+				goto fail;
+			size_t d, el = ex_begin(w, "fib", &d);
+			wb_u32(w, NFTA_FIB_DREG, NFT_REG_1);
+			wb_u32(w, NFTA_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+			wb_u32(w, NFTA_FIB_FLAGS, NFTA_FIB_F_DADDR);
+			ex_end(w, el, d);
+			uint32_t local = 2; /* RTN_LOCAL */
+			ex_cmp(w, NFT_CMP_EQ, &local, 4);
+			i += 4;
+		} else if (is(x, "ether")) {
+			/* ether saddr MAC, after nft's dependency on an Ethernet input device */
+			uint8_t mac[6];
+			char buf[24];
+			NEED(3);
+			if (!is(&t[i + 1], "saddr") || !tstr(&t[i + 2], buf, sizeof(buf)) ||
+			    sscanf(buf, "%2hhx:%2hhx:%2hhx:%2hhx:%2hhx:%2hhx", &mac[0], &mac[1], &mac[2], &mac[3], &mac[4],
+				   &mac[5]) != 6 || strlen(buf) != 17)
+				goto fail;
+			uint16_t ether = 1; /* ARPHRD_ETHER */
+			if (fam != NFPROTO_BRIDGE) {
+				ex_meta(w, NFT_META_IIFTYPE, NFT_REG_1, false);
+				ex_cmp(w, NFT_CMP_EQ, &ether, 2);
+			}
+			ex_payload(w, NFT_PAYLOAD_LL_HEADER, 6, 6, NFT_REG_1);
+			ex_cmp(w, NFT_CMP_EQ, mac, 6);
+			i += 3;
+		} else if (is(x, "masquerade")) {
+			size_t d, el = ex_begin(w, "masq", &d);
+			ex_end(w, el, d);
+			i++;
+		} else if (is(x, "dnat")) {
+			/* dnat ip to A:P, dnat ip6 to [A]:P */
+			char buf[80], *colon;
+			struct ip a;
+			NEED(3);
+			bool v4 = is(&t[i + 1], "ip");
+			if ((!v4 && !is(&t[i + 1], "ip6")) || !is(&t[i + 2], "to"))
+				goto fail;
+			*bad = i + 2;
+			NEED(4);
+			if (!tstr(&t[i + 3], buf, sizeof(buf)) || !(colon = strrchr(buf, ':')))
+				goto fail;
+			*colon = '\0';
+			char *as = buf;
+			if (!v4) {
+				if (buf[0] != '[' || colon[-1] != ']')
+					goto fail;
+				colon[-1] = '\0';
+				as = buf + 1;
+			}
+			struct tok pt = { colon + 1, strlen(colon + 1), false };
+			if (ip_parse(as, &a) < 0 || a.len != (v4 ? 4 : 16) || !tnum(&pt, 65535, &v))
+				goto fail;
+			uint16_t port = htobe16((uint16_t)v);
+			ex_imm(w, NFT_REG_1, a.b, a.len);
+			ex_imm(w, NFT_REG_2, &port, 2);
+			size_t d, el = ex_begin(w, "nat", &d);
+			wb_u32(w, NFTA_NAT_TYPE, NFT_NAT_DNAT);
+			wb_u32(w, NFTA_NAT_FAMILY, v4 ? NFPROTO_IPV4 : NFPROTO_IPV6);
+			wb_u32(w, NFTA_NAT_REG_ADDR_MIN, NFT_REG_1);
+			wb_u32(w, NFTA_NAT_REG_PROTO_MIN, NFT_REG_2);
+			wb_u32(w, NFTA_NAT_FLAGS, 0x2); /* NF_NAT_RANGE_PROTO_SPECIFIED */
+			ex_end(w, el, d);
+			i += 4;
+		} else if (is(x, "return") || is(x, "drop") || is(x, "accept")) {
+			ex_verdict(w, is(x, "return") ? NFT_RETURN : is(x, "drop") ? NF_DROP : NF_ACCEPT, NULL);
+			i++;
+		} else if (is(x, "jump") || is(x, "goto")) {
+			NEED(2);
+			if (t[i + 1].quoted || !t[i + 1].len || t[i + 1].len > TOK_MAX)
+				goto fail;
+			ex_verdict(w, is(x, "jump") ? NFT_JUMP : NFT_GOTO, &t[i + 1]);
+			i += 2;
+		} else
+			goto fail;
+	}
+#undef NEED
+	return true;
+fail:
+	if (*bad >= n)
+		*bad = n ? n - 1 : 0;
+	return false;
+}
+
+bool nft_match_ok(const char *expr)
+{
+	struct tok t[TOK_MAX];
+	struct wbuf none = { .oom = true };
+	struct plan pl = { .scan = true };
+	const struct tok *comment;
+	size_t n = tokenize(expr, strlen(expr), t, TOK_MAX), bad;
+
+	if (!n || n > TOK_MAX || !rule_exprs(&none, NFPROTO_INET, t, n, &comment, &bad, &pl) || comment)
+		return false;
+	/* matches only: nothing that ends a run of matches (a verdict, a statement) */
+	return pl.seg == 0;
+}
+
+/* ---- sets, chains ---- */
+
+/* The user data nft 1.0 stores with each map type (key byte order, and for the concatenation
+ * its typeof description), byte for byte: `nft list` prints the key from it. */
+static const unsigned char ud_ip[] = { 0, 4, 2, 0, 0, 0, 1, 4, 0, 0, 0, 0, 6, 4, 0, 0, 0, 0 };
+static const unsigned char ud_ifname[] = { 0, 4, 1, 0, 0, 0, 1, 4, 0, 0, 0, 0, 6, 4, 0, 0, 0, 0 };
+static const unsigned char ud_concat[] = { 0, 4, 0, 0, 0, 0, 1, 4, 0, 0, 0, 0, 3, 8, 0, 4,
+					   0x0d, 0, 0, 0, 1, 0, 6, 4, 0, 0, 0, 0 };
+
+static bool hook_num(const struct tok *t, uint32_t *h)
+{
+	static const char *const names[] = { "prerouting", "input", "forward", "output", "postrouting" };
+	for (uint32_t i = 0; i < 5; i++)
+		if (is(t, names[i])) {
+			*h = i;
+			return true;
+		}
+	return false;
+}
+
+static bool prio_num(const struct tok *t, int32_t *p)
+{
+	char buf[16], *end;
+	if (is(t, "srcnat"))
+		*p = 100;
+	else if (is(t, "dstnat"))
+		*p = -100;
+	else if (is(t, "filter"))
+		*p = 0;
+	else if (is(t, "raw"))
+		*p = -300;
+	else if (is(t, "mangle"))
+		*p = -150;
+	else {
+		if (!tstr(t, buf, sizeof(buf)))
+			return false;
+		long v = strtol(buf, &end, 10);
+		if (!*buf || *end || v < INT32_MIN || v > INT32_MAX)
+			return false;
+		*p = (int32_t)v;
+	}
+	return true;
+}
+
+/* An element key: an address, a quoted interface name, or PROTO . PORT. */
+static bool elem_key(const struct tok *t, size_t n, uint8_t key[16], size_t *klen, size_t *used)
+{
+	char buf[64];
+	struct ip a;
+	uint64_t v;
+
+	if (n >= 3 && is(&t[1], ".")) {
+		int p = proto_num(&t[0]);
+		if (p < 0 || !tnum(&t[2], 65535, &v))
+			return false;
+		memset(key, 0, 8);
+		key[0] = (uint8_t)p;
+		key[4] = (uint8_t)(v >> 8);
+		key[5] = (uint8_t)v;
+		*klen = 8;
+		*used = 3;
+		return true;
+	}
+	if (n < 1)
+		return false;
+	*used = 1;
+	if (t[0].quoted) {
+		*klen = 16;
+		return ifname_key(&t[0], key);
+	}
+	if (!tstr(&t[0], buf, sizeof(buf)) || ip_parse(buf, &a) < 0)
+		return false;
+	memcpy(key, a.b, a.len);
+	*klen = a.len;
+	return true;
+}
+
+/* ---- one command line into one message ---- */
+
+static bool name_tok(const struct tok *t, char *buf, size_t blen) { return !t->quoted && t->len && tstr(t, buf, blen); }
+
+/* Appends the message for the command t[0..n) with sequence seq. false: not a form this knows
+ * (*bad: the token). */
+static bool command(struct wbuf *w, const struct tok *t, size_t n, uint32_t seq, size_t *bad)
+{
+	char table[TOK_MAX + 1], obj[TOK_MAX + 1];
+	const uint16_t create = NLM_F_CREATE | NLM_F_ACK;
+	size_t i;
+
+	*bad = 0;
+	if (n < 4 || !(is(&t[2], "inet") || is(&t[2], "bridge")))
+		goto fail;
+	int fam = is(&t[2], "inet") ? NFPROTO_INET : NFPROTO_BRIDGE;
+	*bad = 3;
+	if (!name_tok(&t[3], table, sizeof(table)))
+		goto fail;
+	bool add = is(&t[0], "add"), del = is(&t[0], "delete"), ins = is(&t[0], "insert"), flush = is(&t[0], "flush");
+	const struct tok *what = &t[1];
+
+	if (add && is(what, "table")) {
+		wb_msg(w, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWTABLE, create, fam, seq, 0);
+		wb_str(w, NFTA_TABLE_NAME, table);
+		wb_u32(w, NFTA_TABLE_FLAGS, 0);
+		if (n == 8 && is(&t[4], "{") && is(&t[5], "comment") && t[6].quoted && is(&t[7], "}"))
+			wb_comment(w, NFTA_TABLE_USERDATA, &t[6]);
+		else if (n != 4)
+			goto fail;
+		wb_msg_end(w);
+		return true;
+	}
+	*bad = 4;
+	if (n < 5 || !name_tok(&t[4], obj, sizeof(obj)))
+		goto fail;
+	if (add && (is(what, "map"))) {
+		/* add map inet T NAME { type KEY : verdict } */
+		uint32_t ktype, klen;
+		const unsigned char *ud;
+		size_t udlen;
+		*bad = 7;
+		if (n >= 10 && is(&t[5], "{") && is(&t[6], "type") && is(&t[7], "ipv4_addr"))
+			ktype = 7, klen = 4, ud = ud_ip, udlen = sizeof(ud_ip), i = 8;
+		else if (n >= 10 && is(&t[5], "{") && is(&t[6], "type") && is(&t[7], "ipv6_addr"))
+			ktype = 8, klen = 16, ud = ud_ip, udlen = sizeof(ud_ip), i = 8;
+		else if (n >= 10 && is(&t[5], "{") && is(&t[6], "type") && is(&t[7], "ifname"))
+			ktype = 41, klen = 16, ud = ud_ifname, udlen = sizeof(ud_ifname), i = 8;
+		else if (n >= 12 && is(&t[5], "{") && is(&t[6], "type") && is(&t[7], "inet_proto") && is(&t[8], ".") &&
+			 is(&t[9], "inet_service"))
+			ktype = 12 << 6 | 13, klen = 8, ud = ud_concat, udlen = sizeof(ud_concat), i = 10;
+		else
+			goto fail;
+		*bad = i;
+		if (n != i + 3 || !is(&t[i], ":") || !is(&t[i + 1], "verdict") || !is(&t[i + 2], "}"))
+			goto fail;
+		wb_msg(w, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWSET, create, fam, seq, 0);
+		wb_str(w, NFTA_SET_TABLE, table);
+		wb_str(w, NFTA_SET_NAME, obj);
+		wb_u32(w, NFTA_SET_FLAGS, NFT_SET_MAP);
+		wb_u32(w, NFTA_SET_KEY_TYPE, ktype);
+		wb_u32(w, NFTA_SET_KEY_LEN, klen);
+		wb_u32(w, NFTA_SET_DATA_TYPE, NFT_DATA_VERDICT);
+		wb_u32(w, NFTA_SET_DATA_LEN, 0);
+		wb_u32(w, NFTA_SET_ID, seq);
+		wb_put(w, NFTA_SET_USERDATA, ud, udlen);
+		wb_msg_end(w);
+		return true;
+	}
+	if (add && is(what, "chain")) {
+		wb_msg(w, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWCHAIN, create, fam, seq, 0);
+		wb_str(w, NFTA_CHAIN_TABLE, table);
+		wb_str(w, NFTA_CHAIN_NAME, obj);
+		if (n == 5) {
+			wb_msg_end(w);
+			return true;
+		}
+		*bad = 5;
+		if (!is(&t[5], "{") || !is(&t[n - 1], "}"))
+			goto fail;
+		if (n == 9 && is(&t[6], "comment") && t[7].quoted) {
+			wb_comment(w, NFTA_CHAIN_USERDATA, &t[7]);
+			wb_msg_end(w);
+			return true;
+		}
+		/* { type T hook H priority P policy accept } */
+		uint32_t hook;
+		int32_t prio;
+		*bad = 6;
+		if (n != 15 || !is(&t[6], "type") || !(is(&t[7], "nat") || is(&t[7], "filter")) || !is(&t[8], "hook") ||
+		    !hook_num(&t[9], &hook) || !is(&t[10], "priority") || !prio_num(&t[11], &prio) ||
+		    !is(&t[12], "policy") || !is(&t[13], "accept"))
+			goto fail;
+		wb_str(w, NFTA_CHAIN_TYPE, is(&t[7], "nat") ? "nat" : "filter");
+		wb_u32(w, NFTA_CHAIN_POLICY, NF_ACCEPT);
+		size_t h = wb_nest(w, NFTA_CHAIN_HOOK);
+		wb_u32(w, NFTA_HOOK_HOOKNUM, hook);
+		wb_u32(w, NFTA_HOOK_PRIORITY, (uint32_t)prio);
+		wb_nest_end(w, h);
+		wb_msg_end(w);
+		return true;
+	}
+	if ((del || flush) && is(what, "chain") && n == 5) {
+		wb_msg(w, NFNL_SUBSYS_NFTABLES << 8 | (del ? NFT_MSG_DELCHAIN : NFT_MSG_DELRULE), NLM_F_ACK, fam,
+		       seq, 0);
+		wb_str(w, del ? NFTA_CHAIN_TABLE : NFTA_RULE_TABLE, table);
+		wb_str(w, del ? NFTA_CHAIN_NAME : NFTA_RULE_CHAIN, obj);
+		wb_msg_end(w);
+		return true;
+	}
+	if (del && is(what, "rule")) {
+		uint64_t h;
+		*bad = 5;
+		if (n != 7 || !is(&t[5], "handle") || !tnum(&t[6], UINT64_MAX, &h))
+			goto fail;
+		wb_msg(w, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_DELRULE, NLM_F_ACK, fam, seq, 0);
+		wb_str(w, NFTA_RULE_TABLE, table);
+		wb_str(w, NFTA_RULE_CHAIN, obj);
+		h = htobe64(h);
+		wb_put(w, NFTA_RULE_HANDLE, &h, 8);
+		wb_msg_end(w);
+		return true;
+	}
+	if ((add || ins) && is(what, "rule")) {
+		const struct tok *comment;
+		wb_msg(w, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWRULE, (uint16_t)(create | (add ? NLM_F_APPEND : 0)),
+		       fam, seq, 0);
+		wb_str(w, NFTA_RULE_TABLE, table);
+		wb_str(w, NFTA_RULE_CHAIN, obj);
+		/* a first pass, writing nothing (an "out of memory" buffer), plans the merges */
+		struct wbuf none = { .oom = true };
+		struct plan pl = { .scan = true };
+		if (!rule_exprs(&none, fam, t + 5, n - 5, &comment, bad, &pl)) {
+			*bad += 5;
+			goto fail;
+		}
+		plan_merge(&pl);
+		pl.scan = false;
+		size_t ex = wb_nest(w, NFTA_RULE_EXPRESSIONS);
+		rule_exprs(w, fam, t + 5, n - 5, &comment, bad, &pl);
+		wb_nest_end(w, ex);
+		if (comment)
+			wb_comment(w, NFTA_RULE_USERDATA, comment);
+		wb_msg_end(w);
+		return true;
+	}
+	if ((add || del) && is(what, "element")) {
+		/* { KEY } or { KEY : jump|goto CHAIN } */
+		uint8_t key[16];
+		size_t klen, used;
+		*bad = 5;
+		if (n < 7 || !is(&t[5], "{") || !is(&t[n - 1], "}") || !elem_key(t + 6, n - 7, key, &klen, &used))
+			goto fail;
+		i = 6 + used;
+		*bad = i;
+		bool verdict = add && n == i + 4 && is(&t[i], ":") && (is(&t[i + 1], "jump") || is(&t[i + 1], "goto"));
+		if (!(verdict || (del && n == i + 1)))
+			goto fail;
+		wb_msg(w, NFNL_SUBSYS_NFTABLES << 8 | (add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM),
+		       add ? create : NLM_F_ACK, fam, seq, 0);
+		wb_str(w, NFTA_SET_ELEM_LIST_TABLE, table);
+		wb_str(w, NFTA_SET_ELEM_LIST_SET, obj);
+		size_t els = wb_nest(w, NFTA_SET_ELEM_LIST_ELEMENTS), el = wb_nest(w, NFTA_LIST_ELEM);
+		wb_value(w, NFTA_SET_ELEM_KEY, key, klen);
+		if (verdict) {
+			char chain[TOK_MAX + 1];
+			if (!name_tok(&t[i + 2], chain, sizeof(chain)))
+				goto fail;
+			size_t d = wb_nest(w, NFTA_SET_ELEM_DATA), v = wb_nest(w, NFTA_DATA_VERDICT);
+			wb_u32(w, NFTA_VERDICT_CODE, (uint32_t)(is(&t[i + 1], "jump") ? NFT_JUMP : NFT_GOTO));
+			wb_str(w, NFTA_VERDICT_CHAIN, chain);
+			wb_nest_end(w, v);
+			wb_nest_end(w, d);
+		}
+		wb_nest_end(w, el);
+		wb_nest_end(w, els);
+		wb_msg_end(w);
+		return true;
+	}
+fail:
+	return false;
+}
+
+/* ---- the batch ---- */
+
+struct line {
+	const char *s;
+	size_t len;
+};
+
+/* Send the commands as one batch; ended (committed) unless dry, when the kernel validates each
+ * message and then drops the transaction. 1 = done, 0 = an object was absent (ENOENT) and
+ * absent_ok, -1 = error. */
+static int batch(struct nft *n, const char *cmds, bool dry, bool absent_ok, struct cni_error *e)
+{
+	struct wbuf w = { 0 };
+	struct line *lines = NULL;
+	size_t nl = 0, cap = 0;
+	struct tok t[TOK_MAX];
+	int rc = -1;
+
+	/* the lines, one message each */
+	uint32_t base = n->seq + 1;
+	wb_msg(&w, NFNL_MSG_BATCH_BEGIN, 0, AF_UNSPEC, base, NFNL_SUBSYS_NFTABLES);
+	wb_msg_end(&w);
+	for (const char *p = cmds; *p;) {
+		size_t len = strcspn(p, "\n"), cnt, bad;
+		const char *ln = p;
+		p += len + (p[len] == '\n');
+		if (!len)
+			continue;
+		if (nl == cap) {
+			cap = cap ? cap * 2 : 16;
+			struct line *v = realloc(lines, cap * sizeof(*v));
+			if (!v) {
+				cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+				goto out;
+			}
+			lines = v;
+		}
+		lines[nl] = (struct line){ ln, len };
+		cnt = tokenize(ln, len, t, TOK_MAX);
+		if (cnt > TOK_MAX || !command(&w, t, cnt, base + 1 + (uint32_t)nl, &bad)) {
+			const char *at = cnt <= TOK_MAX && bad < cnt ? t[bad].s : ln;
+			cni_errf(e, CNI_ERR_INVALID_CONFIG, "nftables: cannot express \"%.*s\" (at \"%.*s\")", (int)len, ln,
+				 (int)(ln + len - at), at);
+			goto out;
+		}
+		nl++;
+	}
+	if (!nl) {
+		rc = 1;
+		goto out;
+	}
+	if (!dry) {
+		wb_msg(&w, NFNL_MSG_BATCH_END, 0, AF_UNSPEC, base + 1 + (uint32_t)nl, NFNL_SUBSYS_NFTABLES);
+		wb_msg_end(&w);
+	}
+	/* a last request, answered after the whole batch: the end of the replies */
+	uint32_t last = base + 2 + (uint32_t)nl;
+	size_t blen = w.len;
+	wb_msg(&w, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETGEN, NLM_F_ACK, AF_UNSPEC, last, 0);
+	wb_msg_end(&w);
+	if (w.oom) {
+		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	n->seq = last;
+
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	/* apart: the kernel reads nothing after a batch's end in the same datagram */
+	if (sendto(n->sock, w.b, blen, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0 ||
+	    sendto(n->sock, w.b + blen, w.len - blen, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
+		cni_errf(e, CNI_ERR_KERNEL, "nftables: sending a batch of %zu commands: %s", nl, strerror(errno));
+		goto out;
+	}
+	int first_err = 0, batch_err = 0;
+	size_t err_line = 0;
+	bool all_absent = true;
+	for (bool done = false; !done;) {
+		ssize_t got = recv(n->sock, n->rbuf, RECV_SIZE, MSG_TRUNC);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			cni_errf(e, CNI_ERR_KERNEL, "nftables: reading the answers to a batch: %s", strerror(errno));
+			goto out;
+		}
+		if (got > RECV_SIZE) {
+			cni_errf(e, CNI_ERR_KERNEL, "nftables: an answer to a batch was truncated");
+			goto out;
+		}
+		size_t left = (size_t)got;
+		for (const struct nlmsghdr *m = (const struct nlmsghdr *)n->rbuf; NLMSG_OK(m, left); m = NLMSG_NEXT(m, left)) {
+			if (m->nlmsg_seq == last && (m->nlmsg_type == NLMSG_ERROR || m->nlmsg_type == NLMSG_DONE)) {
+				done = true;
+				continue;
+			}
+			if (m->nlmsg_type != NLMSG_ERROR || m->nlmsg_len < NLMSG_LENGTH(sizeof(int)))
+				continue;
+			int err;
+			memcpy(&err, NLMSG_DATA(m), sizeof(int));
+			if (err >= 0)
+				continue;
+			/* the batch's begin or end refused: no nf_tables at all, or the commit failed */
+			if (m->nlmsg_seq == base || m->nlmsg_seq == base + 1 + nl) {
+				batch_err = err;
+				continue;
+			}
+			if (m->nlmsg_seq < base || m->nlmsg_seq > base + nl)
+				continue;
+			all_absent &= err == -ENOENT;
+			if (!first_err || m->nlmsg_seq - base - 1 < err_line) {
+				first_err = err;
+				err_line = m->nlmsg_seq - base - 1;
+			}
+		}
+	}
+	if (!first_err && !batch_err) {
+		rc = 1;
+		goto out;
+	}
+	if (first_err && absent_ok && all_absent) {
+		rc = 0;
+		goto out;
+	}
+	int err = first_err ? -first_err : -batch_err;
+	const struct line *l = first_err ? &lines[err_line] : &(struct line){ "the batch", strlen("the batch") };
+	if (err == EPERM)
+		cni_errf(e, CNI_ERR_KERNEL, "nftables: %s (needs CAP_NET_ADMIN) in \"%.*s\"", strerror(err), (int)l->len, l->s);
+	else if (err == EPROTONOSUPPORT || err == EOPNOTSUPP || err == EAFNOSUPPORT)
+		cni_errf(e, CNI_ERR_NOT_AVAILABLE, "nftables: the kernel lacks nf_tables or a needed module: %s in \"%.*s\"",
+			 strerror(err), (int)l->len, l->s);
+	else
+		cni_errf(e, CNI_ERR_KERNEL, "nftables: %s in \"%.*s\"", strerror(err), (int)l->len, l->s);
+out:
+	free(w.b);
+	free(lines);
+	return rc;
+}
+
+int nft_run(struct nft *n, const char *cmds, struct cni_error *e)
+{
+	return batch(n, cmds, false, false, e) < 0 ? -1 : 0;
+}
+
+int nft_run_quiet(struct nft *n, const char *cmds, struct cni_error *e)
+{
+	return batch(n, cmds, false, true, e);
+}
+
+int nft_check(struct nft *n, const char *cmds, struct cni_error *e)
+{
+	return batch(n, cmds, true, false, e) < 0 ? -1 : 0;
 }
 
 /* ---- the lock ---- */

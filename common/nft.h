@@ -1,5 +1,5 @@
-/* nf_tables through libnftables, loaded with dlopen only by the verbs that need it
- * (a plugin without ipMasq never maps the library). All callers serialise on one lock. */
+/* nf_tables over netfilter netlink: writes as one batch of our own messages, point reads as one
+ * request each, dumps for GC: no libnftables, no nft command. All callers serialise on one lock. */
 #ifndef CNI_NFT_H
 #define CNI_NFT_H
 
@@ -11,15 +11,14 @@
 
 struct nft;
 
-/* Open a netlink socket to nf_tables. libnftables is loaded and its context created by the
- * first call that needs it (nft_run, nft_run_quiet, nft_check), so a verb that only reads
- * (a DEL with nothing to remove, a GC with nothing stale) never maps the library. Code 50 (not available)
- * when the library or nf_tables is missing: the message says which. */
+/* Open a netlink socket to nf_tables. Code 50 (not available) when nf_tables is missing. */
 int nft_open(struct nft **out, struct cni_error *e);
 void nft_close(struct nft *n);
 
-/* Run one batch of nft commands (newline-separated), atomically. On failure, the
- * error names the first line nft complained about. */
+/* Run nft commands (newline-separated) as one nfnetlink batch, atomically. Each line is translated
+ * into the message nft would send for it; only the forms this suite writes are known (others fail
+ * with code 7 naming the line, before anything is sent). On failure, the error names the first
+ * line the kernel refused and its reason. */
 int nft_run(struct nft *n, const char *cmds, struct cni_error *e);
 /* Like nft_run but for commands whose failure means "absent" (ENOENT): returns
  * 1 if it ran, 0 if the object did not exist, -1 on other errors. */
@@ -80,6 +79,10 @@ struct nft_sb {
 	bool oom;
 };
 void nft_sb_add(struct nft_sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Can the batch writer express this nft match text (one portmap condition) in an inet table:
+ * matches only, of the vocabulary it knows. */
+bool nft_match_ok(const char *expr);
 
 /* nftables' limit for a comment, in bytes */
 #define NFT_COMMENT_MAX 128

@@ -4,7 +4,7 @@
 #   --build-only  only what `make` needs;  --fuzz  what `make` and `make fuzz` need
 set -eu
 
-BUILD_PKGS="make gcc libc6-dev pkg-config libcap-dev libnl-3-dev libnl-route-3-dev libnftables-dev"
+BUILD_PKGS="make gcc libc6-dev pkg-config libcap-dev libnl-3-dev libnl-route-3-dev"
 TEST_PKGS="bats bats-support bats-assert iproute2 iputils-ping tcpdump nftables jq procps util-linux strace iptables valgrind
            golang-go golang-github-appc-cni-dev podman busybox-static containerd runc
            containernetworking-plugins"

@@ -73,19 +73,56 @@ restricted() {
 	assert_equal "$(ip -n "$HOSTNS" -o link show type veth | wc -l)" 0
 }
 
-@test "release binaries: PIE, full RELRO, stack protector, FORTIFY, no executable stack" {
+@test "release binaries: static PIE (no interpreter, no shared library), full RELRO, stack protector, FORTIFY, no executable stack" {
 	[ -x "$RELEASE/bridge" ] || skip "no release build in $RELEASE (the release lane of tests/run.sh builds it and runs this)"
 	local b
-	for b in host-local bridge vlan vxlan portmap; do
+	for b in host-local bridge vlan vxlan portmap loopback cnitool; do
 		run readelf -h "$RELEASE/$b"
 		assert_output --partial 'Type:                              DYN'
 		run readelf -lW "$RELEASE/$b"
 		assert_output --partial 'GNU_RELRO'
+		refute_output --partial 'INTERP'
 		assert_output --regexp 'GNU_STACK +0x[0-9a-f]+ 0x[0-9a-f]+ 0x[0-9a-f]+ 0x[0-9a-f]+ 0x[0-9a-f]+ RW '
 		run readelf -dW "$RELEASE/$b"
 		assert_output --regexp 'FLAGS.*BIND_NOW|BIND_NOW'
+		refute_output --partial 'NEEDED'
+		run ldd "$RELEASE/$b"
+		assert_output --regexp 'statically linked|not a dynamic executable'
 		run readelf -sW "$RELEASE/$b"
 		assert_output --partial '__stack_chk_fail'
-		assert_output --regexp '__[a-z]+_chk@'
+		assert_output --regexp ' __[a-z]+_chk$'
 	done
+}
+
+@test "release binaries run from an empty root: bridge ADD with ipMasq, CHECK, DEL with no loader, library or nft installed" {
+	[ -x "$RELEASE/bridge" ] || skip "no release build in $RELEASE (the release lane of tests/run.sh builds it and runs this)"
+	mkns "$HOSTNS"
+	mkns c1$T
+	local root=$BATS_TEST_TMPDIR/root b
+	mkdir -p "$root/opt/cni/bin" "$root/proc" "$root/run/netns" "$root/var/lib"
+	for b in bridge host-local; do cp "$RELEASE/$b" "$root/opt/cni/bin/"; done
+	# the positive control first: the root really has nothing else (a dynamic binary cannot start)
+	[[ ! -e $root/lib64 && ! -e $root/usr ]]
+	local conf
+	conf=$(printf '{"cniVersion":"1.0.0","name":"n%s","type":"bridge","bridge":"br%s","isGateway":true,"ipMasq":true,"ipam":{"type":"host-local","dataDir":"/var/lib/ipam","ranges":[[{"subnet":"10.200.171.0/24"}]]}}' "$T" "$T")
+	inroot() { # VERB: the plugin run inside the empty root, in the host namespace, as a runtime would
+		ip netns exec "$HOSTNS" unshare -m sh -c 'mount --make-rprivate / && mount -t proc proc "$1/proc" &&
+			mount --rbind /run/netns "$1/run/netns" && exec chroot "$1" /opt/cni/bin/bridge' sh "$root" \
+			<<<"$conf"
+	}
+	CNI_COMMAND=ADD CNI_CONTAINERID=c1$T CNI_IFNAME=eth0 CNI_NETNS=/run/netns/c1$T CNI_PATH=/opt/cni/bin run inroot
+	assert_success
+	[[ $(jq -r '.ips[0].address' <<<"$output") == 10.200.171.* ]] || fail "ADD: $output"
+	in_host nft list table inet cni_c_masq >/dev/null
+	ping_ok c1$T 10.200.171.1
+	conf=$(jq -c --argjson r "$output" '. + {prevResult: $r}' <<<"$conf")
+	CNI_COMMAND=CHECK CNI_CONTAINERID=c1$T CNI_IFNAME=eth0 CNI_NETNS=/run/netns/c1$T CNI_PATH=/opt/cni/bin run inroot
+	assert_success
+	CNI_COMMAND=DEL CNI_CONTAINERID=c1$T CNI_IFNAME=eth0 CNI_NETNS=/run/netns/c1$T CNI_PATH=/opt/cni/bin run inroot
+	assert_success
+	run in_host nft list chain inet cni_c_masq postrouting
+	assert_success
+	refute_output --partial 'goto a-'
+	run ls -A "$root/var/lib/ipam/n$T"
+	refute_output --partial 10.200.171
 }

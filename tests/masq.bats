@@ -68,17 +68,130 @@ rules() { in_ns nft list chain inet cni_c_masq "$1" | sed 's/^\s*//' | grep -v -
 	assert_equal "$output" "$(h16 n1ctr1 24)"
 }
 
-@test "libnftables is never linked: only dlopen'ed by a verb that writes" {
+@test "libnftables is neither linked nor loaded: the rules go out over our own netlink" {
 	skip_if_wrapped bridge
 	run readelf -d "$MT"
 	assert_success
 	refute_output --partial libnftables
-	if [[ -x $PLUGIN_DIR/bridge ]]; then
-		run readelf -d "$PLUGIN_DIR/bridge"
-		refute_output --partial libnftables
-	fi
+	run readelf -d "$PLUGIN_DIR/bridge"
+	assert_success
+	refute_output --partial libnftables
+	refute_output --partial libcjson
+	run strings -a "$PLUGIN_DIR/bridge"
+	refute_output --partial libnftables.so
 	mt_ok mapped
 	assert_equal "$output" no
+}
+
+# nft_forms TABLE: every command form the plugins write (masq, spoofchk, portmap with its
+# condition vocabulary), as nft text, in a table of that name per family.
+nft_forms() {
+	local t=$1
+	cat <<-EOF
+		add table inet $t { comment "forms: inet"; }
+		add map inet $t m4 { type ipv4_addr : verdict; }
+		add map inet $t m6 { type ipv6_addr : verdict; }
+		add map inet $t ports { type inet_proto . inet_service : verdict; }
+		add chain inet $t post { type nat hook postrouting priority srcnat; policy accept; }
+		add chain inet $t pre { type nat hook prerouting priority dstnat; policy accept; }
+		add chain inet $t out { type nat hook output priority -100; policy accept; }
+		add chain inet $t a-1 { comment "10.200.160.2/24 net=n if=eth0 id=c"; }
+		add chain inet $t a-2 { comment "net=n if=eth0 id=c"; }
+		add chain inet $t p-tcp-80
+		add rule inet $t post ip daddr 224.0.0.0/4 return comment "multicast: no SNAT (IPv4)"
+		add rule inet $t post ip6 daddr ff00::/8 return comment "multicast: no SNAT (IPv6)"
+		add rule inet $t post ip saddr vmap @m4 comment "IPv4 container addresses"
+		add rule inet $t post ip6 saddr vmap @m6
+		add rule inet $t post meta mark and 0x00002000 == 0x00002000 masquerade comment "masquerade mark 0x00002000"
+		add rule inet $t pre fib daddr type local meta l4proto . th dport vmap @ports comment "host ports"
+		add rule inet $t a-1 ip daddr != 10.200.160.0/24 masquerade comment "10.200.160.2/24"
+		add rule inet $t a-1 ip6 daddr != fd00:200:a0::/64 masquerade
+		add rule inet $t a-2 meta nfproto ipv4 meta l4proto tcp th dport 80 meta mark set meta mark or 0x00000020 comment "p masqAll"
+		add rule inet $t a-2 ip daddr 10.9.9.9 meta l4proto udp th dport 53 ip saddr 10.1.0.0/16 meta mark set meta mark or 0x00002000
+		add rule inet $t a-2 meta nfproto ipv4 meta l4proto sctp th dport 80 ip saddr 127.0.0.1 meta mark set meta mark or 0x00002000
+		add rule inet $t a-2 meta nfproto ipv4 meta l4proto tcp th dport 80 dnat ip to 10.1.0.5:8080 comment "p dnat 10.1.0.5:8080"
+		add rule inet $t a-2 meta nfproto ipv6 meta l4proto tcp th dport 80 ip6 daddr != ::1 dnat ip6 to [fd00::5]:8080
+		add rule inet $t a-2 ip6 daddr fd00::9 meta l4proto tcp th dport 80 ip6 saddr fd00:1::/48 tcp sport >= 1024 meta l4proto < 200 drop
+		add element inet $t ports { tcp . 80 : jump p-tcp-80 }
+		add element inet $t ports { udp . 53 : jump p-tcp-80 }
+		add element inet $t m4 { 10.200.160.2 : goto a-1 }
+		add element inet $t m6 { fd00:200:a0::2 : goto a-1 }
+		add rule inet $t p-tcp-80 jump a-2 comment "a-1"
+		insert rule inet $t p-tcp-80 meta nfproto ipv4 ip saddr 10.200.0.0/20 jump a-2 comment "a-1"
+		insert rule inet $t p-tcp-80 meta nfproto ipv6 ip6 saddr fd00::/65 ip6 daddr != fd00::1 jump a-2
+		insert rule inet $t p-tcp-80 meta nfproto ipv4 iifname eth9 oifname != "eth8" tcp dport 80 tcp sport != 53 th sport 1 jump a-2
+		insert rule inet $t p-tcp-80 meta nfproto ipv4 ip saddr 0.0.0.0/0 meta mark 0x10 meta l4proto != udp accept
+		insert rule inet $t p-tcp-80 meta iifname eth0 meta mark != 7 sctp dport 9 goto a-2
+		insert rule inet $t p-tcp-80 udp dport != 80 ip daddr 10.0.0.1 udp sport != 1 th dport 7 jump a-2
+		insert rule inet $t p-tcp-80 th dport 80 th sport != 1 ip6 saddr fd00::1 jump a-2
+		add table bridge $t { comment "forms: bridge"; }
+		add map bridge $t ports { type ifname : verdict; }
+		add chain bridge $t prerouting { type filter hook prerouting priority -300; policy accept; }
+		add chain bridge $t s-1 { comment "macspoofchk if=eth0 id=c"; }
+		add rule bridge $t prerouting iifname vmap @ports comment "container ports: their MAC check chain"
+		add rule bridge $t s-1 ether saddr 02:42:ac:11:00:02 return comment "mac=02:42:ac:11:00:02"
+		add rule bridge $t s-1 drop comment "veth=veth0a1"
+		add element bridge $t ports { "veth0a1" : jump s-1 }
+		add element bridge $t ports { "veth0a2" : jump s-1 }
+	EOF
+}
+
+@test "nft writer: every command form the plugins write holds the bytecode, user data and handles nft -f gives" {
+	local f=$BATS_TEST_TMPDIR/forms ref=${P}r
+	mkns "$ref"
+	nft_forms "${P}t" >"$f"
+	{
+		echo "delete element inet ${P}t ports { udp . 53 }"
+		echo "delete element bridge ${P}t ports { \"veth0a2\" }"
+		echo "delete element inet ${P}t m6 { fd00:200:a0::2 }"
+		echo "delete rule inet ${P}t post handle 13"
+		echo "add chain inet ${P}t gone { comment \"flushed and deleted\"; }"
+		echo "add rule inet ${P}t gone drop"
+		echo "flush chain inet ${P}t gone"
+		echo "delete chain inet ${P}t gone"
+	} >>"$f"
+	run ip netns exec "$ref" nft -f "$f"
+	assert_success
+	mt nft-run <"$f"
+	[[ $status == 0 ]] || fail "nft-run: $output"
+	# and without libnftables
+	assert_equal "$output" no
+	diff -u <(ip netns exec "$ref" nft --debug=netlink list ruleset 2>&1) <(in_ns nft --debug=netlink list ruleset 2>&1) ||
+		fail "the kernel holds something else than nft -f made"
+	run in_ns nft list chain inet "${P}t" post
+	refute_output --partial 'ip6 saddr vmap @m6'
+}
+
+@test "nft writer: a refused command fails the whole batch, named with the kernel's reason; a dry run changes nothing" {
+	mt nft-run <<<"add table inet ${P}t
+add chain inet ${P}t c
+add chain inet ${P}t d
+add rule inet ${P}t d jump c"
+	[[ $status == 0 ]] || fail "nft-run: $output"
+	# the second command is refused: nothing of the first stays
+	mt nft-run <<<"add chain inet ${P}t e
+delete chain inet ${P}t c"
+	mt_err 101 "^nftables: Device or resource busy in \"delete chain inet ${P}t c\"$"
+	mt nft-run <<<"delete chain inet ${P}t e"
+	mt_err 101 "^nftables: No such file or directory in \"delete chain inet ${P}t e\"$"
+	# a form the writer does not know is named, and nothing is sent
+	mt nft-run <<<"add chain inet ${P}t f
+add rule inet ${P}t d ip saddr example.com accept"
+	mt_err 7 "cannot express \"add rule inet ${P}t d ip saddr example.com accept\" \(at \"example.com accept\"\)"
+	run in_ns nft list chain inet "${P}t" f
+	assert_failure
+	# a dry run validates (and refuses) like the real one, and leaves nothing behind
+	mt nft-check <<<"add chain inet ${P}t g
+delete chain inet ${P}t c"
+	mt_err 101 "Device or resource busy in \"delete chain inet ${P}t c\""
+	mt nft-check <<<"add chain inet ${P}t g
+add rule inet ${P}t g ip daddr != 10.0.0.0/8 masquerade"
+	[[ $status == 0 ]] || fail "nft-check: $output"
+	run in_ns nft list chain inet "${P}t" g
+	assert_failure
+	run in_ns nft list table inet "${P}t"
+	assert_success
+	refute_output --partial "chain e"
 }
 
 @test "nft add: table, base chain, attachment chain with its comment, one element per address" {

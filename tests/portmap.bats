@@ -354,6 +354,9 @@ leftovers() { in_host nft list table inet cni_c_portmap 2>/dev/null | grep -E 'c
 	expect_error 7 'markMasqBit'
 	hcni ADD portmap "$(pmconf "$prev" '[{"hostPort":80,"containerPort":80}]' '"conditionsV4":["ip saddr 1.2.3.4\nflush ruleset"]')" c1$T
 	expect_error 7 'conditionsV4\[0\]'
+	# nftables syntax, but not of the vocabulary the rules are written in
+	hcni ADD portmap "$(pmconf "$prev" '[{"hostPort":80,"containerPort":80}]' '"conditionsV6":["ip6 saddr ::1","ct state established"]')" c1$T
+	expect_error 7 'conditionsV6\[1\].*ct state established'
 	hcni ADD portmap "{\"cniVersion\":\"1.0.0\",\"name\":\"$NET\",\"type\":\"portmap\",\"runtimeConfig\":{\"portMappings\":[{\"hostPort\":80,\"containerPort\":80}]}}" c1$T
 	expect_error 7 'prevResult'
 	run in_host nft list table inet cni_c_portmap

@@ -137,7 +137,7 @@ static int parse_conditions(const cJSON *root, const char *key, char **out, stru
 		if (conf_val_string(v, conf_path_idx(path, key, i++), &s, e) < 0)
 			return -1;
 		/* one nft expression each: nothing that ends the command, the rule or a string */
-		if (strpbrk(s, "\n\r;#\"{}\\") || !cond_ok(s))
+		if (strpbrk(s, "\n\r;#\"{}\\") || !cond_ok(s) || !nft_match_ok(s))
 			return cni_errf(e, CNI_ERR_INVALID_CONFIG,
 					"invalid config: field \"%s\": \"%s\" is not an nftables match expression", path, s);
 		char *n = realloc(*out, len + strlen(s) + 2);
