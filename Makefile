@@ -221,7 +221,7 @@ FUZZ_CFLAGS := $(CSTD) -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,
 	-fno-sanitize-recover=all -Icommon -Iplugins/ipam/host-local -DCNIC_ID='"fuzz"'
 FUZZ_SRCS := $(COMMON_BASE:%=common/%.c) $(filter-out %/main.c,$(HOSTLOCAL_SRCS))
 fuzz:
-	./scripts/deps.sh --fuzz
+	./scripts/deps.sh fuzz
 	$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz-%)
 	FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_TIME=$(FUZZ_TIME) FUZZ_TARGETS="$(FUZZ_TARGETS)" ./tests/fuzz/run.sh
 
