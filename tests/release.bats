@@ -86,18 +86,27 @@ setup() {
 	assert_output "cnitool v$V (C CNI plugin suite)"
 	# stripped: no symbol table
 	run readelf -S "$top/bin/bridge"
-	refute_output --regexp '[.](symtab|debug_)' 
+	refute_output --regexp '[.](symtab|debug_)'
+	# stripping keeps the hardening: position-independent, full RELRO
+	for p in $PROGRAMS; do
+		readelf -h "$top/bin/$p" | grep -q 'Type: *DYN' || fail "$p is not PIE"
+		readelf -l "$top/bin/$p" | grep -q GNU_RELRO || fail "$p has no RELRO"
+		readelf -d "$top/bin/$p" | grep -q -E 'BIND_NOW|FLAGS.*NOW' || fail "$p is not bound now"
+	done
 }
 
-@test "release: the build under test reports the tree's version" {
-	local p
+@test "release: the build under test reports the version it was built at" {
+	local p bv
 	[[ $(head -c2 "$PLUGIN_DIR/bridge") != '#!' ]] || skip "the valgrind lane's wrappers: the release and asan lanes check the binaries"
+	# the Makefile's record of the version it embedded (the tree may have moved on since the build)
+	[[ -s $PLUGIN_DIR/version ]] || fail "$PLUGIN_DIR/version is missing: not built by this Makefile"
+	bv=$(cat "$PLUGIN_DIR/version")
 	for p in bridge host-local vxlan vlan loopback portmap; do
 		run env -i "$PLUGIN_DIR/$p"
-		assert_line --index 0 "CNI $p plugin v$V (C CNI plugin suite)"
+		assert_line --index 0 "CNI $p plugin v$bv (C CNI plugin suite)"
 	done
 	run "$PLUGIN_DIR/cnitool" --version
-	assert_output "cnitool v$V (C CNI plugin suite)"
+	assert_output "cnitool v$bv (C CNI plugin suite)"
 }
 
 @test "release: make dist twice gives the same bytes (reproducible tarball)" {
