@@ -3,12 +3,26 @@
 #   make test       unit tests + bats suites (+ ASan/UBSan lane), ends with "N passed, N failed"
 #   make install    into $(DESTDIR)$(PREFIX) (default /opt/cni/bin)
 #   make deps       install the Debian packages building and testing need
+#   make dist       dist/cni-c-<version>-linux-amd64.tgz (+ .sha256): stripped binaries and docs
+#   make deb        dist/cni-c_<debversion>_amd64.deb (dpkg-deb; /opt/cni/bin)
 
 PREFIX  ?= /opt/cni/bin
 DESTDIR ?=
 BUILD   ?= build
 SAN     ?=
 CC      ?= gcc
+
+# The release version. From git: `git describe --tags --dirty` once a tag exists ("v0.2.0" gives
+# 0.2.0, three commits later 0.2.0-3-gabcdef1); before the first tag, BASE_VERSION plus the commit
+# count and hash (0.1.0-42-gabcdef1, -dirty with uncommitted changes). Outside git (a release
+# tarball): the VERSION file at the top of the tree. The Debian version replaces the first '-'
+# with '+' and the others with '.' (0.1.0+42.gabcdef1), which orders the same way.
+BASE_VERSION := 0.1.0
+VERSION := $(or $(shell git describe --tags --dirty 2>/dev/null | sed 's/^v//'),\
+	$(shell h=$$(git describe --always --dirty 2>/dev/null) && \
+	  echo "$(BASE_VERSION)-$$(git rev-list --count HEAD)-g$$h"),\
+	$(shell cat VERSION 2>/dev/null),$(BASE_VERSION)-unknown)
+DEB_VERSION = $(shell echo '$(VERSION)' | sed 's/-/+/; s/-/./g')
 
 PLUGINS := host-local bridge vxlan vlan loopback portmap
 # the runtime in miniature, installed beside the plugins
@@ -63,7 +77,7 @@ LIB_NL   := -lnl-3 -lpthread
 endif
 
 # common/ pieces without netlink (IPAM plugins need no libnl)
-COMMON_BASE := err ip conf version result skel caps ipam sha512 fault
+COMMON_BASE := err ip conf version release result skel caps ipam sha512 fault
 COMMON_BASE_OBJS := $(COMMON_BASE:%=$(BUILD)/obj/common/%.o) $(CJSON_OBJ)
 # the kernel side: netlink, namespaces, sysctl, nf_tables (all over our own netlink)
 COMMON_NET := netns nl sysctl nft masq spoofchk attach conntrack
@@ -86,7 +100,7 @@ HOSTLOCAL_LIB  := $(filter-out %/main.o,$(HOSTLOCAL_OBJS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all install uninstall test check test-unit test-asan deps clean check-tools test-tools demo bench bench-tools fuzz
+.PHONY: dist deb version all install uninstall test check test-unit test-asan deps clean check-tools test-tools demo bench bench-tools fuzz
 all: $(PLUGINS:%=$(BUILD)/%) $(TOOLS:%=$(BUILD)/%)
 test-tools: $(TEST_TOOLS)
 
@@ -104,6 +118,12 @@ $(BUILD)/cnic-id: FORCE
 	@mkdir -p $(dir $@)
 	@echo '$(CNIC_ID)' | cmp -s - $@ || echo '$(CNIC_ID)' > $@
 $(BUILD)/obj/plugins/ipam/host-local/main.o $(BUILD)/obj/common/ipam.o: $(BUILD)/cnic-id
+# The version lives in one object alone: a new commit rebuilds release.o and relinks, nothing more.
+$(BUILD)/version: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
+$(BUILD)/obj/common/release.o: $(BUILD)/version
+$(BUILD)/obj/common/release.o: CFLAGS += -DCNIC_VERSION='"$(VERSION)"'
 .PHONY: FORCE
 FORCE:
 
@@ -153,6 +173,20 @@ uninstall:
 deps:
 	./scripts/deps.sh
 
+# Releases, from a build dir of their own (a concurrent `make test` keeps build/): the release
+# build (no sanitizers, no fault points), stripped, into $(DIST)/.
+DIST_BUILD ?= build-dist
+DIST       ?= dist
+version:
+	@echo '$(VERSION)'
+dist:
+	$(MAKE) --no-print-directory BUILD=$(DIST_BUILD) SAN= TESTING= all
+	VERSION='$(VERSION)' PROGRAMS='$(PLUGINS) $(TOOLS)' ./scripts/dist.sh tgz $(DIST_BUILD) $(DIST)
+deb:
+	$(MAKE) --no-print-directory BUILD=$(DIST_BUILD) SAN= TESTING= all
+	VERSION='$(VERSION)' DEB_VERSION='$(DEB_VERSION)' PROGRAMS='$(PLUGINS) $(TOOLS)' \
+	  ./scripts/dist.sh deb $(DIST_BUILD) $(DIST)
+
 # The whole suite: every lane (release, ASan+UBSan, valgrind, VM), jobs side by side.
 test: deps
 	./tests/run.sh
@@ -193,7 +227,7 @@ FUZZ_CFLAGS := $(CSTD) -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,
 	-fno-sanitize-recover=all -Icommon -Ithird_party -Iplugins/ipam/host-local -DCNIC_ID='"fuzz"'
 FUZZ_SRCS := $(COMMON_BASE:%=common/%.c) third_party/cjson/cJSON.c $(filter-out %/main.c,$(HOSTLOCAL_SRCS))
 fuzz:
-	./scripts/deps.sh --fuzz
+	./scripts/deps.sh fuzz
 	$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz-%)
 	FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_TIME=$(FUZZ_TIME) FUZZ_TARGETS="$(FUZZ_TARGETS)" ./tests/fuzz/run.sh
 
@@ -202,4 +236,4 @@ $(FUZZ_BUILD)/fuzz-%: tests/fuzz/fuzz_%.c $(FUZZ_SRCS) $(wildcard common/*.h plu
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRCS) $(LIB_JSON) -lcap
 
 clean:
-	rm -rf build build-asan $(FUZZ_BUILD)
+	rm -rf build build-asan $(FUZZ_BUILD) $(DIST_BUILD) $(DIST)

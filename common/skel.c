@@ -359,8 +359,8 @@ int cni_plugin_main(const struct cni_plugin *p)
 	c.command = env("CNI_COMMAND");
 	if (!c.command) {
 		char list[128];
-		fprintf(stderr, "CNI plugin %s (C CNI plugin suite)\nCNI protocol versions supported: %s\n", p->name,
-			cni_versions_list(list, sizeof(list)));
+		fprintf(stderr, "CNI %s plugin v%s (C CNI plugin suite)\nCNI protocol versions supported: %s\n", p->name,
+			cni_c_version, cni_versions_list(list, sizeof(list)));
 		return 0;
 	}
 	for (v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++)

@@ -7,6 +7,9 @@
 
 #define CNI_CURRENT_VERSION "1.1.0"
 
+/* This suite's release version ("0.1.0-42-gabcdef1"; common/release.c). */
+extern const char cni_c_version[];
+
 extern const char *const cni_supported_versions[];
 extern const size_t cni_n_supported_versions;
 

@@ -5,7 +5,7 @@
 #   BENCH_N (default 200) containers per sequential run; BENCH_GROWTH="250 1000".
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DEPS_EXTRA="gnuplot-nox time bc" ./scripts/deps.sh
+./scripts/deps.sh bench
 BUILD=${BUILD:-build}
 N=${BENCH_N:-200}
 GROWTH=${BENCH_GROWTH:-250 1000}

@@ -1,21 +1,36 @@
 #!/bin/sh
-# Install the Debian packages that building and testing need; does nothing when all are present.
+# Install the Debian packages a purpose needs; does nothing when all are present.
 # Works on a fresh Debian 12 (empty apt lists, no compiler): run as root.
-#   --build-only  only what `make` needs;  --fuzz  what `make` and `make fuzz` need
+#   scripts/deps.sh build   what make, make install, make dist and make deb need
+#   scripts/deps.sh demo    build + what scripts/demo.sh runs (ip, nft, ping, tcpdump, jq, busybox)
+#   scripts/deps.sh bench   build + scripts/bench.sh: the reference plugins, gnuplot, time, bc
+#   scripts/deps.sh test    (or no argument) the whole test stack: runtimes, Go, valgrind...
+#   scripts/deps.sh fuzz    build + clang and libFuzzer (make fuzz)
+# DEPS_EXTRA adds packages to any of them. --build-only and --fuzz are the old spellings.
 set -eu
 
-BUILD_PKGS="make gcc libc6-dev pkg-config libcap-dev libnl-3-dev libnl-route-3-dev"
+BUILD_PKGS="make gcc libc6-dev binutils pkg-config libcap-dev libnl-3-dev libnl-route-3-dev"
+# scripts/demo.sh: ip, nft, ping, tcpdump, jq, timeout (coreutils), busybox httpd (its web part)
+DEMO_PKGS="iproute2 nftables iputils-ping tcpdump jq busybox-static"
+# scripts/bench.sh: Debian's reference plugins side by side (they exec iptables), the chart and timings
+BENCH_PKGS="iproute2 nftables iptables jq procps containernetworking-plugins gnuplot-nox time bc"
 TEST_PKGS="bats bats-support bats-assert iproute2 iputils-ping tcpdump nftables jq procps util-linux strace iptables valgrind
            golang-go golang-github-appc-cni-dev podman busybox-static containerd runc
-           containernetworking-plugins"
+           containernetworking-plugins systemd"
 # make fuzz: clang, libFuzzer (its runtime is not a dependency of clang-14) and llvm-symbolizer
 FUZZ_PKGS="clang libclang-rt-14-dev llvm-14"
-PKGS="$BUILD_PKGS ${DEPS_EXTRA:-}"
-case "${1:-}" in
---build-only) ;;
---fuzz) PKGS="$PKGS $FUZZ_PKGS" ;;
-*) PKGS="$PKGS $TEST_PKGS" ;;
+case "${1:-test}" in
+build | --build-only) PKGS="$BUILD_PKGS" ;;
+demo) PKGS="$BUILD_PKGS $DEMO_PKGS" ;;
+bench) PKGS="$BUILD_PKGS $BENCH_PKGS" ;;
+test) PKGS="$BUILD_PKGS $TEST_PKGS" ;;
+fuzz | --fuzz) PKGS="$BUILD_PKGS $FUZZ_PKGS" ;;
+*)
+	echo "usage: $0 [build|demo|bench|test|fuzz]" >&2
+	exit 2
+	;;
 esac
+PKGS="$PKGS ${DEPS_EXTRA:-}"
 
 missing=""
 for p in $PKGS; do

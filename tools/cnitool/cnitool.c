@@ -10,6 +10,7 @@
 #include "gojson.h"
 #include "libcni.h"
 #include "sha512.h"
+#include "version.h"
 
 #define DEFAULT_NET_DIR "/etc/cni/net.d"
 
@@ -30,6 +31,7 @@ static const char usage[] =
 	"\n"
 	"Flags:\n"
 	"  -h, --help            help for cnitool\n"
+	"      --version         print cnitool's version\n"
 	"  -i, --ifname string   Interface name (defaults to env var CNI_IFNAME or 'eth0')\n"
 	"\n"
 	"Usage: cnitool add|check|del <network-name> <netns>; cnitool gc|status <network-name> [<netns>]\n"
@@ -267,6 +269,9 @@ int main(int argc, char **argv)
 			flags_done = true;
 		} else if (!flags_done && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
 			fputs(usage, stdout);
+			return 0;
+		} else if (!flags_done && strcmp(a, "--version") == 0) {
+			printf("cnitool v%s (C CNI plugin suite)\n", cni_c_version);
 			return 0;
 		} else if (!flags_done && (strcmp(a, "-i") == 0 || strcmp(a, "--ifname") == 0)) {
 			if (++i >= argc) {
