@@ -59,7 +59,7 @@ LIB_NL   := -Wl,-Bstatic -lnl-route-3 -lnl-3 -Wl,-Bdynamic -lpthread
 endif
 
 # common/ pieces without netlink (IPAM plugins need no libnl)
-COMMON_BASE := err ip conf version result skel caps ipam sha512 fault
+COMMON_BASE := err ip conf version result skel log caps ipam sha512 fault
 COMMON_BASE_OBJS := $(COMMON_BASE:%=$(BUILD)/obj/common/%.o)
 # the kernel side: netlink, namespaces, sysctl, nf_tables (libnftables is dlopen'ed)
 COMMON_NET := netns nl sysctl nft masq spoofchk attach conntrack
