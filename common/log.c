@@ -152,7 +152,6 @@ void cni_log_verb(struct cni_log *l, const struct cni_log_entry *x)
 	struct timespec now, wall;
 	struct tm tm;
 	struct line ln;
-	char ts[32];
 
 	if (l->fd < 0)
 		return;
@@ -160,11 +159,11 @@ void cni_log_verb(struct cni_log *l, const struct cni_log_entry *x)
 		goto out;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	clock_gettime(CLOCK_REALTIME, &wall);
-	gmtime_r(&wall.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	gmtime_r(&wall.tv_sec, &tm); /* not strftime: it reads /etc/localtime */
 	ln.n = 0;
 	ln.full = false;
-	put(&ln, "time=%s.%03ldZ level=%s", ts, wall.tv_nsec / 1000000, failed ? "error" : "info");
+	put(&ln, "time=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+	    tm.tm_hour, tm.tm_min, tm.tm_sec, wall.tv_nsec / 1000000, failed ? "error" : "info");
 	put_kv(&ln, "plugin", x->plugin);
 	put_kv(&ln, "verb", x->verb);
 	put_kv(&ln, "container", x->container_id);
