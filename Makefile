@@ -77,7 +77,7 @@ LIB_NL   := -lnl-3 -lpthread
 endif
 
 # common/ pieces without netlink (IPAM plugins need no libnl)
-COMMON_BASE := err ip conf version release result skel caps ipam sha512 fault
+COMMON_BASE := err ip conf version release result skel log caps ipam sha512 fault
 COMMON_BASE_OBJS := $(COMMON_BASE:%=$(BUILD)/obj/common/%.o) $(CJSON_OBJ)
 # the kernel side: netlink, namespaces, sysctl, nf_tables (all over our own netlink)
 COMMON_NET := netns nl sysctl nft masq spoofchk attach conntrack

@@ -10,6 +10,7 @@
 
 #include "caps.h"
 #include "conf.h"
+#include "log.h"
 #include "version.h"
 
 static const char *const runtime_labels[] = {
@@ -346,6 +347,21 @@ static int check_env(struct cni_ctx *c, struct cni_error *e)
 	return 0;
 }
 
+/* A verb that failed before its config was checked (a bad CNI_IFNAME, bad JSON further on) is
+ * still logged where the config's logFile says, when that much of the config can be read. */
+static void log_failed_config(struct cni_ctx *c, struct cni_log *lg)
+{
+	struct cni_error ignored = { 0 };
+	if (c->verb == CNI_VERSION)
+		return;
+	if (!c->stdin_buf && cni_read_bounded(STDIN_FILENO, CNI_STDIN_MAX, &c->stdin_buf, &c->stdin_len, &ignored) < 0)
+		return;
+	/* the path must not be cut short by an escaped NUL (cni_parse_config refuses those) */
+	if (!c->conf && !strstr(c->stdin_buf, "\\u0000"))
+		c->conf = cJSON_ParseWithOpts(c->stdin_buf, NULL, 1);
+	cni_log_config(lg, c->conf, NULL);
+}
+
 static const char *const verbs[] = { "ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION" };
 
 int cni_plugin_main(const struct cni_plugin *p)
@@ -353,6 +369,7 @@ int cni_plugin_main(const struct cni_plugin *p)
 	struct cni_ctx c = { 0 };
 	struct cni_error *e = &c.err;
 	struct cni_result out = { 0 };
+	struct cni_log lg;
 	int rc = 0;
 	size_t v;
 
@@ -366,25 +383,30 @@ int cni_plugin_main(const struct cni_plugin *p)
 	for (v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++)
 		if (strcmp(c.command, verbs[v]) == 0)
 			break;
-	if (v == sizeof(verbs) / sizeof(verbs[0])) {
-		cni_errf(e, CNI_ERR_INVALID_ENV, "unknown CNI_COMMAND: %s", c.command);
-		return print_error(&c, e);
-	}
-	c.verb = (enum cni_verb)v;
-	c.inproc_ipam = p->inproc_ipam;
-	if (c.verb == CNI_VERSION)
-		return print_version();
-
 	c.container_id = env("CNI_CONTAINERID");
 	c.netns = env("CNI_NETNS");
 	c.ifname = env("CNI_IFNAME");
 	c.args_env = env("CNI_ARGS");
 	c.path = env("CNI_PATH");
+	/* the log first: every failure below is logged when CNI_C_LOG_FILE is set */
+	if (cni_log_start(&lg, e) < 0)
+		goto fail;
+	if (v == sizeof(verbs) / sizeof(verbs[0])) {
+		cni_errf(e, CNI_ERR_INVALID_ENV, "unknown CNI_COMMAND: %s", c.command);
+		goto fail;
+	}
+	c.verb = (enum cni_verb)v;
+	c.inproc_ipam = p->inproc_ipam;
+	if (c.verb == CNI_VERSION) {
+		rc = print_version();
+		goto done;
+	}
+
 	if (check_env(&c, e) < 0)
 		goto fail;
 	if (cni_read_bounded(STDIN_FILENO, CNI_STDIN_MAX, &c.stdin_buf, &c.stdin_len, e) < 0)
 		goto fail;
-	if (cni_parse_config(&c, e) < 0)
+	if (cni_parse_config(&c, e) < 0 || cni_log_config(&lg, c.conf, e) < 0)
 		goto fail;
 
 	if (c.verb == CNI_CHECK && cni_version_cmp(c.version, "0.4.0") < 0) {
@@ -417,6 +439,7 @@ int cni_plugin_main(const struct cni_plugin *p)
 	}
 #endif
 
+	clock_gettime(CLOCK_MONOTONIC, &lg.t_run);
 	switch (c.verb) {
 	case CNI_ADD:
 		rc = p->add ? p->add(&c, &out) : cni_errf(e, CNI_ERR_INTERNAL, "ADD is not implemented");
@@ -456,13 +479,18 @@ int cni_plugin_main(const struct cni_plugin *p)
 	case CNI_VERSION:
 		break;
 	}
-	cni_result_free(&out);
 	if (rc < 0)
 		goto fail;
-	cni_ctx_free(&c);
-	return 0;
+	goto done;
 fail:
 	rc = print_error(&c, e);
+	if (!lg.conf_done && !lg.env_file)
+		log_failed_config(&c, &lg);
+done:
+	cni_log_verb(&lg, &(struct cni_log_entry){
+		.plugin = p->name, .verb = c.command, .container_id = c.container_id, .ifname = c.ifname,
+		.net = c.name, .netns = c.netns, .version = c.version,
+		.result = rc == 0 && c.verb == CNI_ADD ? &out : NULL, .n_valid = c.n_valid, .err = rc ? e : NULL });
 	cni_result_free(&out);
 	cni_ctx_free(&c);
 	return rc;
