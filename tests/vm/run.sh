@@ -61,7 +61,7 @@ copy_bin() { # a host binary and every library it links, at the same paths
 	copy_lib_deps "$b"
 }
 for b in ip bridge bash env timeout jq ping tcpdump nft flock sha512sum od perl; do copy_bin "$b"; done
-# libnftables is dlopen'ed by our plugins
+# the nft CLI the tests use loads libnftables (our plugins need no library)
 for l in /usr/lib/x86_64-linux-gnu/libnftables.so.1; do
 	[[ -e $l ]] && { mkdir -p "$root$(dirname "$l")"; cp -Ln "$l" "$root$l"; copy_lib_deps "$l"; }
 done
