@@ -52,7 +52,15 @@ else
 HARDEN  := -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE -ffunction-sections -fdata-sections
 # static-pie: every binary runs on any x86-64 Linux with nothing installed (no NEEDED entry, no
 # interpreter; ldd says "statically linked"), and an exec maps no shared library at all.
+# STATIC=0 links the same objects dynamically: the valgrind lane needs it (memcheck replaces
+# malloc through the dynamic loader; in a static binary it sees neither malloc nor leaks).
+STATIC ?= 1
+DYN_LDHARD := -pie -Wl,-z,relro,-z,now -Wl,--as-needed -Wl,--gc-sections
+ifeq ($(STATIC),1)
 LDHARD  := -static-pie -Wl,-z,relro,-z,now -Wl,--gc-sections
+else
+LDHARD  := $(DYN_LDHARD)
+endif
 endif
 CFLAGS  ?=
 LDFLAGS ?=
@@ -61,6 +69,8 @@ LDFLAGS ?=
 CNIC_ID := $(shell cat Makefile common/*.[ch] plugins/ipam/host-local/*.[ch] 2>/dev/null | sha256sum | cut -c1-16)$(if $(SAN),-san)$(if $(filter 1,$(TESTING)),-test)
 ALL_CFLAGS  = $(CSTD) $(WARN) $(HARDEN) -Icommon -Ithird_party -DCNIC_ID='"$(CNIC_ID)"' $(CFLAGS)
 ALL_LDFLAGS = $(LDHARD) $(LDFLAGS)
+# test drivers are never installed: dynamic, so that valgrind sees their malloc in every lane
+TOOL_LDFLAGS = $(if $(filter 1,$(SAN)),$(LDHARD),$(DYN_LDHARD)) $(LDFLAGS)
 
 # cJSON is built from third_party/cjson/ (Debian's 1.7.15 source with its security patches;
 # Debian ships no static library of it), so no binary needs libcjson.so at run time.
@@ -148,7 +158,7 @@ $(BUILD)/cnitool: $(CNITOOL_OBJS) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
 # Test-only drivers of common/ pieces (not installed).
 $(BUILD)/test-tools/%: $(BUILD)/obj/tests/tools/%.o $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_NL) $(LIB_JSON) $(LIB_CAP)
+	$(CC) $(TOOL_LDFLAGS) -o $@ $^ $(LIB_NL) $(LIB_JSON) $(LIB_CAP)
 
 # A fuzz target with a main() that replays saved inputs (tests/fuzz.bats).
 $(BUILD)/test-tools/fuzz-replay-%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj/tests/fuzz/replay.o \

@@ -1387,6 +1387,14 @@ static int batch(struct nft *n, const char *cmds, bool dry, bool absent_ok, stru
 	}
 	n->seq = last;
 
+	/* Every message is acknowledged, and the acks queue up until the batch is committed: a
+	 * large batch (a GC of hundreds of attachments) would overrun the default receive buffer
+	 * (ENOBUFS, the answers lost). Each ack costs about 1 KB of buffer; room for all of them. */
+	if (nl > 64) {
+		int want = (int)((nl + 2) * 2048 > 64u << 20 ? 64u << 20 : (nl + 2) * 2048);
+		if (setsockopt(n->sock, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof(want)) < 0)
+			setsockopt(n->sock, SOL_SOCKET, SO_RCVBUF, &want, sizeof(want));
+	}
 	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
 	/* apart: the kernel reads nothing after a batch's end in the same datagram */
 	if (sendto(n->sock, w.b, blen, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0 ||

@@ -90,7 +90,7 @@ restricted() {
 		assert_output --regexp 'statically linked|not a dynamic executable'
 		run readelf -sW "$RELEASE/$b"
 		assert_output --partial '__stack_chk_fail'
-		assert_output --regexp ' __[a-z]+_chk$'
+		assert_output --regexp 'FUNC +GLOBAL +DEFAULT +[0-9]+ __[a-z]+_chk'
 	done
 }
 
