@@ -1596,6 +1596,21 @@ static int dump(struct nft *n, struct req *r, const char *what, msg_cb cb, void 
 	return rc;
 }
 
+/* One more slot at the end of a growing array of `size`-byte items: its address, NULL when out of
+ * memory (the array is left as it was). */
+static void *push(void **v, size_t *n, size_t *cap, size_t size)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 32;
+		void *nv = realloc(*v, c * size);
+		if (!nv)
+			return NULL;
+		*v = nv;
+		*cap = c;
+	}
+	return (char *)*v + (*n)++ * size;
+}
+
 struct chains_arg {
 	const char *table;
 	struct nft_chain_info *v;
@@ -1616,15 +1631,9 @@ static int chains_cb(const struct nlmsghdr *h, void *arg)
 	astr(tb, t, sizeof(t));
 	if (!nm || strcmp(t, ca->table) != 0)
 		return 0;
-	if (ca->n == ca->cap) {
-		size_t cap = ca->cap ? ca->cap * 2 : 32;
-		struct nft_chain_info *v = realloc(ca->v, cap * sizeof(*v));
-		if (!v)
-			return -1;
-		ca->v = v;
-		ca->cap = cap;
-	}
-	struct nft_chain_info *ci = &ca->v[ca->n++];
+	struct nft_chain_info *ci = push((void **)&ca->v, &ca->n, &ca->cap, sizeof(*ci));
+	if (!ci)
+		return -1;
 	astr(nm, ci->name, sizeof(ci->name));
 	udata_comment(attr(a, len, NFTA_CHAIN_USERDATA), ci->comment, sizeof(ci->comment));
 	return 0;
@@ -1676,15 +1685,9 @@ static int map_cb(const struct nlmsghdr *h, void *arg)
 			k = attr(adata(k), alen(k), NFTA_DATA_VALUE);
 		if (!k || alen(k) > sizeof(ma->v->key))
 			continue;
-		if (ma->n == ma->cap) {
-			size_t cap = ma->cap ? ma->cap * 2 : 32;
-			struct nft_map_elem *v = realloc(ma->v, cap * sizeof(*v));
-			if (!v)
-				return -1;
-			ma->v = v;
-			ma->cap = cap;
-		}
-		struct nft_map_elem *me = &ma->v[ma->n++];
+		struct nft_map_elem *me = push((void **)&ma->v, &ma->n, &ma->cap, sizeof(*me));
+		if (!me)
+			return -1;
 		memset(me, 0, sizeof(*me));
 		me->klen = alen(k);
 		memcpy(me->key, adata(k), me->klen);
