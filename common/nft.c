@@ -245,6 +245,21 @@ int nft_get_chain(struct nft *n, int family, const char *table, const char *chai
 	return rc == 1 ? (c.seen ? 1 : 0) : rc < 0 ? -1 : rc;
 }
 
+/* One more slot at the end of a growing array of `size`-byte items: its address, NULL when out of
+ * memory (the array is left as it was). */
+static void *push(void **v, size_t *n, size_t *cap, size_t size)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 32;
+		void *nv = realloc(*v, c * size);
+		if (!nv)
+			return NULL;
+		*v = nv;
+		*cap = c;
+	}
+	return (char *)*v + (*n)++ * size;
+}
+
 struct rules_arg {
 	struct nft_rule_info *v;
 	size_t n, cap;
@@ -257,15 +272,9 @@ static int rule_cb(const struct nlmsghdr *h, void *arg)
 	const void *a = msg_attrs(h, &len);
 	const struct nlattr *hd = attr(a, len, NFTA_RULE_HANDLE);
 
-	if (ra->n == ra->cap) {
-		size_t cap = ra->cap ? ra->cap * 2 : 8;
-		struct nft_rule_info *v = realloc(ra->v, cap * sizeof(*v));
-		if (!v)
-			return -1;
-		ra->v = v;
-		ra->cap = cap;
-	}
-	struct nft_rule_info *ri = &ra->v[ra->n++];
+	struct nft_rule_info *ri = push((void **)&ra->v, &ra->n, &ra->cap, sizeof(*ri));
+	if (!ri)
+		return -1;
 	ri->handle = 0;
 	if (hd && alen(hd) == 8) {
 		uint64_t be;
@@ -1349,24 +1358,19 @@ static int batch(struct nft *n, const char *cmds, bool dry, bool absent_ok, stru
 		p += len + (p[len] == '\n');
 		if (!len)
 			continue;
-		if (nl == cap) {
-			cap = cap ? cap * 2 : 16;
-			struct line *v = realloc(lines, cap * sizeof(*v));
-			if (!v) {
-				cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-				goto out;
-			}
-			lines = v;
+		struct line *slot = push((void **)&lines, &nl, &cap, sizeof(*slot));
+		if (!slot) {
+			cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+			goto out;
 		}
-		lines[nl] = (struct line){ ln, len };
+		*slot = (struct line){ ln, len };
 		cnt = tokenize(ln, len, t, TOK_MAX);
-		if (cnt > TOK_MAX || !command(&w, t, cnt, base + 1 + (uint32_t)nl, &bad)) {
+		if (cnt > TOK_MAX || !command(&w, t, cnt, base + (uint32_t)nl, &bad)) {
 			const char *at = cnt <= TOK_MAX && bad < cnt ? t[bad].s : ln;
 			cni_errf(e, CNI_ERR_INVALID_CONFIG, "nftables: cannot express \"%.*s\" (at \"%.*s\")", (int)len, ln,
 				 (int)(ln + len - at), at);
 			goto out;
 		}
-		nl++;
 	}
 	if (!nl) {
 		rc = 1;
@@ -1594,21 +1598,6 @@ static int dump(struct nft *n, struct req *r, const char *what, msg_cb cb, void 
 	if (rc == -2)
 		rc = cni_errf(e, CNI_ERR_TRY_AGAIN, "nftables: %s kept changing while being read", what);
 	return rc;
-}
-
-/* One more slot at the end of a growing array of `size`-byte items: its address, NULL when out of
- * memory (the array is left as it was). */
-static void *push(void **v, size_t *n, size_t *cap, size_t size)
-{
-	if (*n == *cap) {
-		size_t c = *cap ? *cap * 2 : 32;
-		void *nv = realloc(*v, c * size);
-		if (!nv)
-			return NULL;
-		*v = nv;
-		*cap = c;
-	}
-	return (char *)*v + (*n)++ * size;
 }
 
 struct chains_arg {
