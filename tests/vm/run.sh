@@ -48,7 +48,8 @@ mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,usr/lib,lib,lib64,proc,sys,dev,tmp,r
 ln -s /run "$root/var/run"
 cp /bin/busybox "$root/bin/"
 copy_lib_deps() {
-	ldd "$1" 2>/dev/null | grep -o '/[^ ]*' | while read -r l; do
+	# a static binary has none: ldd prints no path and grep finds nothing, which is fine
+	{ ldd "$1" 2>/dev/null | grep -o '/[^ ]*' || true; } | while read -r l; do
 		mkdir -p "$root$(dirname "$l")"
 		cp -Ln "$l" "$root$l" 2>/dev/null || true
 	done
