@@ -76,24 +76,15 @@ TOOL_LDFLAGS = $(if $(filter 1,$(SAN)),$(LDHARD),$(DYN_LDHARD)) $(LDFLAGS)
 # Debian ships no static library of it), so no binary needs libcjson.so at run time.
 LIB_JSON :=
 CJSON_OBJ := $(BUILD)/obj/third_party/cjson/cJSON.o
-NL_CFLAGS := $(shell pkg-config --cflags libnl-route-3.0 2>/dev/null || echo -I/usr/include/libnl3)
-# libnl and libcap link statically (Debian ships their .a); the ASan lane links them dynamically.
-ifeq ($(SAN),1)
+# libcap links statically (Debian ships its .a); the ASan lane links it dynamically. Netlink is
+# our own code (common/nlmsg.c): no libnl.
 LIB_CAP  := -lcap
-LIB_NL   := -lnl-route-3 -lnl-3
-else
-LIB_CAP  := -lcap
-LIB_NL   := -lnl-3 -lpthread
-endif
 
-# common/ pieces without netlink (IPAM plugins need no libnl)
+# common/ pieces without netlink (IPAM plugins need none)
 COMMON_BASE := err ip conf version release result skel log caps ipam sha512 fault
 COMMON_BASE_OBJS := $(COMMON_BASE:%=$(BUILD)/obj/common/%.o) $(CJSON_OBJ)
 # the kernel side: netlink, namespaces, sysctl, nf_tables (all over our own netlink)
-COMMON_NET := netns nl sysctl nft masq spoofchk attach conntrack
-ifneq ($(SAN),1)
-COMMON_NET += static-stubs
-endif
+COMMON_NET := nlmsg netns nl sysctl nft masq spoofchk attach conntrack
 COMMON_NET_OBJS := $(COMMON_NET:%=$(BUILD)/obj/common/%.o)
 
 BRIDGE_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/main/bridge/*.c))
@@ -116,7 +107,7 @@ test-tools: $(TEST_TOOLS)
 
 $(BUILD)/obj/%.o: %.c | check-tools
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(NL_CFLAGS) -MMD -MP -Iplugins/ipam/host-local -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -MMD -MP -Iplugins/ipam/host-local -c -o $@ $<
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
@@ -138,27 +129,27 @@ $(BUILD)/obj/common/release.o: CFLAGS += -DCNIC_VERSION='"$(VERSION)"'
 FORCE:
 
 $(BUILD)/bridge: $(BRIDGE_OBJS) $(HOSTLOCAL_LIB) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_NL) $(LIB_JSON) $(LIB_CAP)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) $(LIB_CAP)
 
 $(BUILD)/vxlan: $(VXLAN_OBJS) $(HOSTLOCAL_LIB) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_NL) $(LIB_JSON) $(LIB_CAP)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) $(LIB_CAP)
 
 $(BUILD)/vlan: $(VLAN_OBJS) $(HOSTLOCAL_LIB) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_NL) $(LIB_JSON) $(LIB_CAP)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) $(LIB_CAP)
 
 $(BUILD)/loopback: $(LOOPBACK_OBJS) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_NL) $(LIB_JSON) $(LIB_CAP)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) $(LIB_CAP)
 
 $(BUILD)/portmap: $(PORTMAP_OBJS) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_NL) $(LIB_JSON) $(LIB_CAP)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) $(LIB_CAP)
 
 $(BUILD)/cnitool: $(CNITOOL_OBJS) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_NL) $(LIB_JSON) $(LIB_CAP)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) $(LIB_CAP)
 
 # Test-only drivers of common/ pieces (not installed).
 $(BUILD)/test-tools/%: $(BUILD)/obj/tests/tools/%.o $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(TOOL_LDFLAGS) -o $@ $^ $(LIB_NL) $(LIB_JSON) $(LIB_CAP)
+	$(CC) $(TOOL_LDFLAGS) -o $@ $^ $(LIB_JSON) $(LIB_CAP)
 
 # A fuzz target with a main() that replays saved inputs (tests/fuzz.bats).
 $(BUILD)/test-tools/fuzz-replay-%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj/tests/fuzz/replay.o \
@@ -170,7 +161,7 @@ $(BUILD)/unit-tests: $(UNIT_OBJS) $(COMMON_BASE_OBJS) $(HOSTLOCAL_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) $(LIB_CAP)
 
 check-tools:
-	@command -v $(CC) >/dev/null && test -e /usr/include/libnl3/netlink/route/link.h || \
+	@command -v $(CC) >/dev/null && test -e /usr/include/sys/capability.h || \
 	  { echo "missing build dependencies: run 'make deps' (or ./run.sh) first" >&2; exit 1; }
 
 install: all
@@ -217,10 +208,11 @@ bench-tools: $(BUILD)/bench/cnibench $(BUILD)/bench/floor
 $(BUILD)/bench/cnibench: $(BUILD)/obj/tests/bench/cnibench.o
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^
-$(BUILD)/bench/floor: $(BUILD)/obj/tests/bench/floor.o $(BUILD)/obj/common/nl.o $(BUILD)/obj/common/netns.o \
+$(BUILD)/bench/floor: $(BUILD)/obj/tests/bench/floor.o $(BUILD)/obj/common/nl.o $(BUILD)/obj/common/nlmsg.o \
+		$(BUILD)/obj/common/netns.o \
 		$(BUILD)/obj/common/err.o $(BUILD)/obj/common/ip.o
 	@mkdir -p $(dir $@)
-	$(CC) -static-pie -Wl,-z,relro,-z,now -o $@ $^ -lnl-route-3 -lnl-3 -lpthread -lm 2>/dev/null
+	$(CC) -static-pie -Wl,-z,relro,-z,now -Wl,--gc-sections -o $@ $^
 
 # Side by side with the reference plugins (not part of make test; needs root).
 bench: all bench-tools

@@ -210,7 +210,7 @@ int attach_dev_lock(const char *kind, const char *name, int how, struct cni_erro
 	return fd;
 }
 
-int attach_ensure_bridge(struct nl_sock *sk, const struct attach_conf *a, struct cnl_link *br, bool *created,
+int attach_ensure_bridge(struct nlsock *sk, const struct attach_conf *a, struct cnl_link *br, bool *created,
 			 struct cni_error *e)
 {
 	bool vf = a->vlan || a->n_trunk;
@@ -308,7 +308,7 @@ static bool ipnet_same(const struct ipnet *a, const struct ipnet *b)
 
 /* The gateway address on the bridge (or the VLAN gateway link), as the reference's ensureAddr:
  * an IPv4 bridge has one address; IPv6 ones may coexist unless their subnets overlap. */
-static int ensure_gw_addr(struct nl_sock *sk, int index, const char *name, const struct ipnet *gw, bool force,
+static int ensure_gw_addr(struct nlsock *sk, int index, const char *name, const struct ipnet *gw, bool force,
 			  bool nodad, struct cni_error *e)
 {
 	struct cnl_addr_info *have = NULL;
@@ -342,7 +342,7 @@ static int ensure_gw_addr(struct nl_sock *sk, int index, const char *name, const
 	return cnl_addr_add(sk, index, gw, nodad, e);
 }
 
-static int wait_dad(struct nl_sock *csk, int index, const char *ifname, struct cni_error *e)
+static int wait_dad(struct nlsock *csk, int index, const char *ifname, struct cni_error *e)
 {
 	struct timespec start, now;
 	clock_gettime(CLOCK_MONOTONIC, &start);
@@ -384,7 +384,7 @@ static const struct ip *family_gw(const struct cni_result *r, int len)
 /* Port VLANs, as the reference: without preserveDefaultVlan the port leaves the default
  * VLAN; `vlan` is the port's untagged PVID; vlanTrunk adds tagged VLANs (and VLAN 1 as
  * native when no `vlan` is given). */
-static int port_vlans(struct nl_sock *sk, int port, const struct attach_conf *a, struct cni_error *e)
+static int port_vlans(struct nlsock *sk, int port, const struct attach_conf *a, struct cni_error *e)
 {
 	if (!a->preserve_default_vlan) {
 		uint16_t vids[64];
@@ -408,7 +408,7 @@ static int port_vlans(struct nl_sock *sk, int port, const struct attach_conf *a,
 
 /* With vlan and isGateway the gateway lives on "<bridge>.<vlan>", a veth whose peer is an
  * access port of that VLAN on the bridge (the reference's layout). */
-static int ensure_vlan_gw(struct nl_sock *sk, const struct attach_conf *a, const struct cnl_link *br,
+static int ensure_vlan_gw(struct nlsock *sk, const struct attach_conf *a, const struct cnl_link *br,
 			  struct cnl_link *gw, struct cni_error *e)
 {
 	char name[32], peer[16], hex[12], key[64];
@@ -534,7 +534,7 @@ int attach_ctr_apply(struct cni_ctx *c, const struct attach_conf *a, struct atta
 }
 
 
-int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *sk, const struct cnl_link *br,
+int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk, const struct cnl_link *br,
 	       struct cni_result *out)
 {
 	struct cni_error *e = &c->err;
@@ -727,7 +727,7 @@ fail:;
 
 /* ---- DEL ---- */
 
-int attach_del(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *sk)
+int attach_del(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk)
 {
 	struct cni_error *e = &c->err, first = { 0 };
 	struct cni_exec ipam = { 0 };
@@ -846,7 +846,7 @@ out:
 	return rc;
 }
 
-int attach_check(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *sk)
+int attach_check(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk)
 {
 	struct cni_error *e = &c->err;
 	const struct cni_result *p = &c->prev;

@@ -48,7 +48,7 @@ void attach_host_veth_name(const char *container_id, const char *ifname, char ou
  * there (it stays bound to that netns) and to write per-interface sysctls. */
 struct attach_ns {
 	int nsfd, selffd;
-	struct nl_sock *csk;
+	struct nlsock *csk;
 };
 /* 0 ok, 1 the netns does not exist, -1 error (the plugin's own netns: code 8, as libcni). */
 int attach_ns_prepare(struct attach_ns *n, const char *path, struct cni_error *e);
@@ -68,12 +68,12 @@ int attach_ctr_apply(struct cni_ctx *c, const struct attach_conf *a, struct atta
 int attach_check_ctr(struct cni_ctx *c, struct attach_ns *ns, int index, int iface_idx);
 
 /* ADD: br is the (existing, up) bridge in the host netns reached by sk. */
-int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *sk, const struct cnl_link *br,
+int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk, const struct cnl_link *br,
 	       struct cni_result *out);
 /* DEL: idempotent; releases IPAM even when the netns is gone. */
-int attach_del(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *sk);
+int attach_del(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk);
 /* CHECK against prevResult. */
-int attach_check(struct cni_ctx *c, const struct attach_conf *a, struct nl_sock *sk);
+int attach_check(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk);
 /* GC: IPAM GC plus SNAT rules of attachments not valid. */
 int attach_gc(struct cni_ctx *c, const struct attach_conf *a);
 /* STATUS: IPAM STATUS plus the SNAT backend's availability. */
@@ -87,7 +87,7 @@ int attach_status(struct cni_ctx *c, const struct attach_conf *a);
  * removal. Returns the fd (close() releases), or -1 with e set. */
 int attach_dev_lock(const char *kind, const char *name, int how, struct cni_error *e);
 
-int attach_ensure_bridge(struct nl_sock *sk, const struct attach_conf *a, struct cnl_link *br, bool *created,
+int attach_ensure_bridge(struct nlsock *sk, const struct attach_conf *a, struct cnl_link *br, bool *created,
 			 struct cni_error *e);
 
 #endif

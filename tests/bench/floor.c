@@ -15,7 +15,7 @@ int main(void)
 {
 	const char *cmd = getenv("CNI_COMMAND"), *cid = getenv("CNI_CONTAINERID"), *nsp = getenv("CNI_NETNS");
 	struct cni_error e = { 0 };
-	struct nl_sock *sk = NULL, *csk = NULL;
+	struct nlsock *sk = NULL, *csk = NULL;
 	char host[16], buf[4096];
 	if (!cmd || !cid)
 		return 1;

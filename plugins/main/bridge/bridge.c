@@ -39,7 +39,7 @@ static int parse(struct cni_ctx *c, struct bridge_conf *b)
 
 /* The flat network: a host interface enslaved to the bridge. An interface carrying the
  * host's own addresses would lose them to the bridge, so that needs uplinkForce. */
-static int ensure_uplink(struct nl_sock *sk, const struct bridge_conf *b, const struct cnl_link *br, struct cni_error *e)
+static int ensure_uplink(struct nlsock *sk, const struct bridge_conf *b, const struct cnl_link *br, struct cni_error *e)
 {
 	struct cnl_link up;
 	int r = cnl_link_get(sk, b->uplink, 0, &up, e);
@@ -75,7 +75,7 @@ static int count_port(const struct cnl_link *l, void *arg)
 	return 0;
 }
 
-static void remove_if_unused(struct nl_sock *sk, const struct cnl_link *br)
+static void remove_if_unused(struct nlsock *sk, const struct cnl_link *br)
 {
 	struct cni_error ig = { 0 };
 	int ports = 0;
@@ -86,7 +86,7 @@ static void remove_if_unused(struct nl_sock *sk, const struct cnl_link *br)
 static int cmd_add(struct cni_ctx *c, struct cni_result *out)
 {
 	struct bridge_conf b;
-	struct nl_sock *sk = NULL;
+	struct nlsock *sk = NULL;
 	struct cnl_link br;
 	bool created = false;
 	int rc = -1, lock = -1;
@@ -113,7 +113,7 @@ out:
 static int cmd_del(struct cni_ctx *c)
 {
 	struct bridge_conf b;
-	struct nl_sock *sk = NULL;
+	struct nlsock *sk = NULL;
 	int rc = -1;
 	if (parse(c, &b) == 0 && cnl_open(&sk, &c->err) == 0)
 		rc = attach_del(c, &b.a, sk);
@@ -125,7 +125,7 @@ static int cmd_del(struct cni_ctx *c)
 static int cmd_check(struct cni_ctx *c)
 {
 	struct bridge_conf b;
-	struct nl_sock *sk = NULL;
+	struct nlsock *sk = NULL;
 	int rc = -1;
 	if (parse(c, &b) == 0 && cnl_open(&sk, &c->err) == 0 && attach_check(c, &b.a, sk) == 0) {
 		rc = 0;

@@ -71,7 +71,7 @@ static int no_8021q(int r, const struct vlan_conf *v, struct cni_error *e)
 	return -1;
 }
 
-static int master_link(struct nl_sock *sk, const struct vlan_conf *v, const char *where, struct cnl_link *m,
+static int master_link(struct nlsock *sk, const struct vlan_conf *v, const char *where, struct cnl_link *m,
 		       struct cni_error *e)
 {
 	int r = cnl_link_get(sk, v->master, 0, m, e);
@@ -94,7 +94,7 @@ static void tmp_name(const struct cni_ctx *c, char out[16])
 	snprintf(out, 16, "vlt%s", h);
 }
 
-static int ref_add(struct cni_ctx *c, struct vlan_conf *v, struct nl_sock *sk, struct cni_result *out)
+static int ref_add(struct cni_ctx *c, struct vlan_conf *v, struct nlsock *sk, struct cni_result *out)
 {
 	struct cni_error *e = &c->err;
 	struct attach_ns ns = { -1, -1, NULL };
@@ -113,7 +113,7 @@ static int ref_add(struct cni_ctx *c, struct vlan_conf *v, struct nl_sock *sk, s
 	if (attach_ns_sock(&ns, c->netns, NULL, 0, e) < 0)
 		goto fail;
 	/* The master: in the host, or (linkInContainer) already in the container. */
-	struct nl_sock *msk = v->link_in_container ? ns.csk : sk;
+	struct nlsock *msk = v->link_in_container ? ns.csk : sk;
 	if (master_link(msk, v, v->link_in_container ? "in the container" : "on the host", &m, e) < 0)
 		goto fail;
 	if ((r = cnl_link_get(ns.csk, c->ifname, 0, &l, e)) != 0) {
@@ -234,7 +234,7 @@ static int ref_del(struct cni_ctx *c, struct vlan_conf *v)
 	return 0;
 }
 
-static int ref_check(struct cni_ctx *c, struct vlan_conf *v, struct nl_sock *sk)
+static int ref_check(struct cni_ctx *c, struct vlan_conf *v, struct nlsock *sk)
 {
 	struct cni_error *e = &c->err;
 	struct attach_ns ns = { -1, -1, NULL };
@@ -273,7 +273,7 @@ static int ref_check(struct cni_ctx *c, struct vlan_conf *v, struct nl_sock *sk)
 		cni_errf(e, CNI_ERR_CHECK_FAILED, "interface %s in the container is down", c->ifname);
 		goto out;
 	}
-	struct nl_sock *msk = v->link_in_container ? ns.csk : sk;
+	struct nlsock *msk = v->link_in_container ? ns.csk : sk;
 	if (cnl_link_get(msk, NULL, l.link, &m, e) != 1 || strcmp(m.name, v->master) != 0) {
 		cni_errf(e, CNI_ERR_CHECK_FAILED, "interface %s's parent is not master %s", c->ifname, v->master);
 		goto out;
@@ -311,7 +311,7 @@ static int count_port(const struct cnl_link *l, void *arg)
 }
 
 /* With the last container gone, the sub-interface and the bridge go too. */
-static int remove_if_unused(struct nl_sock *sk, const struct vlan_conf *v, struct cni_error *e)
+static int remove_if_unused(struct nlsock *sk, const struct vlan_conf *v, struct cni_error *e)
 {
 	struct cnl_link br, s;
 	int ports = 0, r;
@@ -327,7 +327,7 @@ static int remove_if_unused(struct nl_sock *sk, const struct vlan_conf *v, struc
 	return cnl_link_del(sk, br.index, v->a.bridge, e) < 0 ? -1 : 0;
 }
 
-static int bridged_add(struct cni_ctx *c, struct vlan_conf *v, struct nl_sock *sk, struct cni_result *out)
+static int bridged_add(struct cni_ctx *c, struct vlan_conf *v, struct nlsock *sk, struct cni_result *out)
 {
 	struct cni_error *e = &c->err;
 	struct cnl_link m, s, br;
@@ -390,7 +390,7 @@ out:
 static int cmd_add(struct cni_ctx *c, struct cni_result *out)
 {
 	struct vlan_conf v;
-	struct nl_sock *sk = NULL;
+	struct nlsock *sk = NULL;
 	int rc = -1;
 	if (parse(c, &v) == 0 && cnl_open(&sk, &c->err) == 0)
 		rc = v.bridged ? bridged_add(c, &v, sk, out) : ref_add(c, &v, sk, out);
@@ -402,7 +402,7 @@ static int cmd_add(struct cni_ctx *c, struct cni_result *out)
 static int cmd_del(struct cni_ctx *c)
 {
 	struct vlan_conf v;
-	struct nl_sock *sk = NULL;
+	struct nlsock *sk = NULL;
 	int rc = -1, lock;
 	if (parse(c, &v) < 0 || cnl_open(&sk, &c->err) < 0)
 		goto out;
@@ -424,7 +424,7 @@ out:
 static int cmd_check(struct cni_ctx *c)
 {
 	struct vlan_conf v;
-	struct nl_sock *sk = NULL;
+	struct nlsock *sk = NULL;
 	struct cnl_link m, s, br;
 	int rc = -1;
 	if (parse(c, &v) < 0 || cnl_open(&sk, &c->err) < 0)
@@ -462,7 +462,7 @@ static int cmd_gc(struct cni_ctx *c)
 static int cmd_status(struct cni_ctx *c)
 {
 	struct vlan_conf v;
-	struct nl_sock *sk = NULL;
+	struct nlsock *sk = NULL;
 	struct cnl_link m;
 	int rc = -1;
 	if (parse(c, &v) < 0 || attach_status(c, &v.a) < 0)

@@ -113,7 +113,7 @@ static int underlay_family(const struct vx_conf *v)
 
 /* Underlay link (given, or the one of the default route) and the local VTEP address (given, or
  * that link's first global address of the underlay family). */
-static int resolve_underlay(struct nl_sock *sk, struct vx_conf *v, struct cnl_link *ul, struct cni_error *e)
+static int resolve_underlay(struct nlsock *sk, struct vx_conf *v, struct cnl_link *ul, struct cni_error *e)
 {
 	int fam = underlay_family(v), r;
 	if (v->underlay) {
@@ -226,7 +226,7 @@ static int vtep_matches(const struct vx_conf *v, const struct cnl_link *l, const
 }
 
 /* Head-end replication list = the config's peers: add the missing, drop the others. */
-static int sync_peers(struct nl_sock *sk, const struct vx_conf *v, int index, struct cni_error *e)
+static int sync_peers(struct nlsock *sk, const struct vx_conf *v, int index, struct cni_error *e)
 {
 	struct ip *have = NULL;
 	size_t n = 0;
@@ -255,7 +255,7 @@ out:
 	return rc;
 }
 
-static int ensure_vtep(struct nl_sock *sk, const struct vx_conf *v, const struct cnl_link *ul, const struct cnl_link *br,
+static int ensure_vtep(struct nlsock *sk, const struct vx_conf *v, const struct cnl_link *ul, const struct cnl_link *br,
 		       struct cnl_link *vt, bool *created, struct cni_error *e)
 {
 	int r;
@@ -299,7 +299,7 @@ static int ensure_vtep(struct nl_sock *sk, const struct vx_conf *v, const struct
 }
 
 /* Remove the VTEP and bridge once no container port is left (unless keepVtep). */
-static int remove_if_unused(struct nl_sock *sk, const struct vx_conf *v, struct cni_error *e);
+static int remove_if_unused(struct nlsock *sk, const struct vx_conf *v, struct cni_error *e);
 
 static int count_port(const struct cnl_link *l, void *arg)
 {
@@ -334,7 +334,7 @@ static bool vtep_ours(const struct vx_conf *v, const struct cnl_link *vt)
 	       ip_equal(&vt->group, &v->group);
 }
 
-static int remove_if_unused(struct nl_sock *sk, const struct vx_conf *v, struct cni_error *e)
+static int remove_if_unused(struct nlsock *sk, const struct vx_conf *v, struct cni_error *e)
 {
 	struct cnl_link br, vt;
 	int ports = 0, r;
@@ -360,7 +360,7 @@ static int remove_if_unused(struct nl_sock *sk, const struct vx_conf *v, struct 
 static int cmd_add(struct cni_ctx *c, struct cni_result *out)
 {
 	struct vx_conf v;
-	struct nl_sock *sk = NULL;
+	struct nlsock *sk = NULL;
 	struct cnl_link ul, br, vt;
 	bool br_created = false, vt_created = false;
 	int lock = -1, rc = -1;
@@ -418,7 +418,7 @@ out:
 static int cmd_del(struct cni_ctx *c)
 {
 	struct vx_conf v;
-	struct nl_sock *sk = NULL;
+	struct nlsock *sk = NULL;
 	int lock = -1, rc = -1;
 	if (parse(c, &v) < 0 || cnl_open(&sk, &c->err) < 0)
 		goto out;
@@ -436,7 +436,7 @@ out:
 static int cmd_check(struct cni_ctx *c)
 {
 	struct vx_conf v;
-	struct nl_sock *sk = NULL;
+	struct nlsock *sk = NULL;
 	struct cnl_link ul, br, vt;
 	struct ip *have = NULL;
 	size_t n = 0;
@@ -485,7 +485,7 @@ out:
 
 struct gc_arg {
 	struct cni_ctx *c;
-	struct nl_sock *sk;
+	struct nlsock *sk;
 	const char *vtep;
 };
 
@@ -511,7 +511,7 @@ static int gc_port(const struct cnl_link *l, void *arg)
 static int cmd_gc(struct cni_ctx *c)
 {
 	struct vx_conf v;
-	struct nl_sock *sk = NULL;
+	struct nlsock *sk = NULL;
 	struct cnl_link br;
 	int lock = -1, rc = -1;
 	if (parse(c, &v) < 0 || cnl_open(&sk, &c->err) < 0)
@@ -540,7 +540,7 @@ out:
 static int cmd_status(struct cni_ctx *c)
 {
 	struct vx_conf v;
-	struct nl_sock *sk = NULL;
+	struct nlsock *sk = NULL;
 	struct cnl_link ul;
 	int rc = -1;
 	if (parse(c, &v) < 0 || attach_status(c, &v.a) < 0 || cnl_open(&sk, &c->err) < 0)

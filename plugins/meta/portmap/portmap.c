@@ -490,7 +490,7 @@ static int flush_udp(const struct pm_conf *p, struct cni_error *e)
  * there (what the reference does; it is never reset, as other containers may rely on it). */
 static int localnet(struct cni_ctx *c, const struct pm_conf *p)
 {
-	struct nl_sock *sk = NULL;
+	struct nlsock *sk = NULL;
 	struct cnl_link l;
 	char path[128];
 	int oif, rc = -1, r;
