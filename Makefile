@@ -75,7 +75,10 @@ TOOL_LDFLAGS = $(if $(filter 1,$(SAN)),$(LDHARD),$(DYN_LDHARD)) $(LDFLAGS)
 # cJSON is built from third_party/cjson/ (Debian's 1.7.15 source with its security patches;
 # Debian ships no static library of it), so no binary needs libcjson.so at run time.
 LIB_JSON :=
-CJSON_OBJ := $(BUILD)/obj/third_party/cjson/cJSON.o
+CJSON_OBJ := $(BUILD)/obj/third_party/cjson/cJSON.o $(BUILD)/obj/third_party/cjson/cjson-noscanf.o
+# its one sscanf ("%lg") goes to strtod: glibc's scanf engine stays out of every binary
+$(BUILD)/obj/third_party/cjson/cJSON.o: CFLAGS += -include third_party/cjson/cjson-noscanf.h
+$(BUILD)/obj/third_party/cjson/cJSON.o: third_party/cjson/cjson-noscanf.h
 # libcap links statically (Debian ships its .a); the ASan lane links it dynamically. Netlink is
 # our own code (common/nlmsg.c): no libnl.
 LIB_CAP  := -lcap

@@ -141,6 +141,32 @@ static void put_kv(struct line *ln, const char *key, const char *v)
 		put(ln, "\"");
 }
 
+
+/* UTC calendar fields of a Unix time (the proleptic Gregorian civil-from-days algorithm). Not
+ * gmtime_r: in a static binary it brings in the time-zone reader and, with it, glibc's scanf. */
+static void utc_tm(time_t t, struct tm *tm)
+{
+	long long days = t / 86400, secs = t % 86400;
+	if (secs < 0) {
+		secs += 86400;
+		days--;
+	}
+	days += 719468; /* from 1970-01-01 to 0000-03-01 */
+	long long era = (days >= 0 ? days : days - 146096) / 146097;
+	long long doe = days - era * 146097;                                 /* [0, 146096] */
+	long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+	long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);              /* [0, 365] */
+	long long mp = (5 * doy + 2) / 153;                                   /* [0, 11] from March */
+	long long m = mp < 10 ? mp + 3 : mp - 9;
+	*tm = (struct tm){ 0 };
+	tm->tm_year = (int)(yoe + era * 400 + (m <= 2) - 1900);
+	tm->tm_mon = (int)(m - 1);
+	tm->tm_mday = (int)(doy - (153 * mp + 2) / 5 + 1);
+	tm->tm_hour = (int)(secs / 3600);
+	tm->tm_min = (int)(secs / 60 % 60);
+	tm->tm_sec = (int)(secs % 60);
+}
+
 static double ms_since(const struct timespec *a, const struct timespec *b)
 {
 	return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
@@ -159,7 +185,7 @@ void cni_log_verb(struct cni_log *l, const struct cni_log_entry *x)
 		goto out;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	clock_gettime(CLOCK_REALTIME, &wall);
-	gmtime_r(&wall.tv_sec, &tm); /* not strftime: it reads /etc/localtime */
+	utc_tm(wall.tv_sec, &tm);
 	ln.n = 0;
 	ln.full = false;
 	put(&ln, "time=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,

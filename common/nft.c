@@ -23,6 +23,7 @@
 #include <linux/netlink.h>
 
 #include "ip.h"
+#include "nl.h"
 
 #define NFT_LOCK_DIR "/run/cni-c"
 #define NFT_LOCK_FILE NFT_LOCK_DIR "/nft.lock"
@@ -986,9 +987,7 @@ static bool rule_exprs(struct wbuf *w, int fam, const struct tok *t, size_t n, c
 			uint8_t mac[6];
 			char buf[24];
 			NEED(3);
-			if (!is(&t[i + 1], "saddr") || !tstr(&t[i + 2], buf, sizeof(buf)) ||
-			    sscanf(buf, "%2hhx:%2hhx:%2hhx:%2hhx:%2hhx:%2hhx", &mac[0], &mac[1], &mac[2], &mac[3], &mac[4],
-				   &mac[5]) != 6 || strlen(buf) != 17)
+			if (!is(&t[i + 1], "saddr") || !tstr(&t[i + 2], buf, sizeof(buf)) || cnl_mac_parse(buf, mac) < 0)
 				goto fail;
 			uint16_t ether = 1; /* ARPHRD_ETHER */
 			if (fam != NFPROTO_BRIDGE) {

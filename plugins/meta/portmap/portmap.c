@@ -413,7 +413,9 @@ static int port_chains_of(struct nft *n, const char *chain, char (**out)[32], si
 	}
 	for (size_t i = 0; i < nr; i++) {
 		char w[32];
-		if (sscanf(r[i].comment, "%31s", w) != 1 || strncmp(w, "p-", 2) != 0)
+		const char *c = r[i].comment + strspn(r[i].comment, " \t\n");
+		snprintf(w, sizeof(w), "%.*s", (int)strcspn(c, " \t\n"), c); /* the first word */
+		if (strncmp(w, "p-", 2) != 0)
 			continue;
 		bool seen = false;
 		for (size_t k = 0; k < *cnt && !seen; k++)
@@ -423,6 +425,26 @@ static int port_chains_of(struct nft *n, const char *chain, char (**out)[32], si
 	}
 	free(r);
 	return 1;
+}
+
+/* A port chain's name, p-<proto>-<port>: 0 and its parts, or -1. */
+static int port_chain_parse(const char *name, char proto[8], unsigned *port)
+{
+	size_t n;
+	char *end;
+	if (strncmp(name, "p-", 2) != 0)
+		return -1;
+	name += 2;
+	n = strspn(name, "abcdefghijklmnopqrstuvwxyz");
+	if (n == 0 || n > 7 || name[n] != '-' || name[n + 1] < '0' || name[n + 1] > '9')
+		return -1;
+	memcpy(proto, name, n);
+	proto[n] = '\0';
+	unsigned long v = strtoul(name + n + 1, &end, 10);
+	if (*end || v > 65535)
+		return -1;
+	*port = (unsigned)v;
+	return 0;
 }
 
 /* Batch commands that remove an attachment chain: its jumps in the port chains, the port chains
@@ -451,7 +473,7 @@ static int drop_cmds(struct nft *n, const char *chain, struct nft_sb *b, struct 
 				left++;
 		}
 		free(pr);
-		if (r == 1 && !left && sscanf(pcs[i], "p-%7[a-z]-%u", proto, &port) == 2) {
+		if (r == 1 && !left && port_chain_parse(pcs[i], proto, &port) == 0) {
 			/* the element, unless someone removed it already (deleting it again fails the batch) */
 			uint8_t key[8] = { 0 };
 			char tgt[64];
