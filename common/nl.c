@@ -164,39 +164,54 @@ int cnl_link_get(struct nlsock *sk, const char *name, int index, struct cnl_link
 
 struct dump_arg {
 	int master;
-	int (*cb)(const struct cnl_link *l, void *arg);
-	void *arg;
-	int stop;
+	struct cnl_link *v;
+	size_t n, cap;
 };
 
 static int link_dump_cb(const struct nlmsghdr *h, void *arg)
 {
 	struct dump_arg *d = arg;
 	struct cnl_link l;
-	if (d->stop || parse_link(h, &l) < 0)
+	if (parse_link(h, &l) < 0 || (d->master && l.master != d->master))
 		return 0;
-	if (d->master && l.master != d->master)
-		return 0;
-	if (d->cb(&l, d->arg) < 0)
-		d->stop = 1;
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? 2 * d->cap : 16;
+		struct cnl_link *v = realloc(d->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		d->v = v;
+		d->cap = cap;
+	}
+	d->v[d->n++] = l;
 	return 0;
 }
 
+/* The whole dump is read before cb runs: a callback may make requests of its own on the same
+ * socket (GC deletes ports), which would otherwise swallow the rest of the dump. */
 int cnl_link_dump(struct nlsock *sk, int master, int (*cb)(const struct cnl_link *l, void *arg), void *arg,
 		 struct cni_error *e)
 {
 	for (int tries = 0; tries < 5; tries++) {
-		struct dump_arg d = { master, cb, arg, 0 };
+		struct dump_arg d = { master, NULL, 0, 0 };
 		struct nlbuf w = { 0 };
 		link_msg(&w, RTM_GETLINK, NLM_F_DUMP, AF_UNSPEC, 0, 0, 0);
 		if (master)
 			nlb_u32(&w, IFLA_MASTER, (uint32_t)master); /* kernel-side filter */
 		nlb_u32(&w, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
 		int rc = request(sk, &w, link_dump_cb, &d);
-		if (rc == -EINTR)
+		if (rc == -EINTR) {
+			free(d.v);
 			continue;
-		if (rc < 0)
+		}
+		if (rc < 0) {
+			free(d.v);
+			if (rc == -ENOMEM)
+				return cni_errf(e, CNI_ERR_INTERNAL, "listing links: out of memory");
 			return cni_errf(e, CNI_ERR_KERNEL, "listing links: %s", strerror(-rc));
+		}
+		for (size_t i = 0; i < d.n && cb(&d.v[i], arg) >= 0; i++)
+			;
+		free(d.v);
 		return 0;
 	}
 	return cni_errf(e, CNI_ERR_TRY_AGAIN, "listing links: interrupted by concurrent changes");
