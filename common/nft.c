@@ -24,37 +24,30 @@
 
 #include "ip.h"
 #include "nl.h"
+#include "nlmsg.h"
 
 #define NFT_LOCK_DIR "/run/cni-c"
 #define NFT_LOCK_FILE NFT_LOCK_DIR "/nft.lock"
-#define RECV_SIZE 65536 /* larger than any skb a netlink dump fills */
 
 struct nft {
-	int sock;      /* NETLINK_NETFILTER, for the reads and the write batches */
-	uint32_t seq;
-	char *rbuf;    /* RECV_SIZE */
+	struct nlsock s; /* NETLINK_NETFILTER, for the reads and the write batches */
 };
 
 int nft_open(struct nft **out, struct cni_error *e)
 {
-	struct nft *n = calloc(1, sizeof(*n));
+	struct nft *n = malloc(sizeof(*n));
+	int rc;
 
 	*out = NULL;
-	if (!n || !(n->rbuf = malloc(RECV_SIZE))) {
-		free(n);
+	if (!n)
 		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-	}
-	n->sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
-	if (n->sock < 0) {
-		int err = errno;
-		free(n->rbuf);
+	if ((rc = nls_open(&n->s, NETLINK_NETFILTER)) < 0) {
 		free(n);
+		if (rc == -ENOMEM)
+			return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 		return cni_errf(e, CNI_ERR_NOT_AVAILABLE, "nftables is not available: no netfilter netlink socket: %s",
-				strerror(err));
+				strerror(-rc));
 	}
-	/* The kernel answers at once; a reply that never comes must not hang a CNI verb. */
-	struct timeval tmo = { .tv_sec = 30 };
-	setsockopt(n->sock, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo));
 	*out = n;
 	return 0;
 }
@@ -65,78 +58,36 @@ void nft_close(struct nft *n)
 		return;
 	/* Closing a socket that committed a deletion waits for an RCU grace period in the
 	 * kernel (nf_tables flushes its destroy work on NETLINK_URELEASE): ~10 ms, once. */
-	close(n->sock);
-	free(n->rbuf);
+	nls_close(&n->s);
 	free(n);
 }
 
 /* ---- point reads over netlink ---- */
 
-/* A request: header, nfgenmsg, then attributes (nests closed by nest_end). */
-struct req {
-	alignas(struct nlmsghdr) char b[512];
-	size_t len;
-	bool overflow;
-};
-
-static void req_init(struct req *r, uint16_t msg, uint16_t flags, int family, uint32_t seq)
+/* An nf_tables message: header and nfgenmsg (res_id: the subsystem, for a batch's begin and end). */
+static void nft_msg(struct nlbuf *w, uint16_t type, uint16_t flags, int family, uint32_t seq, uint16_t res_id)
 {
-	struct nlmsghdr *h = (struct nlmsghdr *)r->b;
-	struct nfgenmsg *g = (struct nfgenmsg *)NLMSG_DATA(h);
-
-	memset(r->b, 0, sizeof(r->b));
-	h->nlmsg_type = (uint16_t)(NFNL_SUBSYS_NFTABLES << 8 | msg);
-	h->nlmsg_flags = (uint16_t)(NLM_F_REQUEST | flags);
-	h->nlmsg_seq = seq;
-	g->nfgen_family = (uint8_t)family;
-	g->version = NFNETLINK_V0;
-	r->len = NLMSG_SPACE(sizeof(*g));
-	r->overflow = false;
+	struct nfgenmsg g = { .nfgen_family = (uint8_t)family, .version = NFNETLINK_V0, .res_id = htobe16(res_id) };
+	struct nlmsghdr *h = nlb_msg(w, type, (uint16_t)(NLM_F_REQUEST | flags), &g, sizeof(g));
+	if (h)
+		h->nlmsg_seq = seq;
 }
 
-static struct nlattr *put(struct req *r, uint16_t type, const void *data, size_t len)
+/* A request of the nf_tables subsystem (nls_request numbers it). */
+static void req_init(struct nlbuf *w, uint16_t msg, uint16_t flags, int family)
 {
-	struct nlattr *a = (struct nlattr *)(r->b + r->len);
-	if (r->len + NLA_ALIGN(NLA_HDRLEN + len) > sizeof(r->b)) {
-		r->overflow = true;
-		return NULL;
-	}
-	a->nla_type = type;
-	a->nla_len = (uint16_t)(NLA_HDRLEN + len);
-	if (len)
-		memcpy((char *)a + NLA_HDRLEN, data, len);
-	r->len += NLA_ALIGN(a->nla_len);
-	return a;
+	nft_msg(w, (uint16_t)(NFNL_SUBSYS_NFTABLES << 8 | msg), flags, family, 0, 0);
 }
 
-static void put_str(struct req *r, uint16_t type, const char *s) { put(r, type, s, strlen(s) + 1); }
-static struct nlattr *nest(struct req *r, uint16_t type) { return put(r, type | NLA_F_NESTED, NULL, 0); }
-static void nest_end(struct req *r, struct nlattr *a)
+static size_t nest(struct nlbuf *w, uint16_t type) { return nlb_nest(w, type | NLA_F_NESTED); }
+static void put_be32(struct nlbuf *w, uint16_t type, uint32_t v)
 {
-	if (a)
-		a->nla_len = (uint16_t)(r->b + r->len - (char *)a);
+	v = htobe32(v);
+	nlb_put(w, type, &v, 4);
 }
-
-/* The attribute of `type` among those in [data, data+len), or NULL. */
-static const struct nlattr *attr(const void *data, size_t len, int type)
-{
-	const char *p = data;
-	while (len >= NLA_HDRLEN) {
-		const struct nlattr *a = (const struct nlattr *)p;
-		if (a->nla_len < NLA_HDRLEN || a->nla_len > len)
-			return NULL;
-		if ((a->nla_type & NLA_TYPE_MASK) == type)
-			return a;
-		size_t step = NLA_ALIGN(a->nla_len);
-		if (step >= len)
-			return NULL;
-		p += step;
-		len -= step;
-	}
-	return NULL;
-}
-static const void *adata(const struct nlattr *a) { return (const char *)a + NLA_HDRLEN; }
-static size_t alen(const struct nlattr *a) { return a->nla_len - NLA_HDRLEN; }
+static const struct nlattr *attr(const void *data, size_t len, int type) { return nla_find(data, len, type); }
+static const void *adata(const struct nlattr *a) { return nla_payload(a); }
+static size_t alen(const struct nlattr *a) { return nla_plen(a); }
 
 /* Attributes of a reply message (after its nfgenmsg). */
 static const void *msg_attrs(const struct nlmsghdr *h, size_t *len)
@@ -164,51 +115,22 @@ static void udata_comment(const struct nlattr *ud, char *out, size_t olen)
 	}
 }
 
-typedef int (*msg_cb)(const struct nlmsghdr *h, void *arg);
-
-/* Send one request and feed each reply message to cb. 1 = done, 0 = ENOENT, -1 = error,
- * -2 = a dump was interrupted by a concurrent change (the caller starts over). */
-static int talk(struct nft *n, struct req *r, const char *what, msg_cb cb, void *arg, struct cni_error *e)
+/* Send one request (w stays the caller's, to resend or free) and feed each reply message to cb
+ * (which returns -ENOMEM to fail). 1 = done, 0 = ENOENT, -1 = error, -2 = a dump was interrupted
+ * by a concurrent change (the caller starts over). */
+static int talk(struct nft *n, struct nlbuf *w, const char *what, nls_cb cb, void *arg, struct cni_error *e)
 {
-	struct nlmsghdr *h = (struct nlmsghdr *)r->b;
-	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
-	bool intr = false;
-
-	if (r->overflow)
-		return cni_errf(e, CNI_ERR_INTERNAL, "nftables: request for %s too long", what);
-	h->nlmsg_len = (uint32_t)r->len;
-	h->nlmsg_seq = ++n->seq;
-	if (sendto(n->sock, r->b, r->len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
-		return cni_errf(e, CNI_ERR_KERNEL, "nftables: asking for %s: %s", what, strerror(errno));
-	for (;;) {
-		ssize_t got = recv(n->sock, n->rbuf, RECV_SIZE, MSG_TRUNC);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0)
-			return cni_errf(e, CNI_ERR_KERNEL, "nftables: reading %s: %s", what, strerror(errno));
-		if (got > RECV_SIZE)
-			return cni_errf(e, CNI_ERR_KERNEL, "nftables: reply for %s truncated", what);
-		size_t left = (size_t)got;
-		for (const struct nlmsghdr *m = (const struct nlmsghdr *)n->rbuf; NLMSG_OK(m, left); m = NLMSG_NEXT(m, left)) {
-			if (m->nlmsg_seq != n->seq)
-				continue; /* a late answer to an earlier request */
-			intr |= (m->nlmsg_flags & NLM_F_DUMP_INTR) != 0;
-			if (m->nlmsg_type == NLMSG_DONE || m->nlmsg_type == NLMSG_ERROR) {
-				int err = 0;
-				if (m->nlmsg_len >= NLMSG_LENGTH(sizeof(int)))
-					memcpy(&err, NLMSG_DATA(m), sizeof(int));
-				if (err == -ENOENT)
-					return 0;
-				if (err < 0)
-					return cni_errf(e, err == -EPERM ? CNI_ERR_KERNEL : CNI_ERR_NOT_AVAILABLE,
-							"nftables: reading %s: %s%s", what, strerror(-err),
-							err == -EPERM ? " (needs CAP_NET_ADMIN)" : "");
-				return intr ? -2 : 1;
-			}
-			if (cb(m, arg) < 0)
-				return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-		}
-	}
+	int rc = nls_request(&n->s, w, cb, arg);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc == -EINTR)
+		return -2;
+	if (rc == -ENOMEM)
+		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	if (rc < 0)
+		return cni_errf(e, rc == -EPERM ? CNI_ERR_KERNEL : CNI_ERR_NOT_AVAILABLE, "nftables: reading %s: %s%s", what,
+				strerror(-rc), rc == -EPERM ? " (needs CAP_NET_ADMIN)" : "");
+	return 1;
 }
 
 struct chain_arg {
@@ -230,19 +152,20 @@ static int chain_cb(const struct nlmsghdr *h, void *arg)
 int nft_get_chain(struct nft *n, int family, const char *table, const char *chain, char *comment, size_t clen,
 		  struct cni_error *e)
 {
-	struct req r;
+	struct nlbuf r = { 0 };
 	char dummy[1];
 	struct chain_arg c = { comment ? comment : dummy, comment ? clen : sizeof(dummy), false };
 	char what[160];
 	int rc;
 
 	snprintf(what, sizeof(what), "chain %s %s", table, chain);
-	req_init(&r, NFT_MSG_GETCHAIN, NLM_F_ACK, family, 0);
-	put_str(&r, NFTA_CHAIN_TABLE, table);
-	put_str(&r, NFTA_CHAIN_NAME, chain);
+	req_init(&r, NFT_MSG_GETCHAIN, 0, family);
+	nlb_str(&r, NFTA_CHAIN_TABLE, table);
+	nlb_str(&r, NFTA_CHAIN_NAME, chain);
 	if (comment && clen)
 		comment[0] = '\0';
 	rc = talk(n, &r, what, chain_cb, &c, e);
+	nlb_free(&r);
 	return rc == 1 ? (c.seen ? 1 : 0) : rc < 0 ? -1 : rc;
 }
 
@@ -275,7 +198,7 @@ static int rule_cb(const struct nlmsghdr *h, void *arg)
 
 	struct nft_rule_info *ri = push((void **)&ra->v, &ra->n, &ra->cap, sizeof(*ri));
 	if (!ri)
-		return -1;
+		return -ENOMEM;
 	ri->handle = 0;
 	if (hd && alen(hd) == 8) {
 		uint64_t be;
@@ -290,7 +213,7 @@ int nft_get_rules(struct nft *n, int family, const char *table, const char *chai
 		  size_t *cnt, struct cni_error *e)
 {
 	struct rules_arg ra = { 0 };
-	struct req r;
+	struct nlbuf r = { 0 };
 	char what[160];
 	int rc;
 
@@ -302,10 +225,12 @@ int nft_get_rules(struct nft *n, int family, const char *table, const char *chai
 	snprintf(what, sizeof(what), "the rules of chain %s %s", table, chain);
 	for (int attempt = 0; attempt < 10; attempt++) {
 		ra.n = 0;
-		req_init(&r, NFT_MSG_GETRULE, NLM_F_DUMP, family, 0);
-		put_str(&r, NFTA_RULE_TABLE, table);
-		put_str(&r, NFTA_RULE_CHAIN, chain);
-		if ((rc = talk(n, &r, what, rule_cb, &ra, e)) != -2)
+		req_init(&r, NFT_MSG_GETRULE, NLM_F_DUMP, family);
+		nlb_str(&r, NFTA_RULE_TABLE, table);
+		nlb_str(&r, NFTA_RULE_CHAIN, chain);
+		rc = talk(n, &r, what, rule_cb, &ra, e);
+		nlb_free(&r);
+		if (rc != -2)
 			break;
 	}
 	if (rc == -2)
@@ -349,25 +274,26 @@ int nft_get_map_elem(struct nft *n, int family, const char *table, const char *m
 		     char *target, size_t tlen, struct cni_error *e)
 {
 	struct elem_arg ea = { target, tlen, false };
-	struct nlattr *elems, *el, *k;
-	struct req r;
+	size_t elems, el, k;
+	struct nlbuf r = { 0 };
 	char what[160];
 	int rc;
 
 	if (!tlen)
 		return cni_errf(e, CNI_ERR_INTERNAL, "nftables: no room for an element's target");
 	snprintf(what, sizeof(what), "an element of map %s %s", table, map);
-	req_init(&r, NFT_MSG_GETSETELEM, NLM_F_ACK, family, 0);
-	put_str(&r, NFTA_SET_ELEM_LIST_TABLE, table);
-	put_str(&r, NFTA_SET_ELEM_LIST_SET, map);
+	req_init(&r, NFT_MSG_GETSETELEM, 0, family);
+	nlb_str(&r, NFTA_SET_ELEM_LIST_TABLE, table);
+	nlb_str(&r, NFTA_SET_ELEM_LIST_SET, map);
 	elems = nest(&r, NFTA_SET_ELEM_LIST_ELEMENTS);
 	el = nest(&r, NFTA_LIST_ELEM);
 	k = nest(&r, NFTA_SET_ELEM_KEY);
-	put(&r, NFTA_DATA_VALUE, key, klen);
-	nest_end(&r, k);
-	nest_end(&r, el);
-	nest_end(&r, elems);
+	nlb_put(&r, NFTA_DATA_VALUE, key, klen);
+	nlb_nest_end(&r, k);
+	nlb_nest_end(&r, el);
+	nlb_nest_end(&r, elems);
 	rc = talk(n, &r, what, elem_cb, &ea, e);
+	nlb_free(&r);
 	return rc == 1 ? (ea.seen ? 1 : 0) : rc < 0 ? -1 : rc;
 }
 
@@ -386,89 +312,8 @@ struct tok {
 	bool quoted;
 };
 
-/* A growing buffer of netlink messages; nests are remembered by offset (it moves). */
-struct wbuf {
-	char *b;
-	size_t len, cap;
-	bool oom;
-	size_t msg; /* offset of the message being built */
-};
-
-static void *wb_room(struct wbuf *w, size_t n)
-{
-	if (w->oom)
-		return NULL;
-	if (w->len + n > w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 8192;
-		while (cap < w->len + n)
-			cap *= 2;
-		char *b = realloc(w->b, cap);
-		if (!b) {
-			w->oom = true;
-			return NULL;
-		}
-		w->b = b;
-		w->cap = cap;
-	}
-	void *p = w->b + w->len;
-	memset(p, 0, n);
-	w->len += n;
-	return p;
-}
-
-static void wb_msg(struct wbuf *w, uint16_t type, uint16_t flags, int family, uint32_t seq, uint16_t res_id)
-{
-	size_t at = w->len;
-	struct nlmsghdr *h = wb_room(w, NLMSG_SPACE(sizeof(struct nfgenmsg)));
-	if (!h)
-		return;
-	w->msg = at;
-	h->nlmsg_type = type;
-	h->nlmsg_flags = (uint16_t)(NLM_F_REQUEST | flags);
-	h->nlmsg_seq = seq;
-	struct nfgenmsg *g = NLMSG_DATA(h);
-	g->nfgen_family = (uint8_t)family;
-	g->version = NFNETLINK_V0;
-	g->res_id = htobe16(res_id);
-}
-
-static void wb_msg_end(struct wbuf *w)
-{
-	if (!w->oom)
-		((struct nlmsghdr *)(w->b + w->msg))->nlmsg_len = (uint32_t)(w->len - w->msg);
-}
-
-static void wb_put(struct wbuf *w, uint16_t type, const void *data, size_t len)
-{
-	struct nlattr *a = wb_room(w, NLA_ALIGN(NLA_HDRLEN + len));
-	if (!a)
-		return;
-	a->nla_type = type;
-	a->nla_len = (uint16_t)(NLA_HDRLEN + len);
-	if (len)
-		memcpy((char *)a + NLA_HDRLEN, data, len);
-}
-
-static void wb_str(struct wbuf *w, uint16_t type, const char *s) { wb_put(w, type, s, strlen(s) + 1); }
-static void wb_u32(struct wbuf *w, uint16_t type, uint32_t v)
-{
-	v = htobe32(v);
-	wb_put(w, type, &v, 4);
-}
-static size_t wb_nest(struct wbuf *w, uint16_t type)
-{
-	size_t at = w->len;
-	wb_put(w, type | NLA_F_NESTED, NULL, 0);
-	return at;
-}
-static void wb_nest_end(struct wbuf *w, size_t at)
-{
-	if (!w->oom)
-		((struct nlattr *)(w->b + at))->nla_len = (uint16_t)(w->len - at);
-}
-
 /* libnftnl's user data TLV {type, len, value} for a comment (type 0 for tables, chains, rules) */
-static void wb_comment(struct wbuf *w, uint16_t type, const struct tok *c)
+static void wb_comment(struct nlbuf *w, uint16_t type, const struct tok *c)
 {
 	unsigned char ud[2 + NFT_COMMENT_MAX + 1];
 	size_t l = c->len > NFT_COMMENT_MAX ? NFT_COMMENT_MAX : c->len;
@@ -476,108 +321,108 @@ static void wb_comment(struct wbuf *w, uint16_t type, const struct tok *c)
 	ud[1] = (unsigned char)(l + 1);
 	memcpy(ud + 2, c->s, l);
 	ud[2 + l] = '\0';
-	wb_put(w, type, ud, l + 3);
+	nlb_put(w, type, ud, l + 3);
 }
 
 /* ---- expressions ---- */
 
-static size_t ex_begin(struct wbuf *w, const char *name, size_t *data)
+static size_t ex_begin(struct nlbuf *w, const char *name, size_t *data)
 {
-	size_t el = wb_nest(w, NFTA_LIST_ELEM);
-	wb_str(w, NFTA_EXPR_NAME, name);
-	*data = wb_nest(w, NFTA_EXPR_DATA);
+	size_t el = nest(w, NFTA_LIST_ELEM);
+	nlb_str(w, NFTA_EXPR_NAME, name);
+	*data = nest(w, NFTA_EXPR_DATA);
 	return el;
 }
-static void ex_end(struct wbuf *w, size_t el, size_t data)
+static void ex_end(struct nlbuf *w, size_t el, size_t data)
 {
-	wb_nest_end(w, data);
-	wb_nest_end(w, el);
+	nlb_nest_end(w, data);
+	nlb_nest_end(w, el);
 }
 
-static void ex_meta(struct wbuf *w, uint32_t key, uint32_t reg, bool set)
+static void ex_meta(struct nlbuf *w, uint32_t key, uint32_t reg, bool set)
 {
 	size_t d, el = ex_begin(w, "meta", &d);
 	if (set) {
-		wb_u32(w, NFTA_META_KEY, key);
-		wb_u32(w, NFTA_META_SREG, reg);
+		put_be32(w, NFTA_META_KEY, key);
+		put_be32(w, NFTA_META_SREG, reg);
 	} else {
-		wb_u32(w, NFTA_META_DREG, reg);
-		wb_u32(w, NFTA_META_KEY, key);
+		put_be32(w, NFTA_META_DREG, reg);
+		put_be32(w, NFTA_META_KEY, key);
 	}
 	ex_end(w, el, d);
 }
 
-static void ex_payload(struct wbuf *w, uint32_t base, uint32_t off, uint32_t len, uint32_t reg)
+static void ex_payload(struct nlbuf *w, uint32_t base, uint32_t off, uint32_t len, uint32_t reg)
 {
 	size_t d, el = ex_begin(w, "payload", &d);
-	wb_u32(w, NFTA_PAYLOAD_DREG, reg);
-	wb_u32(w, NFTA_PAYLOAD_BASE, base);
-	wb_u32(w, NFTA_PAYLOAD_OFFSET, off);
-	wb_u32(w, NFTA_PAYLOAD_LEN, len);
+	put_be32(w, NFTA_PAYLOAD_DREG, reg);
+	put_be32(w, NFTA_PAYLOAD_BASE, base);
+	put_be32(w, NFTA_PAYLOAD_OFFSET, off);
+	put_be32(w, NFTA_PAYLOAD_LEN, len);
 	ex_end(w, el, d);
 }
 
-static void wb_value(struct wbuf *w, uint16_t type, const void *v, size_t len)
+static void wb_value(struct nlbuf *w, uint16_t type, const void *v, size_t len)
 {
-	size_t n = wb_nest(w, type);
-	wb_put(w, NFTA_DATA_VALUE, v, len);
-	wb_nest_end(w, n);
+	size_t n = nest(w, type);
+	nlb_put(w, NFTA_DATA_VALUE, v, len);
+	nlb_nest_end(w, n);
 }
 
-static void ex_cmp(struct wbuf *w, uint32_t op, const void *v, size_t len)
+static void ex_cmp(struct nlbuf *w, uint32_t op, const void *v, size_t len)
 {
 	size_t d, el = ex_begin(w, "cmp", &d);
-	wb_u32(w, NFTA_CMP_SREG, NFT_REG_1);
-	wb_u32(w, NFTA_CMP_OP, op);
+	put_be32(w, NFTA_CMP_SREG, NFT_REG_1);
+	put_be32(w, NFTA_CMP_OP, op);
 	wb_value(w, NFTA_CMP_DATA, v, len);
 	ex_end(w, el, d);
 }
 
-static void ex_bitwise(struct wbuf *w, const void *mask, const void *xor, size_t len)
+static void ex_bitwise(struct nlbuf *w, const void *mask, const void *xor, size_t len)
 {
 	size_t d, el = ex_begin(w, "bitwise", &d);
-	wb_u32(w, NFTA_BITWISE_SREG, NFT_REG_1);
-	wb_u32(w, NFTA_BITWISE_DREG, NFT_REG_1);
-	wb_u32(w, NFTA_BITWISE_LEN, (uint32_t)len);
+	put_be32(w, NFTA_BITWISE_SREG, NFT_REG_1);
+	put_be32(w, NFTA_BITWISE_DREG, NFT_REG_1);
+	put_be32(w, NFTA_BITWISE_LEN, (uint32_t)len);
 	wb_value(w, NFTA_BITWISE_MASK, mask, len);
 	wb_value(w, NFTA_BITWISE_XOR, xor, len);
 	ex_end(w, el, d);
 }
 
-static void ex_verdict(struct wbuf *w, int code, const struct tok *chain)
+static void ex_verdict(struct nlbuf *w, int code, const struct tok *chain)
 {
 	size_t d, el = ex_begin(w, "immediate", &d);
-	wb_u32(w, NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT);
-	size_t dt = wb_nest(w, NFTA_IMMEDIATE_DATA), v = wb_nest(w, NFTA_DATA_VERDICT);
-	wb_u32(w, NFTA_VERDICT_CODE, (uint32_t)code);
+	put_be32(w, NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT);
+	size_t dt = nest(w, NFTA_IMMEDIATE_DATA), v = nest(w, NFTA_DATA_VERDICT);
+	put_be32(w, NFTA_VERDICT_CODE, (uint32_t)code);
 	if (chain) {
 		char name[TOK_MAX + 1];
 		snprintf(name, sizeof(name), "%.*s", (int)chain->len, chain->s);
-		wb_str(w, NFTA_VERDICT_CHAIN, name);
+		nlb_str(w, NFTA_VERDICT_CHAIN, name);
 	}
-	wb_nest_end(w, v);
-	wb_nest_end(w, dt);
+	nlb_nest_end(w, v);
+	nlb_nest_end(w, dt);
 	ex_end(w, el, d);
 }
 
-static void ex_imm(struct wbuf *w, uint32_t reg, const void *v, size_t len)
+static void ex_imm(struct nlbuf *w, uint32_t reg, const void *v, size_t len)
 {
 	size_t d, el = ex_begin(w, "immediate", &d);
-	wb_u32(w, NFTA_IMMEDIATE_DREG, reg);
+	put_be32(w, NFTA_IMMEDIATE_DREG, reg);
 	wb_value(w, NFTA_IMMEDIATE_DATA, v, len);
 	ex_end(w, el, d);
 }
 
-static void ex_lookup(struct wbuf *w, const struct tok *set, bool vmap)
+static void ex_lookup(struct nlbuf *w, const struct tok *set, bool vmap)
 {
 	char name[TOK_MAX + 1];
 	size_t d, el = ex_begin(w, "lookup", &d);
 	snprintf(name, sizeof(name), "%.*s", (int)set->len, set->s);
-	wb_str(w, NFTA_LOOKUP_SET, name);
-	wb_u32(w, NFTA_LOOKUP_SREG, NFT_REG_1);
+	nlb_str(w, NFTA_LOOKUP_SET, name);
+	put_be32(w, NFTA_LOOKUP_SREG, NFT_REG_1);
 	if (vmap)
-		wb_u32(w, NFTA_LOOKUP_DREG, NFT_REG_VERDICT);
-	wb_u32(w, NFTA_LOOKUP_FLAGS, 0);
+		put_be32(w, NFTA_LOOKUP_DREG, NFT_REG_VERDICT);
+	put_be32(w, NFTA_LOOKUP_FLAGS, 0);
 	ex_end(w, el, d);
 }
 
@@ -672,7 +517,7 @@ struct rstate {
 	int l4;      /* the transport protocol it has matched (-1 none) */
 };
 
-static void dep_nfproto(struct wbuf *w, struct rstate *st, int fam)
+static void dep_nfproto(struct nlbuf *w, struct rstate *st, int fam)
 {
 	if (st->nfproto == fam)
 		return;
@@ -684,7 +529,7 @@ static void dep_nfproto(struct wbuf *w, struct rstate *st, int fam)
 
 /* "ADDR" or "ADDR/PREFIX" of family fam compared with op, as nft: a byte-aligned prefix loads
  * only its bytes, any other a masked whole field. */
-static bool match_addr(struct wbuf *w, const struct tok *t, bool v4, uint32_t off, uint32_t op)
+static bool match_addr(struct nlbuf *w, const struct tok *t, bool v4, uint32_t off, uint32_t op)
 {
 	char buf[64];
 	struct ipnet net;
@@ -775,7 +620,7 @@ static void plan_merge(struct plan *pl)
 
 /* One rule's expressions, t[0..n); *comment set when it has one. false: a form this does not know,
  * *bad at the token. */
-static bool rule_exprs(struct wbuf *w, int fam, const struct tok *t, size_t n, const struct tok **comment, size_t *bad,
+static bool rule_exprs(struct nlbuf *w, int fam, const struct tok *t, size_t n, const struct tok **comment, size_t *bad,
 		       struct plan *pl)
 {
 	struct rstate st = { 0, -1 };
@@ -975,9 +820,9 @@ static bool rule_exprs(struct wbuf *w, int fam, const struct tok *t, size_t n, c
 			if (!is(&t[i + 1], "daddr") || !is(&t[i + 2], "type") || !is(&t[i + 3], "local"))
 				goto fail;
 			size_t d, el = ex_begin(w, "fib", &d);
-			wb_u32(w, NFTA_FIB_DREG, NFT_REG_1);
-			wb_u32(w, NFTA_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
-			wb_u32(w, NFTA_FIB_FLAGS, NFTA_FIB_F_DADDR);
+			put_be32(w, NFTA_FIB_DREG, NFT_REG_1);
+			put_be32(w, NFTA_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+			put_be32(w, NFTA_FIB_FLAGS, NFTA_FIB_F_DADDR);
 			ex_end(w, el, d);
 			uint32_t local = 2; /* RTN_LOCAL */
 			ex_cmp(w, NFT_CMP_EQ, &local, 4);
@@ -1028,11 +873,11 @@ static bool rule_exprs(struct wbuf *w, int fam, const struct tok *t, size_t n, c
 			ex_imm(w, NFT_REG_1, a.b, a.len);
 			ex_imm(w, NFT_REG_2, &port, 2);
 			size_t d, el = ex_begin(w, "nat", &d);
-			wb_u32(w, NFTA_NAT_TYPE, NFT_NAT_DNAT);
-			wb_u32(w, NFTA_NAT_FAMILY, v4 ? NFPROTO_IPV4 : NFPROTO_IPV6);
-			wb_u32(w, NFTA_NAT_REG_ADDR_MIN, NFT_REG_1);
-			wb_u32(w, NFTA_NAT_REG_PROTO_MIN, NFT_REG_2);
-			wb_u32(w, NFTA_NAT_FLAGS, 0x2); /* NF_NAT_RANGE_PROTO_SPECIFIED */
+			put_be32(w, NFTA_NAT_TYPE, NFT_NAT_DNAT);
+			put_be32(w, NFTA_NAT_FAMILY, v4 ? NFPROTO_IPV4 : NFPROTO_IPV6);
+			put_be32(w, NFTA_NAT_REG_ADDR_MIN, NFT_REG_1);
+			put_be32(w, NFTA_NAT_REG_PROTO_MIN, NFT_REG_2);
+			put_be32(w, NFTA_NAT_FLAGS, 0x2); /* NF_NAT_RANGE_PROTO_SPECIFIED */
 			ex_end(w, el, d);
 			i += 4;
 		} else if (is(x, "return") || is(x, "drop") || is(x, "accept")) {
@@ -1058,7 +903,7 @@ fail:
 bool nft_match_ok(const char *expr)
 {
 	struct tok t[TOK_MAX];
-	struct wbuf none = { .oom = true };
+	struct nlbuf none = { .oom = true };
 	struct plan pl = { .scan = true };
 	const struct tok *comment;
 	size_t n = tokenize(expr, strlen(expr), t, TOK_MAX), bad;
@@ -1152,7 +997,7 @@ static bool name_tok(const struct tok *t, char *buf, size_t blen) { return !t->q
 
 /* Appends the message for the command t[0..n) with sequence seq. false: not a form this knows
  * (*bad: the token). */
-static bool command(struct wbuf *w, const struct tok *t, size_t n, uint32_t seq, size_t *bad)
+static bool command(struct nlbuf *w, const struct tok *t, size_t n, uint32_t seq, size_t *bad)
 {
 	char table[TOK_MAX + 1], obj[TOK_MAX + 1];
 	const uint16_t create = NLM_F_CREATE | NLM_F_ACK;
@@ -1169,14 +1014,14 @@ static bool command(struct wbuf *w, const struct tok *t, size_t n, uint32_t seq,
 	const struct tok *what = &t[1];
 
 	if (add && is(what, "table")) {
-		wb_msg(w, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWTABLE, create, fam, seq, 0);
-		wb_str(w, NFTA_TABLE_NAME, table);
-		wb_u32(w, NFTA_TABLE_FLAGS, 0);
+		nft_msg(w, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWTABLE, create, fam, seq, 0);
+		nlb_str(w, NFTA_TABLE_NAME, table);
+		put_be32(w, NFTA_TABLE_FLAGS, 0);
 		if (n == 8 && is(&t[4], "{") && is(&t[5], "comment") && t[6].quoted && is(&t[7], "}"))
 			wb_comment(w, NFTA_TABLE_USERDATA, &t[6]);
 		else if (n != 4)
 			goto fail;
-		wb_msg_end(w);
+		nlb_end(w);
 		return true;
 	}
 	*bad = 4;
@@ -1202,25 +1047,25 @@ static bool command(struct wbuf *w, const struct tok *t, size_t n, uint32_t seq,
 		*bad = i;
 		if (n != i + 3 || !is(&t[i], ":") || !is(&t[i + 1], "verdict") || !is(&t[i + 2], "}"))
 			goto fail;
-		wb_msg(w, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWSET, create, fam, seq, 0);
-		wb_str(w, NFTA_SET_TABLE, table);
-		wb_str(w, NFTA_SET_NAME, obj);
-		wb_u32(w, NFTA_SET_FLAGS, NFT_SET_MAP);
-		wb_u32(w, NFTA_SET_KEY_TYPE, ktype);
-		wb_u32(w, NFTA_SET_KEY_LEN, klen);
-		wb_u32(w, NFTA_SET_DATA_TYPE, NFT_DATA_VERDICT);
-		wb_u32(w, NFTA_SET_DATA_LEN, 0);
-		wb_u32(w, NFTA_SET_ID, seq);
-		wb_put(w, NFTA_SET_USERDATA, ud, udlen);
-		wb_msg_end(w);
+		nft_msg(w, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWSET, create, fam, seq, 0);
+		nlb_str(w, NFTA_SET_TABLE, table);
+		nlb_str(w, NFTA_SET_NAME, obj);
+		put_be32(w, NFTA_SET_FLAGS, NFT_SET_MAP);
+		put_be32(w, NFTA_SET_KEY_TYPE, ktype);
+		put_be32(w, NFTA_SET_KEY_LEN, klen);
+		put_be32(w, NFTA_SET_DATA_TYPE, NFT_DATA_VERDICT);
+		put_be32(w, NFTA_SET_DATA_LEN, 0);
+		put_be32(w, NFTA_SET_ID, seq);
+		nlb_put(w, NFTA_SET_USERDATA, ud, udlen);
+		nlb_end(w);
 		return true;
 	}
 	if (add && is(what, "chain")) {
-		wb_msg(w, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWCHAIN, create, fam, seq, 0);
-		wb_str(w, NFTA_CHAIN_TABLE, table);
-		wb_str(w, NFTA_CHAIN_NAME, obj);
+		nft_msg(w, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWCHAIN, create, fam, seq, 0);
+		nlb_str(w, NFTA_CHAIN_TABLE, table);
+		nlb_str(w, NFTA_CHAIN_NAME, obj);
 		if (n == 5) {
-			wb_msg_end(w);
+			nlb_end(w);
 			return true;
 		}
 		*bad = 5;
@@ -1228,7 +1073,7 @@ static bool command(struct wbuf *w, const struct tok *t, size_t n, uint32_t seq,
 			goto fail;
 		if (n == 9 && is(&t[6], "comment") && t[7].quoted) {
 			wb_comment(w, NFTA_CHAIN_USERDATA, &t[7]);
-			wb_msg_end(w);
+			nlb_end(w);
 			return true;
 		}
 		/* { type T hook H priority P policy accept } */
@@ -1239,21 +1084,21 @@ static bool command(struct wbuf *w, const struct tok *t, size_t n, uint32_t seq,
 		    !hook_num(&t[9], &hook) || !is(&t[10], "priority") || !prio_num(&t[11], &prio) ||
 		    !is(&t[12], "policy") || !is(&t[13], "accept"))
 			goto fail;
-		wb_str(w, NFTA_CHAIN_TYPE, is(&t[7], "nat") ? "nat" : "filter");
-		wb_u32(w, NFTA_CHAIN_POLICY, NF_ACCEPT);
-		size_t h = wb_nest(w, NFTA_CHAIN_HOOK);
-		wb_u32(w, NFTA_HOOK_HOOKNUM, hook);
-		wb_u32(w, NFTA_HOOK_PRIORITY, (uint32_t)prio);
-		wb_nest_end(w, h);
-		wb_msg_end(w);
+		nlb_str(w, NFTA_CHAIN_TYPE, is(&t[7], "nat") ? "nat" : "filter");
+		put_be32(w, NFTA_CHAIN_POLICY, NF_ACCEPT);
+		size_t h = nest(w, NFTA_CHAIN_HOOK);
+		put_be32(w, NFTA_HOOK_HOOKNUM, hook);
+		put_be32(w, NFTA_HOOK_PRIORITY, (uint32_t)prio);
+		nlb_nest_end(w, h);
+		nlb_end(w);
 		return true;
 	}
 	if ((del || flush) && is(what, "chain") && n == 5) {
-		wb_msg(w, NFNL_SUBSYS_NFTABLES << 8 | (del ? NFT_MSG_DELCHAIN : NFT_MSG_DELRULE), NLM_F_ACK, fam,
+		nft_msg(w, NFNL_SUBSYS_NFTABLES << 8 | (del ? NFT_MSG_DELCHAIN : NFT_MSG_DELRULE), NLM_F_ACK, fam,
 		       seq, 0);
-		wb_str(w, del ? NFTA_CHAIN_TABLE : NFTA_RULE_TABLE, table);
-		wb_str(w, del ? NFTA_CHAIN_NAME : NFTA_RULE_CHAIN, obj);
-		wb_msg_end(w);
+		nlb_str(w, del ? NFTA_CHAIN_TABLE : NFTA_RULE_TABLE, table);
+		nlb_str(w, del ? NFTA_CHAIN_NAME : NFTA_RULE_CHAIN, obj);
+		nlb_end(w);
 		return true;
 	}
 	if (del && is(what, "rule")) {
@@ -1261,22 +1106,22 @@ static bool command(struct wbuf *w, const struct tok *t, size_t n, uint32_t seq,
 		*bad = 5;
 		if (n != 7 || !is(&t[5], "handle") || !tnum(&t[6], UINT64_MAX, &h))
 			goto fail;
-		wb_msg(w, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_DELRULE, NLM_F_ACK, fam, seq, 0);
-		wb_str(w, NFTA_RULE_TABLE, table);
-		wb_str(w, NFTA_RULE_CHAIN, obj);
+		nft_msg(w, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_DELRULE, NLM_F_ACK, fam, seq, 0);
+		nlb_str(w, NFTA_RULE_TABLE, table);
+		nlb_str(w, NFTA_RULE_CHAIN, obj);
 		h = htobe64(h);
-		wb_put(w, NFTA_RULE_HANDLE, &h, 8);
-		wb_msg_end(w);
+		nlb_put(w, NFTA_RULE_HANDLE, &h, 8);
+		nlb_end(w);
 		return true;
 	}
 	if ((add || ins) && is(what, "rule")) {
 		const struct tok *comment;
-		wb_msg(w, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWRULE, (uint16_t)(create | (add ? NLM_F_APPEND : 0)),
+		nft_msg(w, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWRULE, (uint16_t)(create | (add ? NLM_F_APPEND : 0)),
 		       fam, seq, 0);
-		wb_str(w, NFTA_RULE_TABLE, table);
-		wb_str(w, NFTA_RULE_CHAIN, obj);
+		nlb_str(w, NFTA_RULE_TABLE, table);
+		nlb_str(w, NFTA_RULE_CHAIN, obj);
 		/* a first pass, writing nothing (an "out of memory" buffer), plans the merges */
-		struct wbuf none = { .oom = true };
+		struct nlbuf none = { .oom = true };
 		struct plan pl = { .scan = true };
 		if (!rule_exprs(&none, fam, t + 5, n - 5, &comment, bad, &pl)) {
 			*bad += 5;
@@ -1284,12 +1129,12 @@ static bool command(struct wbuf *w, const struct tok *t, size_t n, uint32_t seq,
 		}
 		plan_merge(&pl);
 		pl.scan = false;
-		size_t ex = wb_nest(w, NFTA_RULE_EXPRESSIONS);
+		size_t ex = nest(w, NFTA_RULE_EXPRESSIONS);
 		rule_exprs(w, fam, t + 5, n - 5, &comment, bad, &pl);
-		wb_nest_end(w, ex);
+		nlb_nest_end(w, ex);
 		if (comment)
 			wb_comment(w, NFTA_RULE_USERDATA, comment);
-		wb_msg_end(w);
+		nlb_end(w);
 		return true;
 	}
 	if ((add || del) && is(what, "element")) {
@@ -1304,25 +1149,25 @@ static bool command(struct wbuf *w, const struct tok *t, size_t n, uint32_t seq,
 		bool verdict = add && n == i + 4 && is(&t[i], ":") && (is(&t[i + 1], "jump") || is(&t[i + 1], "goto"));
 		if (!(verdict || (del && n == i + 1)))
 			goto fail;
-		wb_msg(w, NFNL_SUBSYS_NFTABLES << 8 | (add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM),
+		nft_msg(w, NFNL_SUBSYS_NFTABLES << 8 | (add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM),
 		       add ? create : NLM_F_ACK, fam, seq, 0);
-		wb_str(w, NFTA_SET_ELEM_LIST_TABLE, table);
-		wb_str(w, NFTA_SET_ELEM_LIST_SET, obj);
-		size_t els = wb_nest(w, NFTA_SET_ELEM_LIST_ELEMENTS), el = wb_nest(w, NFTA_LIST_ELEM);
+		nlb_str(w, NFTA_SET_ELEM_LIST_TABLE, table);
+		nlb_str(w, NFTA_SET_ELEM_LIST_SET, obj);
+		size_t els = nest(w, NFTA_SET_ELEM_LIST_ELEMENTS), el = nest(w, NFTA_LIST_ELEM);
 		wb_value(w, NFTA_SET_ELEM_KEY, key, klen);
 		if (verdict) {
 			char chain[TOK_MAX + 1];
 			if (!name_tok(&t[i + 2], chain, sizeof(chain)))
 				goto fail;
-			size_t d = wb_nest(w, NFTA_SET_ELEM_DATA), v = wb_nest(w, NFTA_DATA_VERDICT);
-			wb_u32(w, NFTA_VERDICT_CODE, (uint32_t)(is(&t[i + 1], "jump") ? NFT_JUMP : NFT_GOTO));
-			wb_str(w, NFTA_VERDICT_CHAIN, chain);
-			wb_nest_end(w, v);
-			wb_nest_end(w, d);
+			size_t d = nest(w, NFTA_SET_ELEM_DATA), v = nest(w, NFTA_DATA_VERDICT);
+			put_be32(w, NFTA_VERDICT_CODE, (uint32_t)(is(&t[i + 1], "jump") ? NFT_JUMP : NFT_GOTO));
+			nlb_str(w, NFTA_VERDICT_CHAIN, chain);
+			nlb_nest_end(w, v);
+			nlb_nest_end(w, d);
 		}
-		wb_nest_end(w, el);
-		wb_nest_end(w, els);
-		wb_msg_end(w);
+		nlb_nest_end(w, el);
+		nlb_nest_end(w, els);
+		nlb_end(w);
 		return true;
 	}
 fail:
@@ -1336,126 +1181,108 @@ struct line {
 	size_t len;
 };
 
-/* Send the commands as one batch; ended (committed) unless dry, when the kernel validates each
- * message and then drops the transaction. 1 = done, 0 = an object was absent (ENOENT) and
- * absent_ok, -1 = error. */
-static int batch(struct nft *n, const char *cmds, bool dry, bool absent_ok, struct cni_error *e)
+/* The command lines translated into w, one message each, numbered base+1, base+2... after the
+ * BATCH_BEGIN (base); lines[] keeps each line for the error messages. 0, or -1 with e filled. */
+static int batch_build(struct nlbuf *w, const char *cmds, uint32_t base, struct line **lines, size_t *nl,
+		       struct cni_error *e)
 {
-	struct wbuf w = { 0 };
-	struct line *lines = NULL;
-	size_t nl = 0, cap = 0;
 	struct tok t[TOK_MAX];
-	int rc = -1;
+	size_t cap = 0;
 
-	/* the lines, one message each */
-	uint32_t base = n->seq + 1;
-	wb_msg(&w, NFNL_MSG_BATCH_BEGIN, 0, AF_UNSPEC, base, NFNL_SUBSYS_NFTABLES);
-	wb_msg_end(&w);
+	nft_msg(w, NFNL_MSG_BATCH_BEGIN, 0, AF_UNSPEC, base, NFNL_SUBSYS_NFTABLES);
+	nlb_end(w);
 	for (const char *p = cmds; *p;) {
 		size_t len = strcspn(p, "\n"), cnt, bad;
 		const char *ln = p;
 		p += len + (p[len] == '\n');
 		if (!len)
 			continue;
-		struct line *slot = push((void **)&lines, &nl, &cap, sizeof(*slot));
-		if (!slot) {
-			cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-			goto out;
-		}
+		struct line *slot = push((void **)lines, nl, &cap, sizeof(*slot));
+		if (!slot)
+			return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 		*slot = (struct line){ ln, len };
 		cnt = tokenize(ln, len, t, TOK_MAX);
-		if (cnt > TOK_MAX || !command(&w, t, cnt, base + (uint32_t)nl, &bad)) {
+		if (cnt > TOK_MAX || !command(w, t, cnt, base + (uint32_t)*nl, &bad)) {
 			const char *at = cnt <= TOK_MAX && bad < cnt ? t[bad].s : ln;
-			cni_errf(e, CNI_ERR_INVALID_CONFIG, "nftables: cannot express \"%.*s\" (at \"%.*s\")", (int)len, ln,
-				 (int)(ln + len - at), at);
-			goto out;
+			return cni_errf(e, CNI_ERR_INVALID_CONFIG, "nftables: cannot express \"%.*s\" (at \"%.*s\")", (int)len,
+					ln, (int)(ln + len - at), at);
 		}
 	}
-	if (!nl) {
-		rc = 1;
-		goto out;
-	}
-	if (!dry) {
-		wb_msg(&w, NFNL_MSG_BATCH_END, 0, AF_UNSPEC, base + 1 + (uint32_t)nl, NFNL_SUBSYS_NFTABLES);
-		wb_msg_end(&w);
-	}
-	/* a last request, answered after the whole batch: the end of the replies */
-	uint32_t last = base + 2 + (uint32_t)nl;
-	size_t blen = w.len;
-	wb_msg(&w, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETGEN, NLM_F_ACK, AF_UNSPEC, last, 0);
-	wb_msg_end(&w);
-	if (w.oom) {
-		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-		goto out;
-	}
-	n->seq = last;
+	return 0;
+}
 
+/* What the kernel answered to a batch numbered base (begin), base+1..base+nl (the lines),
+ * base+nl+1 (end). */
+struct answers {
+	int first_err, batch_err;
+	size_t err_line;
+	bool all_absent;
+};
+
+static void answer(struct answers *a, const struct nlmsghdr *m, uint32_t base, size_t nl)
+{
+	int err;
+	if (m->nlmsg_type != NLMSG_ERROR || m->nlmsg_len < NLMSG_LENGTH(sizeof(int)))
+		return;
+	memcpy(&err, NLMSG_DATA(m), sizeof(int));
+	if (err >= 0)
+		return;
+	/* the batch's begin or end refused: no nf_tables at all, or the commit failed */
+	if (m->nlmsg_seq == base || m->nlmsg_seq == base + 1 + nl) {
+		a->batch_err = err;
+		return;
+	}
+	if (m->nlmsg_seq < base || m->nlmsg_seq > base + nl)
+		return;
+	a->all_absent &= err == -ENOENT;
+	if (!a->first_err || m->nlmsg_seq - base - 1 < a->err_line) {
+		a->first_err = err;
+		a->err_line = m->nlmsg_seq - base - 1;
+	}
+}
+
+/* Send the batch (w up to blen) and the GETGEN after it (numbered last, answered after the whole
+ * batch: the end of the replies), and read every answer. 0, or -1 with e filled. */
+static int batch_talk(struct nft *n, const struct nlbuf *w, size_t blen, uint32_t base, size_t nl, uint32_t last,
+		      struct answers *a, struct cni_error *e)
+{
+	int r;
 	/* Every message is acknowledged, and the acks queue up until the batch is committed: a
 	 * large batch (a GC of hundreds of attachments) would overrun the default receive buffer
 	 * (ENOBUFS, the answers lost). Each ack costs about 1 KB of buffer; room for all of them. */
 	if (nl > 64) {
 		int want = (int)((nl + 2) * 2048 > 64u << 20 ? 64u << 20 : (nl + 2) * 2048);
-		if (setsockopt(n->sock, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof(want)) < 0)
-			setsockopt(n->sock, SOL_SOCKET, SO_RCVBUF, &want, sizeof(want));
+		if (setsockopt(n->s.fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof(want)) < 0)
+			setsockopt(n->s.fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof(want));
 	}
-	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
 	/* apart: the kernel reads nothing after a batch's end in the same datagram */
-	if (sendto(n->sock, w.b, blen, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0 ||
-	    sendto(n->sock, w.b + blen, w.len - blen, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
-		cni_errf(e, CNI_ERR_KERNEL, "nftables: sending a batch of %zu commands: %s", nl, strerror(errno));
-		goto out;
-	}
-	int first_err = 0, batch_err = 0;
-	size_t err_line = 0;
-	bool all_absent = true;
-	for (bool done = false; !done;) {
-		ssize_t got = recv(n->sock, n->rbuf, RECV_SIZE, MSG_TRUNC);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			cni_errf(e, CNI_ERR_KERNEL, "nftables: reading the answers to a batch: %s", strerror(errno));
-			goto out;
-		}
-		if (got > RECV_SIZE) {
-			cni_errf(e, CNI_ERR_KERNEL, "nftables: an answer to a batch was truncated");
-			goto out;
-		}
+	if ((r = nls_send(&n->s, w->b, blen)) < 0 || (r = nls_send(&n->s, w->b + blen, w->len - blen)) < 0)
+		return cni_errf(e, CNI_ERR_KERNEL, "nftables: sending a batch of %zu commands: %s", nl, strerror(-r));
+	for (;;) {
+		long got = nls_recv(&n->s);
+		if (got == -EMSGSIZE)
+			return cni_errf(e, CNI_ERR_KERNEL, "nftables: an answer to a batch was truncated");
+		if (got < 0)
+			return cni_errf(e, CNI_ERR_KERNEL, "nftables: reading the answers to a batch: %s", strerror((int)-got));
 		size_t left = (size_t)got;
-		for (const struct nlmsghdr *m = (const struct nlmsghdr *)n->rbuf; NLMSG_OK(m, left); m = NLMSG_NEXT(m, left)) {
-			if (m->nlmsg_seq == last && (m->nlmsg_type == NLMSG_ERROR || m->nlmsg_type == NLMSG_DONE)) {
+		bool done = false;
+		for (const struct nlmsghdr *m = (const struct nlmsghdr *)(void *)n->s.rbuf; NLMSG_OK(m, left);
+		     m = NLMSG_NEXT(m, left)) {
+			if (m->nlmsg_seq == last && (m->nlmsg_type == NLMSG_ERROR || m->nlmsg_type == NLMSG_DONE))
 				done = true;
-				continue;
-			}
-			if (m->nlmsg_type != NLMSG_ERROR || m->nlmsg_len < NLMSG_LENGTH(sizeof(int)))
-				continue;
-			int err;
-			memcpy(&err, NLMSG_DATA(m), sizeof(int));
-			if (err >= 0)
-				continue;
-			/* the batch's begin or end refused: no nf_tables at all, or the commit failed */
-			if (m->nlmsg_seq == base || m->nlmsg_seq == base + 1 + nl) {
-				batch_err = err;
-				continue;
-			}
-			if (m->nlmsg_seq < base || m->nlmsg_seq > base + nl)
-				continue;
-			all_absent &= err == -ENOENT;
-			if (!first_err || m->nlmsg_seq - base - 1 < err_line) {
-				first_err = err;
-				err_line = m->nlmsg_seq - base - 1;
-			}
+			else
+				answer(a, m, base, nl);
 		}
+		if (done)
+			return 0;
 	}
-	if (!first_err && !batch_err) {
-		rc = 1;
-		goto out;
-	}
-	if (first_err && absent_ok && all_absent) {
-		rc = 0;
-		goto out;
-	}
-	int err = first_err ? -first_err : -batch_err;
-	const struct line *l = first_err ? &lines[err_line] : &(struct line){ "the batch", strlen("the batch") };
+}
+
+/* The first failed line (or the batch) as a CNI error. */
+static void batch_error(const struct answers *a, const struct line *lines, struct cni_error *e)
+{
+	int err = a->first_err ? -a->first_err : -a->batch_err;
+	const struct line *l = a->first_err ? &lines[a->err_line] : &(struct line){ "the batch", strlen("the batch") };
 	if (err == EPERM)
 		cni_errf(e, CNI_ERR_KERNEL, "nftables: %s (needs CAP_NET_ADMIN) in \"%.*s\"", strerror(err), (int)l->len, l->s);
 	else if (err == EPROTONOSUPPORT || err == EOPNOTSUPP || err == EAFNOSUPPORT)
@@ -1463,8 +1290,49 @@ static int batch(struct nft *n, const char *cmds, bool dry, bool absent_ok, stru
 			 strerror(err), (int)l->len, l->s);
 	else
 		cni_errf(e, CNI_ERR_KERNEL, "nftables: %s in \"%.*s\"", strerror(err), (int)l->len, l->s);
+}
+
+/* Send the commands as one batch; ended (committed) unless dry, when the kernel validates each
+ * message and then drops the transaction. 1 = done, 0 = an object was absent (ENOENT) and
+ * absent_ok, -1 = error. */
+static int batch(struct nft *n, const char *cmds, bool dry, bool absent_ok, struct cni_error *e)
+{
+	struct nlbuf w = { 0 };
+	struct line *lines = NULL;
+	size_t nl = 0;
+	struct answers a = { .all_absent = true };
+	uint32_t base = n->s.seq + 1;
+	int rc = -1;
+
+	if (batch_build(&w, cmds, base, &lines, &nl, e) < 0)
+		goto out;
+	if (!nl) {
+		rc = 1;
+		goto out;
+	}
+	if (!dry) {
+		nft_msg(&w, NFNL_MSG_BATCH_END, 0, AF_UNSPEC, base + 1 + (uint32_t)nl, NFNL_SUBSYS_NFTABLES);
+		nlb_end(&w);
+	}
+	uint32_t last = base + 2 + (uint32_t)nl;
+	size_t blen = w.len;
+	nft_msg(&w, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETGEN, NLM_F_ACK, AF_UNSPEC, last, 0);
+	nlb_end(&w);
+	if (w.oom) {
+		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	n->s.seq = last;
+	if (batch_talk(n, &w, blen, base, nl, last, &a, e) < 0)
+		goto out;
+	if (!a.first_err && !a.batch_err)
+		rc = 1;
+	else if (a.first_err && absent_ok && a.all_absent)
+		rc = 0;
+	else
+		batch_error(&a, lines, e);
 out:
-	free(w.b);
+	nlb_free(&w);
 	free(lines);
 	return rc;
 }
@@ -1586,7 +1454,7 @@ static void astr(const struct nlattr *a, char *out, size_t olen)
 
 /* A dump: retried from scratch while a concurrent change interrupts it. `reset` empties the
  * collection before each attempt. */
-static int dump(struct nft *n, struct req *r, const char *what, msg_cb cb, void *arg, void (*reset)(void *),
+static int dump(struct nft *n, struct nlbuf *r, const char *what, nls_cb cb, void *arg, void (*reset)(void *),
 		struct cni_error *e)
 {
 	int rc = -2;
@@ -1621,7 +1489,7 @@ static int chains_cb(const struct nlmsghdr *h, void *arg)
 		return 0;
 	struct nft_chain_info *ci = push((void **)&ca->v, &ca->n, &ca->cap, sizeof(*ci));
 	if (!ci)
-		return -1;
+		return -ENOMEM;
 	astr(nm, ci->name, sizeof(ci->name));
 	udata_comment(attr(a, len, NFTA_CHAIN_USERDATA), ci->comment, sizeof(ci->comment));
 	return 0;
@@ -1631,7 +1499,7 @@ int nft_list_chains(struct nft *n, int family, const char *table, struct nft_cha
 		    struct cni_error *e)
 {
 	struct chains_arg ca = { table, NULL, 0, 0 };
-	struct req r;
+	struct nlbuf r = { 0 };
 	char what[160];
 	int rc;
 
@@ -1639,8 +1507,10 @@ int nft_list_chains(struct nft *n, int family, const char *table, struct nft_cha
 	*cnt = 0;
 	snprintf(what, sizeof(what), "the chains of table %s", table);
 	/* the chain dump takes no table filter: one dump of the family's chains */
-	req_init(&r, NFT_MSG_GETCHAIN, NLM_F_DUMP, family, 0);
-	if ((rc = dump(n, &r, what, chains_cb, &ca, chains_reset, e)) < 0) {
+	req_init(&r, NFT_MSG_GETCHAIN, NLM_F_DUMP, family);
+	rc = dump(n, &r, what, chains_cb, &ca, chains_reset, e);
+	nlb_free(&r);
+	if (rc < 0) {
 		free(ca.v);
 		return -1;
 	}
@@ -1675,7 +1545,7 @@ static int map_cb(const struct nlmsghdr *h, void *arg)
 			continue;
 		struct nft_map_elem *me = push((void **)&ma->v, &ma->n, &ma->cap, sizeof(*me));
 		if (!me)
-			return -1;
+			return -ENOMEM;
 		memset(me, 0, sizeof(*me));
 		me->klen = alen(k);
 		memcpy(me->key, adata(k), me->klen);
@@ -1696,17 +1566,19 @@ int nft_list_map(struct nft *n, int family, const char *table, const char *map, 
 		 size_t *cnt, struct cni_error *e)
 {
 	struct map_arg ma = { 0 };
-	struct req r;
+	struct nlbuf r = { 0 };
 	char what[160];
 	int rc;
 
 	*out = NULL;
 	*cnt = 0;
 	snprintf(what, sizeof(what), "the elements of map %s %s", table, map);
-	req_init(&r, NFT_MSG_GETSETELEM, NLM_F_DUMP, family, 0);
-	put_str(&r, NFTA_SET_ELEM_LIST_TABLE, table);
-	put_str(&r, NFTA_SET_ELEM_LIST_SET, map);
-	if ((rc = dump(n, &r, what, map_cb, &ma, map_reset, e)) != 1) {
+	req_init(&r, NFT_MSG_GETSETELEM, NLM_F_DUMP, family);
+	nlb_str(&r, NFTA_SET_ELEM_LIST_TABLE, table);
+	nlb_str(&r, NFTA_SET_ELEM_LIST_SET, map);
+	rc = dump(n, &r, what, map_cb, &ma, map_reset, e);
+	nlb_free(&r);
+	if (rc != 1) {
 		free(ma.v);
 		return rc < 0 ? -1 : 0;
 	}

@@ -187,13 +187,11 @@ void nls_close(struct nlsock *s)
 	*s = (struct nlsock){ .fd = -1 };
 }
 
-int nls_send(struct nlsock *s, const struct nlbuf *w)
+int nls_send(struct nlsock *s, const void *data, size_t len)
 {
 	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
-	if (w->oom || !w->b)
-		return -ENOMEM;
 	for (;;) {
-		if (sendto(s->fd, w->b, w->len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) >= 0)
+		if (sendto(s->fd, data, len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) >= 0)
 			return 0;
 		if (errno != EINTR)
 			return -errno;
@@ -235,7 +233,7 @@ int nls_request(struct nlsock *s, struct nlbuf *w, nls_cb cb, void *arg)
 	if ((h->nlmsg_flags & NLM_F_DUMP) != NLM_F_DUMP)
 		h->nlmsg_flags |= NLM_F_ACK;
 	h->nlmsg_seq = ++s->seq;
-	if ((r = nls_send(s, w)) < 0)
+	if ((r = nls_send(s, w->b, w->len)) < 0)
 		return r;
 	for (;;) {
 		long got = nls_recv(s);

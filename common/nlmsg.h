@@ -94,9 +94,8 @@ typedef int (*nls_cb)(const struct nlmsghdr *h, void *arg);
  * -errno, the callback's value, or -EINTR when a dump was interrupted by a concurrent change
  * (callers that dump start over). -ENOMEM when the buffer ran out of memory. */
 int nls_request(struct nlsock *s, struct nlbuf *w, nls_cb cb, void *arg);
-/* Send a buffer of several messages as they are (a batch) with sequence numbers first_seq,
- * first_seq+1, ... already set by the caller. -errno. */
-int nls_send(struct nlsock *s, const struct nlbuf *w);
+/* Send bytes as they are: messages numbered by the caller (a batch). 0 or -errno. */
+int nls_send(struct nlsock *s, const void *data, size_t len);
 /* Read one datagram into s->rbuf: its length, or -errno (-EMSGSIZE when truncated). */
 long nls_recv(struct nlsock *s);
 
