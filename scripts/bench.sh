@@ -138,9 +138,11 @@ rss floor "$ours/bench/floor" "$ours" "$c_fl"
 
 plugins="host-local bridge vxlan vlan loopback portmap"
 ours_size=$(for p in $plugins; do strip -o "$work/s-$p" "$BUILD/$p"; stat -c %s "$work/s-$p"; done | paste -sd+ | bc)
+# the largest single stripped binary (target: at most 1 MB), cnitool included
+read -r max_size max_name < <(for p in $plugins cnitool; do strip -o "$work/s-$p" "$BUILD/$p"; echo "$(stat -c %s "$work/s-$p") $p"; done | sort -n | tail -1)
 ref_all=$(du -cb $REF/* | tail -1 | cut -f1)
 ref_same=$(du -cb $REF/host-local $REF/bridge $REF/vlan $REF/loopback $REF/portmap | tail -1 | cut -f1)
-echo "{\"mode\":\"size\",\"ours_bytes\":$ours_size,\"ours_plugins\":\"$plugins\",\"reference_same_bytes\":$ref_same,\"reference_all_bytes\":$ref_all}" | tee -a "$res" >&2
+echo "{\"mode\":\"size\",\"ours_bytes\":$ours_size,\"ours_plugins\":\"$plugins\",\"reference_same_bytes\":$ref_same,\"reference_all_bytes\":$ref_all,\"largest_bytes\":$max_size,\"largest\":\"$max_name\"}" | tee -a "$res" >&2
 
 python_free_report() {
 	jq -s '.' "$res" >"$OUT/results.json"
@@ -176,6 +178,7 @@ python_free_report() {
 			"| host-local ADD / DEL median, \($k) reservations in the store | \($s["store\($k)-ours"].add_median_us/1000*100|round/100) / \($s["store\($k)-ours"].del_median_us/1000*100|round/100) ms | \($s["store\($k)-ref"].add_median_us/1000*100|round/100) / \($s["store\($k)-ref"].del_median_us/1000*100|round/100) ms | \(($s["store\($k)-ref"].add_median_us/$s["store\($k)-ours"].add_median_us*10|round/10)) / \(($s["store\($k)-ref"].del_median_us/$s["store\($k)-ours"].del_median_us*10|round/10)) |"' "$OUT/results.json"
 		jq -r 'map(select(.mode=="full")) | map({(.name): .fail_median_us}) | add | "| host-local failing ADD, /16 full (65,533 reservations) | \(.["full-ours"]/1000|round) ms | \(.["full-ref"]/1000|round) ms | \((.["full-ref"]/.["full-ours"]*10|round/10)) |"' "$OUT/results.json"
 		jq -r '.[] | select(.mode=="size") | "| installed size (\(.ours_plugins)) | \(.ours_bytes/1024|round) KB | \(.reference_same_bytes/1024|round) KB (host-local, bridge, vlan, loopback, portmap); all 16: \(.reference_all_bytes/1048576|round) MB | |"' "$OUT/results.json"
+		jq -r '.[] | select(.mode=="size" and .largest_bytes) | "| largest stripped binary (\(.largest)) | \(.largest_bytes/1000|round) kB (\(.largest_bytes) bytes) | | |"' "$OUT/results.json"
 	} >"$OUT/results.md"
 	cat "$OUT/results.md"
 	# chart: ADD and DEL medians side by side
