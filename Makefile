@@ -146,7 +146,7 @@ $(BUILD)/loopback: $(LOOPBACK_OBJS) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
 $(BUILD)/portmap: $(PORTMAP_OBJS) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) $(LIB_CAP)
 
-$(BUILD)/cnitool: $(CNITOOL_OBJS) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
+$(BUILD)/cnitool: $(CNITOOL_OBJS) $(COMMON_BASE_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) $(LIB_CAP)
 
 # Test-only drivers of common/ pieces (not installed).
