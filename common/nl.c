@@ -61,6 +61,28 @@ static void link_msg(struct nlbuf *w, int type, int flags, int family, int index
 
 /* ---- links ---- */
 
+/* IFLA_LINKINFO { IFLA_INFO_KIND kind, IFLA_INFO_DATA { ... } }: info_begin opens both nests,
+ * info_end closes them. */
+struct linkinfo {
+	size_t li, data;
+};
+
+static struct linkinfo info_begin(struct nlbuf *w, const char *kind)
+{
+	struct linkinfo i;
+	i.li = nlb_nest(w, IFLA_LINKINFO | NLA_F_NESTED);
+	nlb_str(w, IFLA_INFO_KIND, kind);
+	i.data = nlb_nest(w, IFLA_INFO_DATA | NLA_F_NESTED);
+	return i;
+}
+
+static void info_end(struct nlbuf *w, struct linkinfo i)
+{
+	nlb_nest_end(w, i.data);
+	nlb_nest_end(w, i.li);
+}
+
+
 static void parse_linkinfo(const struct nlattr *li, struct cnl_link *l)
 {
 	const struct nlattr *tb[IFLA_INFO_MAX + 1], *d[IFLA_VXLAN_MAX + 1];
@@ -251,14 +273,10 @@ int cnl_bridge_set_vlan_filtering(struct nlsock *sk, int index, bool on, struct 
 {
 	struct nlbuf w = { 0 };
 	link_msg(&w, RTM_NEWLINK, 0, AF_UNSPEC, index, 0, 0);
-	size_t li, data;
 	int rc;
-	li = nlb_nest(&w, IFLA_LINKINFO | NLA_F_NESTED);
-	nlb_str(&w, IFLA_INFO_KIND, "bridge");
-	data = nlb_nest(&w, IFLA_INFO_DATA | NLA_F_NESTED);
+	struct linkinfo info = info_begin(&w, "bridge");
 	nlb_u8(&w, IFLA_BR_VLAN_FILTERING, on);
-	nlb_nest_end(&w, data);
-	nlb_nest_end(&w, li);
+	info_end(&w, info);
 	if ((rc = request(sk, &w, NULL, NULL)) < 0) {
 		cni_errf(e, CNI_ERR_KERNEL, "setting vlan_filtering on bridge %d: %s", index, strerror(-rc));
 		return rc;
@@ -273,7 +291,7 @@ int cnl_veth_create(struct nlsock *sk, const struct cnl_veth *v, struct cni_erro
 	link_msg(&w, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, AF_UNSPEC, 0, up, up);
 	struct ifinfomsg peer = { .ifi_family = AF_UNSPEC, .ifi_flags = v->peer_up ? IFF_UP : 0,
 				  .ifi_change = v->peer_up ? IFF_UP : 0 };
-	size_t li, data, p;
+	size_t p;
 	int rc;
 	nlb_str(&w, IFLA_IFNAME, v->name);
 	if (v->mac)
@@ -282,9 +300,7 @@ int cnl_veth_create(struct nlsock *sk, const struct cnl_veth *v, struct cni_erro
 		nlb_u32(&w, IFLA_MTU, (uint32_t)v->mtu);
 	if (v->master > 0)
 		nlb_u32(&w, IFLA_MASTER, (uint32_t)v->master);
-	li = nlb_nest(&w, IFLA_LINKINFO | NLA_F_NESTED);
-	nlb_str(&w, IFLA_INFO_KIND, "veth");
-	data = nlb_nest(&w, IFLA_INFO_DATA | NLA_F_NESTED);
+	struct linkinfo info = info_begin(&w, "veth");
 	/* VETH_INFO_PEER is an ifinfomsg followed by attributes, not a plain nest: the kernel
 	 * rejects it flagged NLA_F_NESTED. The peer's ifinfomsg sits first inside it. */
 	p = nlb_nest(&w, VETH_INFO_PEER);
@@ -297,8 +313,7 @@ int cnl_veth_create(struct nlsock *sk, const struct cnl_veth *v, struct cni_erro
 	if (v->peer_netns_fd >= 0)
 		nlb_u32(&w, IFLA_NET_NS_FD, (uint32_t)v->peer_netns_fd);
 	nlb_nest_end(&w, p);
-	nlb_nest_end(&w, data);
-	nlb_nest_end(&w, li);
+	info_end(&w, info);
 	rc = request(sk, &w, NULL, NULL);
 	if (rc < 0) {
 		cni_errf(e, CNI_ERR_KERNEL, "creating veth pair %s/%s: %s", v->name, v->peer_name, strerror(-rc));
@@ -649,7 +664,7 @@ int cnl_vlan_create(struct nlsock *sk, const char *name, int parent, uint16_t vi
 	unsigned f = up ? IFF_UP : 0;
 	struct nlbuf w = { 0 };
 	link_msg(&w, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, AF_UNSPEC, 0, f, f);
-	size_t li, data;
+
 	int rc;
 	nlb_str(&w, IFLA_IFNAME, name);
 	nlb_u32(&w, IFLA_LINK, (uint32_t)parent);
@@ -659,12 +674,9 @@ int cnl_vlan_create(struct nlsock *sk, const char *name, int parent, uint16_t vi
 		nlb_put(&w, IFLA_ADDRESS, mac, 6);
 	if (netns_fd >= 0)
 		nlb_u32(&w, IFLA_NET_NS_FD, (uint32_t)netns_fd);
-	li = nlb_nest(&w, IFLA_LINKINFO | NLA_F_NESTED);
-	nlb_str(&w, IFLA_INFO_KIND, "vlan");
-	data = nlb_nest(&w, IFLA_INFO_DATA | NLA_F_NESTED);
+	struct linkinfo info = info_begin(&w, "vlan");
 	nlb_u16(&w, IFLA_VLAN_ID, vid);
-	nlb_nest_end(&w, data);
-	nlb_nest_end(&w, li);
+	info_end(&w, info);
 	rc = request(sk, &w, NULL, NULL);
 	if (rc < 0) {
 		cni_errf(e, CNI_ERR_KERNEL, "creating VLAN %u sub-interface %s: %s", vid, name, strerror(-rc));
@@ -693,14 +705,12 @@ int cnl_vxlan_create(struct nlsock *sk, const struct cnl_vxlan *v, struct cni_er
 {
 	struct nlbuf w = { 0 };
 	link_msg(&w, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, AF_UNSPEC, 0, IFF_UP, IFF_UP);
-	size_t li, data;
+
 	int rc;
 	nlb_str(&w, IFLA_IFNAME, v->name);
 	if (v->mtu > 0)
 		nlb_u32(&w, IFLA_MTU, (uint32_t)v->mtu);
-	li = nlb_nest(&w, IFLA_LINKINFO | NLA_F_NESTED);
-	nlb_str(&w, IFLA_INFO_KIND, "vxlan");
-	data = nlb_nest(&w, IFLA_INFO_DATA | NLA_F_NESTED);
+	struct linkinfo info = info_begin(&w, "vxlan");
 	nlb_u32(&w, IFLA_VXLAN_ID, v->vni);
 	nlb_u16(&w, IFLA_VXLAN_PORT, htons(v->port));
 	nlb_u8(&w, IFLA_VXLAN_LEARNING, v->learning);
@@ -710,8 +720,7 @@ int cnl_vxlan_create(struct nlsock *sk, const struct cnl_vxlan *v, struct cni_er
 		nlb_put(&w, v->local.len == 4 ? IFLA_VXLAN_LOCAL : IFLA_VXLAN_LOCAL6, v->local.b, v->local.len);
 	if (v->group.len)
 		nlb_put(&w, v->group.len == 4 ? IFLA_VXLAN_GROUP : IFLA_VXLAN_GROUP6, v->group.b, v->group.len);
-	nlb_nest_end(&w, data);
-	nlb_nest_end(&w, li);
+	info_end(&w, info);
 	rc = request(sk, &w, NULL, NULL);
 	if (rc == -EEXIST)
 		return 0;
