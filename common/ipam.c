@@ -135,6 +135,7 @@ static void run_inproc(const struct cni_ctx *c, const struct cni_plugin *p, enum
 {
 	struct cni_ctx sub = *c;
 	struct cni_result r = { 0 };
+	void *conf = NULL;
 	sub.verb = verb;
 	sub.args = NULL;
 	sub.n_args = 0;
@@ -144,26 +145,9 @@ static void run_inproc(const struct cni_ctx *c, const struct cni_plugin *p, enum
 	if ((verb == CNI_ADD || verb == CNI_CHECK || verb == CNI_DEL) &&
 	    cni_args_parse(c->args_env, p->cni_args, &sub.args, &sub.n_args, &sub.err) < 0)
 		goto out;
-	switch (verb) {
-	case CNI_ADD:
-		x->rc = p->add(&sub, &r);
-		break;
-	case CNI_DEL:
-		x->rc = p->del ? p->del(&sub) : 0;
-		break;
-	case CNI_CHECK:
-		x->rc = p->check ? p->check(&sub) : 0;
-		break;
-	case CNI_GC:
-		x->rc = p->gc ? p->gc(&sub) : 0;
-		break;
-	case CNI_STATUS:
-		x->rc = p->status ? p->status(&sub) : 0;
-		break;
-	case CNI_VERSION:
-		x->rc = 0;
-		break;
-	}
+	if ((x->rc = cni_conf_open(p, &sub, &conf)) == 0)
+		x->rc = cni_verb_run(p, &sub, conf, &r);
+	cni_conf_close(p, conf);
 	if (x->rc == 0 && verb == CNI_ADD) {
 		cJSON *j = cni_result_to_json(&r, c->version, &sub.err);
 		x->rc = j && cni_result_parse(j, "ipam result", &x->res, &sub.err) == 0 ? 0 : -1;

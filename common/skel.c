@@ -364,11 +364,50 @@ static void log_failed_config(struct cni_ctx *c, struct cni_log *lg)
 
 static const char *const verbs[] = { "ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION" };
 
+int cni_conf_open(const struct cni_plugin *p, struct cni_ctx *c, void **conf)
+{
+	*conf = NULL;
+	if (p->conf_size && !(*conf = calloc(1, p->conf_size)))
+		return cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
+	if (p->parse && p->parse(c, *conf) < 0)
+		return -1;
+	if (p->verify && p->verify(c, *conf) < 0)
+		return -1;
+	return 0;
+}
+
+void cni_conf_close(const struct cni_plugin *p, void *conf)
+{
+	if (conf && p->free_conf)
+		p->free_conf(conf);
+	free(conf);
+}
+
+int cni_verb_run(const struct cni_plugin *p, struct cni_ctx *c, void *conf, struct cni_result *out)
+{
+	switch (c->verb) {
+	case CNI_ADD:
+		return p->add ? p->add(c, conf, out) : cni_errf(&c->err, CNI_ERR_INTERNAL, "ADD is not implemented");
+	case CNI_DEL:
+		return p->del ? p->del(c, conf) : 0;
+	case CNI_CHECK:
+		return p->check ? p->check(c, conf) : 0;
+	case CNI_GC:
+		return p->gc ? p->gc(c, conf) : 0;
+	case CNI_STATUS:
+		return p->status ? p->status(c, conf) : 0;
+	case CNI_VERSION:
+		break;
+	}
+	return 0;
+}
+
 int cni_plugin_main(const struct cni_plugin *p)
 {
 	struct cni_ctx c = { 0 };
 	struct cni_error *e = &c.err;
 	struct cni_result out = { 0 };
+	void *conf = NULL;
 	struct cni_log lg;
 	int rc = 0;
 	size_t v;
@@ -440,45 +479,26 @@ int cni_plugin_main(const struct cni_plugin *p)
 #endif
 
 	clock_gettime(CLOCK_MONOTONIC, &lg.t_run);
-	switch (c.verb) {
-	case CNI_ADD:
-		rc = p->add ? p->add(&c, &out) : cni_errf(e, CNI_ERR_INTERNAL, "ADD is not implemented");
-		if (rc == 0) {
-			cJSON *j = cni_result_to_json(&out, c.version, e);
-			if (!j) {
-				cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-				cni_err_prefix(e, "cannot print the result: ");
-				/* The attachment exists but the runtime cannot learn it: undo. */
-				c.verb = CNI_DEL;
-				if (p->del) {
-					struct cni_error ignored = { 0 };
-					struct cni_error saved = *e;
-					c.err = ignored;
-					p->del(&c);
-					*e = saved;
-				}
-				rc = -1;
-			} else {
-				print_json(j);
-				cJSON_Delete(j);
-			}
+	if ((rc = cni_conf_open(p, &c, &conf)) == 0)
+		rc = cni_verb_run(p, &c, conf, &out);
+	if (rc == 0 && c.verb == CNI_ADD) {
+		cJSON *j = cni_result_to_json(&out, c.version, e);
+		if (!j) {
+			cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+			cni_err_prefix(e, "cannot print the result: ");
+			/* The attachment exists but the runtime cannot learn it: undo. */
+			struct cni_error saved = *e;
+			c.verb = CNI_DEL;
+			cni_err_clear(&c.err);
+			cni_verb_run(p, &c, conf, NULL);
+			*e = saved;
+			rc = -1;
+		} else {
+			print_json(j);
+			cJSON_Delete(j);
 		}
-		break;
-	case CNI_DEL:
-		rc = p->del ? p->del(&c) : 0;
-		break;
-	case CNI_CHECK:
-		rc = p->check ? p->check(&c) : 0;
-		break;
-	case CNI_GC:
-		rc = p->gc ? p->gc(&c) : 0;
-		break;
-	case CNI_STATUS:
-		rc = p->status ? p->status(&c) : 0;
-		break;
-	case CNI_VERSION:
-		break;
 	}
+	cni_conf_close(p, conf);
 	if (rc < 0)
 		goto fail;
 	goto done;

@@ -73,12 +73,28 @@ struct cni_plugin {
 	bool any_cni_args;
 	/* Capabilities kept after parsing (CAP_* numbers); -1 terminated. */
 	const int *caps;
-	int (*add)(struct cni_ctx *c, struct cni_result *out);
-	int (*check)(struct cni_ctx *c);
-	int (*del)(struct cni_ctx *c);
-	int (*gc)(struct cni_ctx *c);
-	int (*status)(struct cni_ctx *c);
+	/* The config's lifecycle belongs to skel: it allocates conf_size zeroed bytes, runs parse
+	 * (the plugin's fields from c->conf; c->verb says which verb asks), then verify (the checks
+	 * across fields, before anything touches the kernel), hands the result to the verb and runs
+	 * free_conf at the end, also after a failed parse (a zeroed or half-filled config). */
+	size_t conf_size;
+	int (*parse)(struct cni_ctx *c, void *conf);
+	int (*verify)(struct cni_ctx *c, void *conf);
+	void (*free_conf)(void *conf);
+	int (*add)(struct cni_ctx *c, void *conf, struct cni_result *out);
+	int (*check)(struct cni_ctx *c, void *conf);
+	int (*del)(struct cni_ctx *c, void *conf);
+	int (*gc)(struct cni_ctx *c, void *conf);
+	int (*status)(struct cni_ctx *c, void *conf);
 };
+
+/* The plugin's config for c: allocated, parsed and verified (0), or -1 with c->err set; *conf is
+ * to be given to cni_conf_close either way. */
+int cni_conf_open(const struct cni_plugin *p, struct cni_ctx *c, void **conf);
+void cni_conf_close(const struct cni_plugin *p, void *conf);
+/* Verb c->verb of p on a config from cni_conf_open (out: ADD's result). 0 or -1 (c->err). A verb
+ * the plugin leaves out succeeds, except ADD. */
+int cni_verb_run(const struct cni_plugin *p, struct cni_ctx *c, void *conf, struct cni_result *out);
 
 /* Runs the plugin; returns the process exit status. */
 int cni_plugin_main(const struct cni_plugin *p);

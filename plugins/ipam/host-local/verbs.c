@@ -18,50 +18,44 @@ static bool store_absent(const struct hl_config *cfg)
 	return stat(p, &st) < 0 && errno == ENOENT;
 }
 
-static int cmd_add(struct cni_ctx *c, struct cni_result *out)
+static int cmd_add(struct cni_ctx *c, void *conf, struct cni_result *out)
 {
-	struct hl_config cfg;
+	const struct hl_config *cfg = conf;
 	struct hl_store *s = NULL;
 	struct cni_error *e = &c->err;
 	int rc = -1;
 
-	if (hl_config_parse(c, &cfg, e) < 0)
-		return -1;
-	if (cfg.resolv_conf && *cfg.resolv_conf && hl_resolv_conf(cfg.resolv_conf, &out->dns, e) < 0)
+	if (cfg->resolv_conf && *cfg->resolv_conf && hl_resolv_conf(cfg->resolv_conf, &out->dns, e) < 0)
 		goto out;
-	if (hl_store_open(&s, cfg.data_dir, cfg.name, e) < 0)
+	if (hl_store_open(&s, cfg->data_dir, cfg->name, e) < 0)
 		goto out;
-	rc = hl_alloc(s, &cfg, c->container_id, c->ifname, out, e);
+	rc = hl_alloc(s, cfg, c->container_id, c->ifname, out, e);
 out:
 	hl_store_close(s);
-	hl_config_free(&cfg);
 	return rc;
 }
 
-static int cmd_del(struct cni_ctx *c)
+static int cmd_del(struct cni_ctx *c, void *conf)
 {
-	struct hl_config cfg;
+	const struct hl_config *cfg = conf;
 	struct hl_store *s = NULL;
 	int rc = -1;
 
-	if (hl_config_parse(c, &cfg, &c->err) < 0)
-		return -1;
-	if (store_absent(&cfg)) {
+	if (store_absent(cfg)) {
 		rc = 0;
 		goto out;
 	}
-	if (hl_store_open(&s, cfg.data_dir, cfg.name, &c->err) < 0)
+	if (hl_store_open(&s, cfg->data_dir, cfg->name, &c->err) < 0)
 		goto out;
 	rc = hl_store_release_owner(s, c->container_id, c->ifname, &c->err) < 0 ? -1 : 0;
 out:
 	hl_store_close(s);
-	hl_config_free(&cfg);
 	return rc;
 }
 
-static int cmd_check(struct cni_ctx *c)
+static int cmd_check(struct cni_ctx *c, void *conf)
 {
-	struct hl_config cfg;
+	const struct hl_config *cfg = conf;
 	struct hl_store *s = NULL;
 	struct cni_error *e = &c->err;
 	struct ip *ips = NULL;
@@ -69,26 +63,24 @@ static int cmd_check(struct cni_ctx *c)
 	int rc = -1;
 	char a[IP_STRLEN];
 
-	if (hl_config_parse(c, &cfg, e) < 0)
-		return -1;
-	if (store_absent(&cfg)) {
+	if (store_absent(cfg)) {
 		cni_errf(e, CNI_ERR_CHECK_FAILED, "host-local: no address is reserved for container %s (%s) in network \"%s\"",
-			 c->container_id, c->ifname, cfg.name);
+			 c->container_id, c->ifname, cfg->name);
 		goto out;
 	}
-	if (hl_store_open(&s, cfg.data_dir, cfg.name, e) < 0 || hl_store_find(s, HL_EXACT_OR_LEGACY, c->container_id, c->ifname, &ips, &n, e) < 0)
+	if (hl_store_open(&s, cfg->data_dir, cfg->name, e) < 0 || hl_store_find(s, HL_EXACT_OR_LEGACY, c->container_id, c->ifname, &ips, &n, e) < 0)
 		goto out;
 	if (n == 0) {
 		cni_errf(e, CNI_ERR_CHECK_FAILED, "host-local: no address is reserved for container %s (%s) in network \"%s\"",
-			 c->container_id, c->ifname, cfg.name);
+			 c->container_id, c->ifname, cfg->name);
 		goto out;
 	}
 	/* Every address of prevResult that lies in our ranges must still be ours. */
 	for (size_t i = 0; c->has_prev && i < c->prev.n_ips; i++) {
 		const struct ip *want = &c->prev.ips[i].address.ip;
 		bool ours = false, held = false;
-		for (size_t k = 0; k < cfg.n_sets; k++)
-			ours |= hl_rangeset_find(&cfg.sets[k], want) != NULL;
+		for (size_t k = 0; k < cfg->n_sets; k++)
+			ours |= hl_rangeset_find(&cfg->sets[k], want) != NULL;
 		for (size_t k = 0; k < n; k++)
 			held |= ip_equal(&ips[k], want);
 		if (ours && !held) {
@@ -101,7 +93,6 @@ static int cmd_check(struct cni_ctx *c)
 out:
 	free(ips);
 	hl_store_close(s);
-	hl_config_free(&cfg);
 	return rc;
 }
 
@@ -125,25 +116,22 @@ static int gc_visit(struct hl_store *s, const struct ip *ip, const struct hl_own
 	return hl_store_release_ip(s, ip, o->id, o->ifname, e) < 0 ? -1 : 0;
 }
 
-static int cmd_gc(struct cni_ctx *c)
+static int cmd_gc(struct cni_ctx *c, void *conf)
 {
-	struct hl_config cfg;
+	const struct hl_config *cfg = conf;
 	struct hl_store *s = NULL;
 	struct gc_arg g = { .c = c };
 	int rc = -1;
 
-	if (hl_config_parse(c, &cfg, &c->err) < 0)
-		return -1;
-	if (store_absent(&cfg)) {
+	if (store_absent(cfg)) {
 		rc = 0;
 		goto out;
 	}
-	if (hl_store_open(&s, cfg.data_dir, cfg.name, &c->err) < 0)
+	if (hl_store_open(&s, cfg->data_dir, cfg->name, &c->err) < 0)
 		goto out;
 	rc = hl_store_foreach(s, gc_visit, &g, &c->err);
 out:
 	hl_store_close(s);
-	hl_config_free(&cfg);
 	return rc < 0 ? -1 : 0;
 }
 
@@ -165,45 +153,48 @@ static uint64_t usable(const struct hl_range *r)
 	return n;
 }
 
-static int cmd_status(struct cni_ctx *c)
+static int cmd_status(struct cni_ctx *c, void *conf)
 {
-	struct hl_config cfg;
+	const struct hl_config *cfg = conf;
 	struct hl_store *s = NULL;
 	struct cni_error *e = &c->err;
 	char rs[1024];
 	int rc = -1;
 
-	if (hl_config_parse(c, &cfg, e) < 0)
-		return -1;
-	if (hl_store_open(&s, cfg.data_dir, cfg.name, e) < 0) {
-		cni_errf_force(e, CNI_ERR_NOT_AVAILABLE, "host-local: store for network \"%s\" is not usable: %s", cfg.name,
+	if (hl_store_open(&s, cfg->data_dir, cfg->name, e) < 0) {
+		cni_errf_force(e, CNI_ERR_NOT_AVAILABLE, "host-local: store for network \"%s\" is not usable: %s", cfg->name,
 			       e->msg);
 		goto out;
 	}
-	for (size_t i = 0; i < cfg.n_sets; i++) {
+	for (size_t i = 0; i < cfg->n_sets; i++) {
 		bool free_left = false;
-		for (size_t k = 0; k < cfg.sets[i].n && !free_left; k++) {
-			const struct hl_range *r = &cfg.sets[i].r[k];
+		for (size_t k = 0; k < cfg->sets[i].n && !free_left; k++) {
+			const struct hl_range *r = &cfg->sets[i].r[k];
 			uint64_t size = usable(r);
 			free_left = hl_store_count_in(s, r) < size;
 		}
 		if (!free_left) {
 			cni_errf(e, CNI_ERR_NOT_AVAILABLE, "host-local: no IP addresses available in range set %s",
-				 hl_rangeset_str(&cfg.sets[i], rs, sizeof(rs)));
+				 hl_rangeset_str(&cfg->sets[i], rs, sizeof(rs)));
 			goto out;
 		}
 	}
 	rc = 0;
 out:
 	hl_store_close(s);
-	hl_config_free(&cfg);
 	return rc;
 }
 
 static const char *const hl_args[] = { "IP", NULL };
 
+static int hl_parse(struct cni_ctx *c, void *conf) { return hl_config_parse(c, conf, &c->err); }
+static void hl_free(void *conf) { hl_config_free(conf); }
+
 const struct cni_plugin hostlocal_plugin = {
 	.name = "host-local",
+	.conf_size = sizeof(struct hl_config),
+	.parse = hl_parse,
+	.free_conf = hl_free,
 	.cni_args = hl_args,
 	.caps = NULL, /* files only: root owns the store, no capability needed */
 	.add = cmd_add,

@@ -21,14 +21,21 @@ struct bridge_conf {
 	bool uplink_force;
 };
 
-static int parse(struct cni_ctx *c, struct bridge_conf *b)
+static int parse(struct cni_ctx *c, void *conf)
 {
+	struct bridge_conf *b = conf;
 	struct cni_error *e = &c->err;
-	memset(b, 0, sizeof(*b));
 	if (attach_conf_parse(c, &b->a, "cni0", e) < 0)
 		return -1;
 	if (conf_string(c->conf, "", "uplink", &b->uplink, e) < 0 || conf_bool(c->conf, "", "uplinkForce", &b->uplink_force, e) < 0)
 		return -1;
+	return 0;
+}
+
+static int verify(struct cni_ctx *c, void *conf)
+{
+	const struct bridge_conf *b = conf;
+	struct cni_error *e = &c->err;
 	if (b->uplink && !conf_valid_ifname(b->uplink))
 		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"uplink\": \"%s\" is not a valid interface name",
 				b->uplink);
@@ -36,6 +43,8 @@ static int parse(struct cni_ctx *c, struct bridge_conf *b)
 		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"uplink\" names the bridge itself");
 	return 0;
 }
+
+static void free_conf(void *conf) { attach_conf_free(&((struct bridge_conf *)conf)->a); }
 
 /* The flat network: a host interface enslaved to the bridge. An interface carrying the
  * host's own addresses would lose them to the bridge, so that needs uplinkForce. */
@@ -83,79 +92,60 @@ static void remove_if_unused(struct nlsock *sk, const struct cnl_link *br)
 		cnl_link_del(sk, br->index, br->name, &ig);
 }
 
-static int cmd_add(struct cni_ctx *c, struct cni_result *out)
+static int cmd_add(struct cni_ctx *c, void *conf, struct cni_result *out)
 {
-	struct bridge_conf b;
+	const struct bridge_conf *b = conf;
 	struct nlsock *sk = NULL;
 	struct cnl_link br;
 	bool created = false;
-	int rc = -1, lock = -1;
+	int rc = -1, lock;
 
-	if (parse(c, &b) < 0)
-		goto out;
 	/* shared while the ADD may use the bridge; exclusive to remove one this ADD made */
-	if ((lock = attach_dev_lock("bridge", b.a.bridge, LOCK_SH, &c->err)) < 0)
+	if ((lock = attach_dev_lock("bridge", b->a.bridge, LOCK_SH, &c->err)) < 0)
+		return -1;
+	if (cnl_open(&sk, &c->err) < 0 || attach_ensure_bridge(sk, &b->a, &br, &created, &c->err) < 0)
 		goto out;
-	if (cnl_open(&sk, &c->err) < 0 || attach_ensure_bridge(sk, &b.a, &br, &created, &c->err) < 0)
-		goto out;
-	if ((!b.uplink || ensure_uplink(sk, &b, &br, &c->err) == 0) && attach_add(c, &b.a, sk, &br, out) == 0)
+	if ((!b->uplink || ensure_uplink(sk, b, &br, &c->err) == 0) && attach_add(c, &b->a, sk, &br, out) == 0)
 		rc = 0;
 	else if (created && flock(lock, LOCK_EX) == 0)
 		remove_if_unused(sk, &br); /* a failed ADD leaves no bridge it made, unless another ADD uses it */
 out:
-	if (lock >= 0)
-		close(lock);
+	close(lock);
 	cnl_close(sk);
-	attach_conf_free(&b.a);
 	return rc;
 }
 
-static int cmd_del(struct cni_ctx *c)
+static int cmd_del(struct cni_ctx *c, void *conf)
 {
-	struct bridge_conf b;
+	const struct bridge_conf *b = conf;
 	struct nlsock *sk = NULL;
 	int rc = -1;
-	if (parse(c, &b) == 0 && cnl_open(&sk, &c->err) == 0)
-		rc = attach_del(c, &b.a, sk);
+	if (cnl_open(&sk, &c->err) == 0)
+		rc = attach_del(c, &b->a, sk);
 	cnl_close(sk);
-	attach_conf_free(&b.a);
 	return rc;
 }
 
-static int cmd_check(struct cni_ctx *c)
+static int cmd_check(struct cni_ctx *c, void *conf)
 {
-	struct bridge_conf b;
+	const struct bridge_conf *b = conf;
 	struct nlsock *sk = NULL;
 	int rc = -1;
-	if (parse(c, &b) == 0 && cnl_open(&sk, &c->err) == 0 && attach_check(c, &b.a, sk) == 0) {
+	if (cnl_open(&sk, &c->err) == 0 && attach_check(c, &b->a, sk) == 0) {
 		rc = 0;
-		if (b.uplink) {
+		if (b->uplink) {
 			struct cnl_link up, br;
-			if (cnl_link_get(sk, b.uplink, 0, &up, &c->err) != 1 || cnl_link_get(sk, b.a.bridge, 0, &br, &c->err) != 1 ||
+			if (cnl_link_get(sk, b->uplink, 0, &up, &c->err) != 1 || cnl_link_get(sk, b->a.bridge, 0, &br, &c->err) != 1 ||
 			    up.master != br.index)
-				rc = cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "uplink %s is not a port of bridge %s", b.uplink, b.a.bridge);
+				rc = cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "uplink %s is not a port of bridge %s", b->uplink, b->a.bridge);
 		}
 	}
 	cnl_close(sk);
-	attach_conf_free(&b.a);
 	return rc;
 }
 
-static int cmd_gc(struct cni_ctx *c)
-{
-	struct bridge_conf b;
-	int rc = parse(c, &b) == 0 ? attach_gc(c, &b.a) : -1;
-	attach_conf_free(&b.a);
-	return rc;
-}
-
-static int cmd_status(struct cni_ctx *c)
-{
-	struct bridge_conf b;
-	int rc = parse(c, &b) == 0 ? attach_status(c, &b.a) : -1;
-	attach_conf_free(&b.a);
-	return rc;
-}
+static int cmd_gc(struct cni_ctx *c, void *conf) { return attach_gc(c, &((const struct bridge_conf *)conf)->a); }
+static int cmd_status(struct cni_ctx *c, void *conf) { return attach_status(c, &((const struct bridge_conf *)conf)->a); }
 
 static const char *const bridge_args[] = { "MAC", "IP", NULL };
 /* netlink needs CAP_NET_ADMIN, setns(2) into the container CAP_SYS_ADMIN, and opening a
@@ -169,6 +159,10 @@ int main(void)
 		.inproc_ipam = &hostlocal_plugin,
 		.cni_args = bridge_args,
 		.caps = bridge_caps,
+		.conf_size = sizeof(struct bridge_conf),
+		.parse = parse,
+		.verify = verify,
+		.free_conf = free_conf,
 		.add = cmd_add,
 		.check = cmd_check,
 		.del = cmd_del,

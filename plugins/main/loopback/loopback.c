@@ -29,8 +29,9 @@ static int open_lo(struct cni_ctx *c, struct attach_ns *ns, struct cnl_link *lo)
 	return 0;
 }
 
-static int cmd_add(struct cni_ctx *c, struct cni_result *out)
+static int cmd_add(struct cni_ctx *c, void *conf, struct cni_result *out)
 {
+	(void)conf; /* loopback reads nothing past what skel parses */
 	struct attach_ns ns = { -1, -1, NULL };
 	struct cnl_link lo;
 	struct cnl_addr_info *a = NULL;
@@ -83,8 +84,9 @@ out:
 	return rc;
 }
 
-static int cmd_del(struct cni_ctx *c)
+static int cmd_del(struct cni_ctx *c, void *conf)
 {
+	(void)conf;
 	struct attach_ns ns = { -1, -1, NULL };
 	struct cnl_link lo;
 	int rc = 0, r;
@@ -100,8 +102,9 @@ static int cmd_del(struct cni_ctx *c)
 	return rc;
 }
 
-static int cmd_check(struct cni_ctx *c)
+static int cmd_check(struct cni_ctx *c, void *conf)
 {
+	(void)conf;
 	struct attach_ns ns = { -1, -1, NULL };
 	struct cnl_link lo;
 	int rc = -1, r;
@@ -123,9 +126,10 @@ static int cmd_check(struct cni_ctx *c)
  * cni.dev/valid-attachments (and the legacy cni.dev/attachments) into c->valid, refusing a wrong
  * shape with the field named; a GC that got here has well-formed input and succeeds, printing
  * nothing (the spec's answer to a successful GC). */
-static int cmd_gc(struct cni_ctx *c)
+static int cmd_gc(struct cni_ctx *c, void *conf)
 {
 	(void)c;
+	(void)conf;
 	return 0;
 }
 
@@ -135,9 +139,10 @@ static int cmd_gc(struct cni_ctx *c)
  * in a way that would make the next ADD fail, so there is nothing STATUS could honestly check;
  * claiming more (opening a netlink socket in our own namespace, say) would only prove something
  * unrelated to the container's lo. As for GC, skel has already refused a cniVersion below 1.1.0. */
-static int cmd_status(struct cni_ctx *c)
+static int cmd_status(struct cni_ctx *c, void *conf)
 {
 	(void)c;
+	(void)conf;
 	return 0;
 }
 

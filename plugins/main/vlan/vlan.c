@@ -31,19 +31,16 @@ struct vlan_conf {
 	char sub[16]; /* bridged mode: the host's sub-interface */
 };
 
-static int parse(struct cni_ctx *c, struct vlan_conf *v)
+static int parse(struct cni_ctx *c, void *conf)
 {
+	struct vlan_conf *v = conf;
 	struct cni_error *e = &c->err;
 	const char *br = NULL;
 	int r;
-	memset(v, 0, sizeof(*v));
 	if (conf_string(c->conf, "", "master", &v->master, e) < 0)
 		return -1;
 	if (!v->master || !*v->master)
 		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"master\" (the parent link) is required");
-	if (!conf_valid_ifname(v->master))
-		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"master\": \"%s\" is not a valid interface name",
-				v->master);
 	if ((r = conf_int(c->conf, "", "vlanId", 1, 4094, &v->vid, e)) < 0)
 		return -1;
 	if (!r)
@@ -53,8 +50,6 @@ static int parse(struct cni_ctx *c, struct vlan_conf *v)
 	v->bridged = br != NULL;
 	if (attach_conf_parse(c, &v->a, "cni0", e) < 0)
 		return -1;
-	if (v->bridged && v->link_in_container)
-		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: fields \"bridge\" and \"linkInContainer\" exclude each other");
 	if ((size_t)snprintf(v->sub, sizeof(v->sub), "%s.%lld", v->master, v->vid) >= sizeof(v->sub)) {
 		char h[9];
 		sha512_hex(v->master, strlen(v->master), h, 8);
@@ -62,6 +57,20 @@ static int parse(struct cni_ctx *c, struct vlan_conf *v)
 	}
 	return 0;
 }
+
+static int verify(struct cni_ctx *c, void *conf)
+{
+	const struct vlan_conf *v = conf;
+	struct cni_error *e = &c->err;
+	if (!conf_valid_ifname(v->master))
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"master\": \"%s\" is not a valid interface name",
+				v->master);
+	if (v->bridged && v->link_in_container)
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: fields \"bridge\" and \"linkInContainer\" exclude each other");
+	return 0;
+}
+
+static void free_conf(void *conf) { attach_conf_free(&((struct vlan_conf *)conf)->a); }
 
 static int no_8021q(int r, const struct vlan_conf *v, struct cni_error *e)
 {
@@ -387,102 +396,94 @@ out:
 
 /* ---- verbs ---- */
 
-static int cmd_add(struct cni_ctx *c, struct cni_result *out)
+static int cmd_add(struct cni_ctx *c, void *conf, struct cni_result *out)
 {
-	struct vlan_conf v;
+	struct vlan_conf *v = conf;
 	struct nlsock *sk = NULL;
 	int rc = -1;
-	if (parse(c, &v) == 0 && cnl_open(&sk, &c->err) == 0)
-		rc = v.bridged ? bridged_add(c, &v, sk, out) : ref_add(c, &v, sk, out);
+	if (cnl_open(&sk, &c->err) == 0)
+		rc = v->bridged ? bridged_add(c, v, sk, out) : ref_add(c, v, sk, out);
 	cnl_close(sk);
-	attach_conf_free(&v.a);
 	return rc;
 }
 
-static int cmd_del(struct cni_ctx *c)
+static int cmd_del(struct cni_ctx *c, void *conf)
 {
-	struct vlan_conf v;
+	struct vlan_conf *v = conf;
 	struct nlsock *sk = NULL;
 	int rc = -1, lock;
-	if (parse(c, &v) < 0 || cnl_open(&sk, &c->err) < 0)
+	if (cnl_open(&sk, &c->err) < 0)
 		goto out;
-	if (!v.bridged) {
-		rc = ref_del(c, &v);
+	if (!v->bridged) {
+		rc = ref_del(c, v);
 		goto out;
 	}
-	rc = attach_del(c, &v.a, sk);
-	if ((lock = vlan_lock(&v, LOCK_EX, &c->err)) < 0 || remove_if_unused(sk, &v, &c->err) < 0)
+	rc = attach_del(c, &v->a, sk);
+	if ((lock = vlan_lock(v, LOCK_EX, &c->err)) < 0 || remove_if_unused(sk, v, &c->err) < 0)
 		rc = -1;
 	if (lock >= 0)
 		close(lock);
 out:
 	cnl_close(sk);
-	attach_conf_free(&v.a);
 	return rc;
 }
 
-static int cmd_check(struct cni_ctx *c)
+static int cmd_check(struct cni_ctx *c, void *conf)
 {
-	struct vlan_conf v;
+	struct vlan_conf *v = conf;
 	struct nlsock *sk = NULL;
 	struct cnl_link m, s, br;
 	int rc = -1;
-	if (parse(c, &v) < 0 || cnl_open(&sk, &c->err) < 0)
+	if (cnl_open(&sk, &c->err) < 0)
 		goto out;
-	if (!v.bridged) {
-		rc = ref_check(c, &v, sk);
+	if (!v->bridged) {
+		rc = ref_check(c, v, sk);
 		goto out;
 	}
-	if (attach_check(c, &v.a, sk) < 0)
+	if (attach_check(c, &v->a, sk) < 0)
 		goto out;
-	if (cnl_link_get(sk, v.master, 0, &m, &c->err) != 1 || cnl_link_get(sk, v.sub, 0, &s, &c->err) != 1 ||
-	    cnl_link_get(sk, v.a.bridge, 0, &br, &c->err) != 1 || sub_matches(&v, &s, &m, &c->err) < 0 || s.master != br.index ||
+	if (cnl_link_get(sk, v->master, 0, &m, &c->err) != 1 || cnl_link_get(sk, v->sub, 0, &s, &c->err) != 1 ||
+	    cnl_link_get(sk, v->a.bridge, 0, &br, &c->err) != 1 || sub_matches(v, &s, &m, &c->err) < 0 || s.master != br.index ||
 	    !(s.flags & IFF_UP)) {
-		cni_errf_force(&c->err, CNI_ERR_CHECK_FAILED, "%s is not an up VLAN %lld sub-interface of %s on bridge %s", v.sub, v.vid,
-			       v.master, v.a.bridge);
+		cni_errf_force(&c->err, CNI_ERR_CHECK_FAILED, "%s is not an up VLAN %lld sub-interface of %s on bridge %s", v->sub, v->vid,
+			       v->master, v->a.bridge);
 		goto out;
 	}
 	rc = 0;
 out:
 	cnl_close(sk);
-	attach_conf_free(&v.a);
 	return rc;
 }
 
-static int cmd_gc(struct cni_ctx *c)
+static int cmd_gc(struct cni_ctx *c, void *conf)
 {
-	struct vlan_conf v;
-	int rc = -1;
-	if (parse(c, &v) == 0)
-		rc = v.bridged ? attach_gc(c, &v.a) : (v.a.has_ipam ? cni_ipam_exec(c, CNI_GC, NULL, &c->err) : 0);
-	attach_conf_free(&v.a);
-	return rc;
+	const struct vlan_conf *v = conf;
+	return v->bridged ? attach_gc(c, &v->a) : (v->a.has_ipam ? cni_ipam_exec(c, CNI_GC, NULL, &c->err) : 0);
 }
 
-static int cmd_status(struct cni_ctx *c)
+static int cmd_status(struct cni_ctx *c, void *conf)
 {
-	struct vlan_conf v;
+	struct vlan_conf *v = conf;
 	struct nlsock *sk = NULL;
 	struct cnl_link m;
 	int rc = -1;
-	if (parse(c, &v) < 0 || attach_status(c, &v.a) < 0)
+	if (attach_status(c, &v->a) < 0)
 		goto out;
-	if (!v.link_in_container) {
+	if (!v->link_in_container) {
 		if (cnl_open(&sk, &c->err) < 0)
 			goto out;
-		if (cnl_link_get(sk, v.master, 0, &m, &c->err) != 1) {
-			cni_errf_force(&c->err, CNI_ERR_NOT_AVAILABLE, "vlan: master %s does not exist", v.master);
+		if (cnl_link_get(sk, v->master, 0, &m, &c->err) != 1) {
+			cni_errf_force(&c->err, CNI_ERR_NOT_AVAILABLE, "vlan: master %s does not exist", v->master);
 			goto out;
 		}
-		if (!(m.flags & IFF_UP) && v.bridged) {
-			cni_errf(&c->err, CNI_ERR_LIMITED_CONNECTIVITY, "vlan: master %s is down", v.master);
+		if (!(m.flags & IFF_UP) && v->bridged) {
+			cni_errf(&c->err, CNI_ERR_LIMITED_CONNECTIVITY, "vlan: master %s is down", v->master);
 			goto out;
 		}
 	}
 	rc = 0;
 out:
 	cnl_close(sk);
-	attach_conf_free(&v.a);
 	return rc;
 }
 
@@ -496,6 +497,10 @@ int main(void)
 		.inproc_ipam = &hostlocal_plugin,
 		.cni_args = vlan_args,
 		.caps = vlan_caps,
+		.conf_size = sizeof(struct vlan_conf),
+		.parse = parse,
+		.verify = verify,
+		.free_conf = free_conf,
 		.add = cmd_add,
 		.check = cmd_check,
 		.del = cmd_del,

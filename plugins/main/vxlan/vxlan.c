@@ -39,14 +39,14 @@ struct vx_conf {
 	char bridge[16];
 };
 
-static int parse(struct cni_ctx *c, struct vx_conf *v)
+static int parse(struct cni_ctx *c, void *conf)
 {
+	struct vx_conf *v = conf;
 	struct cni_error *e = &c->err;
 	const cJSON *root = c->conf, *peers = NULL, *it;
 	char p[CONF_PATH_MAX];
 	int r;
 
-	memset(v, 0, sizeof(*v));
 	if ((r = conf_int(root, "", "vni", 1, 16777215, &v->vni, e)) < 0)
 		return -1;
 	if (!r)
@@ -58,9 +58,6 @@ static int parse(struct cni_ctx *c, struct vx_conf *v)
 	if (conf_string(root, "", "underlayDevice", &v->underlay, e) < 0 || conf_ip(root, "", "local", &v->local, e) < 0 ||
 	    conf_ip(root, "", "group", &v->group, e) < 0 || conf_bool(root, "", "keepVtep", &v->keep_vtep, e) < 0)
 		return -1;
-	if (v->underlay && !conf_valid_ifname(v->underlay))
-		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"underlayDevice\": \"%s\" is not a valid interface name",
-				v->underlay);
 	v->port = 4789;
 	if (conf_int(root, "", "port", 1, 65535, &v->port, e) < 0)
 		return -1;
@@ -84,6 +81,16 @@ static int parse(struct cni_ctx *c, struct vx_conf *v)
 		if (!dup)
 			v->peers[v->n_peers++] = ip;
 	}
+	return 0;
+}
+
+static int verify(struct cni_ctx *c, void *conf)
+{
+	const struct vx_conf *v = conf;
+	struct cni_error *e = &c->err;
+	if (v->underlay && !conf_valid_ifname(v->underlay))
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"underlayDevice\": \"%s\" is not a valid interface name",
+				v->underlay);
 	if (v->n_peers && v->group.len)
 		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: fields \"peers\" and \"group\" exclude each other");
 	if (v->group.len) {
@@ -105,6 +112,8 @@ static int parse(struct cni_ctx *c, struct vx_conf *v)
 		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"group\": address family differs from \"local\"");
 	return 0;
 }
+
+static void free_conf(void *conf) { attach_conf_free(&((struct vx_conf *)conf)->a); }
 
 static int underlay_family(const struct vx_conf *v)
 {
@@ -357,38 +366,36 @@ static int remove_if_unused(struct nlsock *sk, const struct vx_conf *v, struct c
 	return have_br && bridge_ours(v, &br) && cnl_link_del(sk, br.index, v->a.bridge, e) < 0 ? -1 : 0;
 }
 
-static int cmd_add(struct cni_ctx *c, struct cni_result *out)
+static int cmd_add(struct cni_ctx *c, void *conf, struct cni_result *out)
 {
-	struct vx_conf v;
+	struct vx_conf *v = conf;
 	struct nlsock *sk = NULL;
 	struct cnl_link ul, br, vt;
 	bool br_created = false, vt_created = false;
 	int lock = -1, rc = -1;
 
-	if (parse(c, &v) < 0)
+	if (cnl_open(&sk, &c->err) < 0 || resolve_underlay(sk, v, &ul, &c->err) < 0)
 		goto out;
-	if (cnl_open(&sk, &c->err) < 0 || resolve_underlay(sk, &v, &ul, &c->err) < 0)
-		goto out;
-	if ((lock = vni_lock(v.vni, LOCK_SH, &c->err)) < 0)
+	if ((lock = vni_lock(v->vni, LOCK_SH, &c->err)) < 0)
 		goto out;
 	/* The VTEP first: a mismatching device is refused before anything is created. */
 	struct cnl_link existing;
-	int r = cnl_link_get(sk, v.vtep, 0, &existing, &c->err);
-	if (r < 0 || (r == 1 && vtep_matches(&v, &existing, &ul, &c->err) < 0))
+	int r = cnl_link_get(sk, v->vtep, 0, &existing, &c->err);
+	if (r < 0 || (r == 1 && vtep_matches(v, &existing, &ul, &c->err) < 0))
 		goto out;
-	if (attach_ensure_bridge(sk, &v.a, &br, &br_created, &c->err) < 0)
+	if (attach_ensure_bridge(sk, &v->a, &br, &br_created, &c->err) < 0)
 		goto undo;
 	if (br_created) {
 		char mark[64];
-		bridge_mark(&v, mark, sizeof(mark));
+		bridge_mark(v, mark, sizeof(mark));
 		if (cnl_link_set_alias(sk, br.index, mark, &c->err) < 0)
 			goto undo;
 	}
 	if (FAULT(&c->err, "vxlan bridge") < 0)
 		goto undo;
-	if (ensure_vtep(sk, &v, &ul, &br, &vt, &vt_created, &c->err) < 0 || FAULT(&c->err, "vxlan vtep") < 0)
+	if (ensure_vtep(sk, v, &ul, &br, &vt, &vt_created, &c->err) < 0 || FAULT(&c->err, "vxlan vtep") < 0)
 		goto undo;
-	if (attach_add(c, &v.a, sk, &br, out) < 0)
+	if (attach_add(c, &v->a, sk, &br, out) < 0)
 		goto undo;
 	cni_result_add_iface(out, vt.name, vt.has_mac ? cnl_mac_fmt(vt.mac, (char[18]){ 0 }) : "", NULL);
 	rc = 0;
@@ -400,78 +407,76 @@ undo:
 		cnl_close(sk);
 		sk = NULL;
 		close(lock);
-		if ((lock = vni_lock(v.vni, LOCK_EX, &ig)) >= 0 && cnl_open(&sk, &ig) == 0) {
-			bool keep = v.keep_vtep;
-			v.keep_vtep = false;
-			remove_if_unused(sk, &v, &ig);
-			v.keep_vtep = keep;
+		if ((lock = vni_lock(v->vni, LOCK_EX, &ig)) >= 0 && cnl_open(&sk, &ig) == 0) {
+			bool keep = v->keep_vtep;
+			v->keep_vtep = false;
+			remove_if_unused(sk, v, &ig);
+			v->keep_vtep = keep;
 		}
 	}
 out:
 	if (lock >= 0)
 		close(lock);
 	cnl_close(sk);
-	attach_conf_free(&v.a);
 	return rc;
 }
 
-static int cmd_del(struct cni_ctx *c)
+static int cmd_del(struct cni_ctx *c, void *conf)
 {
-	struct vx_conf v;
+	struct vx_conf *v = conf;
 	struct nlsock *sk = NULL;
 	int lock = -1, rc = -1;
-	if (parse(c, &v) < 0 || cnl_open(&sk, &c->err) < 0)
+	if (cnl_open(&sk, &c->err) < 0)
 		goto out;
-	rc = attach_del(c, &v.a, sk);
-	if ((lock = vni_lock(v.vni, LOCK_EX, &c->err)) < 0 || remove_if_unused(sk, &v, &c->err) < 0)
+	rc = attach_del(c, &v->a, sk);
+	if ((lock = vni_lock(v->vni, LOCK_EX, &c->err)) < 0 || remove_if_unused(sk, v, &c->err) < 0)
 		rc = -1;
 out:
 	if (lock >= 0)
 		close(lock);
 	cnl_close(sk);
-	attach_conf_free(&v.a);
 	return rc;
 }
 
-static int cmd_check(struct cni_ctx *c)
+static int cmd_check(struct cni_ctx *c, void *conf)
 {
-	struct vx_conf v;
+	struct vx_conf *v = conf;
 	struct nlsock *sk = NULL;
 	struct cnl_link ul, br, vt;
 	struct ip *have = NULL;
 	size_t n = 0;
 	char b[IP_STRLEN];
 	int rc = -1, r;
-	if (parse(c, &v) < 0 || cnl_open(&sk, &c->err) < 0 || resolve_underlay(sk, &v, &ul, &c->err) < 0 ||
-	    attach_check(c, &v.a, sk) < 0)
+	if (cnl_open(&sk, &c->err) < 0 || resolve_underlay(sk, v, &ul, &c->err) < 0 ||
+	    attach_check(c, &v->a, sk) < 0)
 		goto out;
-	if ((r = cnl_link_get(sk, v.vtep, 0, &vt, &c->err)) <= 0) {
+	if ((r = cnl_link_get(sk, v->vtep, 0, &vt, &c->err)) <= 0) {
 		if (!r)
-			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "vxlan: VTEP %s is missing", v.vtep);
+			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "vxlan: VTEP %s is missing", v->vtep);
 		goto out;
 	}
-	if (vtep_matches(&v, &vt, &ul, &c->err) < 0) {
+	if (vtep_matches(v, &vt, &ul, &c->err) < 0) {
 		c->err.code = CNI_ERR_CHECK_FAILED;
 		goto out;
 	}
-	if (cnl_link_get(sk, v.a.bridge, 0, &br, &c->err) != 1 || vt.master != br.index || !(vt.flags & IFF_UP)) {
-		cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "vxlan: VTEP %s is not an up port of bridge %s", v.vtep, v.a.bridge);
+	if (cnl_link_get(sk, v->a.bridge, 0, &br, &c->err) != 1 || vt.master != br.index || !(vt.flags & IFF_UP)) {
+		cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "vxlan: VTEP %s is not an up port of bridge %s", v->vtep, v->a.bridge);
 		goto out;
 	}
-	if (!v.group.len) {
+	if (!v->group.len) {
 		if (cnl_fdb_zero_dsts(sk, vt.index, &have, &n, &c->err) < 0)
 			goto out;
-		for (size_t i = 0; i < v.n_peers; i++) {
+		for (size_t i = 0; i < v->n_peers; i++) {
 			bool found = false;
 			for (size_t k = 0; k < n; k++)
-				found |= ip_equal(&have[k], &v.peers[i]);
+				found |= ip_equal(&have[k], &v->peers[i]);
 			if (!found) {
-				cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "vxlan: peer %s has no FDB entry on %s", ip_fmt(&v.peers[i], b), v.vtep);
+				cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "vxlan: peer %s has no FDB entry on %s", ip_fmt(&v->peers[i], b), v->vtep);
 				goto out;
 			}
 		}
-		if (n != v.n_peers) {
-			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "vxlan: %s floods to %zu peers, the config lists %zu", v.vtep, n, v.n_peers);
+		if (n != v->n_peers) {
+			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "vxlan: %s floods to %zu peers, the config lists %zu", v->vtep, n, v->n_peers);
 			goto out;
 		}
 	}
@@ -479,7 +484,6 @@ static int cmd_check(struct cni_ctx *c)
 out:
 	free(have);
 	cnl_close(sk);
-	attach_conf_free(&v.a);
 	return rc;
 }
 
@@ -508,44 +512,43 @@ static int gc_port(const struct cnl_link *l, void *arg)
 	return 0;
 }
 
-static int cmd_gc(struct cni_ctx *c)
+static int cmd_gc(struct cni_ctx *c, void *conf)
 {
-	struct vx_conf v;
+	struct vx_conf *v = conf;
 	struct nlsock *sk = NULL;
 	struct cnl_link br;
 	int lock = -1, rc = -1;
-	if (parse(c, &v) < 0 || cnl_open(&sk, &c->err) < 0)
+	if (cnl_open(&sk, &c->err) < 0)
 		goto out;
-	rc = attach_gc(c, &v.a);
-	if ((lock = vni_lock(v.vni, LOCK_EX, &c->err)) < 0) {
+	rc = attach_gc(c, &v->a);
+	if ((lock = vni_lock(v->vni, LOCK_EX, &c->err)) < 0) {
 		rc = -1;
 		goto out;
 	}
-	if (cnl_link_get(sk, v.a.bridge, 0, &br, &c->err) == 1 && bridge_ours(&v, &br)) {
-		struct gc_arg g = { c, sk, v.vtep };
+	if (cnl_link_get(sk, v->a.bridge, 0, &br, &c->err) == 1 && bridge_ours(v, &br)) {
+		struct gc_arg g = { c, sk, v->vtep };
 		if (cnl_link_dump(sk, br.index, gc_port, &g, &c->err) < 0)
 			rc = -1;
 	}
 	/* also when the bridge is gone: a VTEP left without it is collected too */
-	if (rc == 0 && remove_if_unused(sk, &v, &c->err) < 0)
+	if (rc == 0 && remove_if_unused(sk, v, &c->err) < 0)
 		rc = -1;
 out:
 	if (lock >= 0)
 		close(lock);
 	cnl_close(sk);
-	attach_conf_free(&v.a);
 	return rc;
 }
 
-static int cmd_status(struct cni_ctx *c)
+static int cmd_status(struct cni_ctx *c, void *conf)
 {
-	struct vx_conf v;
+	struct vx_conf *v = conf;
 	struct nlsock *sk = NULL;
 	struct cnl_link ul;
 	int rc = -1;
-	if (parse(c, &v) < 0 || attach_status(c, &v.a) < 0 || cnl_open(&sk, &c->err) < 0)
+	if (attach_status(c, &v->a) < 0 || cnl_open(&sk, &c->err) < 0)
 		goto out;
-	if (resolve_underlay(sk, &v, &ul, &c->err) < 0) {
+	if (resolve_underlay(sk, v, &ul, &c->err) < 0) {
 		cni_errf_force(&c->err, CNI_ERR_NOT_AVAILABLE, "vxlan: no usable underlay: %s", c->err.msg);
 		goto out;
 	}
@@ -557,7 +560,6 @@ static int cmd_status(struct cni_ctx *c)
 	rc = 0;
 out:
 	cnl_close(sk);
-	attach_conf_free(&v.a);
 	return rc;
 }
 
@@ -571,6 +573,10 @@ int main(void)
 		.inproc_ipam = &hostlocal_plugin,
 		.cni_args = vx_args,
 		.caps = vx_caps,
+		.conf_size = sizeof(struct vx_conf),
+		.parse = parse,
+		.verify = verify,
+		.free_conf = free_conf,
 		.add = cmd_add,
 		.check = cmd_check,
 		.del = cmd_del,

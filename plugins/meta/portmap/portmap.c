@@ -59,11 +59,14 @@ struct pm_conf {
 
 static const char *proto_name(uint8_t p) { return p == IPPROTO_UDP ? "udp" : p == IPPROTO_SCTP ? "sctp" : "tcp"; }
 
-static void pm_free(struct pm_conf *p)
+static void pm_free(void *conf)
 {
+	struct pm_conf *p = conf;
 	free(p->maps);
 	free(p->cond[0]);
 	free(p->cond[1]);
+	p->maps = NULL;
+	p->cond[0] = p->cond[1] = NULL;
 }
 
 /* ---- config ---- */
@@ -255,12 +258,11 @@ static int chain_name(const char *network, const char *ifname, const char *cid, 
 	return 0;
 }
 
-static int parse(struct cni_ctx *c, struct pm_conf *p, bool need_prev)
+static int parse_fields(struct cni_ctx *c, struct pm_conf *p, bool need_prev)
 {
 	const char *backend = NULL, *ext = NULL;
 	long long bit = 13;
 
-	memset(p, 0, sizeof(*p));
 	p->snat = true;
 	if (conf_string(c->conf, NULL, "backend", &backend, &c->err) < 0 ||
 	    conf_bool(c->conf, NULL, "snat", &p->snat, &c->err) < 0 ||
@@ -290,6 +292,22 @@ static int parse(struct cni_ctx *c, struct pm_conf *p, bool need_prev)
 		return -1;
 	snprintf(p->comment, sizeof(p->comment), "net=%s if=%s id=%s", c->name, c->ifname, c->container_id);
 	nft_comment_clean(p->comment);
+	return 0;
+}
+
+/* ADD and CHECK need prevResult; DEL must work whatever is left: only the attachment's identity
+ * matters to it, not the mappings. */
+static int parse(struct cni_ctx *c, void *conf)
+{
+	struct pm_conf *p = conf;
+	if (parse_fields(c, p, c->verb == CNI_ADD || c->verb == CNI_CHECK) == 0)
+		return 0;
+	if (c->verb != CNI_DEL)
+		return -1;
+	if (!p->chain[0] && chain_name(c->name, c->ifname, c->container_id, p->chain, &c->err) < 0)
+		return -1;
+	cni_err_clear(&c->err);
+	p->n_maps = 0;
 	return 0;
 }
 
@@ -544,25 +562,23 @@ out:
 	return rc;
 }
 
-static int cmd_add(struct cni_ctx *c, struct cni_result *out)
+static int cmd_add(struct cni_ctx *c, void *conf, struct cni_result *out)
 {
-	struct pm_conf p;
+	struct pm_conf *p = conf;
 	struct nft *n = NULL;
 	struct nft_sb b = { 0 }, del = { 0 };
 	char (*pcs)[32] = NULL;
 	int lock = -1, rc = -1, r;
 	bool seen;
 
-	if (parse(c, &p, true) < 0)
-		goto out;
-	if (p.n_maps && (p.has4 || p.has6)) {
+	if (p->n_maps && (p->has4 || p->has6)) {
 		if ((lock = nft_lock(&c->err)) < 0 || nft_open(&n, &c->err) < 0)
 			goto out;
 		/* a repeated ADD replaces what this attachment had */
-		if (drop_cmds(n, p.chain, &del, &c->err) < 0)
+		if (drop_cmds(n, p->chain, &del, &c->err) < 0)
 			goto out;
 		if (del.n && nft_run(n, del.s, &c->err) < 0) {
-			cni_err_prefix(&c->err, "portmap: replacing %s: ", p.chain);
+			cni_err_prefix(&c->err, "portmap: replacing %s: ", p->chain);
 			goto out;
 		}
 		if ((r = base_intact(n, &seen, &c->err)) < 0)
@@ -573,25 +589,25 @@ static int cmd_add(struct cni_ctx *c, struct cni_result *out)
 				nft_sb_add(&b, "flush chain " TABLE " %s\nadd rule " TABLE " %s %s comment \"%s\"\n", base_rules[i].chain,
 					   base_rules[i].chain, base_rules[i].rule, base_rules[i].comment);
 		}
-		if (p.snat && (r = seen ? masq_rule(n, p.mark, &c->err) : 0) <= 0) {
+		if (p->snat && (r = seen ? masq_rule(n, p->mark, &c->err) : 0) <= 0) {
 			if (r < 0)
 				goto out;
 			if (r == 0 && !b.n)
 				skeleton(&b);
 			nft_sb_add(&b, "add rule " TABLE " postrouting meta mark and 0x%08x == 0x%08x masquerade comment \"masquerade mark 0x%08x\"\n",
-				   p.mark, p.mark, p.mark);
+				   p->mark, p->mark, p->mark);
 		}
-		nft_sb_add(&b, "add chain " TABLE " %s { comment \"%s\"; }\n", p.chain, p.comment);
-		if (expected_rules(&p, &b) < 0)
+		nft_sb_add(&b, "add chain " TABLE " %s { comment \"%s\"; }\n", p->chain, p->comment);
+		if (expected_rules(p, &b) < 0)
 			goto oom;
 		/* the port chains, their map elements, and this attachment's jumps */
-		if (!(pcs = calloc(p.n_maps + 1, sizeof(*pcs))))
+		if (!(pcs = calloc(p->n_maps + 1, sizeof(*pcs))))
 			goto oom;
 		size_t npc = 0;
-		for (size_t i = 0; i < p.n_maps; i++) {
-			const struct pm_map *m = &p.maps[i];
+		for (size_t i = 0; i < p->n_maps; i++) {
+			const struct pm_map *m = &p->maps[i];
 			char pc[32];
-			if (!applies(&p, m, true) && !applies(&p, m, false))
+			if (!applies(p, m, true) && !applies(p, m, false))
 				continue;
 			snprintf(pc, sizeof(pc), "p-%s-%u", proto_name(m->proto), m->host);
 			bool done = false;
@@ -610,26 +626,26 @@ static int cmd_add(struct cni_ctx *c, struct cni_result *out)
 			/* the most recent attachment first (as the reference: a pod recreated with the same
 			 * host port takes it over before the old one's DEL) */
 			const char *verb = "insert";
-			if (!*p.cond[0] && !*p.cond[1])
-				nft_sb_add(&b, "%s rule " TABLE " %s jump %s comment \"%s\"\n", verb, pc, p.chain, p.chain);
+			if (!*p->cond[0] && !*p->cond[1])
+				nft_sb_add(&b, "%s rule " TABLE " %s jump %s comment \"%s\"\n", verb, pc, p->chain, p->chain);
 			else
 				for (int f = 0; f < 2; f++)
 					nft_sb_add(&b, "%s rule " TABLE " %s meta nfproto %s %sjump %s comment \"%s\"\n", verb, pc,
-						   f == 0 ? "ipv4" : "ipv6", p.cond[f], p.chain, p.chain);
+						   f == 0 ? "ipv4" : "ipv6", p->cond[f], p->chain, p->chain);
 		}
 		if (b.oom)
 			goto oom;
 		if (nft_run(n, b.s, &c->err) < 0) {
 			cni_err_prefix(&c->err, "portmap: ");
-			if (*p.cond[0] || *p.cond[1])
+			if (*p->cond[0] || *p->cond[1])
 				cni_err_details(&c->err, "check conditionsV4/conditionsV6: they are nftables match expressions");
 			goto out;
 		}
-		if (localnet(c, &p) < 0 || flush_udp(&p, &c->err) < 0) {
+		if (localnet(c, p) < 0 || flush_udp(p, &c->err) < 0) {
 			/* roll back: nothing of this attachment stays */
 			struct cni_error ig = { 0 };
 			struct nft_sb rb = { 0 };
-			if (drop_cmds(n, p.chain, &rb, &ig) > 0 && !rb.oom)
+			if (drop_cmds(n, p->chain, &rb, &ig) > 0 && !rb.oom)
 				nft_run(n, rb.s, &ig);
 			free(rb.s);
 			goto out;
@@ -649,7 +665,6 @@ out:
 	free(del.s);
 	nft_close(n);
 	nft_unlock(lock);
-	pm_free(&p);
 	return rc;
 }
 
@@ -669,31 +684,24 @@ static int ref_chain(struct cni_ctx *c, char out[29])
 	return 0;
 }
 
-static int cmd_del(struct cni_ctx *c)
+static int cmd_del(struct cni_ctx *c, void *conf)
 {
 	char ref[29];
-	struct pm_conf p;
+	struct pm_conf *p = conf;
 	struct nft *n = NULL;
 	struct nft_sb b = { 0 };
 	int lock = -1, rc = -1;
 
-	/* DEL must work whatever is left: only the identity matters, not the mappings */
-	if (parse(c, &p, false) < 0) {
-		if (!p.chain[0] && chain_name(c->name, c->ifname, c->container_id, p.chain, &c->err) < 0)
-			goto out;
-		cni_err_clear(&c->err);
-		p.n_maps = 0;
-	}
 	if ((lock = nft_lock(&c->err)) < 0 || nft_open(&n, &c->err) < 0)
 		goto out;
-	if (drop_cmds(n, p.chain, &b, &c->err) < 0)
+	if (drop_cmds(n, p->chain, &b, &c->err) < 0)
 		goto out;
 	if (b.oom) {
 		cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
 		goto out;
 	}
 	if (b.n && nft_run(n, b.s, &c->err) < 0) {
-		cni_err_prefix(&c->err, "portmap: removing %s: ", p.chain);
+		cni_err_prefix(&c->err, "portmap: removing %s: ", p->chain);
 		goto out;
 	}
 	/* the reference portmap's iptables chain of this container (CNI-DN-<hash> under
@@ -704,20 +712,19 @@ static int cmd_del(struct cni_ctx *c)
 		goto out;
 	}
 	/* and the UDP flows towards the gone container (the reference leaves them) */
-	if (flush_udp(&p, &c->err) < 0)
+	if (flush_udp(p, &c->err) < 0)
 		goto out;
 	rc = 0;
 out:
 	free(b.s);
 	nft_close(n);
 	nft_unlock(lock);
-	pm_free(&p);
 	return rc;
 }
 
-static int cmd_check(struct cni_ctx *c)
+static int cmd_check(struct cni_ctx *c, void *conf)
 {
-	struct pm_conf p;
+	struct pm_conf *p = conf;
 	struct nft *n = NULL;
 	struct nft_sb b = { 0 };
 	struct nft_rule_info *r = NULL;
@@ -725,9 +732,7 @@ static int cmd_check(struct cni_ctx *c)
 	int rc = -1, x;
 	bool seen;
 
-	if (parse(c, &p, true) < 0)
-		goto out;
-	if (!p.n_maps || !(p.has4 || p.has6)) {
+	if (!p->n_maps || !(p->has4 || p->has6)) {
 		rc = 0;
 		goto out;
 	}
@@ -740,18 +745,18 @@ static int cmd_check(struct cni_ctx *c)
 				      : "table " TABLE " or its hook chains are missing");
 		goto out;
 	}
-	if (p.snat && (x = masq_rule(n, p.mark, &c->err)) <= 0) {
+	if (p->snat && (x = masq_rule(n, p->mark, &c->err)) <= 0) {
 		if (!x)
-			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: no masquerade rule for mark 0x%08x in chain postrouting of table " TABLE, p.mark);
+			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: no masquerade rule for mark 0x%08x in chain postrouting of table " TABLE, p->mark);
 		goto out;
 	}
-	if ((x = nft_get_rules(n, NFPROTO_INET, TABLE_NAME, p.chain, &r, &cnt, &c->err)) <= 0) {
+	if ((x = nft_get_rules(n, NFPROTO_INET, TABLE_NAME, p->chain, &r, &cnt, &c->err)) <= 0) {
 		if (!x)
 			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: chain %s of container %s (%s) is missing from table " TABLE,
-				 p.chain, c->container_id, c->ifname);
+				 p->chain, c->container_id, c->ifname);
 		goto out;
 	}
-	if (expected_rules(&p, &b) < 0) {
+	if (expected_rules(p, &b) < 0) {
 		cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
 		goto out;
 	}
@@ -767,43 +772,43 @@ static int cmd_check(struct cni_ctx *c)
 		cm += 10;
 		cm[strlen(cm) - 1] = '\0';
 		if (k >= cnt || strcmp(r[k].comment, cm) != 0) {
-			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: chain %s lacks the rule \"%s\"", p.chain, cm);
+			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: chain %s lacks the rule \"%s\"", p->chain, cm);
 			goto out;
 		}
 	}
 	if (k != cnt) {
-		cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: chain %s has %zu rules, expected %zu", p.chain, cnt, k);
+		cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: chain %s has %zu rules, expected %zu", p->chain, cnt, k);
 		goto out;
 	}
 	/* every host port leads here */
-	for (size_t i = 0; i < p.n_maps; i++) {
+	for (size_t i = 0; i < p->n_maps; i++) {
 		char pc[32];
 		struct nft_rule_info *pr = NULL;
 		size_t pn = 0;
 		bool found = false;
 		uint8_t key[8] = { 0 };
 		char tgt[64];
-		if (!applies(&p, &p.maps[i], true) && !applies(&p, &p.maps[i], false))
+		if (!applies(p, &p->maps[i], true) && !applies(p, &p->maps[i], false))
 			continue;
-		snprintf(pc, sizeof(pc), "p-%s-%u", proto_name(p.maps[i].proto), p.maps[i].host);
+		snprintf(pc, sizeof(pc), "p-%s-%u", proto_name(p->maps[i].proto), p->maps[i].host);
 		if ((x = nft_get_rules(n, NFPROTO_INET, TABLE_NAME, pc, &pr, &pn, &c->err)) < 0)
 			goto out;
 		for (size_t j = 0; j < pn && !found; j++)
-			found = strcmp(pr[j].comment, p.chain) == 0;
+			found = strcmp(pr[j].comment, p->chain) == 0;
 		free(pr);
 		if (!found) {
 			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: host port %s/%u does not lead to chain %s",
-				 proto_name(p.maps[i].proto), p.maps[i].host, p.chain);
+				 proto_name(p->maps[i].proto), p->maps[i].host, p->chain);
 			goto out;
 		}
-		key[0] = p.maps[i].proto;
-		key[4] = (uint8_t)(p.maps[i].host >> 8);
-		key[5] = (uint8_t)(p.maps[i].host & 0xff);
+		key[0] = p->maps[i].proto;
+		key[4] = (uint8_t)(p->maps[i].host >> 8);
+		key[5] = (uint8_t)(p->maps[i].host & 0xff);
 		if ((x = nft_get_map_elem(n, NFPROTO_INET, TABLE_NAME, "ports", key, sizeof(key), tgt, sizeof(tgt), &c->err)) < 0)
 			goto out;
 		if (!x || strcmp(tgt, pc) != 0) {
 			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: map ports of table " TABLE " has no element %s . %u leading to %s",
-				 proto_name(p.maps[i].proto), p.maps[i].host, pc);
+				 proto_name(p->maps[i].proto), p->maps[i].host, pc);
 			goto out;
 		}
 	}
@@ -812,13 +817,12 @@ out:
 	free(r);
 	free(b.s);
 	nft_close(n);
-	pm_free(&p);
 	return rc;
 }
 
-static int cmd_gc(struct cni_ctx *c)
+static int cmd_gc(struct cni_ctx *c, void *conf)
 {
-	struct pm_conf p;
+	(void)conf; /* the network name and the valid attachments are all GC needs */
 	struct nft *n = NULL;
 	struct nft_sb b = { 0 };
 	struct nft_chain_info *ch = NULL;
@@ -826,8 +830,6 @@ static int cmd_gc(struct cni_ctx *c)
 	char nh[17], pre[20];
 	int lock = -1, rc = -1;
 
-	if (parse(c, &p, false) < 0)
-		goto out;
 	sha512_hex(c->name, strlen(c->name), nh, 16);
 	snprintf(pre, sizeof(pre), "a-%s-", nh);
 	if ((lock = nft_lock(&c->err)) < 0 || nft_open(&n, &c->err) < 0)
@@ -869,19 +871,16 @@ out:
 	free(b.s);
 	nft_close(n);
 	nft_unlock(lock);
-	pm_free(&p);
 	return rc;
 }
 
-static int cmd_status(struct cni_ctx *c)
+static int cmd_status(struct cni_ctx *c, void *conf)
 {
-	struct pm_conf p;
+	(void)conf;
 	struct nft *n = NULL;
 	struct nft_sb b = { 0 };
 	int rc = -1;
 
-	if (parse(c, &p, false) < 0)
-		goto out;
 	if (nft_open(&n, &c->err) < 0)
 		goto out;
 	/* can the kernel take our table (nat chains, fib, the map)? a dry run */
@@ -901,7 +900,6 @@ static int cmd_status(struct cni_ctx *c)
 out:
 	free(b.s);
 	nft_close(n);
-	pm_free(&p);
 	return rc;
 }
 
@@ -914,6 +912,9 @@ int main(void)
 		.name = "portmap",
 		.any_cni_args = true,
 		.caps = portmap_caps,
+		.conf_size = sizeof(struct pm_conf),
+		.parse = parse,
+		.free_conf = pm_free,
 		.add = cmd_add,
 		.check = cmd_check,
 		.del = cmd_del,
