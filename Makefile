@@ -84,7 +84,7 @@ $(BUILD)/obj/third_party/cjson/cJSON.o: third_party/cjson/cjson-noscanf.h
 LIB_CAP  := -lcap
 
 # common/ pieces without netlink (IPAM plugins need none)
-COMMON_BASE := err ip conf version release result skel log caps ipam sha512 fault
+COMMON_BASE := err ip conf version release result skel log caps ipam sha512 fault undo
 COMMON_BASE_OBJS := $(COMMON_BASE:%=$(BUILD)/obj/common/%.o) $(CJSON_OBJ)
 # the kernel side: netlink, namespaces, sysctl, nf_tables (all over our own netlink)
 COMMON_NET := nlmsg netns nl sysctl nft masq spoofchk attach conntrack

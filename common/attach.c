@@ -534,195 +534,226 @@ int attach_ctr_apply(struct cni_ctx *c, const struct attach_conf *a, struct atta
 }
 
 
+/* ---- ADD: undo steps ---- */
+
+struct link_undo {
+	struct nlsock *sk;
+	char name[16];
+};
+
+static void undo_link(void *arg)
+{
+	struct link_undo *l = arg;
+	struct cni_error ig = { 0 };
+	cnl_link_del(l->sk, 0, l->name, &ig);
+}
+
+struct attach_undo {
+	const char *container_id, *ifname;
+	struct masq_id mid;
+};
+
+static void undo_spoofchk(void *arg)
+{
+	struct attach_undo *x = arg;
+	struct cni_error ig = { 0 };
+	spoofchk_del(x->container_id, x->ifname, &ig);
+}
+
+static void undo_masq(void *arg)
+{
+	struct attach_undo *x = arg;
+	struct cni_error ig = { 0 };
+	masq_del(&x->mid, &ig);
+}
+
+/* The veth pair, its host end a port of br. An EEXIST on our host end's name alone is a veth left
+ * by a crashed ADD of this same attachment (the name derives from it): it is reclaimed. */
+static int make_veth(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk, const struct cnl_link *br,
+		     struct attach_ns *ns, const char *host, const uint8_t hostmac[6], const uint8_t contmac[6],
+		     struct undo *u)
+{
+	struct cni_error *e = &c->err;
+	struct cnl_link l;
+	struct link_undo lu = { sk, "" };
+	int r;
+	/* The peer cannot be created up (the kernel opens it before it has its pair: ENOTCONN);
+	 * it goes up from inside the container later. */
+	struct cnl_veth v = { .name = host, .mac = hostmac, .mtu = a->mtu, .master = br->index, .up = true,
+			     .peer_name = c->ifname, .peer_mac = contmac, .peer_netns_fd = ns->nsfd, .peer_up = false };
+	snprintf(lu.name, sizeof(lu.name), "%s", host);
+	if (undo_push(u, undo_link, &lu, sizeof(lu), e) < 0)
+		return -1;
+	for (int attempt = 0;; attempt++) {
+		if ((r = cnl_veth_create(sk, &v, e)) == 0)
+			return 0;
+		if (r != -EEXIST || attempt)
+			break;
+		/* Which name is taken? The container's: the spec's error. Only our host end: reclaim. */
+		cni_err_clear(e);
+		if (attach_ns_sock(ns, c->netns, NULL, 0, e) < 0 || (r = cnl_link_get(ns->csk, c->ifname, 0, &l, e)) < 0)
+			break;
+		if (r == 1) {
+			cni_errf(e, CNI_ERR_EXISTS, "interface \"%s\" already exists in CNI_NETNS %s", c->ifname, c->netns);
+			break;
+		}
+		if ((r = cnl_link_get(sk, host, 0, &l, e)) < 0)
+			break;
+		if (r == 0 || strcmp(l.kind, "veth") != 0) {
+			cni_errf(e, CNI_ERR_EXISTS, "cannot create veth %s: the name is taken%s", host,
+				 r ? " by a link that is not a veth" : "");
+			break;
+		}
+		if (cnl_link_del(sk, l.index, host, e) < 0)
+			break;
+	}
+	u->n--; /* nothing of ours to remove: the name may be someone else's */
+	return -1;
+}
+
+/* Hairpin, isolation and VLANs of the host end. */
+static int port_setup(const struct attach_conf *a, struct nlsock *sk, const char *host, struct cni_error *e)
+{
+	struct cnl_link l;
+	if (!(a->hairpin || a->port_isolation || a->vlan || a->n_trunk))
+		return 0;
+	if (cnl_link_get(sk, host, 0, &l, e) <= 0)
+		return e->code ? -1 : cni_errf(e, CNI_ERR_KERNEL, "veth %s vanished after creation", host);
+	if ((a->hairpin || a->port_isolation) && cnl_brport_set(sk, l.index, a->hairpin ? 1 : -1, a->port_isolation ? 1 : -1, e) < 0)
+		return -1;
+	if ((a->vlan || a->n_trunk) && port_vlans(sk, l.index, a, e) < 0)
+		return -1;
+	return 0;
+}
+
+/* The gateway side on the host: the gateway addresses on the bridge (or its VLAN interface),
+ * forwarding on. */
+static int host_gateway(const struct attach_conf *a, struct nlsock *sk, const struct cnl_link *br, struct cni_result *out,
+			struct cni_error *e)
+{
+	struct cnl_link gwlink = *br;
+	bool has_v4 = false, has_v6 = false;
+	if (!a->is_gw || !out->n_ips)
+		return 0;
+	for (size_t i = 0; i < out->n_ips; i++) {
+		has_v4 |= ip_is_v4(&out->ips[i].address.ip);
+		has_v6 |= !ip_is_v4(&out->ips[i].address.ip);
+	}
+	if (a->vlan) {
+		if (ensure_vlan_gw(sk, a, br, &gwlink, e) < 0)
+			return -1;
+		if (cni_result_add_iface(out, gwlink.name, gwlink.has_mac ? cnl_mac_fmt(gwlink.mac, (char[18]){ 0 }) : "", NULL) < 0)
+			return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	}
+	for (size_t i = 0; i < out->n_ips; i++) {
+		struct ipnet gw = { .ip = out->ips[i].gateway, .prefix = out->ips[i].address.prefix };
+		if (gw.ip.len && ensure_gw_addr(sk, gwlink.index, gwlink.name, &gw, a->force_address, !a->enable_dad, e) < 0)
+			return -1;
+	}
+	if ((has_v4 && sysctl_set("net/ipv4/ip_forward", "1", e) < 0) ||
+	    (has_v6 && sysctl_set("net/ipv6/conf/all/forwarding", "1", e) < 0))
+		return -1;
+	return 0;
+}
+
+/* The IPAM result, which must hold an address. */
+static int ipam_result(struct cni_ctx *c, struct cni_ipam_add *ia, struct cni_result *ires)
+{
+	struct cni_error *e = &c->err;
+	const char *t = NULL;
+	if (cni_ipam_add_finish(ia, ires, e) < 0 || FAULT(e, "ipam") < 0)
+		return -1;
+	if (ires->n_ips)
+		return 0;
+	cni_ipam_type(c, &t, e);
+	return cni_errf(e, CNI_ERR_PLUGIN_EXEC, "IPAM plugin \"%s\" returned no IP configuration", t ? t : "?");
+}
+
+/* The result's interfaces: bridge (0), host veth (1), container veth (2). */
+static int result_ifaces(struct cni_ctx *c, const struct cnl_link *br, const char *host, const uint8_t hostmac[6],
+			 const uint8_t contmac[6], struct cni_result *out)
+{
+	char hm[18], cm[18];
+	if (cni_result_add_iface(out, br->name, br->has_mac ? cnl_mac_fmt(br->mac, (char[18]){ 0 }) : "", NULL) < 0 ||
+	    cni_result_add_iface(out, host, cnl_mac_fmt(hostmac, hm), NULL) < 0 ||
+	    cni_result_add_iface(out, c->ifname, cnl_mac_fmt(contmac, cm), c->netns) < 0)
+		return cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
+	return 0;
+}
+
+/* SNAT of the container's addresses, recorded for undo. */
+static int add_masq(struct cni_ctx *c, const struct attach_conf *a, const struct cni_result *out, struct attach_undo *x,
+		    struct undo *u)
+{
+	struct ipnet addrs[16];
+	size_t n = 0;
+	if (!a->ip_masq || !out->n_ips)
+		return 0;
+	for (size_t i = 0; i < out->n_ips && n < 16; i++)
+		addrs[n++] = out->ips[i].address;
+	if (masq_add(a->masq_backend, &x->mid, addrs, n, &c->err) < 0)
+		return -1;
+	return undo_push(u, undo_masq, x, sizeof(*x), &c->err);
+}
+
+/* The DNS of the result: the config's, else the IPAM plugin's. */
+static int result_dns(const struct attach_conf *a, struct cni_result *ires, struct cni_result *out, struct cni_error *e)
+{
+	if (!a->has_dns) {
+		out->dns = ires->dns;
+		memset(&ires->dns, 0, sizeof(ires->dns));
+		return 0;
+	}
+	return cni_dns_copy(&out->dns, &a->dns) < 0 ? cni_errf(e, CNI_ERR_INTERNAL, "out of memory") : 0;
+}
+
 int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk, const struct cnl_link *br,
-	       struct cni_result *out)
+	       struct undo *u, struct cni_result *out)
 {
 	struct cni_error *e = &c->err;
 	struct attach_ns ns = { -1, -1, NULL };
-	struct cni_exec ipam = { 0 };
+	struct cni_ipam_add ipam;
 	struct cni_result ires = { 0 };
-	struct masq_id mid = { c->name, c->container_id, c->ifname };
-	bool ipam_running = false, ipam_added = false, veth_made = false, spoof_made = false, masq_made = false;
-	char host[16], hostmac_s[18], contmac_s[18];
+	struct attach_undo x = { c->container_id, c->ifname, { c->name, c->container_id, c->ifname } };
+	char host[16], contmac_s[18];
 	uint8_t hostmac[6], contmac[6];
-	struct cnl_link host_link = { 0 }, cont_link;
-	int r;
+	int r, rc = -1;
 
 	attach_host_veth_name(c->container_id, c->ifname, host);
 	if ((r = attach_ns_prepare(&ns, c->netns, e)) != 0) {
 		if (r == 1)
 			cni_errf(e, CNI_ERR_INVALID_ENV, "CNI_NETNS %s does not exist", c->netns);
-		goto fail;
+		goto out;
 	}
 	/* IPAM runs while we do the kernel work. */
-	if (a->has_ipam) {
-		if (cni_ipam_start(c, CNI_ADD, &ipam, e) < 0)
-			goto fail;
-		ipam_running = true;
-	}
-	if (FAULT(e, "ipam-start") < 0)
-		goto fail;
-
+	if ((a->has_ipam && cni_ipam_add_start(&ipam, c, u, e) < 0) || FAULT(e, "ipam-start") < 0)
+		goto out;
 	cnl_mac_random(hostmac);
 	if (a->has_mac)
 		memcpy(contmac, a->mac, 6);
 	else
 		cnl_mac_random(contmac);
-	/* The peer cannot be created up (the kernel opens it before it has its pair: ENOTCONN);
-	 * it goes up from inside the container below. */
-	struct cnl_veth v = { .name = host, .mac = hostmac, .mtu = a->mtu, .master = br->index, .up = true,
-			     .peer_name = c->ifname, .peer_mac = contmac, .peer_netns_fd = ns.nsfd, .peer_up = false };
-	for (int attempt = 0;; attempt++) {
-		r = cnl_veth_create(sk, &v, e);
-		if (r == 0)
-			break;
-		if (r != -EEXIST || attempt)
-			goto fail;
-		/* Which name is taken? The container's: the spec's error. Only our host end: a veth
-		 * left by a crashed ADD of this same attachment (its name derives from it): reclaim. */
-		cni_err_clear(e);
-		if (attach_ns_sock(&ns, c->netns, NULL, 0, e) < 0 || (r = cnl_link_get(ns.csk, c->ifname, 0, &cont_link, e)) < 0)
-			goto fail;
-		if (r == 1) {
-			cni_errf(e, CNI_ERR_EXISTS, "interface \"%s\" already exists in CNI_NETNS %s", c->ifname, c->netns);
-			goto fail;
-		}
-		if ((r = cnl_link_get(sk, host, 0, &host_link, e)) < 0)
-			goto fail;
-		if (r == 0 || strcmp(host_link.kind, "veth") != 0) {
-			cni_errf(e, CNI_ERR_EXISTS, "cannot create veth %s: the name is taken%s", host,
-				 r ? " by a link that is not a veth" : "");
-			goto fail;
-		}
-		if (cnl_link_del(sk, host_link.index, host, e) < 0)
-			goto fail;
-	}
-	veth_made = true;
-	if (FAULT(e, "veth") < 0)
-		goto fail;
-
-	if (a->hairpin || a->port_isolation || a->vlan || a->n_trunk) {
-		if (cnl_link_get(sk, host, 0, &host_link, e) <= 0) {
-			if (!e->code)
-				cni_errf(e, CNI_ERR_KERNEL, "veth %s vanished after creation", host);
-			goto fail;
-		}
-		if ((a->hairpin || a->port_isolation) &&
-		    cnl_brport_set(sk, host_link.index, a->hairpin ? 1 : -1, a->port_isolation ? 1 : -1, e) < 0)
-			goto fail;
-		if ((a->vlan || a->n_trunk) && port_vlans(sk, host_link.index, a, e) < 0)
-			goto fail;
-	}
-	if (FAULT(e, "port") < 0)
-		goto fail;
-	cnl_mac_fmt(hostmac, hostmac_s);
-	cnl_mac_fmt(contmac, contmac_s);
-	if (a->macspoofchk) {
-		if (spoofchk_add(c->container_id, c->ifname, host, contmac_s, e) < 0)
-			goto fail;
-		spoof_made = true;
-	}
-	if (FAULT(e, "spoofchk") < 0)
-		goto fail;
-
-	if (ipam_running) {
-		ipam_running = false;
-		if (cni_exec_finish(&ipam, &ires, e) < 0)
-			goto fail;
-		ipam_added = true;
-		if (FAULT(e, "ipam") < 0)
-			goto fail;
-		if (ires.n_ips == 0) {
-			const char *t = NULL;
-			cni_ipam_type(c, &t, e);
-			cni_errf(e, CNI_ERR_PLUGIN_EXEC, "IPAM plugin \"%s\" returned no IP configuration", t ? t : "?");
-			goto fail;
-		}
-	}
-
-	/* The result: interfaces are bridge (0), host veth (1), container veth (2). */
-	if (cni_result_add_iface(out, br->name, br->has_mac ? cnl_mac_fmt(br->mac, (char[18]){ 0 }) : "", NULL) < 0 ||
-	    cni_result_add_iface(out, host, hostmac_s, NULL) < 0 ||
-	    cni_result_add_iface(out, c->ifname, contmac_s, c->netns) < 0) {
-		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-		goto fail;
-	}
-	if (attach_ctr_apply(c, a, &ns, &ires, 2, out) < 0 || FAULT(e, "container") < 0)
-		goto fail;
-	bool has_v4 = false, has_v6 = false;
-	for (size_t i = 0; i < out->n_ips; i++) {
-		has_v4 |= ip_is_v4(&out->ips[i].address.ip);
-		has_v6 |= !ip_is_v4(&out->ips[i].address.ip);
-	}
-
-	/* The gateway side on the host. */
-	if (a->is_gw && out->n_ips) {
-		struct cnl_link gwlink = *br;
-		if (a->vlan) {
-			if (ensure_vlan_gw(sk, a, br, &gwlink, e) < 0)
-				goto fail;
-			if (cni_result_add_iface(out, gwlink.name, gwlink.has_mac ? cnl_mac_fmt(gwlink.mac, (char[18]){ 0 }) : "",
-						 NULL) < 0) {
-				cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-				goto fail;
-			}
-		}
-		for (size_t i = 0; i < out->n_ips; i++) {
-			struct ipnet gw = { .ip = out->ips[i].gateway, .prefix = out->ips[i].address.prefix };
-			if (gw.ip.len && ensure_gw_addr(sk, gwlink.index, gwlink.name, &gw, a->force_address, !a->enable_dad, e) < 0)
-				goto fail;
-		}
-		if ((has_v4 && sysctl_set("net/ipv4/ip_forward", "1", e) < 0) ||
-		    (has_v6 && sysctl_set("net/ipv6/conf/all/forwarding", "1", e) < 0))
-			goto fail;
-	}
-
-	if (FAULT(e, "gateway") < 0)
-		goto fail;
-	if (a->ip_masq && out->n_ips) {
-		struct ipnet addrs[16];
-		size_t n = 0;
-		for (size_t i = 0; i < out->n_ips && n < 16; i++)
-			addrs[n++] = out->ips[i].address;
-		if (masq_add(a->masq_backend, &mid, addrs, n, e) < 0)
-			goto fail;
-		masq_made = true;
-	}
-	if (FAULT(e, "masq") < 0)
-		goto fail;
-
-	if (a->has_dns) {
-		if (cni_dns_copy(&out->dns, &a->dns) < 0) {
-			cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-			goto fail;
-		}
-	} else {
-		out->dns = ires.dns;
-		memset(&ires.dns, 0, sizeof(ires.dns));
-	}
+	if (make_veth(c, a, sk, br, &ns, host, hostmac, contmac, u) < 0 || FAULT(e, "veth") < 0)
+		goto out;
+	if (port_setup(a, sk, host, e) < 0 || FAULT(e, "port") < 0)
+		goto out;
+	if (a->macspoofchk && (spoofchk_add(c->container_id, c->ifname, host, cnl_mac_fmt(contmac, contmac_s), e) < 0 ||
+			       undo_push(u, undo_spoofchk, &x, sizeof(x), e) < 0))
+		goto out;
+	if (FAULT(e, "spoofchk") < 0 || (a->has_ipam && ipam_result(c, &ipam, &ires) < 0))
+		goto out;
+	if (result_ifaces(c, br, host, hostmac, contmac, out) < 0 || attach_ctr_apply(c, a, &ns, &ires, 2, out) < 0 ||
+	    FAULT(e, "container") < 0)
+		goto out;
+	if (host_gateway(a, sk, br, out, e) < 0 || FAULT(e, "gateway") < 0)
+		goto out;
+	if (add_masq(c, a, out, &x, u) < 0 || FAULT(e, "masq") < 0 || result_dns(a, &ires, out, e) < 0)
+		goto out;
+	rc = 0;
+out:
 	cni_result_free(&ires);
 	attach_ns_close(&ns);
-	return 0;
-
-fail:;
-	/* Undo in reverse; the first error stays the one reported. */
-	struct cni_error ig = { 0 };
-	if (masq_made)
-		masq_del(&mid, &ig);
-	if (spoof_made)
-		spoofchk_del(c->container_id, c->ifname, &ig);
-	if (veth_made)
-		cnl_link_del(sk, 0, host, &ig);
-	if (ipam_running) {
-		struct cni_result tmp = { 0 };
-		ipam_added = cni_exec_finish(&ipam, &tmp, &ig) == 0;
-		cni_result_free(&tmp);
-	}
-	if (ipam_added)
-		cni_ipam_exec(c, CNI_DEL, NULL, &ig);
-	cni_result_free(&ires);
-	attach_ns_close(&ns);
-	return -1;
+	return rc;
 }
 
 /* ---- DEL ---- */

@@ -12,6 +12,7 @@
 #include "nl.h"
 #include "result.h"
 #include "skel.h"
+#include "undo.h"
 
 #define ATTACH_MAX_TRUNK 4094
 
@@ -67,9 +68,11 @@ int attach_ctr_apply(struct cni_ctx *c, const struct attach_conf *a, struct atta
  * are on link `index`, its routes exist (code 104 naming what differs). */
 int attach_check_ctr(struct cni_ctx *c, struct attach_ns *ns, int index, int iface_idx);
 
-/* ADD: br is the (existing, up) bridge in the host netns reached by sk. */
+/* ADD: br is the (existing, up) bridge in the host netns reached by sk. Each step that makes
+ * something records its undo in u; on failure the caller runs u (with its own steps: a bridge or
+ * VTEP it made), which leaves nothing of this attachment behind. */
 int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk, const struct cnl_link *br,
-	       struct cni_result *out);
+	       struct undo *u, struct cni_result *out);
 /* DEL: idempotent; releases IPAM even when the netns is gone. */
 int attach_del(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk);
 /* CHECK against prevResult. */

@@ -308,3 +308,38 @@ int cni_ipam_exec(const struct cni_ctx *c, enum cni_verb verb, struct cni_result
 		return -1;
 	return cni_exec_finish(&x, res, e);
 }
+
+/* ---- a main plugin's IPAM ADD, undone by DEL ---- */
+
+static void ipam_add_undo(void *arg)
+{
+	struct cni_ipam_add *ia = *(struct cni_ipam_add **)arg;
+	struct cni_error ig = { 0 };
+	if (ia->running) {
+		struct cni_result tmp = { 0 };
+		ia->running = false;
+		ia->added = cni_exec_finish(&ia->x, &tmp, &ig) == 0;
+		cni_result_free(&tmp);
+	}
+	if (ia->added)
+		cni_ipam_exec(ia->c, CNI_DEL, NULL, &ig);
+	ia->added = false;
+}
+
+int cni_ipam_add_start(struct cni_ipam_add *ia, const struct cni_ctx *c, struct undo *u, struct cni_error *e)
+{
+	*ia = (struct cni_ipam_add){ .c = c };
+	if (undo_push(u, ipam_add_undo, &ia, sizeof(ia), e) < 0 || cni_ipam_start(c, CNI_ADD, &ia->x, e) < 0)
+		return -1;
+	ia->running = true;
+	return 0;
+}
+
+int cni_ipam_add_finish(struct cni_ipam_add *ia, struct cni_result *res, struct cni_error *e)
+{
+	ia->running = false;
+	if (cni_exec_finish(&ia->x, res, e) < 0)
+		return -1;
+	ia->added = true;
+	return 0;
+}

@@ -6,6 +6,7 @@
 
 #include "result.h"
 #include "skel.h"
+#include "undo.h"
 
 /* Find an executable plugin `type` in the colon-separated `path` into out. */
 int cni_find_plugin(const char *path, const char *type, char *out, size_t outlen, struct cni_error *e);
@@ -45,5 +46,17 @@ int cni_ipam_type(const struct cni_ctx *c, const char **type, struct cni_error *
 /* Run the config's IPAM plugin for `verb` with the plugin's own stdin. */
 int cni_ipam_start(const struct cni_ctx *c, enum cni_verb verb, struct cni_exec *x, struct cni_error *e);
 int cni_ipam_exec(const struct cni_ctx *c, enum cni_verb verb, struct cni_result *res, struct cni_error *e);
+
+/* A main plugin's IPAM ADD: started early (it runs while the plugin does the kernel work),
+ * finished when its addresses are needed, and released by an IPAM DEL when the ADD fails after
+ * it: cni_ipam_add_start records that in the ADD's undo list. */
+struct cni_ipam_add {
+	const struct cni_ctx *c;
+	struct cni_exec x;
+	bool running, added;
+};
+int cni_ipam_add_start(struct cni_ipam_add *ia, const struct cni_ctx *c, struct undo *u, struct cni_error *e);
+/* Wait for its result (once). */
+int cni_ipam_add_finish(struct cni_ipam_add *ia, struct cni_result *res, struct cni_error *e);
 
 #endif

@@ -92,11 +92,26 @@ static void remove_if_unused(struct nlsock *sk, const struct cnl_link *br)
 		cnl_link_del(sk, br->index, br->name, &ig);
 }
 
+struct bridge_undo {
+	struct nlsock *sk;
+	int lock;
+	const struct cnl_link *br;
+};
+
+/* A failed ADD leaves no bridge it made, unless another ADD uses it meanwhile. */
+static void undo_bridge(void *arg)
+{
+	struct bridge_undo *b = arg;
+	if (flock(b->lock, LOCK_EX) == 0)
+		remove_if_unused(b->sk, b->br);
+}
+
 static int cmd_add(struct cni_ctx *c, void *conf, struct cni_result *out)
 {
 	const struct bridge_conf *b = conf;
 	struct nlsock *sk = NULL;
 	struct cnl_link br;
+	struct undo u = { 0 };
 	bool created = false;
 	int rc = -1, lock;
 
@@ -105,11 +120,13 @@ static int cmd_add(struct cni_ctx *c, void *conf, struct cni_result *out)
 		return -1;
 	if (cnl_open(&sk, &c->err) < 0 || attach_ensure_bridge(sk, &b->a, &br, &created, &c->err) < 0)
 		goto out;
-	if ((!b->uplink || ensure_uplink(sk, b, &br, &c->err) == 0) && attach_add(c, &b->a, sk, &br, out) == 0)
+	if (created && undo_push(&u, undo_bridge, &(struct bridge_undo){ sk, lock, &br }, sizeof(struct bridge_undo), &c->err) < 0)
+		goto out;
+	if ((!b->uplink || ensure_uplink(sk, b, &br, &c->err) == 0) && attach_add(c, &b->a, sk, &br, &u, out) == 0)
 		rc = 0;
-	else if (created && flock(lock, LOCK_EX) == 0)
-		remove_if_unused(sk, &br); /* a failed ADD leaves no bridge it made, unless another ADD uses it */
 out:
+	if (rc < 0)
+		undo_run(&u);
 	close(lock);
 	cnl_close(sk);
 	return rc;

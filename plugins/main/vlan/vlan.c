@@ -103,111 +103,113 @@ static void tmp_name(const struct cni_ctx *c, char out[16])
 	snprintf(out, 16, "vlt%s", h);
 }
 
+struct ref_undo {
+	struct attach_ns *ns;
+	const char *ifname, *tmp;
+	const struct cnl_link *l;
+};
+
+/* The sub-interface this ADD made in the container: under its name or its temporary one. */
+static void undo_ref_link(void *arg)
+{
+	struct ref_undo *x = arg;
+	struct cni_error ig = { 0 };
+	struct cnl_link k;
+	if (!x->ns->csk)
+		return;
+	if (cnl_link_get(x->ns->csk, x->ifname, 0, &k, &ig) == 1 && strcmp(k.kind, "vlan") == 0 && k.index == x->l->index)
+		cnl_link_del(x->ns->csk, k.index, x->ifname, &ig);
+	else if (cnl_link_get(x->ns->csk, x->tmp, 0, &k, &ig) == 1)
+		cnl_link_del(x->ns->csk, k.index, x->tmp, &ig);
+}
+
+/* The sub-interface of master m, made under a temporary name straight into the netns (a name
+ * taken on the host must not get in the way); *l is it. */
+static int ref_create(struct cni_ctx *c, struct vlan_conf *v, struct nlsock *msk, struct attach_ns *ns,
+		      const struct cnl_link *m, const char *tmp, struct cnl_link *l)
+{
+	struct cni_error *e = &c->err;
+	for (int attempt = 0;; attempt++) {
+		int r = cnl_vlan_create(msk, tmp, m->index, (uint16_t)v->vid, v->a.mtu ? v->a.mtu : m->mtu,
+				       v->a.has_mac ? v->a.mac : NULL, v->link_in_container ? -1 : ns->nsfd, false, e);
+		if (r == 0)
+			return 0;
+		if (r != -EEXIST || attempt)
+			return no_8021q(r, v, e);
+		/* our own temporary link left by a crash, or this VLAN already used on the master */
+		cni_err_clear(e);
+		if (cnl_link_get(ns->csk, tmp, 0, l, e) == 1 && strcmp(l->kind, "vlan") == 0) {
+			cnl_link_del(ns->csk, l->index, tmp, e);
+			continue;
+		}
+		return cni_errf(e, CNI_ERR_EXISTS,
+				"master %s already has a VLAN %lld sub-interface (used by another container or the host); use \"bridge\" to share a VLAN between containers",
+				v->master, v->vid);
+	}
+}
+
 static int ref_add(struct cni_ctx *c, struct vlan_conf *v, struct nlsock *sk, struct cni_result *out)
 {
 	struct cni_error *e = &c->err;
 	struct attach_ns ns = { -1, -1, NULL };
-	struct cni_exec ipam = { 0 };
+	struct cni_ipam_add ipam;
 	struct cni_result ires = { 0 };
-	struct cnl_link m, l;
-	bool ipam_running = false, ipam_added = false;
-	int made = 0, r;
+	struct cnl_link m, l = { 0 };
+	struct undo u = { 0 };
+	int r, rc = -1;
 	char tmp[16], mac[18];
 
+	tmp_name(c, tmp);
 	if ((r = attach_ns_prepare(&ns, c->netns, e)) != 0) {
 		if (r == 1)
 			cni_errf(e, CNI_ERR_INVALID_ENV, "CNI_NETNS %s does not exist", c->netns);
-		goto fail;
+		goto out;
 	}
 	if (attach_ns_sock(&ns, c->netns, NULL, 0, e) < 0)
-		goto fail;
+		goto out;
 	/* The master: in the host, or (linkInContainer) already in the container. */
 	struct nlsock *msk = v->link_in_container ? ns.csk : sk;
 	if (master_link(msk, v, v->link_in_container ? "in the container" : "on the host", &m, e) < 0)
-		goto fail;
+		goto out;
 	if ((r = cnl_link_get(ns.csk, c->ifname, 0, &l, e)) != 0) {
 		if (r == 1)
 			cni_errf(e, CNI_ERR_EXISTS, "interface \"%s\" already exists in CNI_NETNS %s", c->ifname, c->netns);
-		goto fail;
-	}
-	if (v->a.has_ipam) {
-		if (cni_ipam_start(c, CNI_ADD, &ipam, e) < 0)
-			goto fail;
-		ipam_running = true;
+		goto out;
 	}
 	/* IPAM first: its errors (a bad ipam config, an exhausted range) come before the kernel's */
-	if (ipam_running) {
-		ipam_running = false;
-		if (cni_exec_finish(&ipam, &ires, e) < 0)
-			goto fail;
-		ipam_added = true;
-	}
-	/* Created under a temporary name straight into the netns (a name taken on the host must
-	 * not get in the way), then renamed there. */
-	tmp_name(c, tmp);
-	for (int attempt = 0;; attempt++) {
-		r = cnl_vlan_create(msk, tmp, m.index, (uint16_t)v->vid, v->a.mtu ? v->a.mtu : m.mtu, v->a.has_mac ? v->a.mac : NULL,
-				   v->link_in_container ? -1 : ns.nsfd, false, e);
-		if (r == 0)
-			break;
-		if (r != -EEXIST || attempt) {
-			no_8021q(r, v, e);
-			goto fail;
-		}
-		/* our own temporary link left by a crash, or this VLAN already used on the master */
-		cni_err_clear(e);
-		if (cnl_link_get(ns.csk, tmp, 0, &l, e) == 1 && strcmp(l.kind, "vlan") == 0) {
-			cnl_link_del(ns.csk, l.index, tmp, e);
-			continue;
-		}
-		cni_errf(e, CNI_ERR_EXISTS,
-			 "master %s already has a VLAN %lld sub-interface (used by another container or the host); use \"bridge\" to share a VLAN between containers",
-			 v->master, v->vid);
-		goto fail;
-	}
-	made = 1;
-	if (FAULT(e, "vlan created") < 0)
-		goto fail;
+	if (v->a.has_ipam && (cni_ipam_add_start(&ipam, c, &u, e) < 0 || cni_ipam_add_finish(&ipam, &ires, e) < 0))
+		goto out;
+	if (ref_create(c, v, msk, &ns, &m, tmp, &l) < 0 ||
+	    undo_push(&u, undo_ref_link, &(struct ref_undo){ &ns, c->ifname, tmp, &l }, sizeof(struct ref_undo), e) < 0 ||
+	    FAULT(e, "vlan created") < 0)
+		goto out;
 	if (cnl_link_get(ns.csk, tmp, 0, &l, e) <= 0 || cnl_link_rename(ns.csk, l.index, c->ifname, e) < 0) {
 		if (!e->code)
 			cni_errf(e, CNI_ERR_KERNEL, "VLAN link %s vanished after creation", tmp);
-		goto fail;
+		goto out;
 	}
 	if (cni_result_add_iface(out, c->ifname, cnl_mac_fmt(l.mac, mac), c->netns) < 0) {
 		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-		goto fail;
+		goto out;
 	}
 	if (attach_ctr_apply(c, &v->a, &ns, &ires, 0, out) < 0)
-		goto fail;
+		goto out;
 	if (v->a.has_dns) {
-		if (cni_dns_copy(&out->dns, &v->a.dns) < 0)
-			goto fail;
+		if (cni_dns_copy(&out->dns, &v->a.dns) < 0) {
+			cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+			goto out;
+		}
 	} else {
 		out->dns = ires.dns;
 		memset(&ires.dns, 0, sizeof(ires.dns));
 	}
+	rc = 0;
+out:
+	if (rc < 0)
+		undo_run(&u);
 	cni_result_free(&ires);
 	attach_ns_close(&ns);
-	return 0;
-fail:;
-	struct cni_error ig = { 0 };
-	if (made && ns.csk) {
-		struct cnl_link x;
-		if (cnl_link_get(ns.csk, c->ifname, 0, &x, &ig) == 1 && strcmp(x.kind, "vlan") == 0 && x.index == l.index)
-			cnl_link_del(ns.csk, x.index, c->ifname, &ig);
-		else if (cnl_link_get(ns.csk, tmp, 0, &x, &ig) == 1)
-			cnl_link_del(ns.csk, x.index, tmp, &ig);
-	}
-	if (ipam_running) {
-		struct cni_result t = { 0 };
-		ipam_added = cni_exec_finish(&ipam, &t, &ig) == 0;
-		cni_result_free(&t);
-	}
-	if (ipam_added)
-		cni_ipam_exec(c, CNI_DEL, NULL, &ig);
-	cni_result_free(&ires);
-	attach_ns_close(&ns);
-	return -1;
+	return rc;
 }
 
 static int ref_del(struct cni_ctx *c, struct vlan_conf *v)
@@ -336,12 +338,51 @@ static int remove_if_unused(struct nlsock *sk, const struct vlan_conf *v, struct
 	return cnl_link_del(sk, br.index, v->a.bridge, e) < 0 ? -1 : 0;
 }
 
+struct vlan_undo {
+	struct vlan_conf *v;
+	struct nlsock *sk;
+	int *lock;
+};
+
+/* A failed ADD removes the bridge and sub-interface it made, only if no other container uses
+ * them meanwhile: under the VLAN's lock taken exclusive. */
+static void undo_shared(void *arg)
+{
+	struct vlan_undo *x = arg;
+	struct cni_error ig = { 0 };
+	close(*x->lock);
+	if ((*x->lock = vlan_lock(x->v, LOCK_EX, &ig)) >= 0)
+		remove_if_unused(x->sk, x->v, &ig);
+}
+
+/* The host's sub-interface of the VLAN, a port of br and up: made when missing (*created). */
+static int ensure_sub(struct vlan_conf *v, struct nlsock *sk, const struct cnl_link *m, const struct cnl_link *br,
+		      struct cnl_link *s, bool exists, bool *created, struct cni_error *e)
+{
+	int r;
+	if (!exists) {
+		if ((r = cnl_vlan_create(sk, v->sub, m->index, (uint16_t)v->vid, v->a.mtu, NULL, -1, true, e)) < 0 && r != -EEXIST)
+			return no_8021q(r, v, e);
+		*created = r == 0;
+		cni_err_clear(e);
+		if (cnl_link_get(sk, v->sub, 0, s, e) <= 0 || sub_matches(v, s, m, e) < 0)
+			return e->code ? -1 : cni_errf(e, CNI_ERR_KERNEL, "%s vanished after creation", v->sub);
+	}
+	if (s->master == br->index && (s->flags & IFF_UP))
+		return 0;
+	if (s->master && s->master != br->index)
+		return cni_errf(e, CNI_ERR_EXISTS, "%s is a port of another master (ifindex %d), not %s", v->sub, s->master, br->name);
+	return cnl_link_modify(sk, s->index, IFF_UP, IFF_UP, 0, NULL, br->index, e);
+}
+
 static int bridged_add(struct cni_ctx *c, struct vlan_conf *v, struct nlsock *sk, struct cni_result *out)
 {
 	struct cni_error *e = &c->err;
 	struct cnl_link m, s, br;
-	bool br_created = false, sub_created = false;
+	struct undo u = { 0 };
 	int lock, r, rc = -1;
+	struct vlan_undo x = { v, sk, &lock };
+	bool br_created = false, sub_created = false;
 	if (master_link(sk, v, "on the host", &m, e) < 0)
 		return -1;
 	if (!v->a.mtu)
@@ -350,45 +391,22 @@ static int bridged_add(struct cni_ctx *c, struct vlan_conf *v, struct nlsock *sk
 		return -1;
 	if ((r = cnl_link_get(sk, v->sub, 0, &s, e)) < 0 || (r == 1 && sub_matches(v, &s, &m, e) < 0))
 		goto out;
-	if (attach_ensure_bridge(sk, &v->a, &br, &br_created, e) < 0 || FAULT(e, "vlan bridge") < 0)
-		goto undo;
-	if (r == 0) {
-		if ((r = cnl_vlan_create(sk, v->sub, m.index, (uint16_t)v->vid, v->a.mtu, NULL, -1, true, e)) < 0 && r != -EEXIST) {
-			no_8021q(r, v, e);
-			goto undo;
-		}
-		sub_created = r == 0;
-		cni_err_clear(e);
-		if (cnl_link_get(sk, v->sub, 0, &s, e) <= 0 || sub_matches(v, &s, &m, e) < 0) {
-			if (!e->code)
-				cni_errf(e, CNI_ERR_KERNEL, "%s vanished after creation", v->sub);
-			goto undo;
-		}
-	}
-	if (s.master != br.index || !(s.flags & IFF_UP)) {
-		if (s.master && s.master != br.index) {
-			cni_errf(e, CNI_ERR_EXISTS, "%s is a port of another master (ifindex %d), not %s", v->sub, s.master, br.name);
-			goto undo;
-		}
-		if (cnl_link_modify(sk, s.index, IFF_UP, IFF_UP, 0, NULL, br.index, e) < 0)
-			goto undo;
-	}
+	int made = attach_ensure_bridge(sk, &v->a, &br, &br_created, e);
+	if ((br_created && undo_push(&u, undo_shared, &x, sizeof(x), e) < 0) || made < 0 || FAULT(e, "vlan bridge") < 0)
+		goto out;
+	made = ensure_sub(v, sk, &m, &br, &s, r == 1, &sub_created, e);
+	if ((sub_created && !br_created && undo_push(&u, undo_shared, &x, sizeof(x), e) < 0) || made < 0)
+		goto out;
 	if ((!(m.flags & IFF_UP) && cnl_link_modify(sk, m.index, IFF_UP, IFF_UP, 0, NULL, -1, e) < 0) ||
 	    FAULT(e, "vlan sub-interface") < 0)
-		goto undo;
-	if (attach_add(c, &v->a, sk, &br, out) < 0)
-		goto undo;
+		goto out;
+	if (attach_add(c, &v->a, sk, &br, &u, out) < 0)
+		goto out;
 	cni_result_add_iface(out, s.name, s.has_mac ? cnl_mac_fmt(s.mac, (char[18]){ 0 }) : "", NULL);
 	rc = 0;
-	goto out;
-undo:
-	if (br_created || sub_created) {
-		struct cni_error ig = { 0 };
-		close(lock);
-		if ((lock = vlan_lock(v, LOCK_EX, &ig)) >= 0)
-			remove_if_unused(sk, v, &ig);
-	}
 out:
+	if (rc < 0)
+		undo_run(&u);
 	if (lock >= 0)
 		close(lock);
 	return rc;

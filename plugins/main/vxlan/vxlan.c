@@ -366,55 +366,71 @@ static int remove_if_unused(struct nlsock *sk, const struct vx_conf *v, struct c
 	return have_br && bridge_ours(v, &br) && cnl_link_del(sk, br.index, v->a.bridge, e) < 0 ? -1 : 0;
 }
 
+struct vx_undo {
+	struct vx_conf *v;
+	struct nlsock **sk;
+	int *lock;
+};
+
+/* A failed ADD removes the bridge and VTEP it created, only if no other container uses them
+ * meanwhile: under the VNI's lock taken exclusive. */
+static void undo_vtep(void *arg)
+{
+	struct vx_undo *x = arg;
+	struct cni_error ig = { 0 };
+	cnl_close(*x->sk);
+	*x->sk = NULL;
+	close(*x->lock);
+	if ((*x->lock = vni_lock(x->v->vni, LOCK_EX, &ig)) >= 0 && cnl_open(x->sk, &ig) == 0) {
+		bool keep = x->v->keep_vtep;
+		x->v->keep_vtep = false;
+		remove_if_unused(*x->sk, x->v, &ig);
+		x->v->keep_vtep = keep;
+	}
+}
+
 static int cmd_add(struct cni_ctx *c, void *conf, struct cni_result *out)
 {
 	struct vx_conf *v = conf;
 	struct nlsock *sk = NULL;
-	struct cnl_link ul, br, vt;
+	struct cnl_link ul, br, vt, existing;
+	struct undo u = { 0 };
+	struct vx_undo x = { v, &sk, NULL };
 	bool br_created = false, vt_created = false;
-	int lock = -1, rc = -1;
+	int lock = -1, rc = -1, r;
 
+	x.lock = &lock;
 	if (cnl_open(&sk, &c->err) < 0 || resolve_underlay(sk, v, &ul, &c->err) < 0)
 		goto out;
 	if ((lock = vni_lock(v->vni, LOCK_SH, &c->err)) < 0)
 		goto out;
 	/* The VTEP first: a mismatching device is refused before anything is created. */
-	struct cnl_link existing;
-	int r = cnl_link_get(sk, v->vtep, 0, &existing, &c->err);
+	r = cnl_link_get(sk, v->vtep, 0, &existing, &c->err);
 	if (r < 0 || (r == 1 && vtep_matches(v, &existing, &ul, &c->err) < 0))
 		goto out;
 	if (attach_ensure_bridge(sk, &v->a, &br, &br_created, &c->err) < 0)
-		goto undo;
+		goto out;
+	if (br_created && undo_push(&u, undo_vtep, &x, sizeof(x), &c->err) < 0)
+		goto out;
 	if (br_created) {
 		char mark[64];
 		bridge_mark(v, mark, sizeof(mark));
 		if (cnl_link_set_alias(sk, br.index, mark, &c->err) < 0)
-			goto undo;
+			goto out;
 	}
 	if (FAULT(&c->err, "vxlan bridge") < 0)
-		goto undo;
-	if (ensure_vtep(sk, v, &ul, &br, &vt, &vt_created, &c->err) < 0 || FAULT(&c->err, "vxlan vtep") < 0)
-		goto undo;
-	if (attach_add(c, &v->a, sk, &br, out) < 0)
-		goto undo;
+		goto out;
+	r = ensure_vtep(sk, v, &ul, &br, &vt, &vt_created, &c->err);
+	/* (a VTEP made by a step that failed after creating it is recorded too) */
+	if ((vt_created && !br_created && undo_push(&u, undo_vtep, &x, sizeof(x), &c->err) < 0) || r < 0)
+		goto out;
+	if (FAULT(&c->err, "vxlan vtep") < 0 || attach_add(c, &v->a, sk, &br, &u, out) < 0)
+		goto out;
 	cni_result_add_iface(out, vt.name, vt.has_mac ? cnl_mac_fmt(vt.mac, (char[18]){ 0 }) : "", NULL);
 	rc = 0;
-	goto out;
-undo:
-	/* Only what this ADD created, and only if no other container uses it meanwhile. */
-	if (br_created || vt_created) {
-		struct cni_error ig = { 0 };
-		cnl_close(sk);
-		sk = NULL;
-		close(lock);
-		if ((lock = vni_lock(v->vni, LOCK_EX, &ig)) >= 0 && cnl_open(&sk, &ig) == 0) {
-			bool keep = v->keep_vtep;
-			v->keep_vtep = false;
-			remove_if_unused(sk, v, &ig);
-			v->keep_vtep = keep;
-		}
-	}
 out:
+	if (rc < 0)
+		undo_run(&u);
 	if (lock >= 0)
 		close(lock);
 	cnl_close(sk);

@@ -1,0 +1,34 @@
+/* One rollback mechanism for every ADD: each step that makes something records how to unmake it,
+ * and a failed ADD runs the record in reverse (the C form of the reference plugins' `defer if
+ * !success`). Undo steps ignore their own errors: the first error stays the one reported. A
+ * successful ADD simply drops the record. */
+#ifndef CNI_UNDO_H
+#define CNI_UNDO_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+#define UNDO_MAX 16
+#define UNDO_ARG 64
+
+typedef void (*undo_fn)(void *arg);
+
+struct undo {
+	struct {
+		undo_fn fn;
+		union {
+			max_align_t align;
+			char b[UNDO_ARG];
+		} arg;
+	} step[UNDO_MAX];
+	size_t n;
+};
+
+/* Record fn, to be called with a copy of the len bytes at arg. -1 (code 100) when the record is
+ * full or the argument too large: a defect of the caller, refused before anything is made. */
+int undo_push(struct undo *u, undo_fn fn, const void *arg, size_t len, struct cni_error *e);
+/* Run the record in reverse and empty it. */
+void undo_run(struct undo *u);
+
+#endif
