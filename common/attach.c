@@ -708,8 +708,9 @@ static int result_dns(const struct attach_conf *a, struct cni_result *ires, stru
 }
 
 int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk, const struct cnl_link *br,
-	       struct undo *u, struct cni_result *out)
+	       struct cni_result *out)
 {
+	struct undo undo = { 0 }, *u = &undo;
 	struct cni_error *e = &c->err;
 	struct attach_ns ns = { -1, -1, NULL };
 	struct cni_ipam_add ipam;
@@ -751,6 +752,8 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk
 		goto out;
 	rc = 0;
 out:
+	if (rc < 0)
+		undo_run(u);
 	cni_result_free(&ires);
 	attach_ns_close(&ns);
 	return rc;

@@ -69,10 +69,11 @@ int attach_ctr_apply(struct cni_ctx *c, const struct attach_conf *a, struct atta
 int attach_check_ctr(struct cni_ctx *c, struct attach_ns *ns, int index, int iface_idx);
 
 /* ADD: br is the (existing, up) bridge in the host netns reached by sk. Each step that makes
- * something records its undo in u; on failure the caller runs u (with its own steps: a bridge or
- * VTEP it made), which leaves nothing of this attachment behind. */
+ * something records its undo; a failed ADD runs them in reverse and leaves nothing of this
+ * attachment behind (the caller undoes what it made itself: a bridge, a VTEP). Like a deferred
+ * call, an undo list belongs to the function whose steps it records. */
 int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk, const struct cnl_link *br,
-	       struct undo *u, struct cni_result *out);
+	       struct cni_result *out);
 /* DEL: idempotent; releases IPAM even when the netns is gone. */
 int attach_del(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk);
 /* CHECK against prevResult. */

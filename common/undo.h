@@ -1,7 +1,8 @@
 /* One rollback mechanism for every ADD: each step that makes something records how to unmake it,
  * and a failed ADD runs the record in reverse (the C form of the reference plugins' `defer if
- * !success`). Undo steps ignore their own errors: the first error stays the one reported. A
- * successful ADD simply drops the record. */
+ * !success`). As a deferred call does, a record belongs to the function whose steps it holds
+ * (arguments may point into its frame): that function runs it when it fails. Undo steps ignore
+ * their own errors: the first error stays the one reported. Success simply drops the record. */
 #ifndef CNI_UNDO_H
 #define CNI_UNDO_H
 

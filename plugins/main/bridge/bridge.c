@@ -122,7 +122,7 @@ static int cmd_add(struct cni_ctx *c, void *conf, struct cni_result *out)
 		goto out;
 	if (created && undo_push(&u, undo_bridge, &(struct bridge_undo){ sk, lock, &br }, sizeof(struct bridge_undo), &c->err) < 0)
 		goto out;
-	if ((!b->uplink || ensure_uplink(sk, b, &br, &c->err) == 0) && attach_add(c, &b->a, sk, &br, &u, out) == 0)
+	if ((!b->uplink || ensure_uplink(sk, b, &br, &c->err) == 0) && attach_add(c, &b->a, sk, &br, out) == 0)
 		rc = 0;
 out:
 	if (rc < 0)

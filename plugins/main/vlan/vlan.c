@@ -400,7 +400,7 @@ static int bridged_add(struct cni_ctx *c, struct vlan_conf *v, struct nlsock *sk
 	if ((!(m.flags & IFF_UP) && cnl_link_modify(sk, m.index, IFF_UP, IFF_UP, 0, NULL, -1, e) < 0) ||
 	    FAULT(e, "vlan sub-interface") < 0)
 		goto out;
-	if (attach_add(c, &v->a, sk, &br, &u, out) < 0)
+	if (attach_add(c, &v->a, sk, &br, out) < 0)
 		goto out;
 	cni_result_add_iface(out, s.name, s.has_mac ? cnl_mac_fmt(s.mac, (char[18]){ 0 }) : "", NULL);
 	rc = 0;

@@ -424,7 +424,7 @@ static int cmd_add(struct cni_ctx *c, void *conf, struct cni_result *out)
 	/* (a VTEP made by a step that failed after creating it is recorded too) */
 	if ((vt_created && !br_created && undo_push(&u, undo_vtep, &x, sizeof(x), &c->err) < 0) || r < 0)
 		goto out;
-	if (FAULT(&c->err, "vxlan vtep") < 0 || attach_add(c, &v->a, sk, &br, &u, out) < 0)
+	if (FAULT(&c->err, "vxlan vtep") < 0 || attach_add(c, &v->a, sk, &br, out) < 0)
 		goto out;
 	cni_result_add_iface(out, vt.name, vt.has_mac ? cnl_mac_fmt(vt.mac, (char[18]){ 0 }) : "", NULL);
 	rc = 0;
