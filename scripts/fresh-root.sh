@@ -188,19 +188,41 @@ fi
 work=$(mktemp -d /var/tmp/fresh-XXXX)
 # the chroots' _apt user must reach their /var/cache/apt
 chmod 0755 "$work"
-cleanup() {
-	local rc=$? pid r
-	trap - EXIT INT TERM
-	set +e
-	# what still runs inside a root (a demo's web server after a kill): ours, by pid
+# the long steps run in the background so that a signal interrupts them at once (bash runs a
+# trap only once the foreground command has ended)
+child=
+bg() {
+	local rc=0
+	"$@" &
+	child=$!
+	wait "$child" || rc=$?
+	child=
+	return "$rc"
+}
+# the pids of what runs inside a root (a build, a demo's web server): ours
+in_roots() {
+	local pid r
 	for pid in /proc/[0-9]*; do
 		r=$(readlink "$pid/root" 2>/dev/null) || continue
-		case $r in "$work"/*) kill "${pid#/proc/}" 2>/dev/null || true ;; esac
+		case $r in "$work"/*) echo "${pid#/proc/}" ;; esac
 	done
+}
+cleanup() {
+	local rc=$? pid pids i
+	trap - EXIT INT TERM
+	set +e
+	[ -z "$child" ] || kill "$child" 2>/dev/null
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		pids=$(in_roots)
+		[ -n "$pids" ] || break
+		for pid in $pids; do kill "$pid" 2>/dev/null; done
+		sleep 0.5
+	done
+	[ -z "$(in_roots)" ] || echo "fresh-root: processes left in $work: $(in_roots | paste -sd' ')" >&2
 	# the mounts live in the private namespaces; anything under $work seen here is unmounted first
 	findmnt -rn -o TARGET | grep -F "$work/" | sort -r | while read -r m; do umount -l "$m" || true; done
-	if findmnt -rn -o TARGET | grep -qF "$work/"; then
-		echo "fresh-root: mounts left under $work; not removing it" >&2
+	if findmnt -rn -o TARGET | grep -qF "$work/" || [ -n "$(in_roots)" ]; then
+		echo "fresh-root: mounts or processes left under $work; not removing it" >&2
 	elif [ "${FRESH_KEEP:-0}" = 1 ]; then
 		echo "fresh-root: kept $work" >&2
 	else
@@ -209,7 +231,7 @@ cleanup() {
 	exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'echo "fresh-root: interrupted" >&2; exit 130' INT TERM
 
 t_start=$(now)
 command -v debootstrap >/dev/null || {
@@ -233,7 +255,7 @@ esac
 say "debootstrap --variant=minbase $SUITE from $mirror"
 base=$work/base
 t0=$(now)
-debootstrap --variant=minbase "$SUITE" "$base" "$mirror" >"$work/debootstrap.log" 2>&1 || {
+bg debootstrap --variant=minbase "$SUITE" "$base" "$mirror" >"$work/debootstrap.log" 2>&1 || {
 	tail -20 "$work/debootstrap.log" >&2
 	exit 1
 }
@@ -262,7 +284,7 @@ case " $parts " in *" artifacts "*)
 	cp -a "$base" "$art"
 	mkdir -p "$art/tmp/art"
 	cp "$deb" "$tgz" "$tgz.sha256" "$art/tmp/art/"
-	if FRESH_SUBNET=$FRESH_SUBNET unshare -m -n "$self" __in "$art" artifacts; then
+	if bg unshare -m -n "$self" __in "$art" artifacts; then
 		art_result=passed
 	else
 		art_result=FAILED failed=1
@@ -275,7 +297,7 @@ case " $parts " in *" demo "*)
 	demo=$work/demo
 	mv "$base" "$demo"
 	git clone -q --branch "$branch" "$repo" "$demo/root/cni-c"
-	if unshare -m "$self" __in "$demo" demo; then
+	if bg unshare -m "$self" __in "$demo" demo; then
 		demo_result=passed
 	else
 		demo_result=FAILED failed=1
