@@ -18,8 +18,8 @@
 # this machine's apt is configured with (the first bookworm entry of /etc/apt/sources.list*;
 # FRESH_MIRROR overrides; the roots get a copy of this machine's apt sources). The build
 # dependencies on this machine for `make dist deb` (./scripts/deps.sh build).
-# Takes 2-3 minutes on 2 cores (debootstrap about 1, the demo's installs about half a minute,
-# depending on the registry). Not part of `make test`: too slow, and it needs the registry.
+# Takes 2-3 minutes on 2 cores (debootstrap about 1, the demo's installs about half a minute),
+# 4-5 when other jobs keep the cores busy. Not part of `make test`: too slow, and it needs the registry.
 #
 # Everything lives in one directory /var/tmp/fresh-XXXX (about 500 MB at the end); the chroots'
 # mounts (/proc, /sys, /dev, /run) are made in a private mount namespace (unshare -m), so they
