@@ -13,8 +13,10 @@ work=$(mktemp -d /tmp/cni-demo.XXXXXX)
 plugins=$work/opt/cni/bin
 
 cleanup() {
+	local ns pid
 	for ns in "$C1" "$C2" "$INET" "$NODE"; do
-		ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null # the web server
+		# the web server; the shell's kill: a fresh Debian has no kill command (procps)
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
 		ip netns del "$ns" 2>/dev/null || true
 	done
 	rm -rf "$work"
