@@ -41,7 +41,7 @@ nothing_left() {
 	f=$(find "$DATA" -type f \( -name '[0-9]*' -o -name 'fd00*' \) 2>/dev/null)
 	[[ -z $f ]] || { echo "reservations left: $f" >&2; return 1; }
 	local nft
-	nft=$(ip netns exec "$HOSTNS" nft list ruleset 2>/dev/null | grep -E 'chain (a|s)-|goto (a|s)-' || true)
+	nft=$(ip netns exec "$HOSTNS" nft list ruleset 2>/dev/null | grep -E 'chain (a|s|p)-|goto (a|s)-|jump (a|p)-' || true)
 	[[ -z $nft ]] || { echo "nft left: $nft" >&2; return 1; }
 	for l in $(find "$DATA" -name lock 2>/dev/null) /run/cni-c/nft.lock; do
 		# the nft lock is the node's: other suites running beside this one take it briefly
@@ -84,6 +84,13 @@ walk() {
 	local conf
 	conf=$(printf '{"cniVersion":"1.0.0","name":"n%s","type":"vxlan","vni":42,"underlayDevice":"ul0","peers":["10.200.151.2"],"ipMasq":true,"ipam":{"type":"host-local","dataDir":"%s","ranges":[[{"subnet":"10.200.152.0/24"}]]}}' "$T" "$DATA")
 	walk vxlan "$conf" "lo ul0 ul0p "
+}
+
+@test "portmap: every ADD step failing or crashing leaves nothing (attachment chain, port chain, map element)" {
+	local conf prev
+	prev='{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sandbox":"/x"}],"ips":[{"address":"10.200.155.2/24","interface":0}]}'
+	conf=$(printf '{"cniVersion":"1.0.0","name":"n%s","type":"portmap","runtimeConfig":{"portMappings":[{"hostPort":18080,"containerPort":80,"protocol":"tcp"},{"hostPort":18081,"containerPort":81,"protocol":"udp"}]},"prevResult":%s}' "$T" "$prev")
+	MIN_STEPS=3 walk portmap "$conf"
 }
 
 # vlan needs 802.1Q: the VM lane runs these with a test build (tests/run.sh ships one)

@@ -25,12 +25,14 @@
 
 #include "conf.h"
 #include "conntrack.h"
+#include "fault.h"
 #include "masq.h"
 #include "nft.h"
 #include "nl.h"
 #include "sha512.h"
 #include "skel.h"
 #include "sysctl.h"
+#include "undo.h"
 
 #define TABLE_NAME "cni_c_portmap"
 #define TABLE "inet " TABLE_NAME
@@ -562,14 +564,96 @@ out:
 	return rc;
 }
 
+/* The port chains, their map elements and this attachment's jumps, into b. 0, or -1 (e). */
+static int port_cmds(struct nft *n, const struct pm_conf *p, struct nft_sb *b, struct cni_error *e)
+{
+	char (*pcs)[32] = calloc(p->n_maps + 1, sizeof(*pcs));
+	size_t npc = 0;
+	int r, rc = -1;
+	if (!pcs)
+		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	for (size_t i = 0; i < p->n_maps; i++) {
+		const struct pm_map *m = &p->maps[i];
+		char pc[32];
+		if (!applies(p, m, true) && !applies(p, m, false))
+			continue;
+		snprintf(pc, sizeof(pc), "p-%s-%u", proto_name(m->proto), m->host);
+		bool done = false;
+		for (size_t k = 0; k < npc && !done; k++)
+			done = strcmp(pcs[k], pc) == 0;
+		if (done)
+			continue;
+		snprintf(pcs[npc++], 32, "%s", pc);
+		if ((r = nft_get_chain(n, NFPROTO_INET, TABLE_NAME, pc, NULL, 0, e)) < 0)
+			goto out;
+		if (!r)
+			nft_sb_add(b, "add chain " TABLE " %s\n", pc);
+		/* the element too when the chain exists: a chain is no proof of its element (deleted by
+		 * hand, a flush); adding an identical element is a no-op */
+		nft_sb_add(b, "add element " TABLE " ports { %s . %u : jump %s }\n", proto_name(m->proto), m->host, pc);
+		/* the most recent attachment first (as the reference: a pod recreated with the same
+		 * host port takes it over before the old one's DEL) */
+		if (!*p->cond[0] && !*p->cond[1])
+			nft_sb_add(b, "insert rule " TABLE " %s jump %s comment \"%s\"\n", pc, p->chain, p->chain);
+		else
+			for (int f = 0; f < 2; f++)
+				nft_sb_add(b, "insert rule " TABLE " %s meta nfproto %s %sjump %s comment \"%s\"\n", pc,
+					   f == 0 ? "ipv4" : "ipv6", p->cond[f], p->chain, p->chain);
+	}
+	rc = 0;
+out:
+	free(pcs);
+	return rc;
+}
+
+/* The table's skeleton and base rules when they are not intact, and the masquerade rule of the
+ * mark when snat wants it and it is missing, into b. */
+static int base_cmds(struct nft *n, const struct pm_conf *p, struct nft_sb *b, struct cni_error *e)
+{
+	bool seen;
+	int r;
+	if ((r = base_intact(n, &seen, e)) < 0)
+		return -1;
+	if (!r) {
+		skeleton(b);
+		for (size_t i = 0; i < sizeof(base_rules) / sizeof(base_rules[0]); i++)
+			nft_sb_add(b, "flush chain " TABLE " %s\nadd rule " TABLE " %s %s comment \"%s\"\n", base_rules[i].chain,
+				   base_rules[i].chain, base_rules[i].rule, base_rules[i].comment);
+	}
+	if (p->snat && (r = seen ? masq_rule(n, p->mark, e) : 0) <= 0) {
+		if (r < 0)
+			return -1;
+		if (!b->n)
+			skeleton(b);
+		nft_sb_add(b, "add rule " TABLE " postrouting meta mark and 0x%08x == 0x%08x masquerade comment \"masquerade mark 0x%08x\"\n",
+			   p->mark, p->mark, p->mark);
+	}
+	return 0;
+}
+
+struct chain_undo {
+	struct nft *n;
+	const char *chain;
+};
+
+/* Nothing of this attachment stays: its chain, jumps, and port chains left empty. */
+static void undo_chain(void *arg)
+{
+	struct chain_undo *x = arg;
+	struct cni_error ig = { 0 };
+	struct nft_sb rb = { 0 };
+	if (drop_cmds(x->n, x->chain, &rb, &ig) > 0 && !rb.oom)
+		nft_run(x->n, rb.s, &ig);
+	free(rb.s);
+}
+
 static int cmd_add(struct cni_ctx *c, void *conf, struct cni_result *out)
 {
 	struct pm_conf *p = conf;
 	struct nft *n = NULL;
 	struct nft_sb b = { 0 }, del = { 0 };
-	char (*pcs)[32] = NULL;
-	int lock = -1, rc = -1, r;
-	bool seen;
+	struct undo u = { 0 };
+	int lock = -1, rc = -1;
 
 	if (p->n_maps && (p->has4 || p->has6)) {
 		if ((lock = nft_lock(&c->err)) < 0 || nft_open(&n, &c->err) < 0)
@@ -581,86 +665,35 @@ static int cmd_add(struct cni_ctx *c, void *conf, struct cni_result *out)
 			cni_err_prefix(&c->err, "portmap: replacing %s: ", p->chain);
 			goto out;
 		}
-		if ((r = base_intact(n, &seen, &c->err)) < 0)
+		if (base_cmds(n, p, &b, &c->err) < 0)
 			goto out;
-		if (!r) {
-			skeleton(&b);
-			for (size_t i = 0; i < sizeof(base_rules) / sizeof(base_rules[0]); i++)
-				nft_sb_add(&b, "flush chain " TABLE " %s\nadd rule " TABLE " %s %s comment \"%s\"\n", base_rules[i].chain,
-					   base_rules[i].chain, base_rules[i].rule, base_rules[i].comment);
-		}
-		if (p->snat && (r = seen ? masq_rule(n, p->mark, &c->err) : 0) <= 0) {
-			if (r < 0)
-				goto out;
-			if (r == 0 && !b.n)
-				skeleton(&b);
-			nft_sb_add(&b, "add rule " TABLE " postrouting meta mark and 0x%08x == 0x%08x masquerade comment \"masquerade mark 0x%08x\"\n",
-				   p->mark, p->mark, p->mark);
-		}
 		nft_sb_add(&b, "add chain " TABLE " %s { comment \"%s\"; }\n", p->chain, p->comment);
-		if (expected_rules(p, &b) < 0)
-			goto oom;
-		/* the port chains, their map elements, and this attachment's jumps */
-		if (!(pcs = calloc(p->n_maps + 1, sizeof(*pcs))))
-			goto oom;
-		size_t npc = 0;
-		for (size_t i = 0; i < p->n_maps; i++) {
-			const struct pm_map *m = &p->maps[i];
-			char pc[32];
-			if (!applies(p, m, true) && !applies(p, m, false))
-				continue;
-			snprintf(pc, sizeof(pc), "p-%s-%u", proto_name(m->proto), m->host);
-			bool done = false;
-			for (size_t k = 0; k < npc && !done; k++)
-				done = strcmp(pcs[k], pc) == 0;
-			if (done)
-				continue;
-			snprintf(pcs[npc++], 32, "%s", pc);
-			if ((r = nft_get_chain(n, NFPROTO_INET, TABLE_NAME, pc, NULL, 0, &c->err)) < 0)
-				goto out;
-			if (!r)
-				nft_sb_add(&b, "add chain " TABLE " %s\n", pc);
-			/* the element too when the chain exists: a chain is no proof of its element (deleted by
-			 * hand, a flush); adding an identical element is a no-op */
-			nft_sb_add(&b, "add element " TABLE " ports { %s . %u : jump %s }\n", proto_name(m->proto), m->host, pc);
-			/* the most recent attachment first (as the reference: a pod recreated with the same
-			 * host port takes it over before the old one's DEL) */
-			const char *verb = "insert";
-			if (!*p->cond[0] && !*p->cond[1])
-				nft_sb_add(&b, "%s rule " TABLE " %s jump %s comment \"%s\"\n", verb, pc, p->chain, p->chain);
-			else
-				for (int f = 0; f < 2; f++)
-					nft_sb_add(&b, "%s rule " TABLE " %s meta nfproto %s %sjump %s comment \"%s\"\n", verb, pc,
-						   f == 0 ? "ipv4" : "ipv6", p->cond[f], p->chain, p->chain);
+		if (expected_rules(p, &b) < 0 || port_cmds(n, p, &b, &c->err) < 0 || b.oom) {
+			if (!c->err.code)
+				cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
+			goto out;
 		}
-		if (b.oom)
-			goto oom;
 		if (nft_run(n, b.s, &c->err) < 0) {
 			cni_err_prefix(&c->err, "portmap: ");
 			if (*p->cond[0] || *p->cond[1])
 				cni_err_details(&c->err, "check conditionsV4/conditionsV6: they are nftables match expressions");
 			goto out;
 		}
-		if (localnet(c, p) < 0 || flush_udp(p, &c->err) < 0) {
-			/* roll back: nothing of this attachment stays */
-			struct cni_error ig = { 0 };
-			struct nft_sb rb = { 0 };
-			if (drop_cmds(n, p->chain, &rb, &ig) > 0 && !rb.oom)
-				nft_run(n, rb.s, &ig);
-			free(rb.s);
+		if (undo_push(&u, undo_chain, &(struct chain_undo){ n, p->chain }, sizeof(struct chain_undo), &c->err) < 0 ||
+		    FAULT(&c->err, "portmap rules") < 0)
 			goto out;
-		}
+		if (localnet(c, p) < 0 || FAULT(&c->err, "portmap localnet") < 0 || flush_udp(p, &c->err) < 0 ||
+		    FAULT(&c->err, "portmap udp flows") < 0)
+			goto out;
 	}
 	/* the result is prevResult, unchanged (moved: skel frees both) */
 	*out = c->prev;
 	memset(&c->prev, 0, sizeof(c->prev));
 	c->has_prev = false;
 	rc = 0;
-	goto out;
-oom:
-	cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
 out:
-	free(pcs);
+	if (rc < 0)
+		undo_run(&u);
 	free(b.s);
 	free(del.s);
 	nft_close(n);
