@@ -194,22 +194,6 @@ static int no_vlan_filtering(const struct attach_conf *a, struct cni_error *e)
 			      what, a->bridge);
 }
 
-int attach_dev_lock(const char *kind, const char *name, int how, struct cni_error *e)
-{
-	char path[96];
-	int fd;
-	mkdir("/run/cni-c", 0755);
-	snprintf(path, sizeof(path), "/run/cni-c/%s-%s.lock", kind, name);
-	if ((fd = open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
-		return cni_errf(e, CNI_ERR_IO, "opening %s: %s", path, strerror(errno));
-	while (flock(fd, how) < 0)
-		if (errno != EINTR) {
-			close(fd);
-			return cni_errf(e, CNI_ERR_IO, "locking %s: %s", path, strerror(errno));
-		}
-	return fd;
-}
-
 int attach_ensure_bridge(struct nlsock *sk, const struct attach_conf *a, struct cnl_link *br, bool *created,
 			 struct cni_error *e)
 {

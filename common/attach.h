@@ -83,14 +83,9 @@ int attach_gc(struct cni_ctx *c, const struct attach_conf *a);
 /* STATUS: IPAM STATUS plus the SNAT backend's availability. */
 int attach_status(struct cni_ctx *c, const struct attach_conf *a);
 
-/* Make sure a bridge `name` exists and is up (create it race-safely; adopt an existing one;
- * refuse a non-bridge of that name). Returns its link in *br; *created tells if we made it. */
-/* The lock of a shared host device (bridge, VTEP, VLAN sub-interface), by kind and name:
- * /run/cni-c/<kind>-<name>.lock. An ADD that may use the device holds it LOCK_SH; whoever removes
- * the device once nothing uses it holds it LOCK_EX, so no port is added between the count and the
- * removal. Returns the fd (close() releases), or -1 with e set. */
-int attach_dev_lock(const char *kind, const char *name, int how, struct cni_error *e);
-
+/* Make sure the network's bridge exists and is up (create it race-safely; adopt an existing one;
+ * refuse a non-bridge of that name), with VLAN filtering when the config asks for VLANs. Returns
+ * its link in *br; *created tells if we made it. The shared-device side (lock, release) is shdev.h. */
 int attach_ensure_bridge(struct nlsock *sk, const struct attach_conf *a, struct cnl_link *br, bool *created,
 			 struct cni_error *e);
 

@@ -14,6 +14,7 @@
 #include "hostlocal.h"
 #include "conf.h"
 #include "nl.h"
+#include "shdev.h"
 
 struct bridge_conf {
 	struct attach_conf a;
@@ -77,19 +78,10 @@ static int ensure_uplink(struct nlsock *sk, const struct bridge_conf *b, const s
 	return cnl_link_modify(sk, up.index, IFF_UP, IFF_UP, 0, NULL, br->index, e);
 }
 
-static int count_port(const struct cnl_link *l, void *arg)
-{
-	(void)l;
-	(*(int *)arg)++;
-	return 0;
-}
-
 static void remove_if_unused(struct nlsock *sk, const struct cnl_link *br)
 {
 	struct cni_error ig = { 0 };
-	int ports = 0;
-	if (cnl_link_dump(sk, br->index, count_port, &ports, &ig) == 0 && ports == 0)
-		cnl_link_del(sk, br->index, br->name, &ig);
+	shdev_release(sk, br, NULL, true, &ig);
 }
 
 struct bridge_undo {
@@ -116,7 +108,7 @@ static int cmd_add(struct cni_ctx *c, void *conf, struct cni_result *out)
 	int rc = -1, lock;
 
 	/* shared while the ADD may use the bridge; exclusive to remove one this ADD made */
-	if ((lock = attach_dev_lock("bridge", b->a.bridge, LOCK_SH, &c->err)) < 0)
+	if ((lock = shdev_lock("bridge", b->a.bridge, LOCK_SH, &c->err)) < 0)
 		return -1;
 	if (cnl_open(&sk, &c->err) < 0 || attach_ensure_bridge(sk, &b->a, &br, &created, &c->err) < 0)
 		goto out;

@@ -20,6 +20,7 @@
 #include "fault.h"
 #include "ipam.h"
 #include "nl.h"
+#include "shdev.h"
 #include "sha512.h"
 
 struct vlan_conf {
@@ -301,7 +302,7 @@ static int vlan_lock(const struct vlan_conf *v, int how, struct cni_error *e)
 {
 	char n[64];
 	snprintf(n, sizeof(n), "%s-%lld", v->master, v->vid);
-	return attach_dev_lock("vlan", n, how, e);
+	return shdev_lock("vlan", n, how, e);
 }
 
 static int sub_matches(const struct vlan_conf *v, const struct cnl_link *s, const struct cnl_link *m, struct cni_error *e)
@@ -314,28 +315,17 @@ static int sub_matches(const struct vlan_conf *v, const struct cnl_link *s, cons
 	return 0;
 }
 
-static int count_port(const struct cnl_link *l, void *arg)
-{
-	(void)l;
-	(*(int *)arg)++;
-	return 0;
-}
-
 /* With the last container gone, the sub-interface and the bridge go too. */
 static int remove_if_unused(struct nlsock *sk, const struct vlan_conf *v, struct cni_error *e)
 {
 	struct cnl_link br, s;
-	int ports = 0, r;
+	int r;
 	if ((r = cnl_link_get(sk, v->a.bridge, 0, &br, e)) <= 0 || strcmp(br.kind, "bridge") != 0)
 		return r < 0 ? -1 : 0;
-	if (cnl_link_dump(sk, br.index, count_port, &ports, e) < 0 || (r = cnl_link_get(sk, v->sub, 0, &s, e)) < 0)
+	if ((r = cnl_link_get(sk, v->sub, 0, &s, e)) < 0)
 		return -1;
 	bool sub_here = r == 1 && s.master == br.index && strcmp(s.kind, "vlan") == 0;
-	if (ports - (sub_here ? 1 : 0) > 0)
-		return 0;
-	if (sub_here && cnl_link_del(sk, s.index, v->sub, e) < 0)
-		return -1;
-	return cnl_link_del(sk, br.index, v->a.bridge, e) < 0 ? -1 : 0;
+	return shdev_release(sk, &br, sub_here ? &s : NULL, true, e);
 }
 
 struct vlan_undo {
@@ -368,11 +358,7 @@ static int ensure_sub(struct vlan_conf *v, struct nlsock *sk, const struct cnl_l
 		if (cnl_link_get(sk, v->sub, 0, s, e) <= 0 || sub_matches(v, s, m, e) < 0)
 			return e->code ? -1 : cni_errf(e, CNI_ERR_KERNEL, "%s vanished after creation", v->sub);
 	}
-	if (s->master == br->index && (s->flags & IFF_UP))
-		return 0;
-	if (s->master && s->master != br->index)
-		return cni_errf(e, CNI_ERR_EXISTS, "%s is a port of another master (ifindex %d), not %s", v->sub, s->master, br->name);
-	return cnl_link_modify(sk, s->index, IFF_UP, IFF_UP, 0, NULL, br->index, e);
+	return shdev_enslave(sk, s, br, v->sub, e);
 }
 
 static int bridged_add(struct cni_ctx *c, struct vlan_conf *v, struct nlsock *sk, struct cni_result *out)

@@ -20,6 +20,7 @@
 #include "conf.h"
 #include "fault.h"
 #include "nl.h"
+#include "shdev.h"
 
 #define MAX_PEERS 256
 
@@ -184,7 +185,7 @@ static int vni_lock(long long vni, int how, struct cni_error *e)
 {
 	char n[24];
 	snprintf(n, sizeof(n), "%lld", vni);
-	return attach_dev_lock("vxlan", n, how, e);
+	return shdev_lock("vxlan", n, how, e);
 }
 
 /* An existing VTEP must be the one the config describes: never reconfigured silently. */
@@ -288,18 +289,15 @@ static int ensure_vtep(struct nlsock *sk, const struct vx_conf *v, const struct 
 	}
 	if (vtep_matches(v, vt, ul, e) < 0)
 		return -1;
-	if (vt->master != br->index || !(vt->flags & IFF_UP)) {
-		if (vt->master && vt->master != br->index)
-			return cni_errf(e, CNI_ERR_EXISTS, "vxlan: %s is a port of another master (ifindex %d), not %s", v->vtep, vt->master,
-					br->name);
-		if (cnl_link_modify(sk, vt->index, IFF_UP, IFF_UP, 0, NULL, br->index, e) < 0)
-			return -1;
-	}
+	char what[32];
+	snprintf(what, sizeof(what), "vxlan: %s", v->vtep);
+	if (shdev_enslave(sk, vt, br, what, e) < 0)
+		return -1;
 	/* the FDB is read, then changed: one ADD at a time (the VNI's lock is shared by ADDs), or two
 	 * with different peer lists (a config being rolled out) could each undo the other's adds */
 	char n[24];
 	snprintf(n, sizeof(n), "%lld", v->vni);
-	int fdb_lock = attach_dev_lock("vxlan-fdb", n, LOCK_EX, e);
+	int fdb_lock = shdev_lock("vxlan-fdb", n, LOCK_EX, e);
 	if (fdb_lock < 0)
 		return -1;
 	r = sync_peers(sk, v, vt->index, e);
@@ -309,13 +307,6 @@ static int ensure_vtep(struct nlsock *sk, const struct vx_conf *v, const struct 
 
 /* Remove the VTEP and bridge once no container port is left (unless keepVtep). */
 static int remove_if_unused(struct nlsock *sk, const struct vx_conf *v, struct cni_error *e);
-
-static int count_port(const struct cnl_link *l, void *arg)
-{
-	(void)l;
-	(*(int *)arg)++;
-	return 0;
-}
 
 /* The mark (IFLA_IFALIAS) of a bridge this plugin created for a VNI: only such a bridge, or one
  * with the default name and no alias (made by an earlier version), is removed with its last port,
@@ -346,24 +337,18 @@ static bool vtep_ours(const struct vx_conf *v, const struct cnl_link *vt)
 static int remove_if_unused(struct nlsock *sk, const struct vx_conf *v, struct cni_error *e)
 {
 	struct cnl_link br, vt;
-	int ports = 0, r;
+	int r;
 	if (v->keep_vtep)
 		return 0;
 	if ((r = cnl_link_get(sk, v->a.bridge, 0, &br, e)) < 0)
 		return -1;
 	bool have_br = r == 1 && strcmp(br.kind, "bridge") == 0;
-	if (have_br && cnl_link_dump(sk, br.index, count_port, &ports, e) < 0)
-		return -1;
 	if ((r = cnl_link_get(sk, v->vtep, 0, &vt, e)) < 0)
 		return -1;
 	/* our VTEP: this VNI's vxlan device as configured, a port of our bridge or of none (its
 	 * bridge deleted, or set nomaster, by someone else); one enslaved elsewhere is not ours */
 	bool ours = r == 1 && vtep_ours(v, &vt) && (vt.master == 0 || (have_br && vt.master == br.index));
-	if (ports - (ours && have_br && vt.master == br.index ? 1 : 0) > 0)
-		return 0;
-	if (ours && cnl_link_del(sk, vt.index, v->vtep, e) < 0)
-		return -1;
-	return have_br && bridge_ours(v, &br) && cnl_link_del(sk, br.index, v->a.bridge, e) < 0 ? -1 : 0;
+	return shdev_release(sk, have_br ? &br : NULL, ours ? &vt : NULL, have_br && bridge_ours(v, &br), e);
 }
 
 struct vx_undo {
