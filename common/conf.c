@@ -197,41 +197,51 @@ bool conf_valid_cni_name(const char *s)
 	return true;
 }
 
+size_t conf_utf8_seq(const unsigned char *s, size_t n, uint32_t *r)
+{
+	unsigned char c = s[0];
+	size_t len;
+	uint32_t v, min;
+
+	if (c < 0x80) {
+		*r = c;
+		return n ? 1 : 0;
+	}
+	if (c < 0xc2 || c > 0xf4)
+		return 0;
+	if (c < 0xe0) {
+		len = 2;
+		v = c & 0x1f;
+		min = 0x80;
+	} else if (c < 0xf0) {
+		len = 3;
+		v = c & 0x0f;
+		min = 0x800;
+	} else {
+		len = 4;
+		v = c & 0x07;
+		min = 0x10000;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		v = (v << 6) | (s[i] & 0x3f);
+	}
+	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	*r = v;
+	return len;
+}
+
 bool conf_valid_utf8(const char *s, size_t len)
 {
-	const unsigned char *p = (const unsigned char *)s, *end = p + len;
-	while (p < end) {
-		unsigned c = *p;
-		size_t n;
-		unsigned cp;
-		if (c < 0x80) {
-			p++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
+	const unsigned char *p = (const unsigned char *)s;
+	uint32_t r;
+	for (size_t i = 0, k; i < len; i += k)
+		if (!(k = conf_utf8_seq(p + i, len - i, &r)))
 			return false;
-		}
-		if ((size_t)(end - p) <= n)
-			return false;
-		for (size_t i = 1; i <= n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		/* overlong forms, surrogates, beyond U+10FFFF */
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-			return false;
-		p += n + 1;
-	}
 	return true;
 }
 

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <cjson/cJSON.h>
 
 #include "err.h"
@@ -40,6 +41,10 @@ int conf_val_ip_or_cidr(const cJSON *v, const char *path, struct ip *out, struct
 bool conf_valid_ifname(const char *s);
 /* CNI container IDs and network names: [a-zA-Z0-9][a-zA-Z0-9_.-]* */
 bool conf_valid_cni_name(const char *s);
+/* The one UTF-8 decoder: the length (1-4) of the valid sequence at s (at most n bytes), as Go's
+ * utf8.DecodeRune accepts it, its code point in *r; 0 when invalid (overlong, surrogate, past
+ * U+10FFFF, cut short). */
+size_t conf_utf8_seq(const unsigned char *s, size_t n, uint32_t *r);
 bool conf_valid_utf8(const char *s, size_t len);
 
 /* The spec's 'runtimeConfig' and 'args.cni' objects (NULL when absent). */

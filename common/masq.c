@@ -18,6 +18,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 
+#include "conf.h"
 #include "nft.h"
 #include "sha512.h"
 
@@ -396,10 +397,9 @@ static void go_quote(const char *s, struct nft_sb *b)
 
 	nft_sb_add(b, "\"");
 	while (*p) {
-		size_t len = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
+		uint32_t r;
+		size_t len = conf_utf8_seq(p, strlen((const char *)p), &r);
 		bool ok = len > 1;
-		for (size_t k = 1; ok && k < len; k++)
-			ok = (p[k] & 0xc0) == 0x80;
 		if (*p == '"' || *p == '\\')
 			nft_sb_add(b, "\\%c", *p);
 		else if (*p && strchr(esc, *p))

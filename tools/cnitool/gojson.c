@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf.h"
+
 void buf_put(struct buf *b, const void *s, size_t n)
 {
 	if (b->oom)
@@ -120,42 +122,6 @@ void gojson_canon(cJSON *j)
 		gojson_canon(c);
 }
 
-/* Length of the valid UTF-8 sequence at s (as Go's utf8.DecodeRune accepts it), 0 if invalid;
- * the rune in *r. */
-static size_t utf8_seq(const unsigned char *s, size_t n, uint32_t *r)
-{
-	unsigned char c = s[0];
-	size_t len;
-	uint32_t v, min;
-
-	if (c < 0xc2 || c > 0xf4)
-		return 0;
-	if (c < 0xe0) {
-		len = 2;
-		v = c & 0x1f;
-		min = 0x80;
-	} else if (c < 0xf0) {
-		len = 3;
-		v = c & 0x0f;
-		min = 0x800;
-	} else {
-		len = 4;
-		v = c & 0x07;
-		min = 0x10000;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		v = (v << 6) | (s[i] & 0x3f);
-	}
-	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-		return 0;
-	*r = v;
-	return len;
-}
-
 void gojson_string(const char *str, struct buf *b)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -190,7 +156,7 @@ void gojson_string(const char *str, struct buf *b)
 			continue;
 		}
 		uint32_t r = 0;
-		size_t len = utf8_seq(s + i, n - i, &r);
+		size_t len = conf_utf8_seq(s + i, n - i, &r);
 		if (len == 0) {
 			buf_put(b, s + start, i - start);
 			buf_puts(b, "\\ufffd");
