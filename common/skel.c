@@ -402,12 +402,72 @@ int cni_verb_run(const struct cni_plugin *p, struct cni_ctx *c, void *conf, stru
 	return 0;
 }
 
+/* The verb's checks against the config's version and CNI_ARGS, then the capabilities it keeps. */
+static int before_verb(const struct cni_plugin *p, struct cni_ctx *c, struct cni_error *e)
+{
+	if (c->verb == CNI_CHECK && cni_version_cmp(c->version, "0.4.0") < 0)
+		return cni_errf(e, CNI_ERR_INCOMPATIBLE_VERSION,
+				"config version \"%s\" does not allow CHECK (needs 0.4.0 or later)", c->version);
+	if ((c->verb == CNI_GC || c->verb == CNI_STATUS) && cni_version_cmp(c->version, "1.1.0") < 0)
+		return cni_errf(e, CNI_ERR_INCOMPATIBLE_VERSION, "config version \"%s\" does not allow %s (needs 1.1.0 or later)",
+				c->version, c->command);
+	if ((c->verb == CNI_ADD || c->verb == CNI_CHECK || c->verb == CNI_DEL) && !p->any_cni_args &&
+	    cni_args_parse(c->args_env, p->cni_args, &c->args, &c->n_args, e) < 0)
+		return -1;
+	if (cni_caps_limit(p->caps, e) < 0)
+		return -1;
+#ifdef CNI_TESTING
+	/* test builds: show the capability sets the verb runs with */
+	if (getenv("CNI_TEST_CAPS_OUT")) {
+		FILE *in = fopen("/proc/self/status", "re"), *co = fopen(getenv("CNI_TEST_CAPS_OUT"), "we");
+		char line[256];
+		while (in && co && fgets(line, sizeof(line), in))
+			if (strncmp(line, "Cap", 3) == 0)
+				fputs(line, co);
+		if (in)
+			fclose(in);
+		if (co)
+			fclose(co);
+	}
+#endif
+	return 0;
+}
+
+/* The verb on its parsed config; ADD's result printed. An ADD whose result cannot be printed is
+ * undone: the attachment exists but the runtime could not learn it. */
+static int run_verb(const struct cni_plugin *p, struct cni_ctx *c, struct cni_result *out)
+{
+	struct cni_error *e = &c->err;
+	void *conf = NULL;
+	int rc;
+	if ((rc = cni_conf_open(p, c, &conf)) == 0)
+		rc = cni_verb_run(p, c, conf, out);
+	if (rc == 0 && c->verb == CNI_ADD) {
+		cJSON *j = cni_result_to_json(out, c->version, e);
+		if (!j) {
+			cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+			cni_err_prefix(e, "cannot print the result: ");
+			struct cni_error saved = *e;
+			c->verb = CNI_DEL;
+			cni_err_clear(e);
+			cni_verb_run(p, c, conf, NULL);
+			c->verb = CNI_ADD;
+			*e = saved;
+			rc = -1;
+		} else {
+			print_json(j);
+			cJSON_Delete(j);
+		}
+	}
+	cni_conf_close(p, conf);
+	return rc;
+}
+
 int cni_plugin_main(const struct cni_plugin *p)
 {
 	struct cni_ctx c = { 0 };
 	struct cni_error *e = &c.err;
 	struct cni_result out = { 0 };
-	void *conf = NULL;
 	struct cni_log lg;
 	int rc = 0;
 	size_t v;
@@ -440,68 +500,12 @@ int cni_plugin_main(const struct cni_plugin *p)
 		rc = print_version();
 		goto done;
 	}
-
-	if (check_env(&c, e) < 0)
+	if (check_env(&c, e) < 0 || cni_read_bounded(STDIN_FILENO, CNI_STDIN_MAX, &c.stdin_buf, &c.stdin_len, e) < 0 ||
+	    cni_parse_config(&c, e) < 0 || cni_log_config(&lg, c.conf, e) < 0 || before_verb(p, &c, e) < 0)
 		goto fail;
-	if (cni_read_bounded(STDIN_FILENO, CNI_STDIN_MAX, &c.stdin_buf, &c.stdin_len, e) < 0)
-		goto fail;
-	if (cni_parse_config(&c, e) < 0 || cni_log_config(&lg, c.conf, e) < 0)
-		goto fail;
-
-	if (c.verb == CNI_CHECK && cni_version_cmp(c.version, "0.4.0") < 0) {
-		cni_errf(e, CNI_ERR_INCOMPATIBLE_VERSION, "config version \"%s\" does not allow CHECK (needs 0.4.0 or later)",
-			 c.version);
-		goto fail;
-	}
-	if ((c.verb == CNI_GC || c.verb == CNI_STATUS) && cni_version_cmp(c.version, "1.1.0") < 0) {
-		cni_errf(e, CNI_ERR_INCOMPATIBLE_VERSION, "config version \"%s\" does not allow %s (needs 1.1.0 or later)",
-			 c.version, c.command);
-		goto fail;
-	}
-	if ((c.verb == CNI_ADD || c.verb == CNI_CHECK || c.verb == CNI_DEL) && !p->any_cni_args &&
-	    cni_args_parse(c.args_env, p->cni_args, &c.args, &c.n_args, e) < 0)
-		goto fail;
-	if (cni_caps_limit(p->caps, e) < 0)
-		goto fail;
-#ifdef CNI_TESTING
-	/* test builds: show the capability sets the verb runs with */
-	if (getenv("CNI_TEST_CAPS_OUT")) {
-		FILE *in = fopen("/proc/self/status", "re"), *co = fopen(getenv("CNI_TEST_CAPS_OUT"), "we");
-		char line[256];
-		while (in && co && fgets(line, sizeof(line), in))
-			if (strncmp(line, "Cap", 3) == 0)
-				fputs(line, co);
-		if (in)
-			fclose(in);
-		if (co)
-			fclose(co);
-	}
-#endif
-
 	clock_gettime(CLOCK_MONOTONIC, &lg.t_run);
-	if ((rc = cni_conf_open(p, &c, &conf)) == 0)
-		rc = cni_verb_run(p, &c, conf, &out);
-	if (rc == 0 && c.verb == CNI_ADD) {
-		cJSON *j = cni_result_to_json(&out, c.version, e);
-		if (!j) {
-			cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-			cni_err_prefix(e, "cannot print the result: ");
-			/* The attachment exists but the runtime cannot learn it: undo. */
-			struct cni_error saved = *e;
-			c.verb = CNI_DEL;
-			cni_err_clear(&c.err);
-			cni_verb_run(p, &c, conf, NULL);
-			*e = saved;
-			rc = -1;
-		} else {
-			print_json(j);
-			cJSON_Delete(j);
-		}
-	}
-	cni_conf_close(p, conf);
-	if (rc < 0)
-		goto fail;
-	goto done;
+	if ((rc = run_verb(p, &c, &out)) == 0)
+		goto done;
 fail:
 	rc = print_error(&c, e);
 	if (!lg.conf_done && !lg.env_file)
