@@ -532,23 +532,18 @@ static void undo_link(void *arg)
 	cnl_link_del(l->sk, 0, l->name, &ig);
 }
 
-struct attach_undo {
-	const char *container_id, *ifname;
-	struct masq_id mid;
-};
-
+/* Both rule sets are named by the attachment (network, container ID, ifname). */
 static void undo_spoofchk(void *arg)
 {
-	struct attach_undo *x = arg;
+	struct masq_id *id = arg;
 	struct cni_error ig = { 0 };
-	spoofchk_del(x->container_id, x->ifname, &ig);
+	spoofchk_del(id->container_id, id->ifname, &ig);
 }
 
 static void undo_masq(void *arg)
 {
-	struct attach_undo *x = arg;
 	struct cni_error ig = { 0 };
-	masq_del(&x->mid, &ig);
+	masq_del(arg, &ig);
 }
 
 /* The veth pair, its host end a port of br. An EEXIST on our host end's name alone is a veth left
@@ -566,11 +561,9 @@ static int make_veth(struct cni_ctx *c, const struct attach_conf *a, struct nlso
 	struct cnl_veth v = { .name = host, .mac = hostmac, .mtu = a->mtu, .master = br->index, .up = true,
 			     .peer_name = c->ifname, .peer_mac = contmac, .peer_netns_fd = ns->nsfd, .peer_up = false };
 	snprintf(lu.name, sizeof(lu.name), "%s", host);
-	if (undo_push(u, undo_link, &lu, sizeof(lu), e) < 0)
-		return -1;
 	for (int attempt = 0;; attempt++) {
 		if ((r = cnl_veth_create(sk, &v, e)) == 0)
-			return 0;
+			return undo_push(u, undo_link, &lu, sizeof(lu), e);
 		if (r != -EEXIST || attempt)
 			break;
 		/* Which name is taken? The container's: the spec's error. Only our host end: reclaim. */
@@ -591,7 +584,6 @@ static int make_veth(struct cni_ctx *c, const struct attach_conf *a, struct nlso
 		if (cnl_link_del(sk, l.index, host, e) < 0)
 			break;
 	}
-	u->n--; /* nothing of ours to remove: the name may be someone else's */
 	return -1;
 }
 
@@ -666,7 +658,7 @@ static int result_ifaces(struct cni_ctx *c, const struct cnl_link *br, const cha
 }
 
 /* SNAT of the container's addresses, recorded for undo. */
-static int add_masq(struct cni_ctx *c, const struct attach_conf *a, const struct cni_result *out, struct attach_undo *x,
+static int add_masq(struct cni_ctx *c, const struct attach_conf *a, const struct cni_result *out, const struct masq_id *id,
 		    struct undo *u)
 {
 	struct ipnet addrs[16];
@@ -675,9 +667,9 @@ static int add_masq(struct cni_ctx *c, const struct attach_conf *a, const struct
 		return 0;
 	for (size_t i = 0; i < out->n_ips && n < 16; i++)
 		addrs[n++] = out->ips[i].address;
-	if (masq_add(a->masq_backend, &x->mid, addrs, n, &c->err) < 0)
+	if (masq_add(a->masq_backend, id, addrs, n, &c->err) < 0)
 		return -1;
-	return undo_push(u, undo_masq, x, sizeof(*x), &c->err);
+	return undo_push(u, undo_masq, id, sizeof(*id), &c->err);
 }
 
 /* The DNS of the result: the config's, else the IPAM plugin's. */
@@ -699,7 +691,7 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk
 	struct attach_ns ns = { -1, -1, NULL };
 	struct cni_ipam_add ipam;
 	struct cni_result ires = { 0 };
-	struct attach_undo x = { c->container_id, c->ifname, { c->name, c->container_id, c->ifname } };
+	struct masq_id id = { c->name, c->container_id, c->ifname };
 	char host[16], contmac_s[18];
 	uint8_t hostmac[6], contmac[6];
 	int r, rc = -1;
@@ -723,7 +715,7 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk
 	if (port_setup(a, sk, host, e) < 0 || FAULT(e, "port") < 0)
 		goto out;
 	if (a->macspoofchk && (spoofchk_add(c->container_id, c->ifname, host, cnl_mac_fmt(contmac, contmac_s), e) < 0 ||
-			       undo_push(u, undo_spoofchk, &x, sizeof(x), e) < 0))
+			       undo_push(u, undo_spoofchk, &id, sizeof(id), e) < 0))
 		goto out;
 	if (FAULT(e, "spoofchk") < 0 || (a->has_ipam && ipam_result(c, &ipam, &ires) < 0))
 		goto out;
@@ -732,7 +724,7 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk
 		goto out;
 	if (host_gateway(a, sk, br, out, e) < 0 || FAULT(e, "gateway") < 0)
 		goto out;
-	if (add_masq(c, a, out, &x, u) < 0 || FAULT(e, "masq") < 0 || result_dns(a, &ires, out, e) < 0)
+	if (add_masq(c, a, out, &id, u) < 0 || FAULT(e, "masq") < 0 || result_dns(a, &ires, out, e) < 0)
 		goto out;
 	rc = 0;
 out:

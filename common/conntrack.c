@@ -66,6 +66,10 @@ static int ct_collect(struct nlsock *sk, int family, struct ct_match *m)
 		nlb_free(&w);
 		if (r != -EINTR)
 			return r;
+		/* interrupted: start over with an empty list */
+		for (size_t i = 0; i < m->n; i++)
+			free(m->tuples[i]);
+		m->n = 0;
 	}
 	return -EINTR;
 }

@@ -329,10 +329,10 @@ static void ipam_add_undo(void *arg)
 int cni_ipam_add_start(struct cni_ipam_add *ia, const struct cni_ctx *c, struct undo *u, struct cni_error *e)
 {
 	*ia = (struct cni_ipam_add){ .c = c };
-	if (undo_push(u, ipam_add_undo, &ia, sizeof(ia), e) < 0 || cni_ipam_start(c, CNI_ADD, &ia->x, e) < 0)
+	if (cni_ipam_start(c, CNI_ADD, &ia->x, e) < 0)
 		return -1;
 	ia->running = true;
-	return 0;
+	return undo_push(u, ipam_add_undo, &ia, sizeof(ia), e);
 }
 
 int cni_ipam_add_finish(struct cni_ipam_add *ia, struct cni_result *res, struct cni_error *e)

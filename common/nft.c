@@ -85,9 +85,6 @@ static void put_be32(struct nlbuf *w, uint16_t type, uint32_t v)
 	v = htobe32(v);
 	nlb_put(w, type, &v, 4);
 }
-static const struct nlattr *attr(const void *data, size_t len, int type) { return nla_find(data, len, type); }
-static const void *adata(const struct nlattr *a) { return nla_payload(a); }
-static size_t alen(const struct nlattr *a) { return nla_plen(a); }
 
 /* Attributes of a reply message (after its nfgenmsg). */
 static const void *msg_attrs(const struct nlmsghdr *h, size_t *len)
@@ -97,6 +94,15 @@ static const void *msg_attrs(const struct nlmsghdr *h, size_t *len)
 	return (const char *)h + off;
 }
 
+/* A string attribute into out (cut to olen - 1 bytes); "" when absent. */
+static void astr(const struct nlattr *a, char *out, size_t olen)
+{
+	if (a)
+		snprintf(out, olen, "%.*s", (int)strnlen(nla_payload(a), nla_plen(a)), (const char *)nla_payload(a));
+	else
+		out[0] = '\0';
+}
+
 /* libnftnl's user data, where nft keeps comments: TLVs of {u8 type, u8 len, value}; the
  * comment is type 0 (NFTNL_UDATA_{CHAIN,RULE}_COMMENT), NUL-terminated. */
 static void udata_comment(const struct nlattr *ud, char *out, size_t olen)
@@ -104,7 +110,7 @@ static void udata_comment(const struct nlattr *ud, char *out, size_t olen)
 	out[0] = '\0';
 	if (!ud || !olen)
 		return;
-	const unsigned char *p = adata(ud), *end = p + alen(ud);
+	const unsigned char *p = nla_payload(ud), *end = p + nla_plen(ud);
 	while (p + 2 <= end && p + 2 + p[1] <= end) {
 		if (p[0] == 0) {
 			size_t l = strnlen((const char *)p + 2, p[1]);
@@ -145,7 +151,7 @@ static int chain_cb(const struct nlmsghdr *h, void *arg)
 	size_t len;
 	const void *a = msg_attrs(h, &len);
 	c->seen = true;
-	udata_comment(attr(a, len, NFTA_CHAIN_USERDATA), c->comment, c->clen);
+	udata_comment(nla_find(a, len, NFTA_CHAIN_USERDATA), c->comment, c->clen);
 	return 0;
 }
 
@@ -194,18 +200,18 @@ static int rule_cb(const struct nlmsghdr *h, void *arg)
 	struct rules_arg *ra = arg;
 	size_t len;
 	const void *a = msg_attrs(h, &len);
-	const struct nlattr *hd = attr(a, len, NFTA_RULE_HANDLE);
+	const struct nlattr *hd = nla_find(a, len, NFTA_RULE_HANDLE);
 
 	struct nft_rule_info *ri = push((void **)&ra->v, &ra->n, &ra->cap, sizeof(*ri));
 	if (!ri)
 		return -ENOMEM;
 	ri->handle = 0;
-	if (hd && alen(hd) == 8) {
+	if (hd && nla_plen(hd) == 8) {
 		uint64_t be;
-		memcpy(&be, adata(hd), 8);
+		memcpy(&be, nla_payload(hd), 8);
 		ri->handle = be64toh(be);
 	}
-	udata_comment(attr(a, len, NFTA_RULE_USERDATA), ri->comment, sizeof(ri->comment));
+	udata_comment(nla_find(a, len, NFTA_RULE_USERDATA), ri->comment, sizeof(ri->comment));
 	return 0;
 }
 
@@ -256,17 +262,11 @@ static int elem_cb(const struct nlmsghdr *h, void *arg)
 	size_t len;
 	const void *a = msg_attrs(h, &len);
 	/* ELEMENTS { LIST_ELEM { DATA { VERDICT { CODE, CHAIN } } } } */
-	const struct nlattr *x = attr(a, len, NFTA_SET_ELEM_LIST_ELEMENTS);
-	if (x)
-		x = attr(adata(x), alen(x), NFTA_LIST_ELEM);
-	if (x)
-		x = attr(adata(x), alen(x), NFTA_SET_ELEM_DATA);
-	if (x)
-		x = attr(adata(x), alen(x), NFTA_DATA_VERDICT);
+	const struct nlattr *x = nla_find(a, len, NFTA_SET_ELEM_LIST_ELEMENTS);
+	x = nla_child(nla_child(nla_child(nla_child(x, NFTA_LIST_ELEM), NFTA_SET_ELEM_DATA), NFTA_DATA_VERDICT),
+		      NFTA_VERDICT_CHAIN);
 	ea->seen = true;
-	ea->target[0] = '\0';
-	if (x && (x = attr(adata(x), alen(x), NFTA_VERDICT_CHAIN)))
-		snprintf(ea->target, ea->tlen, "%.*s", (int)strnlen(adata(x), alen(x)), (const char *)adata(x));
+	astr(x, ea->target, ea->tlen);
 	return 0;
 }
 
@@ -1426,32 +1426,6 @@ void nft_comment_clean(char *s)
 
 /* ---- whole-table reads over netlink (GC) ---- */
 
-/* Each attribute of `type` among those in [data, data+len), in order: *it starts NULL. */
-static const struct nlattr *attr_next(const void *data, size_t len, int type, const struct nlattr *it)
-{
-	const char *p = data, *end = p + len;
-	if (it)
-		p = (const char *)it + NLA_ALIGN(it->nla_len);
-	while (p + NLA_HDRLEN <= end) {
-		const struct nlattr *a = (const struct nlattr *)p;
-		if (a->nla_len < NLA_HDRLEN || a->nla_len > (size_t)(end - p))
-			return NULL;
-		if ((a->nla_type & NLA_TYPE_MASK) == type)
-			return a;
-		p += NLA_ALIGN(a->nla_len);
-	}
-	return NULL;
-}
-
-/* A string attribute into out (cut to olen - 1 bytes); "" when absent. */
-static void astr(const struct nlattr *a, char *out, size_t olen)
-{
-	if (a)
-		snprintf(out, olen, "%.*s", (int)strnlen(adata(a), alen(a)), (const char *)adata(a));
-	else
-		out[0] = '\0';
-}
-
 /* A dump: retried from scratch while a concurrent change interrupts it. `reset` empties the
  * collection before each attempt. */
 static int dump(struct nft *n, struct nlbuf *r, const char *what, nls_cb cb, void *arg, void (*reset)(void *),
@@ -1480,7 +1454,7 @@ static int chains_cb(const struct nlmsghdr *h, void *arg)
 	struct chains_arg *ca = arg;
 	size_t len;
 	const void *a = msg_attrs(h, &len);
-	const struct nlattr *tb = attr(a, len, NFTA_CHAIN_TABLE), *nm = attr(a, len, NFTA_CHAIN_NAME);
+	const struct nlattr *tb = nla_find(a, len, NFTA_CHAIN_TABLE), *nm = nla_find(a, len, NFTA_CHAIN_NAME);
 	char t[NFT_NAME_LEN];
 
 	/* the kernel dumps every chain of the family: ours are those of the table asked for */
@@ -1491,7 +1465,7 @@ static int chains_cb(const struct nlmsghdr *h, void *arg)
 	if (!ci)
 		return -ENOMEM;
 	astr(nm, ci->name, sizeof(ci->name));
-	udata_comment(attr(a, len, NFTA_CHAIN_USERDATA), ci->comment, sizeof(ci->comment));
+	udata_comment(nla_find(a, len, NFTA_CHAIN_USERDATA), ci->comment, sizeof(ci->comment));
 	return 0;
 }
 
@@ -1533,30 +1507,34 @@ static int map_cb(const struct nlmsghdr *h, void *arg)
 	struct map_arg *ma = arg;
 	size_t len;
 	const void *a = msg_attrs(h, &len);
-	const struct nlattr *els = attr(a, len, NFTA_SET_ELEM_LIST_ELEMENTS), *el = NULL;
+	const struct nlattr *els = nla_find(a, len, NFTA_SET_ELEM_LIST_ELEMENTS);
 
-	while (els && (el = attr_next(adata(els), alen(els), NFTA_LIST_ELEM, el))) {
-		const struct nlattr *k = attr(adata(el), alen(el), NFTA_SET_ELEM_KEY);
-		const struct nlattr *d = attr(adata(el), alen(el), NFTA_SET_ELEM_DATA);
+	if (!els)
+		return 0;
+	nla_each(el, els) {
+		if ((el->nla_type & NLA_TYPE_MASK) != NFTA_LIST_ELEM)
+			continue;
+		const struct nlattr *k = nla_child(el, NFTA_SET_ELEM_KEY);
+		const struct nlattr *d = nla_child(el, NFTA_SET_ELEM_DATA);
 		const struct nlattr *vd = NULL, *code = NULL;
 		if (k)
-			k = attr(adata(k), alen(k), NFTA_DATA_VALUE);
-		if (!k || alen(k) > sizeof(ma->v->key))
+			k = nla_child(k, NFTA_DATA_VALUE);
+		if (!k || nla_plen(k) > sizeof(ma->v->key))
 			continue;
 		struct nft_map_elem *me = push((void **)&ma->v, &ma->n, &ma->cap, sizeof(*me));
 		if (!me)
 			return -ENOMEM;
 		memset(me, 0, sizeof(*me));
-		me->klen = alen(k);
-		memcpy(me->key, adata(k), me->klen);
-		if (d && (vd = attr(adata(d), alen(d), NFTA_DATA_VERDICT))) {
-			if ((code = attr(adata(vd), alen(vd), NFTA_VERDICT_CODE)) && alen(code) == 4) {
+		me->klen = nla_plen(k);
+		memcpy(me->key, nla_payload(k), me->klen);
+		if (d && (vd = nla_child(d, NFTA_DATA_VERDICT))) {
+			if ((code = nla_child(vd, NFTA_VERDICT_CODE)) && nla_plen(code) == 4) {
 				uint32_t be;
-				memcpy(&be, adata(code), 4);
+				memcpy(&be, nla_payload(code), 4);
 				me->verdict = (int32_t)be32toh(be);
 				me->has_verdict = true;
 			}
-			astr(attr(adata(vd), alen(vd), NFTA_VERDICT_CHAIN), me->chain, sizeof(me->chain));
+			astr(nla_child(vd, NFTA_VERDICT_CHAIN), me->chain, sizeof(me->chain));
 		}
 	}
 	return 0;

@@ -106,23 +106,21 @@ void nlb_nest_end(struct nlbuf *w, size_t at)
 
 /* ---- parsing ---- */
 
+const struct nlattr *nla_next(const void *data, size_t len, const struct nlattr *prev)
+{
+	const char *p = prev ? (const char *)prev + NLA_ALIGN(prev->nla_len) : data, *end = (const char *)data + len;
+	if (p + NLA_HDRLEN > end)
+		return NULL;
+	const struct nlattr *a = (const struct nlattr *)(const void *)p;
+	return a->nla_len >= NLA_HDRLEN && a->nla_len <= (size_t)(end - p) ? a : NULL;
+}
+
 int nla_index(const void *data, size_t len, const struct nlattr **tb, int max)
 {
-	const char *p = data;
 	memset(tb, 0, sizeof(*tb) * (size_t)(max + 1));
-	while (len >= NLA_HDRLEN) {
-		const struct nlattr *a = (const struct nlattr *)(const void *)p;
-		if (a->nla_len < NLA_HDRLEN || a->nla_len > len)
-			return -1;
-		int type = a->nla_type & NLA_TYPE_MASK;
-		if (type <= max)
-			tb[type] = a;
-		size_t step = NLA_ALIGN(a->nla_len);
-		if (step >= len)
-			break;
-		p += step;
-		len -= step;
-	}
+	for (const struct nlattr *a = nla_next(data, len, NULL); a; a = nla_next(data, len, a))
+		if ((a->nla_type & NLA_TYPE_MASK) <= max)
+			tb[a->nla_type & NLA_TYPE_MASK] = a;
 	return 0;
 }
 
@@ -143,19 +141,9 @@ int nla_index_nested(const struct nlattr *a, const struct nlattr **tb, int max)
 
 const struct nlattr *nla_find(const void *data, size_t len, int type)
 {
-	const char *p = data;
-	while (len >= NLA_HDRLEN) {
-		const struct nlattr *a = (const struct nlattr *)(const void *)p;
-		if (a->nla_len < NLA_HDRLEN || a->nla_len > len)
-			return NULL;
+	for (const struct nlattr *a = nla_next(data, len, NULL); a; a = nla_next(data, len, a))
 		if ((a->nla_type & NLA_TYPE_MASK) == type)
 			return a;
-		size_t step = NLA_ALIGN(a->nla_len);
-		if (step >= len)
-			return NULL;
-		p += step;
-		len -= step;
-	}
 	return NULL;
 }
 

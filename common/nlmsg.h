@@ -59,21 +59,26 @@ static inline uint32_t nla_u32(const struct nlattr *a)
 	return v;
 }
 
+/* The attribute after prev (NULL: the first) in [data, data+len); NULL at the end, or at one that
+ * overruns the data. The one walk every parser below uses. */
+const struct nlattr *nla_next(const void *data, size_t len, const struct nlattr *prev);
 /* Index the attributes in [data, data+len) by type into tb[0..max] (NULL where absent; types
- * above max are skipped). -1 when an attribute overruns the data. */
+ * above max are skipped). */
 int nla_index(const void *data, size_t len, const struct nlattr **tb, int max);
-/* The attributes after a message's family header of hlen bytes. */
+/* The attributes after a message's family header of hlen bytes; -1 when it is too short for it. */
 int nlmsg_index(const struct nlmsghdr *h, size_t hlen, const struct nlattr **tb, int max);
 int nla_index_nested(const struct nlattr *a, const struct nlattr **tb, int max);
 /* The first attribute of `type` in [data, data+len), or NULL. */
 const struct nlattr *nla_find(const void *data, size_t len, int type);
+/* The first attribute of `type` nested in a, or NULL (a may be NULL). */
+static inline const struct nlattr *nla_child(const struct nlattr *a, int type)
+{
+	return a ? nla_find(nla_payload(a), nla_plen(a), type) : NULL;
+}
 /* Each attribute nested in `a`: `it` walks them. */
-#define nla_each(it, a)                                                                                    \
-	for (const struct nlattr *it = (const struct nlattr *)nla_payload(a),                               \
-				 *it##_end = (const struct nlattr *)((const char *)(a) + (a)->nla_len);     \
-	     (const char *)it + NLA_HDRLEN <= (const char *)it##_end && it->nla_len >= NLA_HDRLEN &&       \
-	     (const char *)it + it->nla_len <= (const char *)it##_end;                                     \
-	     it = (const struct nlattr *)((const char *)it + NLA_ALIGN(it->nla_len)))
+#define nla_each(it, a)                                                                          \
+	for (const struct nlattr *it = nla_next(nla_payload(a), nla_plen(a), NULL); it;          \
+	     it = nla_next(nla_payload(a), nla_plen(a), it))
 
 /* ---- talking ---- */
 

@@ -26,8 +26,9 @@ struct undo {
 	size_t n;
 };
 
-/* Record fn, to be called with a copy of the len bytes at arg. -1 (code 100) when the record is
- * full or the argument too large: a defect of the caller, refused before anything is made. */
+/* Record fn, to be called with a copy of the len bytes at arg: push right after the thing is
+ * made. When it cannot be recorded (the record full, the argument too large: a defect of the
+ * caller) fn runs at once, so nothing is left, and the result is -1 (code 100). */
 int undo_push(struct undo *u, undo_fn fn, const void *arg, size_t len, struct cni_error *e);
 /* Run the record in reverse and empty it. */
 void undo_run(struct undo *u);
