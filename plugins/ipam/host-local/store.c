@@ -351,11 +351,14 @@ int hl_store_open(struct hl_store **out, const char *data_dir, const char *netwo
 		cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"ipam.dataDir\" is too long");
 		goto fail;
 	}
-	if (mkdir_p(s->path) < 0) {
+	/* The store is there on every ADD and DEL but the first: open it, and only when that fails
+	 * create its path (then open again, reporting as before). */
+	s->dfd = open(s->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (s->dfd < 0 && mkdir_p(s->path) < 0) {
 		cni_errf(e, CNI_ERR_IO, "field \"ipam.dataDir\": cannot create the store %s: %s", s->path, strerror(errno));
 		goto fail;
 	}
-	if ((s->dfd = open(s->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+	if (s->dfd < 0 && (s->dfd = open(s->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
 		int err = errno;
 		struct stat lst;
 		bool link = lstat(s->path, &lst) == 0 && S_ISLNK(lst.st_mode);
