@@ -2,6 +2,7 @@
 #ifndef CNI_IPAM_H
 #define CNI_IPAM_H
 
+#include <pthread.h>
 #include <sys/types.h>
 
 #include "result.h"
@@ -17,8 +18,13 @@ struct cni_exec {
 	int out_fd;
 	enum cni_verb verb;
 	char name[64];
-	/* in-process run (see struct cni_plugin.inproc_ipam): its outcome, kept for finish */
+	/* in-process run (see struct cni_plugin.inproc_ipam): its outcome, kept for finish. ADD and
+	 * DEL run on a thread of their own, so that they overlap the caller's kernel work as an
+	 * exec'd plugin does; finish joins it. */
 	bool inproc;
+	bool threaded;
+	pthread_t thread;
+	struct cni_inproc_job *job;
 	int rc;
 	struct cni_result res;
 	struct cni_error err;
