@@ -18,9 +18,9 @@ struct cni_exec {
 	int out_fd;
 	enum cni_verb verb;
 	char name[64];
-	/* in-process run (see struct cni_plugin.inproc_ipam): its outcome, kept for finish. ADD and
-	 * DEL run on a thread of their own, so that they overlap the caller's kernel work as an
-	 * exec'd plugin does; finish joins it. */
+	/* in-process run (see struct cni_plugin.inproc_ipam): its outcome, kept for finish. DEL
+	 * runs on a thread of its own, so that it overlaps the caller's link deletion as an exec'd
+	 * plugin does; finish joins it. */
 	bool inproc;
 	bool threaded;
 	pthread_t thread;
