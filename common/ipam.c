@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,41 +131,106 @@ static bool ours_same_build(const char *path, const struct cni_plugin *p)
 	return n > 0 && memmem(buf, (size_t)n, want, strlen(want)) != NULL;
 }
 
+/* An in-process run: a copy of the caller's context (made before any thread starts, so the
+ * caller may go on using its own) and the outcome. */
+struct cni_inproc_job {
+	struct cni_ctx sub;
+	const struct cni_plugin *p;
+	int rc;
+	struct cni_result res;
+	struct cni_error err;
+};
+
 /* Run the IPAM plugin's verb in this process, exactly as its executable would: its own CNI_ARGS
  * rules, its result round-tripped through the JSON of the config's version. */
-static void run_inproc(const struct cni_ctx *c, const struct cni_plugin *p, enum cni_verb verb, struct cni_exec *x)
+static void run_inproc(struct cni_inproc_job *j)
 {
-	struct cni_ctx sub = *c;
+	struct cni_ctx *sub = &j->sub;
+	const struct cni_plugin *p = j->p;
 	struct cni_result r = { 0 };
 	void *conf = NULL;
-	sub.verb = verb;
-	sub.args = NULL;
-	sub.n_args = 0;
-	cni_err_clear(&sub.err);
-	x->inproc = true;
-	x->rc = -1;
-	if ((verb == CNI_ADD || verb == CNI_CHECK || verb == CNI_DEL) &&
-	    cni_args_parse(c->args_env, p->cni_args, &sub.args, &sub.n_args, &sub.err) < 0)
+	j->rc = -1;
+	if ((sub->verb == CNI_ADD || sub->verb == CNI_CHECK || sub->verb == CNI_DEL) &&
+	    cni_args_parse(sub->args_env, p->cni_args, &sub->args, &sub->n_args, &sub->err) < 0)
 		goto out;
-	if ((x->rc = cni_conf_open(p, &sub, &conf)) == 0)
-		x->rc = cni_verb_run(p, &sub, conf, &r);
+	if ((j->rc = cni_conf_open(p, sub, &conf)) == 0)
+		j->rc = cni_verb_run(p, sub, conf, &r);
 	cni_conf_close(p, conf);
-	if (x->rc == 0 && verb == CNI_ADD) {
-		cJSON *j = cni_result_to_json(&r, c->version, &sub.err);
-		x->rc = j && cni_result_parse(j, "ipam result", &x->res, &sub.err) == 0 ? 0 : -1;
-		cJSON_Delete(j);
+	if (j->rc == 0 && sub->verb == CNI_ADD) {
+		cJSON *o = cni_result_to_json(&r, sub->version, &sub->err);
+		j->rc = o && cni_result_parse(o, "ipam result", &j->res, &sub->err) == 0 ? 0 : -1;
+		cJSON_Delete(o);
 	}
 out:
 	cni_result_free(&r);
-	cni_args_free(sub.args, sub.n_args);
-	x->err = sub.err;
-	if (x->rc < 0) {
+	cni_args_free(sub->args, sub->n_args);
+	j->err = sub->err;
+	if (j->rc < 0) {
 		size_t nl = strlen(p->name);
-		if (!(strncmp(x->err.msg, p->name, nl) == 0 && x->err.msg[nl] == ':'))
-			cni_err_prefix(&x->err, "%s: ", p->name);
-		if (!x->err.code)
-			x->err.code = CNI_ERR_INTERNAL;
+		if (!(strncmp(j->err.msg, p->name, nl) == 0 && j->err.msg[nl] == ':'))
+			cni_err_prefix(&j->err, "%s: ", p->name);
+		if (!j->err.code)
+			j->err.code = CNI_ERR_INTERNAL;
 	}
+}
+
+static void *inproc_thread(void *arg)
+{
+	run_inproc(arg);
+	return NULL;
+}
+
+static int start_thread(struct cni_exec *x, struct cni_inproc_job *j)
+{
+	pthread_attr_t at;
+	int r;
+	if (pthread_attr_init(&at) != 0)
+		return -1;
+	/* host-local's deepest stack is a few pages; the main arena serves both threads (no second
+	 * 64 MiB arena to map for one short run) */
+	pthread_attr_setstacksize(&at, 256 * 1024);
+	mallopt(M_ARENA_MAX, 1);
+	r = pthread_create(&x->thread, &at, inproc_thread, j);
+	pthread_attr_destroy(&at);
+	if (r != 0)
+		return -1;
+	x->threaded = true;
+	x->job = j;
+	return 0;
+}
+
+/* The outcome of a finished run into x. */
+static void inproc_collect(struct cni_exec *x, struct cni_inproc_job *j)
+{
+	x->rc = j->rc;
+	x->res = j->res;
+	x->err = j->err;
+}
+
+/* DEL runs on a thread: it takes the store's lock and reads one file per reservation while the
+ * caller deletes the veth, whose deletion is mostly the kernel waiting for RCU (the caller's
+ * thread sleeps: the release costs it nothing), as an exec'd plugin's would. The other verbs, and
+ * DEL when no thread can be made, run here and now (a thread beside ADD's veth creation, CPU work
+ * on a 2-core host, measured no faster). The thread starts with this thread's capabilities and
+ * network namespace and never changes either. */
+static void start_inproc(const struct cni_ctx *c, const struct cni_plugin *p, enum cni_verb verb, struct cni_exec *x)
+{
+	struct cni_inproc_job *j = calloc(1, sizeof(*j)), local = { 0 };
+	if (!j)
+		j = &local;
+	j->sub = *c;
+	j->sub.verb = verb;
+	j->sub.args = NULL;
+	j->sub.n_args = 0;
+	cni_err_clear(&j->sub.err);
+	j->p = p;
+	x->inproc = true;
+	if (j != &local && verb == CNI_DEL && start_thread(x, j) == 0)
+		return;
+	run_inproc(j);
+	inproc_collect(x, j);
+	if (j != &local)
+		free(j);
 }
 
 int cni_exec_wait(struct cni_exec *x, char **out, size_t *len, int *status, struct cni_error *e)
@@ -194,6 +261,13 @@ int cni_exec_finish(struct cni_exec *x, struct cni_result *res, struct cni_error
 {
 	if (x->inproc) {
 		x->inproc = false;
+		if (x->threaded) {
+			pthread_join(x->thread, NULL);
+			x->threaded = false;
+			inproc_collect(x, x->job);
+			free(x->job);
+			x->job = NULL;
+		}
 		if (x->rc < 0) {
 			*e = x->err;
 			cni_result_free(&x->res);
@@ -295,7 +369,7 @@ int cni_ipam_start(const struct cni_ctx *c, enum cni_verb verb, struct cni_exec 
 		memset(x, 0, sizeof(*x));
 		x->verb = verb;
 		snprintf(x->name, sizeof(x->name), "%s", type);
-		run_inproc(c, c->inproc_ipam, verb, x);
+		start_inproc(c, c->inproc_ipam, verb, x);
 		return 0;
 	}
 	return cni_exec_start(path, verb, c->stdin_buf, c->stdin_len, x, e);

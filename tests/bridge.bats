@@ -877,3 +877,31 @@ until_ok() {
 	assert_equal "$(jq -c '{code,msg}' <<<"$inproc")" "$(jqo -c '{code,msg}')"
 	expect_error 6 'host-local: CNI_ARGS: unknown argument "MAC=02:00:00:00:00:09"'
 }
+
+@test "in-process IPAM: DEL's release runs on a thread of its own, beside the veth deletion; ADD on the caller's" {
+	require strace
+	skip_if_wrapped bridge
+	mkns c1$T
+	local v
+	for v in ADD DEL; do
+		ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 run ip netns exec "$HOSTNS" env CNI_COMMAND=$v CNI_CONTAINERID=c1 \
+			CNI_IFNAME=eth0 CNI_NETNS=/var/run/netns/c1$T CNI_PATH="$PLUGIN_DIR" \
+			strace -f -e trace=clone,clone3,openat,linkat,unlinkat,sendmsg -o "$BATS_TEST_TMPDIR/st$v" "$PLUGIN_DIR/bridge" <<<"$(brconf)"
+		assert_success
+	done
+	[[ -z $(find "$DATA" -name '10.200.40.*') ]]
+	# ADD: one thread; the reservation is made by the thread that creates the veth
+	local main ipam
+	! grep -qE 'clone3?\(' "$BATS_TEST_TMPDIR/stADD"
+	main=$(awk '/RTM_NEWLINK.*NLM_F_CREATE/ {print $1; exit}' "$BATS_TEST_TMPDIR/stADD")
+	ipam=$(awk '/linkat\(.*"10\.200\.40\.[0-9]+"/ {print $1; exit}' "$BATS_TEST_TMPDIR/stADD")
+	[[ -n $main && $main == "$ipam" ]] || { cat "$BATS_TEST_TMPDIR/stADD"; false; }
+	# DEL: the release on another thread, started before the veth's deletion is sent
+	main=$(awk '/RTM_DELLINK/ {print $1; exit}' "$BATS_TEST_TMPDIR/stDEL")
+	ipam=$(awk '/unlinkat\(.*"10\.200\.40\.[0-9]+"/ {print $1; exit}' "$BATS_TEST_TMPDIR/stDEL")
+	[[ -n $main && -n $ipam && $main != "$ipam" ]] || { cat "$BATS_TEST_TMPDIR/stDEL"; false; }
+	local cl dl
+	cl=$(grep -n -m1 -E '^'"$main"' +clone3?\(' "$BATS_TEST_TMPDIR/stDEL" | cut -d: -f1)
+	dl=$(grep -n -m1 'RTM_DELLINK' "$BATS_TEST_TMPDIR/stDEL" | cut -d: -f1)
+	[[ -n $cl && $cl -lt $dl ]] || { cat "$BATS_TEST_TMPDIR/stDEL"; false; }
+}

@@ -203,6 +203,32 @@ DUAL='[[{"subnet":"10.200.21.0/24"}],[{"subnet":"fd00:200:21::/64"}]]'
 	[ -e "$STORE/10.200.20.2" ] && [ ! -e "$STORE/10.200.20.9" ]
 }
 
+@test "a reservation appears whole: written unnamed, then linked (O_EXCL where that cannot be done)" {
+	require strace
+	skip_if_wrapped host-local
+	# LeakSanitizer cannot run under ptrace
+	ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 CNI_COMMAND=ADD CNI_CONTAINERID=a CNI_IFNAME=eth0 CNI_NETNS=/x CNI_PATH=/x \
+		run strace -f -e trace=openat,linkat -o "$BATS_TEST_TMPDIR/st" "$PLUGIN_DIR/host-local" <<<"$(conf "$V4")"
+	assert_success
+	grep -q 'O_TMPFILE' "$BATS_TEST_TMPDIR/st" && grep -qE 'linkat\(.*"10\.200\.20\.2", AT_SYMLINK_FOLLOW\) = 0' "$BATS_TEST_TMPDIR/st" ||
+		{ cat "$BATS_TEST_TMPDIR/st"; false; }
+	! grep -q '"10.200.20.2", O_WRONLY' "$BATS_TEST_TMPDIR/st"
+	assert_equal "$(od -An -c "$STORE/10.200.20.2" | tr -s ' ')" " a \r \n e t h 0"
+	# taken: the link fails as O_EXCL would, and the next address is used
+	cni ADD host-local "$(conf "$V4")" b
+	assert_success
+	assert_equal "$(jqo -r '.ips[0].address')" "10.200.20.3/24"
+	# without /proc (no way to link the unnamed file) the file is made with O_EXCL, as the reference does
+	run unshare -m sh -c 'umount -l /proc && exec env CNI_COMMAND=ADD CNI_CONTAINERID=c CNI_IFNAME=eth0 CNI_NETNS=/x CNI_PATH=/x "$0"' \
+		"$PLUGIN_DIR/host-local" <<<"$(conf "$V4")"
+	assert_success
+	assert_equal "$(od -An -c "$STORE/10.200.20.4" | tr -s ' ')" " c \r \n e t h 0"
+	cni ADD host-local "$(conf "$V4")" c
+	assert_success
+	assert_equal "$(jqo -r '.ips[0].address')" "10.200.20.4/24"
+	[[ $(ls "$STORE" | grep -c '^10\.') == 3 ]]
+}
+
 @test "GC validates its attachment list" {
 	cni GC host-local "$(conf "$V4" '"cni.dev/valid-attachments":[{"containerID":"a"}]' 1.1.0)"
 	expect_error 7 'valid-attachments\[0\].*containerID and ifname'

@@ -191,7 +191,9 @@ line() { sed -n "${1}p" "$LOG"; }
 	w=$(grep -E 'O_WRONLY|O_RDWR|creat\(' "$BATS_TEST_TMPDIR/st" | grep '"/' | grep -v "\"$DATA" | grep -v '"/proc/sys/' || true)
 	[[ -z $w ]] || fail "opened for writing: $w"
 	grep -q "\"$DATA" "$BATS_TEST_TMPDIR/st" || fail "the trace misses the store"
-	grep -q '"10.200.60.2", O_WRONLY' "$BATS_TEST_TMPDIR/st" || fail "the trace misses the store's writes"
+	# (the reservation is written unnamed, O_TMPFILE, then linked as 10.200.60.2)
+	grep -q 'O_TMPFILE' "$BATS_TEST_TMPDIR/st" && grep -q '"last_reserved_ip.0", O_WRONLY' "$BATS_TEST_TMPDIR/st" ||
+		fail "the trace misses the store's writes"
 }
 
 @test "host-local run as its own executable logs its own line beside bridge's" {

@@ -351,11 +351,14 @@ int hl_store_open(struct hl_store **out, const char *data_dir, const char *netwo
 		cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"ipam.dataDir\" is too long");
 		goto fail;
 	}
-	if (mkdir_p(s->path) < 0) {
+	/* The store is there on every ADD and DEL but the first: open it, and only when that fails
+	 * create its path (then open again, reporting as before). */
+	s->dfd = open(s->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (s->dfd < 0 && mkdir_p(s->path) < 0) {
 		cni_errf(e, CNI_ERR_IO, "field \"ipam.dataDir\": cannot create the store %s: %s", s->path, strerror(errno));
 		goto fail;
 	}
-	if ((s->dfd = open(s->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+	if (s->dfd < 0 && (s->dfd = open(s->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
 		int err = errno;
 		struct stat lst;
 		bool link = lstat(s->path, &lst) == 0 && S_ISLNK(lst.st_mode);
@@ -478,6 +481,27 @@ uint64_t hl_store_count_in(struct hl_store *s, const struct hl_range *r)
 
 /* ---- changes: to the files, then the table ---- */
 
+/* A reservation file created whole: 1 = made, -1 (errno EEXIST) = the name is taken, 0 = it
+ * could not be written (errno), -2 = no unnamed file could be made or linked here (no O_TMPFILE
+ * support, no /proc, a read-only or full filesystem...): the caller creates it with O_EXCL, and
+ * reports what that meets. */
+static int reserve_whole(int dfd, const char *name, const char *content, size_t len)
+{
+	char self[64];
+	int fd = openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600), r = 1, se = 0;
+	if (fd < 0)
+		return -2;
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	if (write(fd, content, len) != (ssize_t)len)
+		r = 0, se = errno ? errno : ENOSPC;
+	else if (linkat(AT_FDCWD, self, dfd, name, AT_SYMLINK_FOLLOW) < 0)
+		r = errno == EEXIST ? -1 : -2, se = errno;
+	close(fd);
+	if (r != 1)
+		errno = se;
+	return r;
+}
+
 int hl_store_reserve(struct hl_store *s, const struct ip *ip, const char *id, const char *ifname, struct cni_error *e)
 {
 	char name[IP_STRLEN], content[OWNER_MAX];
@@ -488,10 +512,19 @@ int hl_store_reserve(struct hl_store *s, const struct ip *ip, const char *id, co
 	n = snprintf(content, sizeof(content), "%s\r\n%s", id, ifname);
 	if (n < 0 || (size_t)n >= sizeof(content))
 		return cni_errf(e, CNI_ERR_INVALID_ENV, "container ID too long");
-	/* O_EXCL is the reservation, as in the reference. A crash between create and write leaves an
-	 * empty file, which owns nothing and is reclaimed here and by GC. */
+	/* The file appears whole (created unnamed, written, then linked: link fails on EEXIST as
+	 * O_EXCL does), so that no crash, nor the death of this process while the in-process IPAM's
+	 * thread writes, leaves it empty; where unnamed files are not supported, O_EXCL is the
+	 * reservation, as in the reference, and a crash between create and write leaves an empty file,
+	 * which owns nothing and is reclaimed here and by GC. */
 	for (int tries = 0;; tries++) {
-		fd = openat(s->dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if ((fd = reserve_whole(s->dfd, name, content, (size_t)n)) == 1)
+			break;
+		if (fd == 0)
+			return cni_errf(e, CNI_ERR_IO, "host-local store %s: writing reservation %s: %s", s->path, name,
+					strerror(errno));
+		if (fd == -2)
+			fd = openat(s->dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd >= 0)
 			break;
 		if (errno != EEXIST)
@@ -511,14 +544,15 @@ int hl_store_reserve(struct hl_store *s, const struct ip *ip, const char *id, co
 		if (tries >= 2 || (r > 0 && unlinkat(s->dfd, name, 0) < 0 && errno != ENOENT))
 			return 0; /* torn but will not go away: leave it to GC */
 	}
-	if (write(fd, content, (size_t)n) != n) {
+	if (fd != 1 && write(fd, content, (size_t)n) != n) {
 		int se = errno ? errno : ENOSPC;
 		close(fd);
 		unlinkat(s->dfd, name, 0);
 		errno = se;
 		return io_err(e, s, "writing reservation", name);
 	}
-	close(fd);
+	if (fd != 1)
+		close(fd);
 	x.o.id = strdup(id);
 	x.o.ifname = strdup(ifname);
 	if (!x.o.id || !x.o.ifname || ent_put(s, &x) < 0) {
