@@ -9,6 +9,7 @@
 PREFIX  ?= /opt/cni/bin
 DESTDIR ?=
 BUILD   ?= build
+.DEFAULT_GOAL := all
 SAN     ?=
 CC      ?= gcc
 
