@@ -80,6 +80,8 @@ CJSON_OBJ := $(BUILD)/obj/third_party/cjson/cJSON.o $(BUILD)/obj/third_party/cjs
 # its one sscanf ("%lg") goes to strtod: glibc's scanf engine stays out of every binary
 $(BUILD)/obj/third_party/cjson/cJSON.o: CFLAGS += -include third_party/cjson/cjson-noscanf.h
 $(BUILD)/obj/third_party/cjson/cJSON.o: third_party/cjson/cjson-noscanf.h
+# the fuzz targets reach into host-local's config parser, a private header
+$(BUILD)/obj/tests/fuzz/%.o: CFLAGS += -Iplugins/ipam/host-local
 # libcap links statically (Debian ships its .a); the ASan lane links it dynamically. Netlink is
 # our own code (common/nlmsg.c): no libnl.
 LIB_CAP  := -lcap
@@ -91,11 +93,11 @@ COMMON_BASE_OBJS := $(COMMON_BASE:%=$(BUILD)/obj/common/%.o) $(CJSON_OBJ)
 COMMON_NET := nlmsg netns nl sysctl nft masq spoofchk attach shdev conntrack
 COMMON_NET_OBJS := $(COMMON_NET:%=$(BUILD)/obj/common/%.o)
 
-BRIDGE_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/main/bridge/*.c))
-VXLAN_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/main/vxlan/*.c))
-VLAN_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/main/vlan/*.c))
-LOOPBACK_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/main/loopback/*.c))
-PORTMAP_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/meta/portmap/*.c))
+BRIDGE_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/bridge/*.c))
+VXLAN_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/vxlan/*.c))
+VLAN_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/vlan/*.c))
+LOOPBACK_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/loopback/*.c))
+PORTMAP_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/portmap/*.c))
 CNITOOL_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/cnitool/*.c))
 
 HOSTLOCAL_SRCS := $(wildcard plugins/ipam/host-local/*.c)
@@ -111,7 +113,7 @@ test-tools: $(TEST_TOOLS)
 
 $(BUILD)/obj/%.o: %.c | check-tools
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -Iplugins/ipam/host-local -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 

@@ -65,4 +65,12 @@ int cni_ipam_add_start(struct cni_ipam_add *ia, const struct cni_ctx *c, struct 
 /* Wait for its result (once). */
 int cni_ipam_add_finish(struct cni_ipam_add *ia, struct cni_result *res, struct cni_error *e);
 
+/* The IPAM plugins a main plugin may run in-process (struct cni_plugin.inproc_ipam): defined by
+ * the IPAM plugin's own sources, linked into the main plugin's binary whole, so that the one it
+ * runs in-process is the one its executable would have run. A main plugin names it in its
+ * cni_plugin table and includes nothing else of the IPAM plugin; the delegation (cni_ipam_*
+ * above) decides at run time between running it here and exec'ing the file from CNI_PATH.
+ *   hostlocal_plugin  plugins/ipam/host-local: the reference host-local, with its store. */
+extern const struct cni_plugin hostlocal_plugin;
+
 #endif

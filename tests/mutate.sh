@@ -21,16 +21,16 @@ MUTANTS=(
 	"enabledad-ignored${US}common/attach.c${US}{ \"enabledad\", offsetof${US}{ \"enabledad-mutant\", offsetof${US}bridge${US}enabledad"
 	"del-keeps-snat${US}common/masq.c${US}if (r == 1 && drop_chain_cmds(${US}if (0 && r == 1 && drop_chain_cmds(${US}bridge${US}^DEL removes veth, reservation and SNAT"
 	"gc-keeps-everything${US}plugins/ipam/host-local/verbs.c${US}if (cni_attachment_valid(g->c, o->id, o->ifname[0] ? o->ifname : NULL))${US}if (1 || cni_attachment_valid(g->c, o->id, o->ifname[0] ? o->ifname : NULL))${US}host-local${US}^GC keeps valid attachments"
-	"check-always-succeeds${US}plugins/main/bridge/bridge.c${US}attach_check(c, &b->a, sk) == 0) {${US}(attach_check(c, &b->a, sk), cni_err_clear(&c->err), 1)) {${US}bridge${US}^CHECK passes after ADD and fails after each kind of tampering"
-	"vni-isolation-dropped${US}plugins/main/vxlan/vxlan.c${US}\"vxbr%lld\", v->vni);${US}\"vxbr%lld\", 0LL);${US}vxlan${US}^VNI 100 and VNI 200"
+	"check-always-succeeds${US}plugins/bridge/bridge.c${US}attach_check(c, &b->a, sk) == 0) {${US}(attach_check(c, &b->a, sk), cni_err_clear(&c->err), 1)) {${US}bridge${US}^CHECK passes after ADD and fails after each kind of tampering"
+	"vni-isolation-dropped${US}plugins/vxlan/vxlan.c${US}\"vxbr%lld\", v->vni);${US}\"vxbr%lld\", 0LL);${US}vxlan${US}^VNI 100 and VNI 200"
 	"gateway-handed-out${US}plugins/ipam/host-local/config.c${US}if (ip_equal(ip, &r->gateway) || ip_equal(ip, &r->subnet.ip))${US}if (ip_equal(ip, &r->subnet.ip))${US}host-local${US}gateway"
 	"spoofchk-not-installed${US}common/attach.c${US}{ \"macspoofchk\", offsetof${US}{ \"macspoofchk-mutant\", offsetof${US}bridge${US}^macspoofchk"
-	"portmap-del-keeps-udp-flows${US}plugins/meta/portmap/portmap.c${US}leaves them) */
+	"portmap-del-keeps-udp-flows${US}plugins/portmap/portmap.c${US}leaves them) */
 	if (flush_udp(${US}leaves them) */
 	if (0 && flush_udp(${US}portmap${US}^UDP: DEL flushes"
 	"legacy-file-gets-second-address${US}plugins/ipam/host-local/alloc.c${US}if (hl_rangeset_find(set, &old[h])) {${US}if (0 && hl_rangeset_find(set, &old[h])) {${US}host-local-store${US}oldest format \\(ID only\\) is refused"
 	"del-leaves-oldest-format${US}plugins/ipam/host-local/store.c${US}hl_store_find(s, HL_EXACT_OR_LEGACY, id, ifname, &ips, &n, e)${US}hl_store_find(s, HL_EXACT, id, ifname, &ips, &n, e)${US}host-local-store${US}two DELs release both"
-	"failed-add-removes-used-bridge${US}plugins/main/bridge/bridge.c${US}if (flock(b->lock, LOCK_EX) == 0)
+	"failed-add-removes-used-bridge${US}plugins/bridge/bridge.c${US}if (flock(b->lock, LOCK_EX) == 0)
 		remove_if_unused${US}if (1)
 		remove_if_unused${US}bridge${US}^failing ADDs that made the bridge"
 )

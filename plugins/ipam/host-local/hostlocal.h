@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "err.h"
+#include "ipam.h"
 #include "ip.h"
 #include "result.h"
 #include "skel.h"
@@ -92,8 +93,7 @@ int hl_store_drop_file(struct hl_store *s, const struct ip *ip, struct cni_error
 typedef int (*hl_visit_fn)(struct hl_store *s, const struct ip *ip, const struct hl_owner *o, void *arg);
 int hl_store_foreach(struct hl_store *s, hl_visit_fn fn, void *arg, struct cni_error *e);
 
-/* The plugin table (verbs.c). */
-extern const struct cni_plugin hostlocal_plugin;
+/* The plugin table (verbs.c) is declared in common/ipam.h, for the plugins that run it in-process. */
 
 /* Allocator. */
 int hl_alloc(struct hl_store *s, const struct hl_config *cfg, const char *id, const char *ifname,

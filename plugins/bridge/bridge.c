@@ -11,7 +11,7 @@
 #include <linux/rtnetlink.h>
 
 #include "attach.h"
-#include "hostlocal.h"
+#include "ipam.h"
 #include "conf.h"
 #include "nl.h"
 #include "shdev.h"

@@ -16,7 +16,7 @@
 #include <linux/rtnetlink.h>
 
 #include "attach.h"
-#include "hostlocal.h"
+#include "ipam.h"
 #include "conf.h"
 #include "fault.h"
 #include "nl.h"

@@ -15,7 +15,6 @@
 #include <linux/capability.h>
 
 #include "attach.h"
-#include "hostlocal.h"
 #include "conf.h"
 #include "fault.h"
 #include "ipam.h"
