@@ -546,6 +546,53 @@ static void undo_masq(void *arg)
 	masq_del(arg, &ig);
 }
 
+/* An ADD repeated for an attachment whose veth pair is still there (a runtime restarted, or retried
+ * after a timeout): the container's interface is one end of a pair whose other end is our host end
+ * (its name derives from the container ID and ifname), a port of br or of no bridge. The pair is
+ * adopted as it is, made a port of br and up again, and its MACs reported; the ADD then restores what else is missing. It made
+ * nothing, so it records nothing to undo. 1 = adopted, 0 = the interface is not ours, -1 = error. */
+static int adopt_pair(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk, const struct cnl_link *br,
+		      const struct cnl_link *cont, struct attach_ns *ns, const char *host, uint8_t hostmac[6],
+		      uint8_t contmac[6])
+{
+	struct cni_error *e = &c->err;
+	struct cnl_link h;
+	int r;
+	if (strcmp(cont->kind, "veth") != 0 || (r = cnl_link_get(sk, host, 0, &h, e)) == 0)
+		return 0;
+	if (r < 0)
+		return -1;
+	/* a port of another bridge is another network's attachment of the same container ID and ifname */
+	if (strcmp(h.kind, "veth") != 0 || h.link != cont->index || cont->link != h.index || h.link_netnsid < 0 ||
+	    (h.master && h.master != br->index))
+		return 0;
+	if ((h.master != br->index || !(h.flags & IFF_UP)) &&
+	    cnl_link_modify(sk, h.index, IFF_UP, IFF_UP, 0, NULL, h.master != br->index ? br->index : -1, e) < 0)
+		return -1;
+	memcpy(hostmac, h.mac, 6);
+	if (a->has_mac && memcmp(cont->mac, a->mac, 6) != 0 &&
+	    cnl_link_modify(ns->csk, cont->index, 0, 0, 0, a->mac, -1, e) < 0)
+		return -1;
+	memcpy(contmac, a->has_mac ? a->mac : cont->mac, 6);
+	return 1;
+}
+
+/* The container's interface, before IPAM is asked for anything: 0 = absent (the pair is to be
+ * made), 1 = the attachment's own pair, adopted; an interface of that name that is not ours fails
+ * the ADD with code 106 here, as the reference's does before its IPAM runs, so that the refusal
+ * releases nothing (the address IPAM would hand back may be the live attachment's own). */
+static int existing_iface(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk, const struct cnl_link *br,
+			  struct attach_ns *ns, const char *host, uint8_t hostmac[6], uint8_t contmac[6])
+{
+	struct cnl_link l;
+	int r;
+	if (attach_ns_sock(ns, c->netns, NULL, 0, &c->err) < 0 || (r = cnl_link_get(ns->csk, c->ifname, 0, &l, &c->err)) < 0)
+		return -1;
+	if (r == 0 || (r = adopt_pair(c, a, sk, br, &l, ns, host, hostmac, contmac)) != 0)
+		return r;
+	return cni_errf(&c->err, CNI_ERR_EXISTS, "interface \"%s\" already exists in CNI_NETNS %s", c->ifname, c->netns);
+}
+
 /* The veth pair, its host end a port of br. An EEXIST on our host end's name alone is a veth left
  * by a crashed ADD of this same attachment (the name derives from it): it is reclaimed. */
 static int make_veth(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk, const struct cnl_link *br,
@@ -694,7 +741,7 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk
 	struct masq_id id = { c->name, c->container_id, c->ifname };
 	char host[16], contmac_s[18];
 	uint8_t hostmac[6], contmac[6];
-	int r, rc = -1;
+	int r, rc = -1, adopted;
 
 	attach_host_veth_name(c->container_id, c->ifname, host);
 	if ((r = attach_ns_prepare(&ns, c->netns, e)) != 0) {
@@ -702,15 +749,19 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk
 			cni_errf(e, CNI_ERR_INVALID_ENV, "CNI_NETNS %s does not exist", c->netns);
 		goto out;
 	}
+	if ((adopted = existing_iface(c, a, sk, br, &ns, host, hostmac, contmac)) < 0)
+		goto out;
 	/* IPAM runs while we do the kernel work. */
 	if ((a->has_ipam && cni_ipam_add_start(&ipam, c, u, e) < 0) || FAULT(e, "ipam-start") < 0)
 		goto out;
-	cnl_mac_random(hostmac);
-	if (a->has_mac)
-		memcpy(contmac, a->mac, 6);
-	else
-		cnl_mac_random(contmac);
-	if (make_veth(c, a, sk, br, &ns, host, hostmac, contmac, u) < 0 || FAULT(e, "veth") < 0)
+	if (!adopted) {
+		cnl_mac_random(hostmac);
+		if (a->has_mac)
+			memcpy(contmac, a->mac, 6);
+		else
+			cnl_mac_random(contmac);
+	}
+	if ((!adopted && make_veth(c, a, sk, br, &ns, host, hostmac, contmac, u) < 0) || FAULT(e, "veth") < 0)
 		goto out;
 	if (port_setup(a, sk, host, e) < 0 || FAULT(e, "port") < 0)
 		goto out;

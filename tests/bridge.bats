@@ -381,6 +381,44 @@ until_ok() {
 	ping_ok c1$T 10.200.40.2 # own address works
 }
 
+@test "an ADD repeated for a live attachment adopts its veth pair, repairs the host side and returns the same result" {
+	local x='"isGateway":true,"ipMasq":true' first v conf
+	add_ctr c1$T "$x"
+	first=$output
+	v=$(jqo -r '.interfaces[1].name')
+	# the host side damaged: the port off the bridge and down, the SNAT table and the gateway address gone
+	in_host ip link set "$v" nomaster down
+	in_host nft delete table inet cni_c_masq
+	in_host ip addr flush dev "$BR"
+	conf=$(brconf "$x" | jq -c --argjson p "$first" '.prevResult=$p')
+	hcni CHECK bridge "$conf" c1$T
+	assert_failure
+	hcni ADD bridge "$(brconf "$x")" c1$T
+	assert_success
+	assert_equal "$(jq -cS . <<<"$output")" "$(jq -cS . <<<"$first")"
+	[[ $(in_host ip -o link show master "$BR") == *"$v@"*"state UP"* ]]
+	in_host ip -o addr show dev "$BR" | grep -q ' 10.200.40.1/24 '
+	in_host nft list map inet cni_c_masq masq4 | grep -q '10.200.40.2 : goto a-'
+	ping_ok c1$T 10.200.40.1
+	hcni CHECK bridge "$conf" c1$T
+	assert_success
+	assert_equal "$(grep -l c1$T "$DATA/$NET"/10.* | wc -l)" 1
+	# an eth0 that is not the attachment's (its peer is not our host end) is refused as before, and
+	# the refused ADD leaves the attachment there whole: its reservation, its veth, its SNAT
+	mkns c2$T
+	ip -n c2$T link add eth0 type veth peer name x0
+	hcni ADD bridge "$(brconf "$x")" c2$T
+	expect_error 106 'interface "eth0" already exists'
+	hcni ADD bridge "$(brconf "$x")" c2$T eth0 c1$T
+	expect_error 106 'interface "eth0" already exists'
+	hcni CHECK bridge "$conf" c1$T
+	assert_success
+	hcni DEL bridge "$(brconf "$x")" c1$T
+	assert_success
+	[[ -z $(in_host ip -o link show master "$BR") ]]
+	[[ -z $(ls "$DATA/$NET" | grep '^10\.') ]]
+}
+
 @test "50 containers attached and detached in parallel: the bridge and nft table end clean" {
 	local conf i
 	conf=$(brconf '"ipMasq":true')
