@@ -20,6 +20,7 @@
 
 #include "conf.h"
 #include "nft.h"
+#include "sb.h"
 #include "sha512.h"
 
 #define TABLE_NAME "cni_c_masq"
@@ -132,16 +133,16 @@ static int base_intact(struct nft *n, bool *base_seen, struct cni_error *e)
 
 /* Commands that create the table, both maps and the base chain (no-ops for what exists),
  * and, when `rules`, (re)write the base chain's rules. */
-static void skeleton(struct nft_sb *b, bool rules, bool flush)
+static void skeleton(struct sb *b, bool rules, bool flush)
 {
-	nft_sb_add(b, "add table " TABLE " { comment \"SNAT of CNI container addresses (cni-c ipMasq)\"; }\n"
+	sb_add(b, "add table " TABLE " { comment \"SNAT of CNI container addresses (cni-c ipMasq)\"; }\n"
 		  "add map " TABLE " masq4 { type ipv4_addr : verdict; }\n"
 		  "add map " TABLE " masq6 { type ipv6_addr : verdict; }\n"
 		  "add chain " TABLE " postrouting { type nat hook postrouting priority srcnat; policy accept; }\n");
 	if (flush)
-		nft_sb_add(b, "flush chain " TABLE " postrouting\n");
+		sb_add(b, "flush chain " TABLE " postrouting\n");
 	for (size_t i = 0; rules && i < N_BASE; i++)
-		nft_sb_add(b, "add rule " TABLE " postrouting %s comment \"%s\"\n", base_rules[i].rule, base_rules[i].comment);
+		sb_add(b, "add rule " TABLE " postrouting %s comment \"%s\"\n", base_rules[i].rule, base_rules[i].comment);
 }
 
 /* Where the map element of an address leads: 1 (chain into target), 0 absent. */
@@ -196,7 +197,7 @@ static void chain_comment(const struct masq_id *id, const struct ipnet *ips, siz
 
 /* Batch: delete the elements of `addrs` that still lead to `chain` (one another attachment
  * took over stays), then the chain: the kernel refuses to delete a chain something jumps to. */
-static int drop_chain_cmds(struct nft *n, const char *chain, const struct ipnet *addrs, size_t cnt, struct nft_sb *b,
+static int drop_chain_cmds(struct nft *n, const char *chain, const struct ipnet *addrs, size_t cnt, struct sb *b,
 			   struct cni_error *e)
 {
 	char t[64], a[IP_STRLEN];
@@ -205,9 +206,9 @@ static int drop_chain_cmds(struct nft *n, const char *chain, const struct ipnet 
 		if (r < 0)
 			return -1;
 		if (r && strcmp(t, chain) == 0)
-			nft_sb_add(b, "delete element " TABLE " %s { %s }\n", map_of(&addrs[i].ip), ip_fmt(&addrs[i].ip, a));
+			sb_add(b, "delete element " TABLE " %s { %s }\n", map_of(&addrs[i].ip), ip_fmt(&addrs[i].ip, a));
 	}
-	nft_sb_add(b, "flush chain " TABLE " %s\ndelete chain " TABLE " %s\n", chain, chain);
+	sb_add(b, "flush chain " TABLE " %s\ndelete chain " TABLE " %s\n", chain, chain);
 	return 0;
 }
 
@@ -217,7 +218,7 @@ static int drop_chain_cmds(struct nft *n, const char *chain, const struct ipnet 
 static int nft_add(const struct masq_id *id, const struct ipnet *in, size_t n_in, struct cni_error *e)
 {
 	struct nft *n = NULL;
-	struct nft_sb b = { 0 };
+	struct sb b = { 0 };
 	struct ipnet *ips = NULL, *old = NULL;
 	size_t cnt = 0, n_old = 0;
 	char chain[CHAIN_LEN], want[COMMENT_MAX + 1], have[COMMENT_MAX + 1], a[IP_STRLEN], net[IPNET_STRLEN], t[64];
@@ -254,11 +255,11 @@ static int nft_add(const struct masq_id *id, const struct ipnet *in, size_t n_in
 			goto out;
 	}
 	if (!same) {
-		nft_sb_add(&b, "add chain " TABLE " %s { comment \"%s\"; }\n", chain, want);
+		sb_add(&b, "add chain " TABLE " %s { comment \"%s\"; }\n", chain, want);
 		for (size_t i = 0; i < cnt; i++) {
 			struct ipnet sub = { ipnet_network(&ips[i]), ips[i].prefix };
 			char sn[IPNET_STRLEN];
-			nft_sb_add(&b, "add rule " TABLE " %s %s daddr != %s masquerade comment \"%s\"\n", chain,
+			sb_add(&b, "add rule " TABLE " %s %s daddr != %s masquerade comment \"%s\"\n", chain,
 			       ip_is_v4(&ips[i].ip) ? "ip" : "ip6", ipnet_fmt(&sub, sn), ipnet_fmt(&ips[i], net));
 		}
 	}
@@ -273,8 +274,8 @@ static int nft_add(const struct masq_id *id, const struct ipnet *in, size_t n_in
 		 * container, so the attachment it leads to has lost it. One leading to our old
 		 * chain is already deleted above. */
 		if (r && !(ours && had && has_ip(old, n_old, &ips[i].ip)))
-			nft_sb_add(&b, "delete element " TABLE " %s { %s }\n", map_of(&ips[i].ip), a);
-		nft_sb_add(&b, "add element " TABLE " %s { %s : goto %s }\n", map_of(&ips[i].ip), a, chain);
+			sb_add(&b, "delete element " TABLE " %s { %s }\n", map_of(&ips[i].ip), a);
+		sb_add(&b, "add element " TABLE " %s { %s : goto %s }\n", map_of(&ips[i].ip), a, chain);
 	}
 	if (b.oom) {
 		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
@@ -297,7 +298,7 @@ out:
 /* Our chain of this attachment and the reference plugin's rules for it, in one batch. */
 static int nft_del(struct nft *n, const struct masq_id *id, struct cni_error *e)
 {
-	struct nft_sb b = { 0 };
+	struct sb b = { 0 };
 	struct ipnet *addrs = NULL;
 	struct nft_rule_info *ref = NULL;
 	size_t cnt = 0, n_ref = 0;
@@ -316,7 +317,7 @@ static int nft_del(struct nft *n, const struct masq_id *id, struct cni_error *e)
 		goto out;
 	for (size_t i = 0; i < n_ref; i++)
 		if (strncmp(ref[i].comment, pre, strlen(pre)) == 0)
-			nft_sb_add(&b, "delete rule " REF_TABLE " " REF_CHAIN " handle %llu\n", (unsigned long long)ref[i].handle);
+			sb_add(&b, "delete rule " REF_TABLE " " REF_CHAIN " handle %llu\n", (unsigned long long)ref[i].handle);
 	if (b.oom) {
 		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 		goto out;
@@ -389,34 +390,34 @@ out:
 
 /* fmt.Sprintf("%q", s) of Go for the strings CNI allows and then some: escapes quote,
  * backslash and control bytes; valid UTF-8 passes through, other bytes become \xNN. */
-static void go_quote(const char *s, struct nft_sb *b)
+static void go_quote(const char *s, struct sb *b)
 {
 	static const char esc[] = "\a\b\f\n\r\t\v";
 	static const char let[] = "abfnrtv";
 	const unsigned char *p = (const unsigned char *)s;
 
-	nft_sb_add(b, "\"");
+	sb_add(b, "\"");
 	while (*p) {
 		uint32_t r;
 		size_t len = conf_utf8_seq(p, strlen((const char *)p), &r);
 		bool ok = len > 1;
 		if (*p == '"' || *p == '\\')
-			nft_sb_add(b, "\\%c", *p);
+			sb_add(b, "\\%c", *p);
 		else if (*p && strchr(esc, *p))
-			nft_sb_add(b, "\\%c", let[strchr(esc, *p) - esc]);
+			sb_add(b, "\\%c", let[strchr(esc, *p) - esc]);
 		else if (*p >= 0x20 && *p < 0x7f)
-			nft_sb_add(b, "%c", *p);
+			sb_add(b, "%c", *p);
 		else if (*p < 0x80)
-			nft_sb_add(b, "\\x%02x", *p);
+			sb_add(b, "\\x%02x", *p);
 		else if (ok) {
-			nft_sb_add(b, "%.*s", (int)len, (const char *)p);
+			sb_add(b, "%.*s", (int)len, (const char *)p);
 			p += len;
 			continue;
 		} else
-			nft_sb_add(b, "\\x%02x", *p);
+			sb_add(b, "\\x%02x", *p);
 		p++;
 	}
-	nft_sb_add(b, "\"");
+	sb_add(b, "\"");
 }
 
 /* CNI-<sha512(network + containerID)[:24]> and 'name: "N" id: "ID"', as utils.FormatChainName
@@ -424,14 +425,14 @@ static void go_quote(const char *s, struct nft_sb *b)
 static int ipt_names(const struct masq_id *id, char chain[29], char **comment, struct cni_error *e)
 {
 	char hex[25];
-	struct nft_sb b = { 0 };
+	struct sb b = { 0 };
 
 	if (hash2(id->network, "", id->container_id, hex, 24, e) < 0)
 		return -1;
 	snprintf(chain, 29, "CNI-%s", hex);
-	nft_sb_add(&b, "name: ");
+	sb_add(&b, "name: ");
 	go_quote(id->network, &b);
-	nft_sb_add(&b, " id: ");
+	sb_add(&b, " id: ");
 	go_quote(id->container_id, &b);
 	if (b.oom) {
 		free(b.s);
@@ -804,7 +805,7 @@ int masq_gc(const char *network, const struct cni_attachment *valid, size_t n_va
 {
 	static const char *const maps[2] = { "masq4", "masq6" };
 	struct nft *n = NULL;
-	struct nft_sb b = { 0 };
+	struct sb b = { 0 };
 	struct nft_chain_info *ch = NULL;
 	struct nft_map_elem *el[2] = { NULL, NULL };
 	size_t nch = 0, nel[2] = { 0, 0 };
@@ -848,9 +849,9 @@ int masq_gc(const char *network, const struct cni_attachment *valid, size_t n_va
 				const struct nft_map_elem *x = &el[m][k];
 				if (x->has_verdict && (x->verdict == NFT_GOTO || x->verdict == NFT_JUMP) &&
 				    strcmp(x->chain, name) == 0 && elem_key_fmt(x, key, sizeof(key)))
-					nft_sb_add(&b, "delete element " TABLE " %s { %s }\n", maps[m], key);
+					sb_add(&b, "delete element " TABLE " %s { %s }\n", maps[m], key);
 			}
-		nft_sb_add(&b, "flush chain " TABLE " %s\ndelete chain " TABLE " %s\n", name, name);
+		sb_add(&b, "flush chain " TABLE " %s\ndelete chain " TABLE " %s\n", name, name);
 	}
 	if (b.oom) {
 		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
@@ -884,14 +885,14 @@ int masq_available(enum masq_backend b, struct cni_error *e)
 		return 0;
 	}
 	struct nft *n = NULL;
-	struct nft_sb s = { 0 };
+	struct sb s = { 0 };
 	int rc;
 	if (nft_open(&n, e) < 0)
 		return -1;
 	/* ADD's own table, maps and NAT chain, checked by the kernel and then discarded (dry run):
 	 * proves nf_tables, the nat chain type and verdict maps work without changing anything. */
 	skeleton(&s, true, false);
-	nft_sb_add(&s, "add chain " TABLE " a-probe\nadd rule " TABLE " a-probe ip daddr != 10.0.0.0/8 masquerade\n");
+	sb_add(&s, "add chain " TABLE " a-probe\nadd rule " TABLE " a-probe ip daddr != 10.0.0.0/8 masquerade\n");
 	if (s.oom)
 		rc = cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 	else

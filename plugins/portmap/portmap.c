@@ -28,6 +28,7 @@
 #include "fault.h"
 #include "masq.h"
 #include "nft.h"
+#include "sb.h"
 #include "nl.h"
 #include "sha512.h"
 #include "skel.h"
@@ -322,9 +323,9 @@ static const struct {
 	{ "output", "fib daddr type local meta l4proto . th dport vmap @ports", "host ports (local)" },
 };
 
-static void skeleton(struct nft_sb *b)
+static void skeleton(struct sb *b)
 {
-	nft_sb_add(b, "add table " TABLE " { comment \"CNI host ports (cni-c portmap)\"; }\n"
+	sb_add(b, "add table " TABLE " { comment \"CNI host ports (cni-c portmap)\"; }\n"
 		      "add map " TABLE " ports { type inet_proto . inet_service : verdict; }\n"
 		      "add chain " TABLE " prerouting { type nat hook prerouting priority dstnat; policy accept; }\n"
 		      "add chain " TABLE " output { type nat hook output priority -100; policy accept; }\n"
@@ -365,7 +366,7 @@ static int masq_rule(struct nft *n, uint32_t mark, struct cni_error *e)
 }
 
 /* The rules of one mapping in the attachment chain (in `chain`), for one family. */
-static void mapping_rules(struct nft_sb *b, const struct pm_conf *p, const struct pm_map *m, bool v4, const char *chain)
+static void mapping_rules(struct sb *b, const struct pm_conf *p, const struct pm_map *m, bool v4, const char *chain)
 {
 	const struct ipnet *cip = v4 ? &p->c4 : &p->c6;
 	const char *fam = v4 ? "ip" : "ip6";
@@ -382,19 +383,19 @@ static void mapping_rules(struct nft_sb *b, const struct pm_conf *p, const struc
 	ip_fmt(&cip->ip, a);
 	if (p->snat) {
 		if (p->masq_all)
-			nft_sb_add(b, "add rule " TABLE " %s %s meta mark set meta mark or 0x%08x comment \"%s masqAll\"\n", chain,
+			sb_add(b, "add rule " TABLE " %s %s meta mark set meta mark or 0x%08x comment \"%s masqAll\"\n", chain,
 				   match, p->mark, pc);
 		else {
-			nft_sb_add(b, "add rule " TABLE " %s %s %s saddr %s meta mark set meta mark or 0x%08x comment \"%s hairpin\"\n",
+			sb_add(b, "add rule " TABLE " %s %s %s saddr %s meta mark set meta mark or 0x%08x comment \"%s hairpin\"\n",
 				   chain, match, fam, ipnet_fmt(&net, sub), p->mark, pc);
 			if (v4)
-				nft_sb_add(b, "add rule " TABLE " %s %s ip saddr 127.0.0.1 meta mark set meta mark or 0x%08x comment \"%s localhost\"\n",
+				sb_add(b, "add rule " TABLE " %s %s ip saddr 127.0.0.1 meta mark set meta mark or 0x%08x comment \"%s localhost\"\n",
 					   chain, match, p->mark, pc);
 		}
 	}
 	snprintf(dst, sizeof(dst), v4 ? "%s:%u" : "[%s]:%u", a, m->cont);
 	/* ::1 cannot be forwarded out of the host (IPv6 has no route_localnet) */
-	nft_sb_add(b, "add rule " TABLE " %s %s%s dnat %s to %s comment \"%s dnat %s\"\n", chain, match,
+	sb_add(b, "add rule " TABLE " %s %s%s dnat %s to %s comment \"%s dnat %s\"\n", chain, match,
 		   v4 ? "" : " ip6 daddr != ::1", fam, dst, pc, dst);
 }
 
@@ -407,7 +408,7 @@ static bool applies(const struct pm_conf *p, const struct pm_map *m, bool v4)
 }
 
 /* The expected comments of the attachment chain's rules, in order (CHECK compares them). */
-static int expected_rules(const struct pm_conf *p, struct nft_sb *b)
+static int expected_rules(const struct pm_conf *p, struct sb *b)
 {
 	for (size_t i = 0; i < p->n_maps; i++)
 		for (int f = 0; f < 2; f++)
@@ -469,7 +470,7 @@ static int port_chain_parse(const char *name, char proto[8], unsigned *port)
 
 /* Batch commands that remove an attachment chain: its jumps in the port chains, the port chains
  * (and their map elements) left empty, then the chain. Nothing when the chain is absent. */
-static int drop_cmds(struct nft *n, const char *chain, struct nft_sb *b, struct cni_error *e)
+static int drop_cmds(struct nft *n, const char *chain, struct sb *b, struct cni_error *e)
 {
 	char (*pcs)[32] = NULL;
 	size_t npc = 0;
@@ -488,7 +489,7 @@ static int drop_cmds(struct nft *n, const char *chain, struct nft_sb *b, struct 
 		}
 		for (size_t k = 0; k < cnt; k++) {
 			if (strcmp(pr[k].comment, chain) == 0)
-				nft_sb_add(b, "delete rule " TABLE " %s handle %llu\n", pcs[i], (unsigned long long)pr[k].handle);
+				sb_add(b, "delete rule " TABLE " %s handle %llu\n", pcs[i], (unsigned long long)pr[k].handle);
 			else
 				left++;
 		}
@@ -505,12 +506,12 @@ static int drop_cmds(struct nft *n, const char *chain, struct nft_sb *b, struct 
 				return -1;
 			}
 			if (r)
-				nft_sb_add(b, "delete element " TABLE " ports { %s . %u }\n", proto, port);
-			nft_sb_add(b, "delete chain " TABLE " %s\n", pcs[i]);
+				sb_add(b, "delete element " TABLE " ports { %s . %u }\n", proto, port);
+			sb_add(b, "delete chain " TABLE " %s\n", pcs[i]);
 		}
 	}
 	free(pcs);
-	nft_sb_add(b, "flush chain " TABLE " %s\ndelete chain " TABLE " %s\n", chain, chain);
+	sb_add(b, "flush chain " TABLE " %s\ndelete chain " TABLE " %s\n", chain, chain);
 	return 1;
 }
 
@@ -565,7 +566,7 @@ out:
 }
 
 /* The port chains, their map elements and this attachment's jumps, into b. 0, or -1 (e). */
-static int port_cmds(struct nft *n, const struct pm_conf *p, struct nft_sb *b, struct cni_error *e)
+static int port_cmds(struct nft *n, const struct pm_conf *p, struct sb *b, struct cni_error *e)
 {
 	char (*pcs)[32] = calloc(p->n_maps + 1, sizeof(*pcs));
 	size_t npc = 0;
@@ -587,17 +588,17 @@ static int port_cmds(struct nft *n, const struct pm_conf *p, struct nft_sb *b, s
 		if ((r = nft_get_chain(n, NFPROTO_INET, TABLE_NAME, pc, NULL, 0, e)) < 0)
 			goto out;
 		if (!r)
-			nft_sb_add(b, "add chain " TABLE " %s\n", pc);
+			sb_add(b, "add chain " TABLE " %s\n", pc);
 		/* the element too when the chain exists: a chain is no proof of its element (deleted by
 		 * hand, a flush); adding an identical element is a no-op */
-		nft_sb_add(b, "add element " TABLE " ports { %s . %u : jump %s }\n", proto_name(m->proto), m->host, pc);
+		sb_add(b, "add element " TABLE " ports { %s . %u : jump %s }\n", proto_name(m->proto), m->host, pc);
 		/* the most recent attachment first (as the reference: a pod recreated with the same
 		 * host port takes it over before the old one's DEL) */
 		if (!*p->cond[0] && !*p->cond[1])
-			nft_sb_add(b, "insert rule " TABLE " %s jump %s comment \"%s\"\n", pc, p->chain, p->chain);
+			sb_add(b, "insert rule " TABLE " %s jump %s comment \"%s\"\n", pc, p->chain, p->chain);
 		else
 			for (int f = 0; f < 2; f++)
-				nft_sb_add(b, "insert rule " TABLE " %s meta nfproto %s %sjump %s comment \"%s\"\n", pc,
+				sb_add(b, "insert rule " TABLE " %s meta nfproto %s %sjump %s comment \"%s\"\n", pc,
 					   f == 0 ? "ipv4" : "ipv6", p->cond[f], p->chain, p->chain);
 	}
 	rc = 0;
@@ -608,7 +609,7 @@ out:
 
 /* The table's skeleton and base rules when they are not intact, and the masquerade rule of the
  * mark when snat wants it and it is missing, into b. */
-static int base_cmds(struct nft *n, const struct pm_conf *p, struct nft_sb *b, struct cni_error *e)
+static int base_cmds(struct nft *n, const struct pm_conf *p, struct sb *b, struct cni_error *e)
 {
 	bool seen;
 	int r;
@@ -617,7 +618,7 @@ static int base_cmds(struct nft *n, const struct pm_conf *p, struct nft_sb *b, s
 	if (!r) {
 		skeleton(b);
 		for (size_t i = 0; i < sizeof(base_rules) / sizeof(base_rules[0]); i++)
-			nft_sb_add(b, "flush chain " TABLE " %s\nadd rule " TABLE " %s %s comment \"%s\"\n", base_rules[i].chain,
+			sb_add(b, "flush chain " TABLE " %s\nadd rule " TABLE " %s %s comment \"%s\"\n", base_rules[i].chain,
 				   base_rules[i].chain, base_rules[i].rule, base_rules[i].comment);
 	}
 	if (p->snat && (r = seen ? masq_rule(n, p->mark, e) : 0) <= 0) {
@@ -625,7 +626,7 @@ static int base_cmds(struct nft *n, const struct pm_conf *p, struct nft_sb *b, s
 			return -1;
 		if (!b->n)
 			skeleton(b);
-		nft_sb_add(b, "add rule " TABLE " postrouting meta mark and 0x%08x == 0x%08x masquerade comment \"masquerade mark 0x%08x\"\n",
+		sb_add(b, "add rule " TABLE " postrouting meta mark and 0x%08x == 0x%08x masquerade comment \"masquerade mark 0x%08x\"\n",
 			   p->mark, p->mark, p->mark);
 	}
 	return 0;
@@ -641,7 +642,7 @@ static void undo_chain(void *arg)
 {
 	struct chain_undo *x = arg;
 	struct cni_error ig = { 0 };
-	struct nft_sb rb = { 0 };
+	struct sb rb = { 0 };
 	if (drop_cmds(x->n, x->chain, &rb, &ig) > 0 && !rb.oom)
 		nft_run(x->n, rb.s, &ig);
 	free(rb.s);
@@ -651,7 +652,7 @@ static int cmd_add(struct cni_ctx *c, void *conf, struct cni_result *out)
 {
 	struct pm_conf *p = conf;
 	struct nft *n = NULL;
-	struct nft_sb b = { 0 }, del = { 0 };
+	struct sb b = { 0 }, del = { 0 };
 	struct undo u = { 0 };
 	int lock = -1, rc = -1;
 
@@ -667,7 +668,7 @@ static int cmd_add(struct cni_ctx *c, void *conf, struct cni_result *out)
 		}
 		if (base_cmds(n, p, &b, &c->err) < 0)
 			goto out;
-		nft_sb_add(&b, "add chain " TABLE " %s { comment \"%s\"; }\n", p->chain, p->comment);
+		sb_add(&b, "add chain " TABLE " %s { comment \"%s\"; }\n", p->chain, p->comment);
 		if (expected_rules(p, &b) < 0 || port_cmds(n, p, &b, &c->err) < 0 || b.oom) {
 			if (!c->err.code)
 				cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
@@ -722,7 +723,7 @@ static int cmd_del(struct cni_ctx *c, void *conf)
 	char ref[29];
 	struct pm_conf *p = conf;
 	struct nft *n = NULL;
-	struct nft_sb b = { 0 };
+	struct sb b = { 0 };
 	int lock = -1, rc = -1;
 
 	if ((lock = nft_lock(&c->err)) < 0 || nft_open(&n, &c->err) < 0)
@@ -759,7 +760,7 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 {
 	struct pm_conf *p = conf;
 	struct nft *n = NULL;
-	struct nft_sb b = { 0 };
+	struct sb b = { 0 };
 	struct nft_rule_info *r = NULL;
 	size_t cnt = 0;
 	int rc = -1, x;
@@ -857,7 +858,7 @@ static int cmd_gc(struct cni_ctx *c, void *conf)
 {
 	(void)conf; /* the network name and the valid attachments are all GC needs */
 	struct nft *n = NULL;
-	struct nft_sb b = { 0 };
+	struct sb b = { 0 };
 	struct nft_chain_info *ch = NULL;
 	size_t nch = 0;
 	char nh[17], pre[20];
@@ -911,7 +912,7 @@ static int cmd_status(struct cni_ctx *c, void *conf)
 {
 	(void)conf;
 	struct nft *n = NULL;
-	struct nft_sb b = { 0 };
+	struct sb b = { 0 };
 	int rc = -1;
 
 	if (nft_open(&n, &c->err) < 0)
@@ -919,7 +920,7 @@ static int cmd_status(struct cni_ctx *c, void *conf)
 	/* can the kernel take our table (nat chains, fib, the map)? a dry run */
 	skeleton(&b);
 	for (size_t i = 0; i < sizeof(base_rules) / sizeof(base_rules[0]); i++)
-		nft_sb_add(&b, "add rule " TABLE " %s %s\n", base_rules[i].chain, base_rules[i].rule);
+		sb_add(&b, "add rule " TABLE " %s %s\n", base_rules[i].chain, base_rules[i].rule);
 	if (b.oom) {
 		cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
 		goto out;
