@@ -28,6 +28,7 @@
 #include "fault.h"
 #include "masq.h"
 #include "nft.h"
+#include "nfttab.h"
 #include "sb.h"
 #include "nl.h"
 #include "sha512.h"
@@ -37,8 +38,8 @@
 
 #define TABLE_NAME "cni_c_portmap"
 #define TABLE "inet " TABLE_NAME
-#define CHAIN_LEN 36 /* "a-" 16 hex "-" 16 hex NUL */
-#define COMMENT_MAX 128
+#define CHAIN_LEN NFTTAB_CHAIN_LEN
+#define COMMENT_MAX NFT_COMMENT_MAX
 #define MAX_COND 32
 
 struct pm_map {
@@ -244,21 +245,41 @@ static void container_ips(struct cni_ctx *c, struct pm_conf *p)
 	}
 }
 
+/* ---- the table ---- */
+
+/* The hook chains' rules carry comments, so ADD and CHECK can tell they are intact from one
+ * read each; postrouting holds one masquerade rule per mark in use (no base rule). */
+static const struct nfttab_map pm_maps[] = { { "ports", "inet_proto . inet_service" }, { NULL, NULL } };
+static const struct nfttab_chain pm_chains[] = {
+	{ "prerouting", "type nat hook prerouting priority dstnat; policy accept;" },
+	{ "output", "type nat hook output priority -100; policy accept;" },
+	{ "postrouting", "type nat hook postrouting priority srcnat; policy accept;" },
+	{ NULL, NULL },
+};
+static const struct nfttab_rule pm_rules[] = {
+	{ "prerouting", "fib daddr type local meta l4proto . th dport vmap @ports", "host ports" },
+	{ "output", "fib daddr type local meta l4proto . th dport vmap @ports", "host ports (local)" },
+	{ NULL, NULL, NULL },
+};
+static const struct nfttab tab = {
+	.family = NFPROTO_INET,
+	.ref = TABLE,
+	.name = TABLE_NAME,
+	.comment = "CNI host ports (cni-c portmap)",
+	.maps = pm_maps,
+	.chains = pm_chains,
+	.rules = pm_rules,
+	.chain_prefix = "a-",
+	.naming = NFTTAB_NET_ATTACHMENT,
+	.who = "portmap",
+	.altered = "the prerouting or output chain of table " TABLE " was altered",
+	.missing = "table " TABLE " or its hook chains are missing",
+};
+
 static int chain_name(const char *network, const char *ifname, const char *cid, char out[CHAIN_LEN],
 		      struct cni_error *e)
 {
-	char nh[17], ah[17];
-	size_t li = strlen(ifname), lc = strlen(cid);
-	char *buf = malloc(li + lc + 2);
-
-	if (!buf)
-		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-	sprintf(buf, "%s:%s", ifname, cid);
-	sha512_hex(network, strlen(network), nh, 16);
-	sha512_hex(buf, li + lc + 1, ah, 16);
-	free(buf);
-	snprintf(out, CHAIN_LEN, "a-%s-%s", nh, ah);
-	return 0;
+	return nfttab_chain_name(&tab, network, ifname, cid, out, e);
 }
 
 static int parse_fields(struct cni_ctx *c, struct pm_conf *p, bool need_prev)
@@ -316,47 +337,13 @@ static int parse(struct cni_ctx *c, void *conf)
 
 /* ---- the rules ---- */
 
-static const struct {
-	const char *chain, *rule, *comment;
-} base_rules[] = {
-	{ "prerouting", "fib daddr type local meta l4proto . th dport vmap @ports", "host ports" },
-	{ "output", "fib daddr type local meta l4proto . th dport vmap @ports", "host ports (local)" },
-};
-
-static void skeleton(struct sb *b)
-{
-	sb_add(b, "add table " TABLE " { comment \"CNI host ports (cni-c portmap)\"; }\n"
-		      "add map " TABLE " ports { type inet_proto . inet_service : verdict; }\n"
-		      "add chain " TABLE " prerouting { type nat hook prerouting priority dstnat; policy accept; }\n"
-		      "add chain " TABLE " output { type nat hook output priority -100; policy accept; }\n"
-		      "add chain " TABLE " postrouting { type nat hook postrouting priority srcnat; policy accept; }\n");
-}
-
-/* 1 when both hook chains hold exactly their rule; 0 otherwise (absent or altered); -1 error. */
-static int base_intact(struct nft *n, bool *seen, struct cni_error *e)
-{
-	bool ok = true;
-	*seen = false;
-	for (size_t i = 0; i < sizeof(base_rules) / sizeof(base_rules[0]); i++) {
-		struct nft_rule_info *r = NULL;
-		size_t cnt = 0;
-		int rc = nft_get_rules(n, NFPROTO_INET, TABLE_NAME, base_rules[i].chain, &r, &cnt, e);
-		if (rc < 0)
-			return -1;
-		*seen |= rc == 1;
-		ok = ok && rc == 1 && cnt == 1 && strcmp(r[0].comment, base_rules[i].comment) == 0;
-		free(r);
-	}
-	return ok;
-}
-
 /* Is there a postrouting rule masquerading this mark? 1/0/-1 */
 static int masq_rule(struct nft *n, uint32_t mark, struct cni_error *e)
 {
 	struct nft_rule_info *r = NULL;
 	size_t cnt = 0;
 	char want[40];
-	int rc = nft_get_rules(n, NFPROTO_INET, TABLE_NAME, "postrouting", &r, &cnt, e), found = 0;
+	int rc = nfttab_rules(n, &tab, "postrouting", &r, &cnt, e), found = 0;
 
 	snprintf(want, sizeof(want), "masquerade mark 0x%08x", mark);
 	for (size_t i = 0; rc == 1 && i < cnt && !found; i++)
@@ -422,7 +409,7 @@ static int port_chains_of(struct nft *n, const char *chain, char (**out)[32], si
 {
 	struct nft_rule_info *r = NULL;
 	size_t nr = 0;
-	int rc = nft_get_rules(n, NFPROTO_INET, TABLE_NAME, chain, &r, &nr, e);
+	int rc = nfttab_rules(n, &tab, chain, &r, &nr, e);
 
 	*out = NULL;
 	*cnt = 0;
@@ -483,7 +470,7 @@ static int drop_cmds(struct nft *n, const char *chain, struct sb *b, struct cni_
 		size_t cnt = 0, left = 0;
 		char proto[8];
 		unsigned port;
-		if ((r = nft_get_rules(n, NFPROTO_INET, TABLE_NAME, pcs[i], &pr, &cnt, e)) < 0) {
+		if ((r = nfttab_rules(n, &tab, pcs[i], &pr, &cnt, e)) < 0) {
 			free(pcs);
 			return -1;
 		}
@@ -496,12 +483,11 @@ static int drop_cmds(struct nft *n, const char *chain, struct sb *b, struct cni_
 		free(pr);
 		if (r == 1 && !left && port_chain_parse(pcs[i], proto, &port) == 0) {
 			/* the element, unless someone removed it already (deleting it again fails the batch) */
-			uint8_t key[8] = { 0 };
+			uint8_t key[8];
 			char tgt[64];
-			key[0] = strcmp(proto, "udp") == 0 ? IPPROTO_UDP : strcmp(proto, "sctp") == 0 ? IPPROTO_SCTP : IPPROTO_TCP;
-			key[4] = (uint8_t)(port >> 8);
-			key[5] = (uint8_t)(port & 0xff);
-			if ((r = nft_get_map_elem(n, NFPROTO_INET, TABLE_NAME, "ports", key, sizeof(key), tgt, sizeof(tgt), e)) < 0) {
+			nfttab_key_port(strcmp(proto, "udp") == 0 ? IPPROTO_UDP : strcmp(proto, "sctp") == 0 ? IPPROTO_SCTP : IPPROTO_TCP,
+					port, key);
+			if ((r = nfttab_elem(n, &tab, "ports", key, sizeof(key), tgt, sizeof(tgt), e)) < 0) {
 				free(pcs);
 				return -1;
 			}
@@ -511,7 +497,7 @@ static int drop_cmds(struct nft *n, const char *chain, struct sb *b, struct cni_
 		}
 	}
 	free(pcs);
-	sb_add(b, "flush chain " TABLE " %s\ndelete chain " TABLE " %s\n", chain, chain);
+	nfttab_drop_chain(b, &tab, chain);
 	return 1;
 }
 
@@ -585,7 +571,7 @@ static int port_cmds(struct nft *n, const struct pm_conf *p, struct sb *b, struc
 		if (done)
 			continue;
 		snprintf(pcs[npc++], 32, "%s", pc);
-		if ((r = nft_get_chain(n, NFPROTO_INET, TABLE_NAME, pc, NULL, 0, e)) < 0)
+		if ((r = nfttab_chain(n, &tab, pc, NULL, 0, e)) < 0)
 			goto out;
 		if (!r)
 			sb_add(b, "add chain " TABLE " %s\n", pc);
@@ -613,19 +599,13 @@ static int base_cmds(struct nft *n, const struct pm_conf *p, struct sb *b, struc
 {
 	bool seen;
 	int r;
-	if ((r = base_intact(n, &seen, e)) < 0)
+	if (nfttab_ensure(n, &tab, b, &seen, e) < 0)
 		return -1;
-	if (!r) {
-		skeleton(b);
-		for (size_t i = 0; i < sizeof(base_rules) / sizeof(base_rules[0]); i++)
-			sb_add(b, "flush chain " TABLE " %s\nadd rule " TABLE " %s %s comment \"%s\"\n", base_rules[i].chain,
-				   base_rules[i].chain, base_rules[i].rule, base_rules[i].comment);
-	}
 	if (p->snat && (r = seen ? masq_rule(n, p->mark, e) : 0) <= 0) {
 		if (r < 0)
 			return -1;
 		if (!b->n)
-			skeleton(b);
+			nfttab_skeleton(b, &tab, false, false);
 		sb_add(b, "add rule " TABLE " postrouting meta mark and 0x%08x == 0x%08x masquerade comment \"masquerade mark 0x%08x\"\n",
 			   p->mark, p->mark, p->mark);
 	}
@@ -662,10 +642,8 @@ static int cmd_add(struct cni_ctx *c, void *conf, struct cni_result *out)
 		/* a repeated ADD replaces what this attachment had */
 		if (drop_cmds(n, p->chain, &del, &c->err) < 0)
 			goto out;
-		if (del.n && nft_run(n, del.s, &c->err) < 0) {
-			cni_err_prefix(&c->err, "portmap: replacing %s: ", p->chain);
+		if (nfttab_run(n, &del, &c->err, "portmap: replacing %s: ", p->chain) < 0)
 			goto out;
-		}
 		if (base_cmds(n, p, &b, &c->err) < 0)
 			goto out;
 		sb_add(&b, "add chain " TABLE " %s { comment \"%s\"; }\n", p->chain, p->comment);
@@ -674,8 +652,7 @@ static int cmd_add(struct cni_ctx *c, void *conf, struct cni_result *out)
 				cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
 			goto out;
 		}
-		if (nft_run(n, b.s, &c->err) < 0) {
-			cni_err_prefix(&c->err, "portmap: ");
+		if (nfttab_run(n, &b, &c->err, "portmap: ") < 0) {
 			if (*p->cond[0] || *p->cond[1])
 				cni_err_details(&c->err, "check conditionsV4/conditionsV6: they are nftables match expressions");
 			goto out;
@@ -728,16 +705,8 @@ static int cmd_del(struct cni_ctx *c, void *conf)
 
 	if ((lock = nft_lock(&c->err)) < 0 || nft_open(&n, &c->err) < 0)
 		goto out;
-	if (drop_cmds(n, p->chain, &b, &c->err) < 0)
+	if (drop_cmds(n, p->chain, &b, &c->err) < 0 || nfttab_run(n, &b, &c->err, "portmap: removing %s: ", p->chain) < 0)
 		goto out;
-	if (b.oom) {
-		cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
-		goto out;
-	}
-	if (b.n && nft_run(n, b.s, &c->err) < 0) {
-		cni_err_prefix(&c->err, "portmap: removing %s: ", p->chain);
-		goto out;
-	}
 	/* the reference portmap's iptables chain of this container (CNI-DN-<hash> under
 	 * CNI-HOSTPORT-DNAT), if the node ran it before: a stale DNAT otherwise outlives the pod */
 	if (ref_chain(c, ref) < 0 || ipt_ref_del_chain(true, ref, "CNI-HOSTPORT-DNAT", n, &c->err) < 0 ||
@@ -764,7 +733,6 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 	struct nft_rule_info *r = NULL;
 	size_t cnt = 0;
 	int rc = -1, x;
-	bool seen;
 
 	if (!p->n_maps || !(p->has4 || p->has6)) {
 		rc = 0;
@@ -772,19 +740,14 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 	}
 	if (nft_open(&n, &c->err) < 0)
 		goto out;
-	if ((x = base_intact(n, &seen, &c->err)) <= 0) {
-		if (!x)
-			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: %s",
-				 seen ? "the prerouting or output chain of table " TABLE " was altered"
-				      : "table " TABLE " or its hook chains are missing");
+	if (nfttab_check(n, &tab, &c->err) < 0)
 		goto out;
-	}
 	if (p->snat && (x = masq_rule(n, p->mark, &c->err)) <= 0) {
 		if (!x)
 			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: no masquerade rule for mark 0x%08x in chain postrouting of table " TABLE, p->mark);
 		goto out;
 	}
-	if ((x = nft_get_rules(n, NFPROTO_INET, TABLE_NAME, p->chain, &r, &cnt, &c->err)) <= 0) {
+	if ((x = nfttab_rules(n, &tab, p->chain, &r, &cnt, &c->err)) <= 0) {
 		if (!x)
 			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: chain %s of container %s (%s) is missing from table " TABLE,
 				 p->chain, c->container_id, c->ifname);
@@ -820,12 +783,12 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 		struct nft_rule_info *pr = NULL;
 		size_t pn = 0;
 		bool found = false;
-		uint8_t key[8] = { 0 };
+		uint8_t key[8];
 		char tgt[64];
 		if (!applies(p, &p->maps[i], true) && !applies(p, &p->maps[i], false))
 			continue;
 		snprintf(pc, sizeof(pc), "p-%s-%u", proto_name(p->maps[i].proto), p->maps[i].host);
-		if ((x = nft_get_rules(n, NFPROTO_INET, TABLE_NAME, pc, &pr, &pn, &c->err)) < 0)
+		if ((x = nfttab_rules(n, &tab, pc, &pr, &pn, &c->err)) < 0)
 			goto out;
 		for (size_t j = 0; j < pn && !found; j++)
 			found = strcmp(pr[j].comment, p->chain) == 0;
@@ -835,10 +798,8 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 				 proto_name(p->maps[i].proto), p->maps[i].host, p->chain);
 			goto out;
 		}
-		key[0] = p->maps[i].proto;
-		key[4] = (uint8_t)(p->maps[i].host >> 8);
-		key[5] = (uint8_t)(p->maps[i].host & 0xff);
-		if ((x = nft_get_map_elem(n, NFPROTO_INET, TABLE_NAME, "ports", key, sizeof(key), tgt, sizeof(tgt), &c->err)) < 0)
+		nfttab_key_port(p->maps[i].proto, p->maps[i].host, key);
+		if ((x = nfttab_elem(n, &tab, "ports", key, sizeof(key), tgt, sizeof(tgt), &c->err)) < 0)
 			goto out;
 		if (!x || strcmp(tgt, pc) != 0) {
 			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: map ports of table " TABLE " has no element %s . %u leading to %s",
@@ -861,43 +822,20 @@ static int cmd_gc(struct cni_ctx *c, void *conf)
 	struct sb b = { 0 };
 	struct nft_chain_info *ch = NULL;
 	size_t nch = 0;
-	char nh[17], pre[20];
 	int lock = -1, rc = -1;
 
-	sha512_hex(c->name, strlen(c->name), nh, 16);
-	snprintf(pre, sizeof(pre), "a-%s-", nh);
 	if ((lock = nft_lock(&c->err)) < 0 || nft_open(&n, &c->err) < 0)
 		goto out;
-	/* one dump of the table's chains (none when there is no table) */
-	if (nft_list_chains(n, NFPROTO_INET, TABLE_NAME, &ch, &nch, &c->err) < 0)
+	if (nfttab_stale(n, &tab, c->name, c->valid, c->n_valid, &ch, &nch, &c->err) < 0)
 		goto out;
 	for (size_t k = 0; k < nch; k++) {
-		const char *name = ch[k].name;
-		bool keep = false;
-		if (strncmp(name, pre, strlen(pre)) != 0)
-			continue;
-		for (size_t i = 0; i < c->n_valid && !keep; i++) {
-			char want[CHAIN_LEN];
-			if (c->valid[i].container_id && c->valid[i].ifname &&
-			    chain_name(c->name, c->valid[i].ifname, c->valid[i].container_id, want, &c->err) == 0)
-				keep = strcmp(want, name) == 0;
-		}
-		if (keep)
-			continue;
 		/* one batch per stale attachment, each planned on the table as the previous one left
 		 * it: planned together, two sharing a host port each saw the other's jump and neither
 		 * removed the port chain and its element */
 		b.n = 0;
-		if (drop_cmds(n, name, &b, &c->err) < 0)
+		if (drop_cmds(n, ch[k].name, &b, &c->err) < 0 ||
+		    nfttab_run(n, &b, &c->err, "portmap GC of network %s: ", c->name) < 0)
 			goto out;
-		if (b.oom) {
-			cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
-			goto out;
-		}
-		if (b.n && nft_run(n, b.s, &c->err) < 0) {
-			cni_err_prefix(&c->err, "portmap GC of network %s: ", c->name);
-			goto out;
-		}
 	}
 	rc = 0;
 out:
@@ -918,9 +856,7 @@ static int cmd_status(struct cni_ctx *c, void *conf)
 	if (nft_open(&n, &c->err) < 0)
 		goto out;
 	/* can the kernel take our table (nat chains, fib, the map)? a dry run */
-	skeleton(&b);
-	for (size_t i = 0; i < sizeof(base_rules) / sizeof(base_rules[0]); i++)
-		sb_add(&b, "add rule " TABLE " %s %s\n", base_rules[i].chain, base_rules[i].rule);
+	nfttab_skeleton(&b, &tab, true, false);
 	if (b.oom) {
 		cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
 		goto out;
