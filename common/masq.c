@@ -80,17 +80,17 @@ static int hash2(const char *a, const char *sep, const char *b, char *out, size_
 
 /* The table. The base chain's rules carry comments, so ADD and CHECK can tell the chain is
  * intact from one cheap read (and ADD leaves an intact chain alone). */
-static const struct nfttab_map masq_maps[] = { { "masq4", "ipv4_addr" }, { "masq6", "ipv6_addr" }, { NULL, NULL } };
+static const struct nfttab_map masq_maps[] = { { "masq4", "ipv4_addr" }, { "masq6", "ipv6_addr" }, { "", "" } };
 static const struct nfttab_chain masq_chains[] = {
 	{ "postrouting", "type nat hook postrouting priority srcnat; policy accept;" },
-	{ NULL, NULL },
+	{ "", NULL },
 };
 static const struct nfttab_rule masq_rules[] = {
 	{ "postrouting", "ip daddr 224.0.0.0/4 return", "multicast: no SNAT (IPv4)" },
 	{ "postrouting", "ip6 daddr ff00::/8 return", "multicast: no SNAT (IPv6)" },
 	{ "postrouting", "ip saddr vmap @masq4", "IPv4 container addresses" },
 	{ "postrouting", "ip6 saddr vmap @masq6", "IPv6 container addresses" },
-	{ NULL, NULL, NULL },
+	{ "", NULL, NULL },
 };
 static const struct nfttab tab = {
 	.family = NFPROTO_INET,

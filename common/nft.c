@@ -960,20 +960,35 @@ static bool st_verdict(struct rctx *c)
 	return true;
 }
 
-/* The statements by their first word; `ends` marks those that end a run of mergeable matches. */
+/* The statements by their first word; from ST_MASQ on they end a run of mergeable matches.
+ * (Names in arrays and a switch, not pointers: a static-pie binary pays a relocation for each.) */
+enum { ST_COMMENT, ST_ADDR, ST_IFNAME, ST_META, ST_PORT, ST_FIB, ST_ETHER, ST_MASQ, ST_DNAT, ST_VERDICT };
 static const struct {
-	const char *word;
-	bool (*fn)(struct rctx *c);
-	bool ends;
+	char word[11];
+	uint8_t kind;
 } statements[] = {
-	{ "comment", st_comment, false }, { "ip", st_addr, false },       { "ip6", st_addr, false },
-	{ "iifname", st_ifname, false },  { "oifname", st_ifname, false }, { "meta", st_meta, false },
-	{ "th", st_port, false },         { "tcp", st_port, false },       { "udp", st_port, false },
-	{ "sctp", st_port, false },       { "fib", st_fib, false },        { "ether", st_ether, false },
-	{ "masquerade", st_masquerade, true }, { "dnat", st_dnat, true },  { "return", st_verdict, true },
-	{ "drop", st_verdict, true },     { "accept", st_verdict, true },  { "jump", st_verdict, true },
-	{ "goto", st_verdict, true },
+	{ "comment", ST_COMMENT }, { "ip", ST_ADDR },       { "ip6", ST_ADDR },       { "iifname", ST_IFNAME },
+	{ "oifname", ST_IFNAME },  { "meta", ST_META },     { "th", ST_PORT },        { "tcp", ST_PORT },
+	{ "udp", ST_PORT },        { "sctp", ST_PORT },     { "fib", ST_FIB },        { "ether", ST_ETHER },
+	{ "masquerade", ST_MASQ }, { "dnat", ST_DNAT },     { "return", ST_VERDICT }, { "drop", ST_VERDICT },
+	{ "accept", ST_VERDICT },  { "jump", ST_VERDICT },  { "goto", ST_VERDICT },
 };
+
+static bool statement(struct rctx *c, int kind)
+{
+	switch (kind) {
+	case ST_COMMENT: return st_comment(c);
+	case ST_ADDR: return st_addr(c);
+	case ST_IFNAME: return st_ifname(c);
+	case ST_META: return st_meta(c);
+	case ST_PORT: return st_port(c);
+	case ST_FIB: return st_fib(c);
+	case ST_ETHER: return st_ether(c);
+	case ST_MASQ: return st_masquerade(c);
+	case ST_DNAT: return st_dnat(c);
+	default: return st_verdict(c);
+	}
+}
 
 /* One rule's expressions, t[0..n); *comment set when it has one. false: a form this does not know,
  * *bad at the token. */
@@ -994,9 +1009,9 @@ static bool rule_exprs(struct nlbuf *w, int fam, const struct tok *t, size_t n, 
 		if (k == ns)
 			break;
 		/* statements other than matches end a run of mergeable matches */
-		if (statements[k].ends || (is(x, "meta") && c.i + 2 < n && is(&t[c.i + 2], "set")))
+		if (statements[k].kind >= ST_MASQ || (is(x, "meta") && c.i + 2 < n && is(&t[c.i + 2], "set")))
 			pl->seg++;
-		ok = statements[k].fn(&c);
+		ok = statement(&c, statements[k].kind);
 	}
 	if (ok && c.i >= n)
 		return true;
@@ -1020,13 +1035,6 @@ bool nft_match_ok(const char *expr)
 }
 
 /* ---- sets, chains ---- */
-
-/* The user data nft 1.0 stores with each map type (key byte order, and for the concatenation
- * its typeof description), byte for byte: `nft list` prints the key from it. */
-static const unsigned char ud_ip[] = { 0, 4, 2, 0, 0, 0, 1, 4, 0, 0, 0, 0, 6, 4, 0, 0, 0, 0 };
-static const unsigned char ud_ifname[] = { 0, 4, 1, 0, 0, 0, 1, 4, 0, 0, 0, 0, 6, 4, 0, 0, 0, 0 };
-static const unsigned char ud_concat[] = { 0, 4, 0, 0, 0, 0, 1, 4, 0, 0, 0, 0, 3, 8, 0, 4,
-					   0x0d, 0, 0, 0, 1, 0, 6, 4, 0, 0, 0, 0 };
 
 static bool hook_num(const struct tok *t, uint32_t *h)
 {
@@ -1135,19 +1143,31 @@ static bool cmd_add_table(struct cctx *c)
 	return true;
 }
 
-/* The key types of the maps this suite writes: the words after "type", what the kernel and nft
- * store for them. */
+/* The key types of the maps this suite writes: the words after "type" and what the kernel
+ * stores for them. (Arrays, not pointers: a static-pie binary pays a relocation for each.) */
 static const struct {
-	const char *w1, *w2; /* w2: the second word of a concatenation ("w1 . w2"), else NULL */
-	uint32_t ktype, klen;
-	const unsigned char *ud;
-	size_t udlen;
+	char w1[11], w2[13]; /* w2: the second word of a concatenation ("w1 . w2"), else "" */
+	uint16_t ktype;
+	uint8_t klen, order; /* the key's byte order in nft's user data: 2 big endian, 1 host */
 } map_types[] = {
-	{ "ipv4_addr", NULL, 7, 4, ud_ip, sizeof(ud_ip) },
-	{ "ipv6_addr", NULL, 8, 16, ud_ip, sizeof(ud_ip) },
-	{ "ifname", NULL, 41, 16, ud_ifname, sizeof(ud_ifname) },
-	{ "inet_proto", "inet_service", 12 << 6 | 13, 8, ud_concat, sizeof(ud_concat) },
+	{ "ipv4_addr", "", 7, 4, 2 },
+	{ "ipv6_addr", "", 8, 16, 2 },
+	{ "ifname", "", 41, 16, 1 },
+	{ "inet_proto", "inet_service", 12 << 6 | 13, 8, 0 },
 };
+
+/* The user data nft 1.0 stores with a map (key byte order, and for the concatenation its typeof
+ * description), byte for byte: `nft list` prints the key from it. */
+static void map_udata(struct nlbuf *w, uint8_t order)
+{
+	static const unsigned char concat[] = { 0, 4, 0, 0, 0, 0, 1, 4, 0, 0, 0, 0, 3, 8, 0, 4,
+						0x0d, 0, 0, 0, 1, 0, 6, 4, 0, 0, 0, 0 };
+	unsigned char ud[] = { 0, 4, order, 0, 0, 0, 1, 4, 0, 0, 0, 0, 6, 4, 0, 0, 0, 0 };
+	if (order)
+		nlb_put(w, NFTA_SET_USERDATA, ud, sizeof(ud));
+	else
+		nlb_put(w, NFTA_SET_USERDATA, concat, sizeof(concat));
+}
 
 /* add map F T NAME { type KEY : verdict; } */
 static bool cmd_add_map(struct cctx *c)
@@ -1158,7 +1178,7 @@ static bool cmd_add_map(struct cctx *c)
 	if (n < 10 || !is(&t[5], "{") || !is(&t[6], "type"))
 		return false;
 	for (k = 0; k < sizeof(map_types) / sizeof(map_types[0]) && !i; k++)
-		if (is(&t[7], map_types[k].w1) && !map_types[k].w2)
+		if (is(&t[7], map_types[k].w1) && !map_types[k].w2[0])
 			i = 8;
 		else if (is(&t[7], map_types[k].w1) && n >= 12 && is(&t[8], ".") && is(&t[9], map_types[k].w2))
 			i = 10;
@@ -1177,7 +1197,7 @@ static bool cmd_add_map(struct cctx *c)
 	put_be32(c->w, NFTA_SET_DATA_TYPE, NFT_DATA_VERDICT);
 	put_be32(c->w, NFTA_SET_DATA_LEN, 0);
 	put_be32(c->w, NFTA_SET_ID, c->seq);
-	nlb_put(c->w, NFTA_SET_USERDATA, map_types[k].ud, map_types[k].udlen);
+	map_udata(c->w, map_types[k].order);
 	nlb_end(c->w);
 	return true;
 }
@@ -1308,15 +1328,28 @@ static bool cmd_element(struct cctx *c)
 	return true;
 }
 
-/* The commands by their first two words. */
+/* The commands by their first two words (arrays and a switch, as the statements). */
+enum { CMD_MAP, CMD_CHAIN, CMD_DEL_CHAIN, CMD_DEL_RULE, CMD_RULE, CMD_ELEMENT };
 static const struct {
-	const char *verb, *what;
-	bool (*fn)(struct cctx *c);
+	char verb[7], what[8];
+	uint8_t kind;
 } commands[] = {
-	{ "add", "map", cmd_add_map },        { "add", "chain", cmd_add_chain },     { "delete", "chain", cmd_del_chain },
-	{ "flush", "chain", cmd_del_chain },  { "delete", "rule", cmd_del_rule },    { "add", "rule", cmd_add_rule },
-	{ "insert", "rule", cmd_add_rule },   { "add", "element", cmd_element },     { "delete", "element", cmd_element },
+	{ "add", "map", CMD_MAP },         { "add", "chain", CMD_CHAIN },   { "delete", "chain", CMD_DEL_CHAIN },
+	{ "flush", "chain", CMD_DEL_CHAIN }, { "delete", "rule", CMD_DEL_RULE }, { "add", "rule", CMD_RULE },
+	{ "insert", "rule", CMD_RULE },    { "add", "element", CMD_ELEMENT }, { "delete", "element", CMD_ELEMENT },
 };
+
+static bool command_of(struct cctx *c, int kind)
+{
+	switch (kind) {
+	case CMD_MAP: return cmd_add_map(c);
+	case CMD_CHAIN: return cmd_add_chain(c);
+	case CMD_DEL_CHAIN: return cmd_del_chain(c);
+	case CMD_DEL_RULE: return cmd_del_rule(c);
+	case CMD_RULE: return cmd_add_rule(c);
+	default: return cmd_element(c);
+	}
+}
 
 /* Appends the message for the command t[0..n) with sequence seq. false: not a form this knows
  * (*bad: the token). */
@@ -1338,7 +1371,7 @@ static bool command(struct nlbuf *w, const struct tok *t, size_t n, uint32_t seq
 		return false;
 	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
 		if (is(&t[0], commands[k].verb) && is(&t[1], commands[k].what))
-			return commands[k].fn(&c);
+			return command_of(&c, commands[k].kind);
 	return false;
 }
 

@@ -55,7 +55,7 @@ int nfttab_chain_name(const struct nfttab *t, const char *network, const char *i
 
 static bool has_rules(const struct nfttab *t, const char *chain)
 {
-	for (const struct nfttab_rule *r = t->rules; r && r->chain; r++)
+	for (const struct nfttab_rule *r = t->rules; r->chain[0]; r++)
 		if (strcmp(r->chain, chain) == 0)
 			return true;
 	return false;
@@ -69,7 +69,7 @@ static int chain_intact(struct nft *n, const struct nfttab *t, const char *chain
 	int rc = nft_get_rules(n, t->family, t->name, chain, &r, &cnt, e);
 	bool ok = rc == 1;
 
-	for (const struct nfttab_rule *b = t->rules; ok && b->chain; b++)
+	for (const struct nfttab_rule *b = t->rules; ok && b->chain[0]; b++)
 		if (strcmp(b->chain, chain) == 0)
 			ok = k < cnt && strcmp(r[k++].comment, b->comment) == 0;
 	free(r);
@@ -85,7 +85,7 @@ int nfttab_intact(struct nft *n, const struct nfttab *t, bool *seen, struct cni_
 	if (!seen)
 		seen = &ign;
 	*seen = false;
-	for (const struct nfttab_chain *c = t->chains; c->name; c++) {
+	for (const struct nfttab_chain *c = t->chains; c->name[0]; c++) {
 		if (!has_rules(t, c->name))
 			continue;
 		if ((r = chain_intact(n, t, c->name, seen, e)) < 0)
@@ -98,16 +98,16 @@ int nfttab_intact(struct nft *n, const struct nfttab *t, bool *seen, struct cni_
 void nfttab_skeleton(struct sb *b, const struct nfttab *t, bool rules, bool flush)
 {
 	sb_add(b, "add table %s { comment \"%s\"; }\n", t->ref, t->comment);
-	for (const struct nfttab_map *m = t->maps; m && m->name; m++)
+	for (const struct nfttab_map *m = t->maps; m->name[0]; m++)
 		sb_add(b, "add map %s %s { type %s : verdict; }\n", t->ref, m->name, m->type);
-	for (const struct nfttab_chain *c = t->chains; c->name; c++)
+	for (const struct nfttab_chain *c = t->chains; c->name[0]; c++)
 		sb_add(b, "add chain %s %s { %s }\n", t->ref, c->name, c->spec);
-	for (const struct nfttab_chain *c = t->chains; rules && c->name; c++) {
+	for (const struct nfttab_chain *c = t->chains; rules && c->name[0]; c++) {
 		if (!has_rules(t, c->name))
 			continue;
 		if (flush)
 			sb_add(b, "flush chain %s %s\n", t->ref, c->name);
-		for (const struct nfttab_rule *r = t->rules; r->chain; r++)
+		for (const struct nfttab_rule *r = t->rules; r->chain[0]; r++)
 			if (strcmp(r->chain, c->name) == 0)
 				sb_add(b, "add rule %s %s %s comment \"%s\"\n", t->ref, c->name, r->rule, r->comment);
 	}
@@ -137,38 +137,11 @@ int nfttab_check(struct nft *n, const struct nfttab *t, struct cni_error *e)
 
 /* ---- reads ---- */
 
-int nfttab_chain(struct nft *n, const struct nfttab *t, const char *chain, char *comment, size_t clen,
-		 struct cni_error *e)
-{
-	return nft_get_chain(n, t->family, t->name, chain, comment, clen, e);
-}
-
-int nfttab_rules(struct nft *n, const struct nfttab *t, const char *chain, struct nft_rule_info **out, size_t *cnt,
-		 struct cni_error *e)
-{
-	return nft_get_rules(n, t->family, t->name, chain, out, cnt, e);
-}
-
-int nfttab_elem(struct nft *n, const struct nfttab *t, const char *map, const void *key, size_t klen, char *target,
-		size_t tlen, struct cni_error *e)
-{
-	return nft_get_map_elem(n, t->family, t->name, map, key, klen, target, tlen, e);
-}
-
 size_t nfttab_key_ifname(const char *ifname, uint8_t key[16])
 {
 	memset(key, 0, 16);
 	memcpy(key, ifname, strnlen(ifname, 16));
 	return 16;
-}
-
-size_t nfttab_key_port(uint8_t proto, unsigned port, uint8_t key[8])
-{
-	memset(key, 0, 8);
-	key[0] = proto;
-	key[4] = (uint8_t)(port >> 8);
-	key[5] = (uint8_t)(port & 0xff);
-	return 8;
 }
 
 int nfttab_stale(struct nft *n, const struct nfttab *t, const char *network, const struct cni_attachment *valid,

@@ -9,20 +9,24 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "err.h"
 #include "nft.h"
 #include "sb.h"
 #include "skel.h"
 
+/* (Short names are arrays, not pointers: a static-pie binary pays a relocation for each pointer.) */
 struct nfttab_map {
-	const char *name, *type; /* "masq4", "ipv4_addr" (the text after "type", before ": verdict") */
+	char name[8], type[28]; /* "masq4", "ipv4_addr" (the text after "type", before ": verdict") */
 };
 struct nfttab_chain {
-	const char *name, *spec; /* "postrouting", "type nat hook postrouting priority srcnat; policy accept;" */
+	char name[12];    /* "postrouting" */
+	const char *spec; /* "type nat hook postrouting priority srcnat; policy accept;" */
 };
 struct nfttab_rule {
-	const char *chain, *rule, *comment; /* a base rule: a base chain named here holds exactly these */
+	char chain[12];              /* a base chain named here holds exactly its base rules */
+	const char *rule, *comment;
 };
 
 /* How per-attachment chains are named (a compatibility contract with running nodes):
@@ -32,15 +36,15 @@ enum nfttab_naming { NFTTAB_NET_ATTACHMENT, NFTTAB_ATTACHMENT };
 
 struct nfttab {
 	int family;                        /* NFPROTO_INET, NFPROTO_BRIDGE */
-	const char *ref;                   /* family and name as commands write them: "inet cni_c_masq" */
-	const char *name;                  /* "cni_c_masq" */
+	char ref[24];                      /* family and name as commands write them: "inet cni_c_masq" */
+	char name[16];                     /* "cni_c_masq" */
 	const char *comment;               /* the table's */
-	const struct nfttab_map *maps;     /* each list ends with an entry whose name is NULL */
+	const struct nfttab_map *maps;     /* each list ends with an entry whose name is "" */
 	const struct nfttab_chain *chains; /* the base chains, in the order they are added */
 	const struct nfttab_rule *rules;   /* the base rules, in order */
-	const char *chain_prefix;          /* of the per-attachment chains: "a-" */
+	char chain_prefix[3];              /* of the per-attachment chains: "a-" */
 	enum nfttab_naming naming;
-	const char *who;                   /* what CHECK's errors start with: "SNAT" */
+	char who[12];                      /* what CHECK's errors start with: "SNAT" */
 	const char *altered, *missing;     /* CHECK's words for base rules changed / table or chains absent */
 };
 
@@ -68,17 +72,33 @@ int nfttab_ensure(struct nft *n, const struct nfttab *t, struct sb *b, bool *see
 int nfttab_check(struct nft *n, const struct nfttab *t, struct cni_error *e);
 
 /* Reads of the table (see nft.h for the results). */
-int nfttab_chain(struct nft *n, const struct nfttab *t, const char *chain, char *comment, size_t clen,
-		 struct cni_error *e);
-int nfttab_rules(struct nft *n, const struct nfttab *t, const char *chain, struct nft_rule_info **out, size_t *cnt,
-		 struct cni_error *e);
+static inline int nfttab_chain(struct nft *n, const struct nfttab *t, const char *chain, char *comment, size_t clen,
+			       struct cni_error *e)
+{
+	return nft_get_chain(n, t->family, t->name, chain, comment, clen, e);
+}
+static inline int nfttab_rules(struct nft *n, const struct nfttab *t, const char *chain, struct nft_rule_info **out,
+			       size_t *cnt, struct cni_error *e)
+{
+	return nft_get_rules(n, t->family, t->name, chain, out, cnt, e);
+}
 /* Where the element `key` of map leads: 1 (its chain into target), 0 absent, -1 error. */
-int nfttab_elem(struct nft *n, const struct nfttab *t, const char *map, const void *key, size_t klen, char *target,
-		size_t tlen, struct cni_error *e);
+static inline int nfttab_elem(struct nft *n, const struct nfttab *t, const char *map, const void *key, size_t klen,
+			      char *target, size_t tlen, struct cni_error *e)
+{
+	return nft_get_map_elem(n, t->family, t->name, map, key, klen, target, tlen, e);
+}
 /* Keys as the kernel stores them: an ifname NUL-padded to 16 bytes; "proto . port" as two
  * 32-bit registers (the protocol byte, then the port in network order). Return the length. */
 size_t nfttab_key_ifname(const char *ifname, uint8_t key[16]);
-size_t nfttab_key_port(uint8_t proto, unsigned port, uint8_t key[8]);
+static inline size_t nfttab_key_port(uint8_t proto, unsigned port, uint8_t key[8])
+{
+	memset(key, 0, 8);
+	key[0] = proto;
+	key[4] = (uint8_t)(port >> 8);
+	key[5] = (uint8_t)(port & 0xff);
+	return 8;
+}
 
 /* GC: the table's chains of network's attachments that are not in valid[] (entries without
  * container ID or ifname match nothing), into *out (malloc'ed, *cnt of them). 0, or -1. */

@@ -21,14 +21,14 @@
 
 /* The base chain's one rule, commented so one cheap read tells whether it is intact. */
 #define BASE_RULE "iifname vmap @ports"
-static const struct nfttab_map spoof_maps[] = { { "ports", "ifname" }, { NULL, NULL } };
+static const struct nfttab_map spoof_maps[] = { { "ports", "ifname" }, { "", "" } };
 static const struct nfttab_chain spoof_chains[] = {
 	{ "prerouting", "type filter hook prerouting priority -300; policy accept;" },
-	{ NULL, NULL },
+	{ "", NULL },
 };
 static const struct nfttab_rule spoof_rules[] = {
 	{ "prerouting", BASE_RULE, "container ports: their MAC check chain" },
-	{ NULL, NULL, NULL },
+	{ "", NULL, NULL },
 };
 static const struct nfttab tab = {
 	.family = NFPROTO_BRIDGE,

@@ -249,17 +249,17 @@ static void container_ips(struct cni_ctx *c, struct pm_conf *p)
 
 /* The hook chains' rules carry comments, so ADD and CHECK can tell they are intact from one
  * read each; postrouting holds one masquerade rule per mark in use (no base rule). */
-static const struct nfttab_map pm_maps[] = { { "ports", "inet_proto . inet_service" }, { NULL, NULL } };
+static const struct nfttab_map pm_maps[] = { { "ports", "inet_proto . inet_service" }, { "", "" } };
 static const struct nfttab_chain pm_chains[] = {
 	{ "prerouting", "type nat hook prerouting priority dstnat; policy accept;" },
 	{ "output", "type nat hook output priority -100; policy accept;" },
 	{ "postrouting", "type nat hook postrouting priority srcnat; policy accept;" },
-	{ NULL, NULL },
+	{ "", NULL },
 };
 static const struct nfttab_rule pm_rules[] = {
 	{ "prerouting", "fib daddr type local meta l4proto . th dport vmap @ports", "host ports" },
 	{ "output", "fib daddr type local meta l4proto . th dport vmap @ports", "host ports (local)" },
-	{ NULL, NULL, NULL },
+	{ "", NULL, NULL },
 };
 static const struct nfttab tab = {
 	.family = NFPROTO_INET,
