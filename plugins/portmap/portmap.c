@@ -725,28 +725,14 @@ out:
 	return rc;
 }
 
-static int cmd_check(struct cni_ctx *c, void *conf)
+/* CHECK of the attachment chain: its rules' comments, in order, are those ADD writes. */
+static int check_rules(struct nft *n, struct cni_ctx *c, const struct pm_conf *p)
 {
-	struct pm_conf *p = conf;
-	struct nft *n = NULL;
 	struct sb b = { 0 };
 	struct nft_rule_info *r = NULL;
-	size_t cnt = 0;
+	size_t cnt = 0, k = 0;
 	int rc = -1, x;
 
-	if (!p->n_maps || !(p->has4 || p->has6)) {
-		rc = 0;
-		goto out;
-	}
-	if (nft_open(&n, &c->err) < 0)
-		goto out;
-	if (nfttab_check(n, &tab, &c->err) < 0)
-		goto out;
-	if (p->snat && (x = masq_rule(n, p->mark, &c->err)) <= 0) {
-		if (!x)
-			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: no masquerade rule for mark 0x%08x in chain postrouting of table " TABLE, p->mark);
-		goto out;
-	}
 	if ((x = nfttab_rules(n, &tab, p->chain, &r, &cnt, &c->err)) <= 0) {
 		if (!x)
 			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: chain %s of container %s (%s) is missing from table " TABLE,
@@ -757,8 +743,6 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 		cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
 		goto out;
 	}
-	/* compare the comments of the rules with those ADD writes, in order */
-	size_t k = 0;
 	for (char *line = b.s, *next; line && *line; line = next, k++) {
 		next = strchr(line, '\n');
 		if (next)
@@ -777,40 +761,64 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 		cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: chain %s has %zu rules, expected %zu", p->chain, cnt, k);
 		goto out;
 	}
-	/* every host port leads here */
-	for (size_t i = 0; i < p->n_maps; i++) {
-		char pc[32];
-		struct nft_rule_info *pr = NULL;
-		size_t pn = 0;
-		bool found = false;
-		uint8_t key[8];
-		char tgt[64];
-		if (!applies(p, &p->maps[i], true) && !applies(p, &p->maps[i], false))
-			continue;
-		snprintf(pc, sizeof(pc), "p-%s-%u", proto_name(p->maps[i].proto), p->maps[i].host);
-		if ((x = nfttab_rules(n, &tab, pc, &pr, &pn, &c->err)) < 0)
-			goto out;
-		for (size_t j = 0; j < pn && !found; j++)
-			found = strcmp(pr[j].comment, p->chain) == 0;
-		free(pr);
-		if (!found) {
-			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: host port %s/%u does not lead to chain %s",
-				 proto_name(p->maps[i].proto), p->maps[i].host, p->chain);
-			goto out;
-		}
-		nfttab_key_port(p->maps[i].proto, p->maps[i].host, key);
-		if ((x = nfttab_elem(n, &tab, "ports", key, sizeof(key), tgt, sizeof(tgt), &c->err)) < 0)
-			goto out;
-		if (!x || strcmp(tgt, pc) != 0) {
-			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: map ports of table " TABLE " has no element %s . %u leading to %s",
-				 proto_name(p->maps[i].proto), p->maps[i].host, pc);
-			goto out;
-		}
-	}
 	rc = 0;
 out:
 	free(r);
 	free(b.s);
+	return rc;
+}
+
+/* CHECK of one host port: its port chain jumps to the attachment chain, its element leads there. */
+static int check_port(struct nft *n, struct cni_ctx *c, const struct pm_conf *p, const struct pm_map *m)
+{
+	struct nft_rule_info *pr = NULL;
+	size_t pn = 0;
+	bool found = false;
+	uint8_t key[8];
+	char pc[32], tgt[64];
+	int x;
+
+	snprintf(pc, sizeof(pc), "p-%s-%u", proto_name(m->proto), m->host);
+	if (nfttab_rules(n, &tab, pc, &pr, &pn, &c->err) < 0)
+		return -1;
+	for (size_t j = 0; j < pn && !found; j++)
+		found = strcmp(pr[j].comment, p->chain) == 0;
+	free(pr);
+	if (!found)
+		return cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: host port %s/%u does not lead to chain %s",
+				proto_name(m->proto), m->host, p->chain);
+	nfttab_key_port(m->proto, m->host, key);
+	if ((x = nfttab_elem(n, &tab, "ports", key, sizeof(key), tgt, sizeof(tgt), &c->err)) < 0)
+		return -1;
+	if (!x || strcmp(tgt, pc) != 0)
+		return cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: map ports of table " TABLE " has no element %s . %u leading to %s",
+				proto_name(m->proto), m->host, pc);
+	return 0;
+}
+
+static int cmd_check(struct cni_ctx *c, void *conf)
+{
+	struct pm_conf *p = conf;
+	struct nft *n = NULL;
+	int rc = -1, x;
+
+	if (!p->n_maps || !(p->has4 || p->has6))
+		return 0;
+	if (nft_open(&n, &c->err) < 0 || nfttab_check(n, &tab, &c->err) < 0)
+		goto out;
+	if (p->snat && (x = masq_rule(n, p->mark, &c->err)) <= 0) {
+		if (!x)
+			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: no masquerade rule for mark 0x%08x in chain postrouting of table " TABLE, p->mark);
+		goto out;
+	}
+	if (check_rules(n, c, p) < 0)
+		goto out;
+	/* every host port leads here */
+	for (size_t i = 0; i < p->n_maps; i++)
+		if ((applies(p, &p->maps[i], true) || applies(p, &p->maps[i], false)) && check_port(n, c, p, &p->maps[i]) < 0)
+			goto out;
+	rc = 0;
+out:
 	nft_close(n);
 	return rc;
 }
