@@ -20,6 +20,8 @@
 
 #include "conf.h"
 #include "nft.h"
+#include "nfttab.h"
+#include "sb.h"
 #include "sha512.h"
 
 #define TABLE_NAME "cni_c_masq"
@@ -27,8 +29,8 @@
 #define REF_TABLE_NAME "cni_plugins_masquerade"
 #define REF_TABLE "inet " REF_TABLE_NAME
 #define REF_CHAIN "masq_checks"
-#define COMMENT_MAX 128 /* nftables' limit for a comment, in bytes */
-#define CHAIN_LEN 36    /* "a-" 16 hex "-" 16 hex NUL */
+#define COMMENT_MAX NFT_COMMENT_MAX
+#define CHAIN_LEN NFTTAB_CHAIN_LEN
 
 extern char **environ;
 
@@ -59,12 +61,7 @@ static const char *map_of(const struct ip *ip) { return ip_is_v4(ip) ? "masq4" :
 
 /* ---- names ---- */
 
-static void net_hash(const char *network, char out[17])
-{
-	sha512_hex(network, strlen(network), out, 16);
-}
-
-/* sha512(a + sep + b) truncated to hexlen: the two hashes the reference derives names from. */
+/* sha512(a + sep + b) truncated to hexlen: the reference's iptables chain name. */
 static int hash2(const char *a, const char *sep, const char *b, char *out, size_t hexlen, struct cni_error *e)
 {
 	size_t la = strlen(a), ls = strlen(sep), lb = strlen(b);
@@ -79,75 +76,48 @@ static int hash2(const char *a, const char *sep, const char *b, char *out, size_
 	return 0;
 }
 
-/* "<16 hex of sha512(network)>-<16 hex of sha512(ifname:containerID)>": our chain's middle
- * and, as it happens, the prefix of the reference's nftables rule comments too. */
-static int instance_hash(const struct masq_id *id, char out[34], struct cni_error *e)
-{
-	char nh[17], ah[17];
-	net_hash(id->network, nh);
-	if (hash2(id->ifname, ":", id->container_id, ah, 16, e) < 0)
-		return -1;
-	snprintf(out, 34, "%s-%s", nh, ah);
-	return 0;
-}
-
-static int chain_name(const struct masq_id *id, char out[CHAIN_LEN], struct cni_error *e)
-{
-	char h[34];
-	if (instance_hash(id, h, e) < 0)
-		return -1;
-	snprintf(out, CHAIN_LEN, "a-%s", h);
-	return 0;
-}
-
 /* ---- nftables backend ---- */
 
-/* The base chain, in order. Each rule carries its comment so ADD and CHECK can tell the
- * chain is intact from one cheap read (and ADD leaves an intact chain alone). */
-static const struct {
-	const char *rule, *comment;
-} base_rules[] = {
-	{ "ip daddr 224.0.0.0/4 return", "multicast: no SNAT (IPv4)" },
-	{ "ip6 daddr ff00::/8 return", "multicast: no SNAT (IPv6)" },
-	{ "ip saddr vmap @masq4", "IPv4 container addresses" },
-	{ "ip6 saddr vmap @masq6", "IPv6 container addresses" },
+/* The table. The base chain's rules carry comments, so ADD and CHECK can tell the chain is
+ * intact from one cheap read (and ADD leaves an intact chain alone). */
+static const struct nfttab_map masq_maps[] = { { "masq4", "ipv4_addr" }, { "masq6", "ipv6_addr" }, { "", "" } };
+static const struct nfttab_chain masq_chains[] = {
+	{ "postrouting", "type nat hook postrouting priority srcnat; policy accept;" },
+	{ "", NULL },
 };
-#define N_BASE (sizeof(base_rules) / sizeof(base_rules[0]))
+static const struct nfttab_rule masq_rules[] = {
+	{ "postrouting", "ip daddr 224.0.0.0/4 return", "multicast: no SNAT (IPv4)" },
+	{ "postrouting", "ip6 daddr ff00::/8 return", "multicast: no SNAT (IPv6)" },
+	{ "postrouting", "ip saddr vmap @masq4", "IPv4 container addresses" },
+	{ "postrouting", "ip6 saddr vmap @masq6", "IPv6 container addresses" },
+	{ "", NULL, NULL },
+};
+static const struct nfttab tab = {
+	.family = NFPROTO_INET,
+	.ref = TABLE,
+	.name = TABLE_NAME,
+	.comment = "SNAT of CNI container addresses (cni-c ipMasq)",
+	.maps = masq_maps,
+	.chains = masq_chains,
+	.rules = masq_rules,
+	.chain_prefix = "a-",
+	.naming = NFTTAB_NET_ATTACHMENT,
+	.who = "SNAT",
+	.altered = "chain postrouting of table " TABLE " was altered (its rules are not the four this plugin writes)",
+	.missing = "table " TABLE " or its chain postrouting is missing",
+};
 
-/* 1 = table, maps and base chain as we write them; 0 = not (absent or altered); -1 error. */
-static int base_intact(struct nft *n, bool *base_seen, struct cni_error *e)
+/* "a-<16 hex of sha512(network)>-<16 hex of sha512(ifname:containerID)>"; the part after "a-"
+ * is, as it happens, the prefix of the reference's nftables rule comments too. */
+static int chain_name(const struct masq_id *id, char out[CHAIN_LEN], struct cni_error *e)
 {
-	struct nft_rule_info *r = NULL;
-	size_t cnt = 0;
-	int rc = nft_get_rules(n, NFPROTO_INET, TABLE_NAME, "postrouting", &r, &cnt, e);
-	bool ok = rc == 1 && cnt == N_BASE;
-
-	for (size_t i = 0; ok && i < cnt; i++)
-		ok = strcmp(r[i].comment, base_rules[i].comment) == 0;
-	free(r);
-	if (base_seen)
-		*base_seen = rc == 1;
-	return rc < 0 ? -1 : ok;
-}
-
-/* Commands that create the table, both maps and the base chain (no-ops for what exists),
- * and, when `rules`, (re)write the base chain's rules. */
-static void skeleton(struct nft_sb *b, bool rules, bool flush)
-{
-	nft_sb_add(b, "add table " TABLE " { comment \"SNAT of CNI container addresses (cni-c ipMasq)\"; }\n"
-		  "add map " TABLE " masq4 { type ipv4_addr : verdict; }\n"
-		  "add map " TABLE " masq6 { type ipv6_addr : verdict; }\n"
-		  "add chain " TABLE " postrouting { type nat hook postrouting priority srcnat; policy accept; }\n");
-	if (flush)
-		nft_sb_add(b, "flush chain " TABLE " postrouting\n");
-	for (size_t i = 0; rules && i < N_BASE; i++)
-		nft_sb_add(b, "add rule " TABLE " postrouting %s comment \"%s\"\n", base_rules[i].rule, base_rules[i].comment);
+	return nfttab_chain_name(&tab, id->network, id->ifname, id->container_id, out, e);
 }
 
 /* Where the map element of an address leads: 1 (chain into target), 0 absent. */
 static int element_target(struct nft *n, const struct ip *ip, char *target, size_t tlen, struct cni_error *e)
 {
-	return nft_get_map_elem(n, NFPROTO_INET, TABLE_NAME, map_of(ip), ip->b, ip->len, target, tlen, e);
+	return nfttab_elem(n, &tab, map_of(ip), ip->b, ip->len, target, tlen, e);
 }
 
 /* The addresses (with prefix) an attachment chain masquerades: its rules' comments. */
@@ -155,7 +125,7 @@ static int chain_addrs(struct nft *n, const char *chain, struct ipnet **out, siz
 {
 	struct nft_rule_info *r = NULL;
 	size_t nr = 0;
-	int rc = nft_get_rules(n, NFPROTO_INET, TABLE_NAME, chain, &r, &nr, e);
+	int rc = nfttab_rules(n, &tab, chain, &r, &nr, e);
 
 	*out = NULL;
 	*cnt = 0;
@@ -196,7 +166,7 @@ static void chain_comment(const struct masq_id *id, const struct ipnet *ips, siz
 
 /* Batch: delete the elements of `addrs` that still lead to `chain` (one another attachment
  * took over stays), then the chain: the kernel refuses to delete a chain something jumps to. */
-static int drop_chain_cmds(struct nft *n, const char *chain, const struct ipnet *addrs, size_t cnt, struct nft_sb *b,
+static int drop_chain_cmds(struct nft *n, const char *chain, const struct ipnet *addrs, size_t cnt, struct sb *b,
 			   struct cni_error *e)
 {
 	char t[64], a[IP_STRLEN];
@@ -205,9 +175,9 @@ static int drop_chain_cmds(struct nft *n, const char *chain, const struct ipnet 
 		if (r < 0)
 			return -1;
 		if (r && strcmp(t, chain) == 0)
-			nft_sb_add(b, "delete element " TABLE " %s { %s }\n", map_of(&addrs[i].ip), ip_fmt(&addrs[i].ip, a));
+			sb_add(b, "delete element " TABLE " %s { %s }\n", map_of(&addrs[i].ip), ip_fmt(&addrs[i].ip, a));
 	}
-	nft_sb_add(b, "flush chain " TABLE " %s\ndelete chain " TABLE " %s\n", chain, chain);
+	nfttab_drop_chain(b, &tab, chain);
 	return 0;
 }
 
@@ -217,12 +187,12 @@ static int drop_chain_cmds(struct nft *n, const char *chain, const struct ipnet 
 static int nft_add(const struct masq_id *id, const struct ipnet *in, size_t n_in, struct cni_error *e)
 {
 	struct nft *n = NULL;
-	struct nft_sb b = { 0 };
+	struct sb b = { 0 };
 	struct ipnet *ips = NULL, *old = NULL;
 	size_t cnt = 0, n_old = 0;
 	char chain[CHAIN_LEN], want[COMMENT_MAX + 1], have[COMMENT_MAX + 1], a[IP_STRLEN], net[IPNET_STRLEN], t[64];
 	int lock = -1, rc = -1, had, r;
-	bool base_seen, same;
+	bool same;
 
 	if (chain_name(id, chain, e) < 0)
 		return -1;
@@ -236,11 +206,9 @@ static int nft_add(const struct masq_id *id, const struct ipnet *in, size_t n_in
 	if ((lock = nft_lock(e)) < 0 || nft_open(&n, e) < 0)
 		goto out;
 
-	if ((r = base_intact(n, &base_seen, e)) < 0)
+	if (nfttab_ensure(n, &tab, &b, NULL, e) < 0)
 		goto out;
-	if (!r)
-		skeleton(&b, true, base_seen);
-	if ((had = nft_get_chain(n, NFPROTO_INET, TABLE_NAME, chain, have, sizeof(have), e)) < 0 ||
+	if ((had = nfttab_chain(n, &tab, chain, have, sizeof(have), e)) < 0 ||
 	    (had && chain_addrs(n, chain, &old, &n_old, e) < 0))
 		goto out;
 	same = had && strcmp(have, want) == 0 && n_old == cnt;
@@ -254,11 +222,11 @@ static int nft_add(const struct masq_id *id, const struct ipnet *in, size_t n_in
 			goto out;
 	}
 	if (!same) {
-		nft_sb_add(&b, "add chain " TABLE " %s { comment \"%s\"; }\n", chain, want);
+		sb_add(&b, "add chain " TABLE " %s { comment \"%s\"; }\n", chain, want);
 		for (size_t i = 0; i < cnt; i++) {
 			struct ipnet sub = { ipnet_network(&ips[i]), ips[i].prefix };
 			char sn[IPNET_STRLEN];
-			nft_sb_add(&b, "add rule " TABLE " %s %s daddr != %s masquerade comment \"%s\"\n", chain,
+			sb_add(&b, "add rule " TABLE " %s %s daddr != %s masquerade comment \"%s\"\n", chain,
 			       ip_is_v4(&ips[i].ip) ? "ip" : "ip6", ipnet_fmt(&sub, sn), ipnet_fmt(&ips[i], net));
 		}
 	}
@@ -273,17 +241,11 @@ static int nft_add(const struct masq_id *id, const struct ipnet *in, size_t n_in
 		 * container, so the attachment it leads to has lost it. One leading to our old
 		 * chain is already deleted above. */
 		if (r && !(ours && had && has_ip(old, n_old, &ips[i].ip)))
-			nft_sb_add(&b, "delete element " TABLE " %s { %s }\n", map_of(&ips[i].ip), a);
-		nft_sb_add(&b, "add element " TABLE " %s { %s : goto %s }\n", map_of(&ips[i].ip), a, chain);
+			sb_add(&b, "delete element " TABLE " %s { %s }\n", map_of(&ips[i].ip), a);
+		sb_add(&b, "add element " TABLE " %s { %s : goto %s }\n", map_of(&ips[i].ip), a, chain);
 	}
-	if (b.oom) {
-		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	if (nfttab_run(n, &b, e, "SNAT for %s: ", chain) < 0)
 		goto out;
-	}
-	if (b.n && nft_run(n, b.s, e) < 0) {
-		cni_err_prefix(e, "SNAT for %s: ", chain);
-		goto out;
-	}
 	rc = 0;
 out:
 	free(ips);
@@ -297,14 +259,15 @@ out:
 /* Our chain of this attachment and the reference plugin's rules for it, in one batch. */
 static int nft_del(struct nft *n, const struct masq_id *id, struct cni_error *e)
 {
-	struct nft_sb b = { 0 };
+	struct sb b = { 0 };
 	struct ipnet *addrs = NULL;
 	struct nft_rule_info *ref = NULL;
 	size_t cnt = 0, n_ref = 0;
-	char chain[CHAIN_LEN], pre[34];
+	char chain[CHAIN_LEN];
+	const char *pre = chain + 2; /* the instance hash: the chain's name after "a-" */
 	int rc = -1, r;
 
-	if (chain_name(id, chain, e) < 0 || instance_hash(id, pre, e) < 0)
+	if (chain_name(id, chain, e) < 0)
 		return -1;
 	if ((r = chain_addrs(n, chain, &addrs, &cnt, e)) < 0)
 		goto out;
@@ -316,15 +279,9 @@ static int nft_del(struct nft *n, const struct masq_id *id, struct cni_error *e)
 		goto out;
 	for (size_t i = 0; i < n_ref; i++)
 		if (strncmp(ref[i].comment, pre, strlen(pre)) == 0)
-			nft_sb_add(&b, "delete rule " REF_TABLE " " REF_CHAIN " handle %llu\n", (unsigned long long)ref[i].handle);
-	if (b.oom) {
-		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+			sb_add(&b, "delete rule " REF_TABLE " " REF_CHAIN " handle %llu\n", (unsigned long long)ref[i].handle);
+	if (nfttab_run(n, &b, e, "SNAT: removing %s: ", chain) < 0)
 		goto out;
-	}
-	if (b.n && nft_run(n, b.s, e) < 0) {
-		cni_err_prefix(e, "SNAT: removing %s: ", chain);
-		goto out;
-	}
 	rc = 0;
 out:
 	free(ref);
@@ -339,18 +296,12 @@ static int nft_check_rules(const struct masq_id *id, const struct ipnet *ips, si
 	struct ipnet *have = NULL;
 	size_t n_have = 0;
 	char chain[CHAIN_LEN], t[64], a[IP_STRLEN], net[IPNET_STRLEN];
-	bool base_seen;
 	int rc = -1, r;
 
 	if (chain_name(id, chain, e) < 0 || nft_open(&n, e) < 0)
 		return -1;
-	if ((r = base_intact(n, &base_seen, e)) <= 0) {
-		if (r == 0)
-			cni_errf(e, CNI_ERR_CHECK_FAILED, "SNAT: %s",
-				 base_seen ? "chain postrouting of table " TABLE " was altered (its rules are not the four this plugin writes)"
-					   : "table " TABLE " or its chain postrouting is missing");
+	if (nfttab_check(n, &tab, e) < 0)
 		goto out;
-	}
 	if ((r = chain_addrs(n, chain, &have, &n_have, e)) <= 0) {
 		if (!r)
 			cni_errf(e, CNI_ERR_CHECK_FAILED, "SNAT: chain %s of container %s (%s) is missing from table " TABLE, chain,
@@ -389,34 +340,34 @@ out:
 
 /* fmt.Sprintf("%q", s) of Go for the strings CNI allows and then some: escapes quote,
  * backslash and control bytes; valid UTF-8 passes through, other bytes become \xNN. */
-static void go_quote(const char *s, struct nft_sb *b)
+static void go_quote(const char *s, struct sb *b)
 {
 	static const char esc[] = "\a\b\f\n\r\t\v";
 	static const char let[] = "abfnrtv";
 	const unsigned char *p = (const unsigned char *)s;
 
-	nft_sb_add(b, "\"");
+	sb_add(b, "\"");
 	while (*p) {
 		uint32_t r;
 		size_t len = conf_utf8_seq(p, strlen((const char *)p), &r);
 		bool ok = len > 1;
 		if (*p == '"' || *p == '\\')
-			nft_sb_add(b, "\\%c", *p);
+			sb_add(b, "\\%c", *p);
 		else if (*p && strchr(esc, *p))
-			nft_sb_add(b, "\\%c", let[strchr(esc, *p) - esc]);
+			sb_add(b, "\\%c", let[strchr(esc, *p) - esc]);
 		else if (*p >= 0x20 && *p < 0x7f)
-			nft_sb_add(b, "%c", *p);
+			sb_add(b, "%c", *p);
 		else if (*p < 0x80)
-			nft_sb_add(b, "\\x%02x", *p);
+			sb_add(b, "\\x%02x", *p);
 		else if (ok) {
-			nft_sb_add(b, "%.*s", (int)len, (const char *)p);
+			sb_add(b, "%.*s", (int)len, (const char *)p);
 			p += len;
 			continue;
 		} else
-			nft_sb_add(b, "\\x%02x", *p);
+			sb_add(b, "\\x%02x", *p);
 		p++;
 	}
-	nft_sb_add(b, "\"");
+	sb_add(b, "\"");
 }
 
 /* CNI-<sha512(network + containerID)[:24]> and 'name: "N" id: "ID"', as utils.FormatChainName
@@ -424,14 +375,14 @@ static void go_quote(const char *s, struct nft_sb *b)
 static int ipt_names(const struct masq_id *id, char chain[29], char **comment, struct cni_error *e)
 {
 	char hex[25];
-	struct nft_sb b = { 0 };
+	struct sb b = { 0 };
 
 	if (hash2(id->network, "", id->container_id, hex, 24, e) < 0)
 		return -1;
 	snprintf(chain, 29, "CNI-%s", hex);
-	nft_sb_add(&b, "name: ");
+	sb_add(&b, "name: ");
 	go_quote(id->network, &b);
-	nft_sb_add(&b, " id: ");
+	sb_add(&b, " id: ");
 	go_quote(id->container_id, &b);
 	if (b.oom) {
 		free(b.s);
@@ -802,71 +753,44 @@ static bool elem_key_fmt(const struct nft_map_elem *el, char *out, size_t olen)
 
 int masq_gc(const char *network, const struct cni_attachment *valid, size_t n_valid, struct cni_error *e)
 {
-	static const char *const maps[2] = { "masq4", "masq6" };
 	struct nft *n = NULL;
-	struct nft_sb b = { 0 };
+	struct sb b = { 0 };
 	struct nft_chain_info *ch = NULL;
 	struct nft_map_elem *el[2] = { NULL, NULL };
 	size_t nch = 0, nel[2] = { 0, 0 };
-	bool maps_read = false;
-	char nh[17], pre[20], (*keep)[CHAIN_LEN] = NULL;
 	int lock = -1, rc = -1;
 
 	if (!network || !*network)
 		return cni_errf(e, CNI_ERR_INTERNAL, "SNAT GC: network name is required");
-	net_hash(network, nh);
-	snprintf(pre, sizeof(pre), "a-%s-", nh);
-	if (!(keep = calloc(n_valid + 1, sizeof(*keep))))
-		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-	for (size_t i = 0; i < n_valid; i++) {
-		struct masq_id id = { network, valid[i].container_id, valid[i].ifname };
-		if (id.container_id && id.ifname && chain_name(&id, keep[i], e) < 0)
-			goto out;
-	}
 	if ((lock = nft_lock(e)) < 0 || nft_open(&n, e) < 0)
 		goto out;
 	/* One dump of the chains, and of each map once a chain is stale, instead of a read per
 	 * chain: GC walks everything anyway. No table: no chains, nothing to do. */
-	if (nft_list_chains(n, NFPROTO_INET, TABLE_NAME, &ch, &nch, e) < 0)
+	if (nfttab_stale(n, &tab, network, valid, n_valid, &ch, &nch, e) < 0)
 		goto out;
+	for (int m = 0; m < 2 && nch; m++)
+		if (nft_list_map(n, NFPROTO_INET, TABLE_NAME, masq_maps[m].name, &el[m], &nel[m], e) < 0)
+			goto out;
 	for (size_t c = 0; c < nch; c++) {
 		const char *name = ch[c].name;
-		bool valid_one = false;
-		if (strncmp(name, pre, strlen(pre)) != 0)
-			continue;
-		for (size_t i = 0; i < n_valid && !valid_one; i++)
-			valid_one = strcmp(keep[i], name) == 0;
-		if (valid_one)
-			continue;
-		for (int m = 0; m < 2 && !maps_read; m++)
-			if (nft_list_map(n, NFPROTO_INET, TABLE_NAME, maps[m], &el[m], &nel[m], e) < 0)
-				goto out;
-		maps_read = true;
 		for (int m = 0; m < 2; m++)
 			for (size_t k = 0; k < nel[m]; k++) {
 				char key[INET6_ADDRSTRLEN];
 				const struct nft_map_elem *x = &el[m][k];
 				if (x->has_verdict && (x->verdict == NFT_GOTO || x->verdict == NFT_JUMP) &&
 				    strcmp(x->chain, name) == 0 && elem_key_fmt(x, key, sizeof(key)))
-					nft_sb_add(&b, "delete element " TABLE " %s { %s }\n", maps[m], key);
+					sb_add(&b, "delete element " TABLE " %s { %s }\n", masq_maps[m].name, key);
 			}
-		nft_sb_add(&b, "flush chain " TABLE " %s\ndelete chain " TABLE " %s\n", name, name);
+		nfttab_drop_chain(&b, &tab, name);
 	}
-	if (b.oom) {
-		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	if (nfttab_run(n, &b, e, "SNAT GC of network %s: ", network) < 0)
 		goto out;
-	}
-	if (b.n && nft_run(n, b.s, e) < 0) {
-		cni_err_prefix(e, "SNAT GC of network %s: ", network);
-		goto out;
-	}
 	rc = 0;
 out:
 	free(ch);
 	free(el[0]);
 	free(el[1]);
 	free(b.s);
-	free(keep);
 	nft_close(n);
 	nft_unlock(lock);
 	return rc;
@@ -884,14 +808,14 @@ int masq_available(enum masq_backend b, struct cni_error *e)
 		return 0;
 	}
 	struct nft *n = NULL;
-	struct nft_sb s = { 0 };
+	struct sb s = { 0 };
 	int rc;
 	if (nft_open(&n, e) < 0)
 		return -1;
 	/* ADD's own table, maps and NAT chain, checked by the kernel and then discarded (dry run):
 	 * proves nf_tables, the nat chain type and verdict maps work without changing anything. */
-	skeleton(&s, true, false);
-	nft_sb_add(&s, "add chain " TABLE " a-probe\nadd rule " TABLE " a-probe ip daddr != 10.0.0.0/8 masquerade\n");
+	nfttab_skeleton(&s, &tab, true, false);
+	sb_add(&s, "add chain " TABLE " a-probe\nadd rule " TABLE " a-probe ip daddr != 10.0.0.0/8 masquerade\n");
 	if (s.oom)
 		rc = cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 	else

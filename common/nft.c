@@ -4,7 +4,6 @@
 
 #include <endian.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <stdalign.h>
 #include <stdio.h>
@@ -618,283 +617,404 @@ static void plan_merge(struct plan *pl)
 	}
 }
 
+/* One rule being translated: its tokens t[0..n), the next one at i. The statements below each
+ * read theirs from t[i], write their expressions into w and move i past them; false: a form
+ * this does not know, *bad at the token. */
+struct rctx {
+	struct nlbuf *w;
+	int fam;
+	const struct tok *t;
+	size_t n, i;
+	struct rstate st;
+	struct plan *pl;
+	const struct tok **comment;
+	size_t *bad;
+};
+
+/* k more tokens from i on? */
+static bool need(const struct rctx *c, size_t k) { return c->i + k <= c->n; }
+
+/* "vmap @SET" at t[i]: the lookup of register 1 in SET, into the verdict */
+static bool vmap_at(struct rctx *c, size_t at)
+{
+	const struct tok *s = &c->t[at];
+	if (s->len < 2 || s->s[0] != '@')
+		return false;
+	struct tok set = { s->s + 1, s->len - 1, false };
+	ex_lookup(c->w, &set, true);
+	return true;
+}
+
+/* an optional relational operator at t[i] (then skipped), else ==; *bad at the operand */
+static uint32_t op_at(struct rctx *c)
+{
+	uint32_t op = NFT_CMP_EQ;
+	if (c->i < c->n && relop(&c->t[c->i], &op))
+		c->i++;
+	*c->bad = c->i;
+	return op;
+}
+
+static bool st_comment(struct rctx *c)
+{
+	if (!need(c, 2))
+		return false;
+	*c->comment = &c->t[c->i + 1];
+	c->i += 2;
+	return true;
+}
+
+/* ip|ip6 saddr|daddr [OP] ADDR[/PREFIX], or ip|ip6 saddr|daddr vmap @SET */
+static bool st_addr(struct rctx *c)
+{
+	const struct tok *t = c->t;
+	bool v4 = is(&t[c->i], "ip");
+	if (!need(c, 3))
+		return false;
+	bool sa = is(&t[c->i + 1], "saddr");
+	if (!sa && !is(&t[c->i + 1], "daddr"))
+		return false;
+	uint32_t off = v4 ? (sa ? 12 : 16) : (sa ? 8 : 24);
+	dep_nfproto(c->w, &c->st, v4 ? NFPROTO_IPV4 : NFPROTO_IPV6);
+	c->i += 2;
+	if (is(&t[c->i], "vmap")) {
+		if (!need(c, 2))
+			return false;
+		ex_payload(c->w, NFT_PAYLOAD_NETWORK_HEADER, off, v4 ? 4 : 16, NFT_REG_1);
+		if (!vmap_at(c, c->i + 1))
+			return false;
+		c->i += 2;
+		return true;
+	}
+	uint32_t op = op_at(c);
+	if (!need(c, 1) || (op != NFT_CMP_EQ && op != NFT_CMP_NEQ) || !match_addr(c->w, &t[c->i], v4, off, op))
+		return false;
+	c->i++;
+	return true;
+}
+
+/* [meta] iifname|oifname [OP] NAME, or iifname|oifname vmap @SET */
+static bool st_ifname(struct rctx *c)
+{
+	const struct tok *t = c->t;
+	uint8_t name[16];
+	if (is(&t[c->i], "meta"))
+		*c->bad = ++c->i; /* "meta iifname" is "iifname" */
+	uint32_t key = is(&t[c->i], "iifname") ? NFT_META_IIFNAME : NFT_META_OIFNAME;
+	if (!need(c, 2))
+		return false;
+	c->i++;
+	ex_meta(c->w, key, NFT_REG_1, false);
+	if (is(&t[c->i], "vmap")) {
+		if (!need(c, 2) || !vmap_at(c, c->i + 1))
+			return false;
+		c->i += 2;
+		return true;
+	}
+	uint32_t op = op_at(c);
+	if (!need(c, 1) || (op != NFT_CMP_EQ && op != NFT_CMP_NEQ) || !ifname_key(&t[c->i], name) ||
+	    memchr(t[c->i].s, '*', t[c->i].len))
+		return false;
+	ex_cmp(c->w, op, name, 16);
+	c->i++;
+	return true;
+}
+
+/* meta mark set meta mark or X | meta mark and X OP Y | meta mark [OP] X; i at the word after "mark" */
+static bool meta_mark(struct rctx *c)
+{
+	const struct tok *t = c->t;
+	uint64_t v, y;
+	uint32_t op;
+	if (is(&t[c->i], "set")) {
+		if (!need(c, 5) || !is(&t[c->i + 1], "meta") || !is(&t[c->i + 2], "mark") || !is(&t[c->i + 3], "or") ||
+		    !tnum(&t[c->i + 4], UINT32_MAX, &v))
+			return false;
+		uint32_t m = (uint32_t)v, mask = ~m;
+		ex_meta(c->w, NFT_META_MARK, NFT_REG_1, false);
+		ex_bitwise(c->w, &mask, &m, 4);
+		ex_meta(c->w, NFT_META_MARK, NFT_REG_1, true);
+		c->i += 5;
+		return true;
+	}
+	if (is(&t[c->i], "and")) {
+		if (!need(c, 4) || !tnum(&t[c->i + 1], UINT32_MAX, &v) || !relop(&t[c->i + 2], &op) ||
+		    !tnum(&t[c->i + 3], UINT32_MAX, &y))
+			return false;
+		uint32_t m = (uint32_t)v, zero = 0, val = (uint32_t)y;
+		ex_meta(c->w, NFT_META_MARK, NFT_REG_1, false);
+		ex_bitwise(c->w, &m, &zero, 4);
+		ex_cmp(c->w, op, &val, 4);
+		c->i += 4;
+		return true;
+	}
+	op = op_at(c);
+	/* (an ordering on the host-order mark needs a byteorder expression first) */
+	if (!need(c, 1) || (op != NFT_CMP_EQ && op != NFT_CMP_NEQ) || !tnum(&t[c->i], UINT32_MAX, &v))
+		return false;
+	uint32_t val = (uint32_t)v;
+	ex_meta(c->w, NFT_META_MARK, NFT_REG_1, false);
+	ex_cmp(c->w, op, &val, 4);
+	c->i++;
+	return true;
+}
+
+/* meta l4proto . th dport vmap @SET (the concatenation in 32-bit registers) | meta l4proto [OP] P;
+ * i after "l4proto" */
+static bool meta_l4proto(struct rctx *c)
+{
+	const struct tok *t = c->t;
+	if (is(&t[c->i], ".")) {
+		if (!need(c, 5) || !is(&t[c->i + 1], "th") || !is(&t[c->i + 2], "dport") || !is(&t[c->i + 3], "vmap"))
+			return false;
+		ex_meta(c->w, NFT_META_L4PROTO, NFT_REG_1, false);
+		ex_payload(c->w, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
+		if (!vmap_at(c, c->i + 4))
+			return false;
+		c->i += 5;
+		return true;
+	}
+	uint32_t op = op_at(c);
+	int p;
+	if (!need(c, 1) || (p = proto_num(&t[c->i])) < 0)
+		return false;
+	uint8_t b = (uint8_t)p;
+	ex_meta(c->w, NFT_META_L4PROTO, NFT_REG_1, false);
+	ex_cmp(c->w, op, &b, 1);
+	if (op == NFT_CMP_EQ)
+		c->st.l4 = p;
+	c->i++;
+	return true;
+}
+
+static bool st_meta(struct rctx *c)
+{
+	const struct tok *t = c->t;
+	if (c->i + 1 < c->n && (is(&t[c->i + 1], "iifname") || is(&t[c->i + 1], "oifname")))
+		return st_ifname(c);
+	if (!need(c, 3))
+		return false;
+	const struct tok *k = &t[c->i + 1];
+	c->i += 2;
+	if (is(k, "l4proto"))
+		return meta_l4proto(c);
+	if (is(k, "mark"))
+		return meta_mark(c);
+	if (!is(k, "nfproto"))
+		return false;
+	int nf = is(&t[c->i], "ipv4") ? NFPROTO_IPV4 : is(&t[c->i], "ipv6") ? NFPROTO_IPV6 : 0;
+	*c->bad = c->i;
+	if (!nf)
+		return false;
+	uint8_t b = (uint8_t)nf;
+	ex_meta(c->w, NFT_META_NFPROTO, NFT_REG_1, false);
+	ex_cmp(c->w, NFT_CMP_EQ, &b, 1);
+	c->st.nfproto = nf;
+	c->i++;
+	return true;
+}
+
+/* th|tcp|udp|sctp sport|dport [OP] PORT, merged with its neighbour as the plan says */
+static bool st_port(struct rctx *c)
+{
+	const struct tok *t = c->t, *x = &t[c->i];
+	struct plan *pl = c->pl;
+	size_t stmt = c->i;
+	uint64_t v;
+	if (!need(c, 3))
+		return false;
+	bool sp = is(&t[c->i + 1], "sport");
+	if (!sp && !is(&t[c->i + 1], "dport"))
+		return false;
+	int p = proto_num(x);
+	if (!is(x, "th") && c->st.l4 != p) {
+		uint8_t b = (uint8_t)p;
+		ex_meta(c->w, NFT_META_L4PROTO, NFT_REG_1, false);
+		ex_cmp(c->w, NFT_CMP_EQ, &b, 1);
+		c->st.l4 = p;
+	}
+	c->i += 2;
+	uint32_t op = op_at(c);
+	if (!need(c, 1) || !tnum(&t[c->i], 65535, &v))
+		return false;
+	uint16_t port = htobe16((uint16_t)v);
+	const struct portm *pm = NULL;
+	for (size_t k = 0; k < pl->n && !pm; k++)
+		if (pl->p[k].tok == stmt)
+			pm = &pl->p[k];
+	if (pl->scan) {
+		if (pl->n == MAX_PORTM)
+			return false;
+		pl->p[pl->n++] = (struct portm){ stmt, pl->seg, sp, op, port, 0, 0 };
+	}
+	if (pm && pm->act == 1) {
+		uint16_t both[2] = { port, pm->other };
+		ex_payload(c->w, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 4, NFT_REG_1);
+		ex_cmp(c->w, op, both, 4);
+	} else if (!pm || pm->act == 0) {
+		ex_payload(c->w, NFT_PAYLOAD_TRANSPORT_HEADER, sp ? 0 : 2, 2, NFT_REG_1);
+		ex_cmp(c->w, op, &port, 2);
+	}
+	c->i++;
+	return true;
+}
+
+/* fib daddr type local */
+static bool st_fib(struct rctx *c)
+{
+	const struct tok *t = c->t;
+	if (!need(c, 4) || !is(&t[c->i + 1], "daddr") || !is(&t[c->i + 2], "type") || !is(&t[c->i + 3], "local"))
+		return false;
+	size_t d, el = ex_begin(c->w, "fib", &d);
+	put_be32(c->w, NFTA_FIB_DREG, NFT_REG_1);
+	put_be32(c->w, NFTA_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+	put_be32(c->w, NFTA_FIB_FLAGS, NFTA_FIB_F_DADDR);
+	ex_end(c->w, el, d);
+	uint32_t local = 2; /* RTN_LOCAL */
+	ex_cmp(c->w, NFT_CMP_EQ, &local, 4);
+	c->i += 4;
+	return true;
+}
+
+/* ether saddr MAC, after nft's dependency on an Ethernet input device */
+static bool st_ether(struct rctx *c)
+{
+	const struct tok *t = c->t;
+	uint8_t mac[6];
+	char buf[24];
+	if (!need(c, 3) || !is(&t[c->i + 1], "saddr") || !tstr(&t[c->i + 2], buf, sizeof(buf)) || cnl_mac_parse(buf, mac) < 0)
+		return false;
+	uint16_t ether = 1; /* ARPHRD_ETHER */
+	if (c->fam != NFPROTO_BRIDGE) {
+		ex_meta(c->w, NFT_META_IIFTYPE, NFT_REG_1, false);
+		ex_cmp(c->w, NFT_CMP_EQ, &ether, 2);
+	}
+	ex_payload(c->w, NFT_PAYLOAD_LL_HEADER, 6, 6, NFT_REG_1);
+	ex_cmp(c->w, NFT_CMP_EQ, mac, 6);
+	c->i += 3;
+	return true;
+}
+
+static bool st_masquerade(struct rctx *c)
+{
+	size_t d, el = ex_begin(c->w, "masq", &d);
+	ex_end(c->w, el, d);
+	c->i++;
+	return true;
+}
+
+/* dnat ip to A:P, dnat ip6 to [A]:P */
+static bool st_dnat(struct rctx *c)
+{
+	const struct tok *t = c->t;
+	char buf[80], *colon;
+	struct ip a;
+	uint64_t v;
+	if (!need(c, 3))
+		return false;
+	bool v4 = is(&t[c->i + 1], "ip");
+	if ((!v4 && !is(&t[c->i + 1], "ip6")) || !is(&t[c->i + 2], "to"))
+		return false;
+	*c->bad = c->i + 2;
+	if (!need(c, 4) || !tstr(&t[c->i + 3], buf, sizeof(buf)) || !(colon = strrchr(buf, ':')))
+		return false;
+	*colon = '\0';
+	char *as = buf;
+	if (!v4) {
+		if (buf[0] != '[' || colon[-1] != ']')
+			return false;
+		colon[-1] = '\0';
+		as = buf + 1;
+	}
+	struct tok pt = { colon + 1, strlen(colon + 1), false };
+	if (ip_parse(as, &a) < 0 || a.len != (v4 ? 4 : 16) || !tnum(&pt, 65535, &v))
+		return false;
+	uint16_t port = htobe16((uint16_t)v);
+	ex_imm(c->w, NFT_REG_1, a.b, a.len);
+	ex_imm(c->w, NFT_REG_2, &port, 2);
+	size_t d, el = ex_begin(c->w, "nat", &d);
+	put_be32(c->w, NFTA_NAT_TYPE, NFT_NAT_DNAT);
+	put_be32(c->w, NFTA_NAT_FAMILY, v4 ? NFPROTO_IPV4 : NFPROTO_IPV6);
+	put_be32(c->w, NFTA_NAT_REG_ADDR_MIN, NFT_REG_1);
+	put_be32(c->w, NFTA_NAT_REG_PROTO_MIN, NFT_REG_2);
+	put_be32(c->w, NFTA_NAT_FLAGS, 0x2); /* NF_NAT_RANGE_PROTO_SPECIFIED */
+	ex_end(c->w, el, d);
+	c->i += 4;
+	return true;
+}
+
+/* return | drop | accept | jump CHAIN | goto CHAIN */
+static bool st_verdict(struct rctx *c)
+{
+	const struct tok *x = &c->t[c->i];
+	if (is(x, "jump") || is(x, "goto")) {
+		const struct tok *ch = &c->t[c->i + 1];
+		if (!need(c, 2) || ch->quoted || !ch->len || ch->len > TOK_MAX)
+			return false;
+		ex_verdict(c->w, is(x, "jump") ? NFT_JUMP : NFT_GOTO, ch);
+		c->i += 2;
+		return true;
+	}
+	ex_verdict(c->w, is(x, "return") ? NFT_RETURN : is(x, "drop") ? NF_DROP : NF_ACCEPT, NULL);
+	c->i++;
+	return true;
+}
+
+/* The statements by their first word; from ST_MASQ on they end a run of mergeable matches.
+ * (Names in arrays and a switch, not pointers: a static-pie binary pays a relocation for each.) */
+enum { ST_COMMENT, ST_ADDR, ST_IFNAME, ST_META, ST_PORT, ST_FIB, ST_ETHER, ST_MASQ, ST_DNAT, ST_VERDICT };
+static const struct {
+	char word[11];
+	uint8_t kind;
+} statements[] = {
+	{ "comment", ST_COMMENT }, { "ip", ST_ADDR },       { "ip6", ST_ADDR },       { "iifname", ST_IFNAME },
+	{ "oifname", ST_IFNAME },  { "meta", ST_META },     { "th", ST_PORT },        { "tcp", ST_PORT },
+	{ "udp", ST_PORT },        { "sctp", ST_PORT },     { "fib", ST_FIB },        { "ether", ST_ETHER },
+	{ "masquerade", ST_MASQ }, { "dnat", ST_DNAT },     { "return", ST_VERDICT }, { "drop", ST_VERDICT },
+	{ "accept", ST_VERDICT },  { "jump", ST_VERDICT },  { "goto", ST_VERDICT },
+};
+
+static bool statement(struct rctx *c, int kind)
+{
+	switch (kind) {
+	case ST_COMMENT: return st_comment(c);
+	case ST_ADDR: return st_addr(c);
+	case ST_IFNAME: return st_ifname(c);
+	case ST_META: return st_meta(c);
+	case ST_PORT: return st_port(c);
+	case ST_FIB: return st_fib(c);
+	case ST_ETHER: return st_ether(c);
+	case ST_MASQ: return st_masquerade(c);
+	case ST_DNAT: return st_dnat(c);
+	default: return st_verdict(c);
+	}
+}
+
 /* One rule's expressions, t[0..n); *comment set when it has one. false: a form this does not know,
  * *bad at the token. */
 static bool rule_exprs(struct nlbuf *w, int fam, const struct tok *t, size_t n, const struct tok **comment, size_t *bad,
 		       struct plan *pl)
 {
-	struct rstate st = { 0, -1 };
-	size_t i = 0;
-	uint32_t op;
-	uint64_t v;
+	struct rctx c = { w, fam, t, n, 0, { 0, -1 }, pl, comment, bad };
+	bool ok = true;
 
 	*comment = NULL;
-#define NEED(k) do { if (i + (k) > n) goto fail; } while (0)
 	pl->seg = 0;
-	while (i < n) {
-		const struct tok *x = &t[i];
-		*bad = i;
+	while (ok && c.i < n) {
+		const struct tok *x = &t[c.i];
+		size_t k = 0, ns = sizeof(statements) / sizeof(statements[0]);
+		*bad = c.i;
+		while (k < ns && !is(x, statements[k].word))
+			k++;
+		if (k == ns)
+			break;
 		/* statements other than matches end a run of mergeable matches */
-		if (is(x, "masquerade") || is(x, "dnat") || is(x, "return") || is(x, "drop") || is(x, "accept") ||
-		    is(x, "jump") || is(x, "goto") || (is(x, "meta") && i + 2 < n && is(&t[i + 2], "set")))
+		if (statements[k].kind >= ST_MASQ || (is(x, "meta") && c.i + 2 < n && is(&t[c.i + 2], "set")))
 			pl->seg++;
-		if (is(x, "comment")) {
-			NEED(2);
-			*comment = &t[i + 1];
-			i += 2;
-		} else if (is(x, "ip") || is(x, "ip6")) {
-			bool v4 = is(x, "ip");
-			NEED(3);
-			bool sa = is(&t[i + 1], "saddr");
-			if (!sa && !is(&t[i + 1], "daddr"))
-				goto fail;
-			uint32_t off = v4 ? (sa ? 12 : 16) : (sa ? 8 : 24);
-			dep_nfproto(w, &st, v4 ? NFPROTO_IPV4 : NFPROTO_IPV6);
-			i += 2;
-			if (is(&t[i], "vmap")) {
-				NEED(2);
-				if (t[i + 1].len < 2 || t[i + 1].s[0] != '@')
-					goto fail;
-				struct tok set = { t[i + 1].s + 1, t[i + 1].len - 1, false };
-				ex_payload(w, NFT_PAYLOAD_NETWORK_HEADER, off, v4 ? 4 : 16, NFT_REG_1);
-				ex_lookup(w, &set, true);
-				i += 2;
-				continue;
-			}
-			op = NFT_CMP_EQ;
-			if (relop(&t[i], &op))
-				i++;
-			NEED(1);
-			*bad = i;
-			if ((op != NFT_CMP_EQ && op != NFT_CMP_NEQ) || !match_addr(w, &t[i], v4, off, op))
-				goto fail;
-			i++;
-		} else if (is(x, "meta") && i + 1 < n && (is(&t[i + 1], "iifname") || is(&t[i + 1], "oifname"))) {
-			i++; /* "meta iifname" is "iifname" */
-		} else if (is(x, "iifname") || is(x, "oifname")) {
-			uint32_t key = is(x, "iifname") ? NFT_META_IIFNAME : NFT_META_OIFNAME;
-			uint8_t name[16];
-			NEED(2);
-			i++;
-			ex_meta(w, key, NFT_REG_1, false);
-			if (is(&t[i], "vmap")) {
-				NEED(2);
-				if (t[i + 1].len < 2 || t[i + 1].s[0] != '@')
-					goto fail;
-				struct tok set = { t[i + 1].s + 1, t[i + 1].len - 1, false };
-				ex_lookup(w, &set, true);
-				i += 2;
-				continue;
-			}
-			op = NFT_CMP_EQ;
-			if (relop(&t[i], &op))
-				i++;
-			NEED(1);
-			*bad = i;
-			if ((op != NFT_CMP_EQ && op != NFT_CMP_NEQ) || !ifname_key(&t[i], name) || memchr(t[i].s, '*', t[i].len))
-				goto fail;
-			ex_cmp(w, op, name, 16);
-			i++;
-		} else if (is(x, "meta")) {
-			NEED(3);
-			const struct tok *k = &t[i + 1];
-			i += 2;
-			if (is(k, "nfproto")) {
-				int nf = is(&t[i], "ipv4") ? NFPROTO_IPV4 : is(&t[i], "ipv6") ? NFPROTO_IPV6 : 0;
-				*bad = i;
-				if (!nf)
-					goto fail;
-				uint8_t b = (uint8_t)nf;
-				ex_meta(w, NFT_META_NFPROTO, NFT_REG_1, false);
-				ex_cmp(w, NFT_CMP_EQ, &b, 1);
-				st.nfproto = nf;
-				i++;
-			} else if (is(k, "l4proto") && is(&t[i], ".")) {
-				/* meta l4proto . th dport vmap @SET: the concatenation in 32-bit registers */
-				NEED(5);
-				if (!is(&t[i + 1], "th") || !is(&t[i + 2], "dport") || !is(&t[i + 3], "vmap") ||
-				    t[i + 4].len < 2 || t[i + 4].s[0] != '@')
-					goto fail;
-				struct tok set = { t[i + 4].s + 1, t[i + 4].len - 1, false };
-				ex_meta(w, NFT_META_L4PROTO, NFT_REG_1, false);
-				ex_payload(w, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
-				ex_lookup(w, &set, true);
-				i += 5;
-			} else if (is(k, "l4proto")) {
-				op = NFT_CMP_EQ;
-				if (relop(&t[i], &op))
-					i++;
-				NEED(1);
-				*bad = i;
-				int p = proto_num(&t[i]);
-				if (p < 0)
-					goto fail;
-				uint8_t b = (uint8_t)p;
-				ex_meta(w, NFT_META_L4PROTO, NFT_REG_1, false);
-				ex_cmp(w, op, &b, 1);
-				if (op == NFT_CMP_EQ)
-					st.l4 = p;
-				i++;
-			} else if (is(k, "mark") && is(&t[i], "set")) {
-				/* meta mark set meta mark or X */
-				NEED(5);
-				if (!is(&t[i + 1], "meta") || !is(&t[i + 2], "mark") || !is(&t[i + 3], "or") ||
-				    !tnum(&t[i + 4], UINT32_MAX, &v))
-					goto fail;
-				uint32_t m = (uint32_t)v, mask = ~m;
-				ex_meta(w, NFT_META_MARK, NFT_REG_1, false);
-				ex_bitwise(w, &mask, &m, 4);
-				ex_meta(w, NFT_META_MARK, NFT_REG_1, true);
-				i += 5;
-			} else if (is(k, "mark") && is(&t[i], "and")) {
-				/* meta mark and X == Y */
-				uint64_t y;
-				NEED(4);
-				if (!tnum(&t[i + 1], UINT32_MAX, &v) || !relop(&t[i + 2], &op) || !tnum(&t[i + 3], UINT32_MAX, &y))
-					goto fail;
-				uint32_t m = (uint32_t)v, zero = 0, val = (uint32_t)y;
-				ex_meta(w, NFT_META_MARK, NFT_REG_1, false);
-				ex_bitwise(w, &m, &zero, 4);
-				ex_cmp(w, op, &val, 4);
-				i += 4;
-			} else if (is(k, "mark")) {
-				op = NFT_CMP_EQ;
-				if (relop(&t[i], &op))
-					i++;
-				NEED(1);
-				*bad = i;
-				/* (an ordering on the host-order mark needs a byteorder expression first) */
-				if ((op != NFT_CMP_EQ && op != NFT_CMP_NEQ) || !tnum(&t[i], UINT32_MAX, &v))
-					goto fail;
-				uint32_t val = (uint32_t)v;
-				ex_meta(w, NFT_META_MARK, NFT_REG_1, false);
-				ex_cmp(w, op, &val, 4);
-				i++;
-			} else
-				goto fail;
-		} else if (is(x, "th") || is(x, "tcp") || is(x, "udp") || is(x, "sctp")) {
-			size_t stmt = i;
-			NEED(3);
-			bool sp = is(&t[i + 1], "sport");
-			if (!sp && !is(&t[i + 1], "dport"))
-				goto fail;
-			if (!is(x, "th")) {
-				int p = proto_num(x);
-				if (st.l4 != p) {
-					uint8_t b = (uint8_t)p;
-					ex_meta(w, NFT_META_L4PROTO, NFT_REG_1, false);
-					ex_cmp(w, NFT_CMP_EQ, &b, 1);
-					st.l4 = p;
-				}
-			}
-			i += 2;
-			op = NFT_CMP_EQ;
-			if (relop(&t[i], &op))
-				i++;
-			NEED(1);
-			*bad = i;
-			if (!tnum(&t[i], 65535, &v))
-				goto fail;
-			uint16_t port = htobe16((uint16_t)v);
-			const struct portm *pm = NULL;
-			for (size_t k = 0; k < pl->n && !pm; k++)
-				if (pl->p[k].tok == stmt)
-					pm = &pl->p[k];
-			if (pl->scan) {
-				if (pl->n == MAX_PORTM)
-					goto fail;
-				pl->p[pl->n++] = (struct portm){ stmt, pl->seg, sp, op, port, 0, 0 };
-			}
-			if (pm && pm->act == 1) {
-				uint16_t both[2] = { port, pm->other };
-				ex_payload(w, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 4, NFT_REG_1);
-				ex_cmp(w, op, both, 4);
-			} else if (!pm || pm->act == 0) {
-				ex_payload(w, NFT_PAYLOAD_TRANSPORT_HEADER, sp ? 0 : 2, 2, NFT_REG_1);
-				ex_cmp(w, op, &port, 2);
-			}
-			i++;
-		} else if (is(x, "fib")) {
-			/* fib daddr type local */
-			NEED(4);
-			if (!is(&t[i + 1], "daddr") || !is(&t[i + 2], "type") || !is(&t[i + 3], "local"))
-				goto fail;
-			size_t d, el = ex_begin(w, "fib", &d);
-			put_be32(w, NFTA_FIB_DREG, NFT_REG_1);
-			put_be32(w, NFTA_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
-			put_be32(w, NFTA_FIB_FLAGS, NFTA_FIB_F_DADDR);
-			ex_end(w, el, d);
-			uint32_t local = 2; /* RTN_LOCAL */
-			ex_cmp(w, NFT_CMP_EQ, &local, 4);
-			i += 4;
-		} else if (is(x, "ether")) {
-			/* ether saddr MAC, after nft's dependency on an Ethernet input device */
-			uint8_t mac[6];
-			char buf[24];
-			NEED(3);
-			if (!is(&t[i + 1], "saddr") || !tstr(&t[i + 2], buf, sizeof(buf)) || cnl_mac_parse(buf, mac) < 0)
-				goto fail;
-			uint16_t ether = 1; /* ARPHRD_ETHER */
-			if (fam != NFPROTO_BRIDGE) {
-				ex_meta(w, NFT_META_IIFTYPE, NFT_REG_1, false);
-				ex_cmp(w, NFT_CMP_EQ, &ether, 2);
-			}
-			ex_payload(w, NFT_PAYLOAD_LL_HEADER, 6, 6, NFT_REG_1);
-			ex_cmp(w, NFT_CMP_EQ, mac, 6);
-			i += 3;
-		} else if (is(x, "masquerade")) {
-			size_t d, el = ex_begin(w, "masq", &d);
-			ex_end(w, el, d);
-			i++;
-		} else if (is(x, "dnat")) {
-			/* dnat ip to A:P, dnat ip6 to [A]:P */
-			char buf[80], *colon;
-			struct ip a;
-			NEED(3);
-			bool v4 = is(&t[i + 1], "ip");
-			if ((!v4 && !is(&t[i + 1], "ip6")) || !is(&t[i + 2], "to"))
-				goto fail;
-			*bad = i + 2;
-			NEED(4);
-			if (!tstr(&t[i + 3], buf, sizeof(buf)) || !(colon = strrchr(buf, ':')))
-				goto fail;
-			*colon = '\0';
-			char *as = buf;
-			if (!v4) {
-				if (buf[0] != '[' || colon[-1] != ']')
-					goto fail;
-				colon[-1] = '\0';
-				as = buf + 1;
-			}
-			struct tok pt = { colon + 1, strlen(colon + 1), false };
-			if (ip_parse(as, &a) < 0 || a.len != (v4 ? 4 : 16) || !tnum(&pt, 65535, &v))
-				goto fail;
-			uint16_t port = htobe16((uint16_t)v);
-			ex_imm(w, NFT_REG_1, a.b, a.len);
-			ex_imm(w, NFT_REG_2, &port, 2);
-			size_t d, el = ex_begin(w, "nat", &d);
-			put_be32(w, NFTA_NAT_TYPE, NFT_NAT_DNAT);
-			put_be32(w, NFTA_NAT_FAMILY, v4 ? NFPROTO_IPV4 : NFPROTO_IPV6);
-			put_be32(w, NFTA_NAT_REG_ADDR_MIN, NFT_REG_1);
-			put_be32(w, NFTA_NAT_REG_PROTO_MIN, NFT_REG_2);
-			put_be32(w, NFTA_NAT_FLAGS, 0x2); /* NF_NAT_RANGE_PROTO_SPECIFIED */
-			ex_end(w, el, d);
-			i += 4;
-		} else if (is(x, "return") || is(x, "drop") || is(x, "accept")) {
-			ex_verdict(w, is(x, "return") ? NFT_RETURN : is(x, "drop") ? NF_DROP : NF_ACCEPT, NULL);
-			i++;
-		} else if (is(x, "jump") || is(x, "goto")) {
-			NEED(2);
-			if (t[i + 1].quoted || !t[i + 1].len || t[i + 1].len > TOK_MAX)
-				goto fail;
-			ex_verdict(w, is(x, "jump") ? NFT_JUMP : NFT_GOTO, &t[i + 1]);
-			i += 2;
-		} else
-			goto fail;
+		ok = statement(&c, statements[k].kind);
 	}
-#undef NEED
-	return true;
-fail:
+	if (ok && c.i >= n)
+		return true;
 	if (*bad >= n)
 		*bad = n ? n - 1 : 0;
 	return false;
@@ -915,13 +1035,6 @@ bool nft_match_ok(const char *expr)
 }
 
 /* ---- sets, chains ---- */
-
-/* The user data nft 1.0 stores with each map type (key byte order, and for the concatenation
- * its typeof description), byte for byte: `nft list` prints the key from it. */
-static const unsigned char ud_ip[] = { 0, 4, 2, 0, 0, 0, 1, 4, 0, 0, 0, 0, 6, 4, 0, 0, 0, 0 };
-static const unsigned char ud_ifname[] = { 0, 4, 1, 0, 0, 0, 1, 4, 0, 0, 0, 0, 6, 4, 0, 0, 0, 0 };
-static const unsigned char ud_concat[] = { 0, 4, 0, 0, 0, 0, 1, 4, 0, 0, 0, 0, 3, 8, 0, 4,
-					   0x0d, 0, 0, 0, 1, 0, 6, 4, 0, 0, 0, 0 };
 
 static bool hook_num(const struct tok *t, uint32_t *h)
 {
@@ -995,182 +1108,270 @@ static bool elem_key(const struct tok *t, size_t n, uint8_t key[16], size_t *kle
 
 static bool name_tok(const struct tok *t, char *buf, size_t blen) { return !t->quoted && t->len && tstr(t, buf, blen); }
 
+/* One command line being translated: its tokens t[0..n) ("VERB WHAT FAMILY TABLE [OBJ] ..."),
+ * the family and names they give, and the message's sequence number. The commands below each
+ * append their message to w; false: a form this does not know, *bad at the token. */
+struct cctx {
+	struct nlbuf *w;
+	const struct tok *t;
+	size_t n;
+	uint32_t seq;
+	size_t *bad;
+	int fam;
+	char table[TOK_MAX + 1], obj[TOK_MAX + 1];
+};
+
+#define CREATE (NLM_F_CREATE | NLM_F_ACK)
+
+static void cmd_msg(struct cctx *c, uint16_t msg, uint16_t flags)
+{
+	nft_msg(c->w, (uint16_t)(NFNL_SUBSYS_NFTABLES << 8 | msg), flags, c->fam, c->seq, 0);
+}
+
+/* add table F T [{ comment "C"; }] */
+static bool cmd_add_table(struct cctx *c)
+{
+	const struct tok *t = c->t;
+	cmd_msg(c, NFT_MSG_NEWTABLE, CREATE);
+	nlb_str(c->w, NFTA_TABLE_NAME, c->table);
+	put_be32(c->w, NFTA_TABLE_FLAGS, 0);
+	if (c->n == 8 && is(&t[4], "{") && is(&t[5], "comment") && t[6].quoted && is(&t[7], "}"))
+		wb_comment(c->w, NFTA_TABLE_USERDATA, &t[6]);
+	else if (c->n != 4)
+		return false;
+	nlb_end(c->w);
+	return true;
+}
+
+/* The key types of the maps this suite writes: the words after "type" and what the kernel
+ * stores for them. (Arrays, not pointers: a static-pie binary pays a relocation for each.) */
+static const struct {
+	char w1[11], w2[13]; /* w2: the second word of a concatenation ("w1 . w2"), else "" */
+	uint16_t ktype;
+	uint8_t klen, order; /* the key's byte order in nft's user data: 2 big endian, 1 host */
+} map_types[] = {
+	{ "ipv4_addr", "", 7, 4, 2 },
+	{ "ipv6_addr", "", 8, 16, 2 },
+	{ "ifname", "", 41, 16, 1 },
+	{ "inet_proto", "inet_service", 12 << 6 | 13, 8, 0 },
+};
+
+/* The user data nft 1.0 stores with a map (key byte order, and for the concatenation its typeof
+ * description), byte for byte: `nft list` prints the key from it. */
+static void map_udata(struct nlbuf *w, uint8_t order)
+{
+	static const unsigned char concat[] = { 0, 4, 0, 0, 0, 0, 1, 4, 0, 0, 0, 0, 3, 8, 0, 4,
+						0x0d, 0, 0, 0, 1, 0, 6, 4, 0, 0, 0, 0 };
+	unsigned char ud[] = { 0, 4, order, 0, 0, 0, 1, 4, 0, 0, 0, 0, 6, 4, 0, 0, 0, 0 };
+	if (order)
+		nlb_put(w, NFTA_SET_USERDATA, ud, sizeof(ud));
+	else
+		nlb_put(w, NFTA_SET_USERDATA, concat, sizeof(concat));
+}
+
+/* add map F T NAME { type KEY : verdict; } */
+static bool cmd_add_map(struct cctx *c)
+{
+	const struct tok *t = c->t;
+	size_t n = c->n, i = 0, k;
+	*c->bad = 7;
+	if (n < 10 || !is(&t[5], "{") || !is(&t[6], "type"))
+		return false;
+	for (k = 0; k < sizeof(map_types) / sizeof(map_types[0]) && !i; k++)
+		if (is(&t[7], map_types[k].w1) && !map_types[k].w2[0])
+			i = 8;
+		else if (is(&t[7], map_types[k].w1) && n >= 12 && is(&t[8], ".") && is(&t[9], map_types[k].w2))
+			i = 10;
+	if (!i)
+		return false;
+	k--;
+	*c->bad = i;
+	if (n != i + 3 || !is(&t[i], ":") || !is(&t[i + 1], "verdict") || !is(&t[i + 2], "}"))
+		return false;
+	cmd_msg(c, NFT_MSG_NEWSET, CREATE);
+	nlb_str(c->w, NFTA_SET_TABLE, c->table);
+	nlb_str(c->w, NFTA_SET_NAME, c->obj);
+	put_be32(c->w, NFTA_SET_FLAGS, NFT_SET_MAP);
+	put_be32(c->w, NFTA_SET_KEY_TYPE, map_types[k].ktype);
+	put_be32(c->w, NFTA_SET_KEY_LEN, map_types[k].klen);
+	put_be32(c->w, NFTA_SET_DATA_TYPE, NFT_DATA_VERDICT);
+	put_be32(c->w, NFTA_SET_DATA_LEN, 0);
+	put_be32(c->w, NFTA_SET_ID, c->seq);
+	map_udata(c->w, map_types[k].order);
+	nlb_end(c->w);
+	return true;
+}
+
+/* add chain F T NAME [{ comment "C"; } | { type nat|filter hook H priority P; policy accept; }] */
+static bool cmd_add_chain(struct cctx *c)
+{
+	const struct tok *t = c->t;
+	size_t n = c->n;
+	uint32_t hook;
+	int32_t prio;
+	cmd_msg(c, NFT_MSG_NEWCHAIN, CREATE);
+	nlb_str(c->w, NFTA_CHAIN_TABLE, c->table);
+	nlb_str(c->w, NFTA_CHAIN_NAME, c->obj);
+	if (n == 5) {
+		nlb_end(c->w);
+		return true;
+	}
+	*c->bad = 5;
+	if (!is(&t[5], "{") || !is(&t[n - 1], "}"))
+		return false;
+	if (n == 9 && is(&t[6], "comment") && t[7].quoted) {
+		wb_comment(c->w, NFTA_CHAIN_USERDATA, &t[7]);
+		nlb_end(c->w);
+		return true;
+	}
+	*c->bad = 6;
+	if (n != 15 || !is(&t[6], "type") || !(is(&t[7], "nat") || is(&t[7], "filter")) || !is(&t[8], "hook") ||
+	    !hook_num(&t[9], &hook) || !is(&t[10], "priority") || !prio_num(&t[11], &prio) || !is(&t[12], "policy") ||
+	    !is(&t[13], "accept"))
+		return false;
+	nlb_str(c->w, NFTA_CHAIN_TYPE, is(&t[7], "nat") ? "nat" : "filter");
+	put_be32(c->w, NFTA_CHAIN_POLICY, NF_ACCEPT);
+	size_t h = nest(c->w, NFTA_CHAIN_HOOK);
+	put_be32(c->w, NFTA_HOOK_HOOKNUM, hook);
+	put_be32(c->w, NFTA_HOOK_PRIORITY, (uint32_t)prio);
+	nlb_nest_end(c->w, h);
+	nlb_end(c->w);
+	return true;
+}
+
+/* delete chain F T NAME | flush chain F T NAME (every rule of the chain) */
+static bool cmd_del_chain(struct cctx *c)
+{
+	bool del = is(&c->t[0], "delete");
+	if (c->n != 5)
+		return false;
+	cmd_msg(c, del ? NFT_MSG_DELCHAIN : NFT_MSG_DELRULE, NLM_F_ACK);
+	nlb_str(c->w, del ? NFTA_CHAIN_TABLE : NFTA_RULE_TABLE, c->table);
+	nlb_str(c->w, del ? NFTA_CHAIN_NAME : NFTA_RULE_CHAIN, c->obj);
+	nlb_end(c->w);
+	return true;
+}
+
+/* delete rule F T CHAIN handle H */
+static bool cmd_del_rule(struct cctx *c)
+{
+	uint64_t h;
+	*c->bad = 5;
+	if (c->n != 7 || !is(&c->t[5], "handle") || !tnum(&c->t[6], UINT64_MAX, &h))
+		return false;
+	cmd_msg(c, NFT_MSG_DELRULE, NLM_F_ACK);
+	nlb_str(c->w, NFTA_RULE_TABLE, c->table);
+	nlb_str(c->w, NFTA_RULE_CHAIN, c->obj);
+	h = htobe64(h);
+	nlb_put(c->w, NFTA_RULE_HANDLE, &h, 8);
+	nlb_end(c->w);
+	return true;
+}
+
+/* add|insert rule F T CHAIN STATEMENTS... [comment "C"] */
+static bool cmd_add_rule(struct cctx *c)
+{
+	const struct tok *comment;
+	bool add = is(&c->t[0], "add");
+	cmd_msg(c, NFT_MSG_NEWRULE, (uint16_t)(CREATE | (add ? NLM_F_APPEND : 0)));
+	nlb_str(c->w, NFTA_RULE_TABLE, c->table);
+	nlb_str(c->w, NFTA_RULE_CHAIN, c->obj);
+	/* a first pass, writing nothing (an "out of memory" buffer), plans the merges */
+	struct nlbuf none = { .oom = true };
+	struct plan pl = { .scan = true };
+	if (!rule_exprs(&none, c->fam, c->t + 5, c->n - 5, &comment, c->bad, &pl)) {
+		*c->bad += 5;
+		return false;
+	}
+	plan_merge(&pl);
+	pl.scan = false;
+	size_t ex = nest(c->w, NFTA_RULE_EXPRESSIONS);
+	rule_exprs(c->w, c->fam, c->t + 5, c->n - 5, &comment, c->bad, &pl);
+	nlb_nest_end(c->w, ex);
+	if (comment)
+		wb_comment(c->w, NFTA_RULE_USERDATA, comment);
+	nlb_end(c->w);
+	return true;
+}
+
+/* add element F T MAP { KEY : jump|goto CHAIN } | delete element F T MAP { KEY } */
+static bool cmd_element(struct cctx *c)
+{
+	const struct tok *t = c->t;
+	size_t n = c->n, klen, used, i;
+	bool add = is(&t[0], "add");
+	uint8_t key[16];
+	char chain[TOK_MAX + 1];
+	*c->bad = 5;
+	if (n < 7 || !is(&t[5], "{") || !is(&t[n - 1], "}") || !elem_key(t + 6, n - 7, key, &klen, &used))
+		return false;
+	i = 6 + used;
+	*c->bad = i;
+	bool verdict = add && n == i + 4 && is(&t[i], ":") && (is(&t[i + 1], "jump") || is(&t[i + 1], "goto"));
+	if (!(verdict || (!add && n == i + 1)) || (verdict && !name_tok(&t[i + 2], chain, sizeof(chain))))
+		return false;
+	cmd_msg(c, add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM, add ? CREATE : NLM_F_ACK);
+	nlb_str(c->w, NFTA_SET_ELEM_LIST_TABLE, c->table);
+	nlb_str(c->w, NFTA_SET_ELEM_LIST_SET, c->obj);
+	size_t els = nest(c->w, NFTA_SET_ELEM_LIST_ELEMENTS), el = nest(c->w, NFTA_LIST_ELEM);
+	wb_value(c->w, NFTA_SET_ELEM_KEY, key, klen);
+	if (verdict) {
+		size_t d = nest(c->w, NFTA_SET_ELEM_DATA), v = nest(c->w, NFTA_DATA_VERDICT);
+		put_be32(c->w, NFTA_VERDICT_CODE, (uint32_t)(is(&t[i + 1], "jump") ? NFT_JUMP : NFT_GOTO));
+		nlb_str(c->w, NFTA_VERDICT_CHAIN, chain);
+		nlb_nest_end(c->w, v);
+		nlb_nest_end(c->w, d);
+	}
+	nlb_nest_end(c->w, el);
+	nlb_nest_end(c->w, els);
+	nlb_end(c->w);
+	return true;
+}
+
+/* The commands by their first two words (arrays and a switch, as the statements). */
+enum { CMD_MAP, CMD_CHAIN, CMD_DEL_CHAIN, CMD_DEL_RULE, CMD_RULE, CMD_ELEMENT };
+static const struct {
+	char verb[7], what[8];
+	uint8_t kind;
+} commands[] = {
+	{ "add", "map", CMD_MAP },         { "add", "chain", CMD_CHAIN },   { "delete", "chain", CMD_DEL_CHAIN },
+	{ "flush", "chain", CMD_DEL_CHAIN }, { "delete", "rule", CMD_DEL_RULE }, { "add", "rule", CMD_RULE },
+	{ "insert", "rule", CMD_RULE },    { "add", "element", CMD_ELEMENT }, { "delete", "element", CMD_ELEMENT },
+};
+
+static bool command_of(struct cctx *c, int kind)
+{
+	switch (kind) {
+	case CMD_MAP: return cmd_add_map(c);
+	case CMD_CHAIN: return cmd_add_chain(c);
+	case CMD_DEL_CHAIN: return cmd_del_chain(c);
+	case CMD_DEL_RULE: return cmd_del_rule(c);
+	case CMD_RULE: return cmd_add_rule(c);
+	default: return cmd_element(c);
+	}
+}
+
 /* Appends the message for the command t[0..n) with sequence seq. false: not a form this knows
  * (*bad: the token). */
 static bool command(struct nlbuf *w, const struct tok *t, size_t n, uint32_t seq, size_t *bad)
 {
-	char table[TOK_MAX + 1], obj[TOK_MAX + 1];
-	const uint16_t create = NLM_F_CREATE | NLM_F_ACK;
-	size_t i;
+	struct cctx c = { .w = w, .t = t, .n = n, .seq = seq, .bad = bad };
 
 	*bad = 0;
 	if (n < 4 || !(is(&t[2], "inet") || is(&t[2], "bridge")))
-		goto fail;
-	int fam = is(&t[2], "inet") ? NFPROTO_INET : NFPROTO_BRIDGE;
+		return false;
+	c.fam = is(&t[2], "inet") ? NFPROTO_INET : NFPROTO_BRIDGE;
 	*bad = 3;
-	if (!name_tok(&t[3], table, sizeof(table)))
-		goto fail;
-	bool add = is(&t[0], "add"), del = is(&t[0], "delete"), ins = is(&t[0], "insert"), flush = is(&t[0], "flush");
-	const struct tok *what = &t[1];
-
-	if (add && is(what, "table")) {
-		nft_msg(w, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWTABLE, create, fam, seq, 0);
-		nlb_str(w, NFTA_TABLE_NAME, table);
-		put_be32(w, NFTA_TABLE_FLAGS, 0);
-		if (n == 8 && is(&t[4], "{") && is(&t[5], "comment") && t[6].quoted && is(&t[7], "}"))
-			wb_comment(w, NFTA_TABLE_USERDATA, &t[6]);
-		else if (n != 4)
-			goto fail;
-		nlb_end(w);
-		return true;
-	}
+	if (!name_tok(&t[3], c.table, sizeof(c.table)))
+		return false;
+	if (is(&t[0], "add") && is(&t[1], "table"))
+		return cmd_add_table(&c);
 	*bad = 4;
-	if (n < 5 || !name_tok(&t[4], obj, sizeof(obj)))
-		goto fail;
-	if (add && (is(what, "map"))) {
-		/* add map inet T NAME { type KEY : verdict } */
-		uint32_t ktype, klen;
-		const unsigned char *ud;
-		size_t udlen;
-		*bad = 7;
-		if (n >= 10 && is(&t[5], "{") && is(&t[6], "type") && is(&t[7], "ipv4_addr"))
-			ktype = 7, klen = 4, ud = ud_ip, udlen = sizeof(ud_ip), i = 8;
-		else if (n >= 10 && is(&t[5], "{") && is(&t[6], "type") && is(&t[7], "ipv6_addr"))
-			ktype = 8, klen = 16, ud = ud_ip, udlen = sizeof(ud_ip), i = 8;
-		else if (n >= 10 && is(&t[5], "{") && is(&t[6], "type") && is(&t[7], "ifname"))
-			ktype = 41, klen = 16, ud = ud_ifname, udlen = sizeof(ud_ifname), i = 8;
-		else if (n >= 12 && is(&t[5], "{") && is(&t[6], "type") && is(&t[7], "inet_proto") && is(&t[8], ".") &&
-			 is(&t[9], "inet_service"))
-			ktype = 12 << 6 | 13, klen = 8, ud = ud_concat, udlen = sizeof(ud_concat), i = 10;
-		else
-			goto fail;
-		*bad = i;
-		if (n != i + 3 || !is(&t[i], ":") || !is(&t[i + 1], "verdict") || !is(&t[i + 2], "}"))
-			goto fail;
-		nft_msg(w, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWSET, create, fam, seq, 0);
-		nlb_str(w, NFTA_SET_TABLE, table);
-		nlb_str(w, NFTA_SET_NAME, obj);
-		put_be32(w, NFTA_SET_FLAGS, NFT_SET_MAP);
-		put_be32(w, NFTA_SET_KEY_TYPE, ktype);
-		put_be32(w, NFTA_SET_KEY_LEN, klen);
-		put_be32(w, NFTA_SET_DATA_TYPE, NFT_DATA_VERDICT);
-		put_be32(w, NFTA_SET_DATA_LEN, 0);
-		put_be32(w, NFTA_SET_ID, seq);
-		nlb_put(w, NFTA_SET_USERDATA, ud, udlen);
-		nlb_end(w);
-		return true;
-	}
-	if (add && is(what, "chain")) {
-		nft_msg(w, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWCHAIN, create, fam, seq, 0);
-		nlb_str(w, NFTA_CHAIN_TABLE, table);
-		nlb_str(w, NFTA_CHAIN_NAME, obj);
-		if (n == 5) {
-			nlb_end(w);
-			return true;
-		}
-		*bad = 5;
-		if (!is(&t[5], "{") || !is(&t[n - 1], "}"))
-			goto fail;
-		if (n == 9 && is(&t[6], "comment") && t[7].quoted) {
-			wb_comment(w, NFTA_CHAIN_USERDATA, &t[7]);
-			nlb_end(w);
-			return true;
-		}
-		/* { type T hook H priority P policy accept } */
-		uint32_t hook;
-		int32_t prio;
-		*bad = 6;
-		if (n != 15 || !is(&t[6], "type") || !(is(&t[7], "nat") || is(&t[7], "filter")) || !is(&t[8], "hook") ||
-		    !hook_num(&t[9], &hook) || !is(&t[10], "priority") || !prio_num(&t[11], &prio) ||
-		    !is(&t[12], "policy") || !is(&t[13], "accept"))
-			goto fail;
-		nlb_str(w, NFTA_CHAIN_TYPE, is(&t[7], "nat") ? "nat" : "filter");
-		put_be32(w, NFTA_CHAIN_POLICY, NF_ACCEPT);
-		size_t h = nest(w, NFTA_CHAIN_HOOK);
-		put_be32(w, NFTA_HOOK_HOOKNUM, hook);
-		put_be32(w, NFTA_HOOK_PRIORITY, (uint32_t)prio);
-		nlb_nest_end(w, h);
-		nlb_end(w);
-		return true;
-	}
-	if ((del || flush) && is(what, "chain") && n == 5) {
-		nft_msg(w, NFNL_SUBSYS_NFTABLES << 8 | (del ? NFT_MSG_DELCHAIN : NFT_MSG_DELRULE), NLM_F_ACK, fam,
-		       seq, 0);
-		nlb_str(w, del ? NFTA_CHAIN_TABLE : NFTA_RULE_TABLE, table);
-		nlb_str(w, del ? NFTA_CHAIN_NAME : NFTA_RULE_CHAIN, obj);
-		nlb_end(w);
-		return true;
-	}
-	if (del && is(what, "rule")) {
-		uint64_t h;
-		*bad = 5;
-		if (n != 7 || !is(&t[5], "handle") || !tnum(&t[6], UINT64_MAX, &h))
-			goto fail;
-		nft_msg(w, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_DELRULE, NLM_F_ACK, fam, seq, 0);
-		nlb_str(w, NFTA_RULE_TABLE, table);
-		nlb_str(w, NFTA_RULE_CHAIN, obj);
-		h = htobe64(h);
-		nlb_put(w, NFTA_RULE_HANDLE, &h, 8);
-		nlb_end(w);
-		return true;
-	}
-	if ((add || ins) && is(what, "rule")) {
-		const struct tok *comment;
-		nft_msg(w, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWRULE, (uint16_t)(create | (add ? NLM_F_APPEND : 0)),
-		       fam, seq, 0);
-		nlb_str(w, NFTA_RULE_TABLE, table);
-		nlb_str(w, NFTA_RULE_CHAIN, obj);
-		/* a first pass, writing nothing (an "out of memory" buffer), plans the merges */
-		struct nlbuf none = { .oom = true };
-		struct plan pl = { .scan = true };
-		if (!rule_exprs(&none, fam, t + 5, n - 5, &comment, bad, &pl)) {
-			*bad += 5;
-			goto fail;
-		}
-		plan_merge(&pl);
-		pl.scan = false;
-		size_t ex = nest(w, NFTA_RULE_EXPRESSIONS);
-		rule_exprs(w, fam, t + 5, n - 5, &comment, bad, &pl);
-		nlb_nest_end(w, ex);
-		if (comment)
-			wb_comment(w, NFTA_RULE_USERDATA, comment);
-		nlb_end(w);
-		return true;
-	}
-	if ((add || del) && is(what, "element")) {
-		/* { KEY } or { KEY : jump|goto CHAIN } */
-		uint8_t key[16];
-		size_t klen, used;
-		*bad = 5;
-		if (n < 7 || !is(&t[5], "{") || !is(&t[n - 1], "}") || !elem_key(t + 6, n - 7, key, &klen, &used))
-			goto fail;
-		i = 6 + used;
-		*bad = i;
-		bool verdict = add && n == i + 4 && is(&t[i], ":") && (is(&t[i + 1], "jump") || is(&t[i + 1], "goto"));
-		if (!(verdict || (del && n == i + 1)))
-			goto fail;
-		nft_msg(w, NFNL_SUBSYS_NFTABLES << 8 | (add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM),
-		       add ? create : NLM_F_ACK, fam, seq, 0);
-		nlb_str(w, NFTA_SET_ELEM_LIST_TABLE, table);
-		nlb_str(w, NFTA_SET_ELEM_LIST_SET, obj);
-		size_t els = nest(w, NFTA_SET_ELEM_LIST_ELEMENTS), el = nest(w, NFTA_LIST_ELEM);
-		wb_value(w, NFTA_SET_ELEM_KEY, key, klen);
-		if (verdict) {
-			char chain[TOK_MAX + 1];
-			if (!name_tok(&t[i + 2], chain, sizeof(chain)))
-				goto fail;
-			size_t d = nest(w, NFTA_SET_ELEM_DATA), v = nest(w, NFTA_DATA_VERDICT);
-			put_be32(w, NFTA_VERDICT_CODE, (uint32_t)(is(&t[i + 1], "jump") ? NFT_JUMP : NFT_GOTO));
-			nlb_str(w, NFTA_VERDICT_CHAIN, chain);
-			nlb_nest_end(w, v);
-			nlb_nest_end(w, d);
-		}
-		nlb_nest_end(w, el);
-		nlb_nest_end(w, els);
-		nlb_end(w);
-		return true;
-	}
-fail:
+	if (n < 5 || !name_tok(&t[4], c.obj, sizeof(c.obj)))
+		return false;
+	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
+		if (is(&t[0], commands[k].verb) && is(&t[1], commands[k].what))
+			return command_of(&c, commands[k].kind);
 	return false;
 }
 
@@ -1377,39 +1578,6 @@ void nft_unlock(int fd)
 {
 	if (fd >= 0)
 		close(fd);
-}
-
-void nft_sb_add(struct nft_sb *b, const char *fmt, ...)
-{
-	va_list ap;
-	int w;
-
-	if (b->oom)
-		return;
-	for (;;) {
-		size_t room = b->cap - b->n;
-		va_start(ap, fmt);
-		w = vsnprintf(b->s ? b->s + b->n : NULL, room, fmt, ap);
-		va_end(ap);
-		if (w < 0) {
-			b->oom = true;
-			return;
-		}
-		if ((size_t)w < room) {
-			b->n += (size_t)w;
-			return;
-		}
-		size_t cap = b->cap ? b->cap * 2 : 4096;
-		while (cap < b->n + (size_t)w + 1)
-			cap *= 2;
-		char *s = realloc(b->s, cap);
-		if (!s) {
-			b->oom = true;
-			return;
-		}
-		b->s = s;
-		b->cap = cap;
-	}
 }
 
 /* Text that goes inside an nft double-quoted string: no quote, backslash or control

@@ -71,15 +71,6 @@ int nft_list_map(struct nft *n, int family, const char *table, const char *map, 
 int nft_lock(struct cni_error *e);
 void nft_unlock(int fd);
 
-/* A growing command buffer; an allocation failure is remembered (oom) and reported once, at
- * the end, by the caller. */
-struct nft_sb {
-	char *s;
-	size_t n, cap;
-	bool oom;
-};
-void nft_sb_add(struct nft_sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
 /* Can the batch writer express this nft match text (one portmap condition) in an inet table:
  * matches only, of the vocabulary it knows. */
 bool nft_match_ok(const char *expr);

@@ -12,27 +12,43 @@
 #include <linux/netfilter.h>
 
 #include "nft.h"
-#include "sha512.h"
+#include "nfttab.h"
+#include "sb.h"
 
 #define TABLE_NAME "cni_c_spoof"
 #define TABLE "bridge " TABLE_NAME
-#define CHAIN_LEN 19 /* "s-" 16 hex NUL */
+#define CHAIN_LEN NFTTAB_CHAIN_LEN
+
+/* The base chain's one rule, commented so one cheap read tells whether it is intact. */
+#define BASE_RULE "iifname vmap @ports"
+static const struct nfttab_map spoof_maps[] = { { "ports", "ifname" }, { "", "" } };
+static const struct nfttab_chain spoof_chains[] = {
+	{ "prerouting", "type filter hook prerouting priority -300; policy accept;" },
+	{ "", NULL },
+};
+static const struct nfttab_rule spoof_rules[] = {
+	{ "prerouting", BASE_RULE, "container ports: their MAC check chain" },
+	{ "", NULL, NULL },
+};
+static const struct nfttab tab = {
+	.family = NFPROTO_BRIDGE,
+	.ref = TABLE,
+	.name = TABLE_NAME,
+	.comment = "CNI macspoofchk (cni-c)",
+	.maps = spoof_maps,
+	.chains = spoof_chains,
+	.rules = spoof_rules,
+	.chain_prefix = "s-",
+	.naming = NFTTAB_ATTACHMENT,
+	.who = "macspoofchk",
+	.altered = "chain prerouting of table " TABLE " was altered (want only \"" BASE_RULE "\")",
+	.missing = "table " TABLE " or its chain prerouting is missing",
+};
 
 /* "s-<16 hex of sha512(containerID-ifname)>" */
 static int chain_name(const char *cid, const char *ifname, char out[CHAIN_LEN], struct cni_error *e)
 {
-	size_t lc = strlen(cid), li = strlen(ifname);
-	char *buf = malloc(lc + li + 2), h[17];
-
-	if (!buf)
-		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-	memcpy(buf, cid, lc);
-	buf[lc] = '-';
-	memcpy(buf + lc + 1, ifname, li);
-	sha512_hex(buf, lc + li + 1, h, 16);
-	free(buf);
-	snprintf(out, CHAIN_LEN, "s-%s", h);
-	return 0;
+	return nfttab_chain_name(&tab, NULL, ifname, cid, out, e);
 }
 
 /* Both end up inside nft commands: only what a MAC or a kernel interface name can hold, and
@@ -67,24 +83,6 @@ static int args_ok(const char *cid, const char *ifname, const char *veth, const 
 	return 0;
 }
 
-/* The base chain's one rule, commented so one cheap read tells whether it is intact. */
-#define BASE_RULE "iifname vmap @ports"
-#define BASE_COMMENT "container ports: their MAC check chain"
-
-/* 1 = table, map and base chain as we write them, 0 = not, -1 error. */
-static int base_intact(struct nft *n, bool *chain_seen, struct cni_error *e)
-{
-	struct nft_rule_info *r = NULL;
-	size_t cnt = 0;
-	int rc = nft_get_rules(n, NFPROTO_BRIDGE, TABLE_NAME, "prerouting", &r, &cnt, e);
-	bool ok = rc == 1 && cnt == 1 && strcmp(r[0].comment, BASE_COMMENT) == 0;
-
-	free(r);
-	if (chain_seen)
-		*chain_seen = rc == 1;
-	return rc < 0 ? -1 : ok;
-}
-
 /* What an attachment chain holds, from its rules' comments: the MAC its return rule lets
  * through ("mac=..."), the veth its drop rule was written for ("veth=..."). */
 struct chain_state {
@@ -97,7 +95,7 @@ static int chain_read(struct nft *n, const char *chain, struct chain_state *st, 
 {
 	struct nft_rule_info *r = NULL;
 	size_t cnt = 0;
-	int rc = nft_get_rules(n, NFPROTO_BRIDGE, TABLE_NAME, chain, &r, &cnt, e);
+	int rc = nfttab_rules(n, &tab, chain, &r, &cnt, e);
 
 	memset(st, 0, sizeof(*st));
 	for (size_t i = 0; rc == 1 && i < cnt; i++) {
@@ -116,9 +114,8 @@ static int chain_read(struct nft *n, const char *chain, struct chain_state *st, 
  * the name NUL-padded to IFNAMSIZ. */
 static int element_target(struct nft *n, const char *veth, char *target, size_t tlen, struct cni_error *e)
 {
-	char key[16] = { 0 };
-	memcpy(key, veth, strnlen(veth, sizeof(key)));
-	return nft_get_map_elem(n, NFPROTO_BRIDGE, TABLE_NAME, "ports", key, sizeof(key), target, tlen, e);
+	uint8_t key[16];
+	return nfttab_elem(n, &tab, "ports", key, nfttab_key_ifname(veth, key), target, tlen, e);
 }
 
 /* ADD writes only what differs: a repeated ADD runs no batch, and a first ADD deletes
@@ -128,10 +125,10 @@ int spoofchk_add(const char *container_id, const char *ifname, const char *host_
 {
 	struct nft *n = NULL;
 	struct chain_state st;
-	char chain[CHAIN_LEN], cmds[3072], t[64], comment[129];
+	struct sb b = { 0 };
+	char chain[CHAIN_LEN], t[64], comment[129];
 	int lock = -1, rc = -1, had, r;
-	bool seen, same;
-	size_t l = 0;
+	bool same;
 
 	if (args_ok(container_id, ifname, host_veth, mac, e) < 0 || chain_name(container_id, ifname, chain, e) < 0)
 		return -1;
@@ -139,30 +136,19 @@ int spoofchk_add(const char *container_id, const char *ifname, const char *host_
 		return cni_errf(e, CNI_ERR_INTERNAL, "macspoofchk: the host veth and the MAC are required");
 	if ((lock = nft_lock(e)) < 0 || nft_open(&n, e) < 0)
 		goto out;
-#define ADD(...) (l += (size_t)snprintf(cmds + l, l < sizeof(cmds) ? sizeof(cmds) - l : 0, __VA_ARGS__))
-	if ((r = base_intact(n, &seen, e)) < 0)
-		goto out;
-	if (!r) {
-		ADD("add table " TABLE " { comment \"CNI macspoofchk (cni-c)\"; }\n"
-		    "add map " TABLE " ports { type ifname : verdict; }\n"
-		    "add chain " TABLE " prerouting { type filter hook prerouting priority -300; policy accept; }\n"
-		    "%s"
-		    "add rule " TABLE " prerouting " BASE_RULE " comment \"" BASE_COMMENT "\"\n",
-		    seen ? "flush chain " TABLE " prerouting\n" : "");
-	}
-	if ((had = chain_read(n, chain, &st, e)) < 0)
+	if (nfttab_ensure(n, &tab, &b, NULL, e) < 0 || (had = chain_read(n, chain, &st, e)) < 0)
 		goto out;
 	same = had && st.drop && strcmp(st.veth, host_veth) == 0 && strcasecmp(st.mac, mac) == 0;
 	if ((r = element_target(n, host_veth, t, sizeof(t), e)) < 0)
 		goto out;
 	bool elem_ok = r && strcmp(t, chain) == 0;
-	if (same && elem_ok && l == 0) {
+	if (same && elem_ok && b.n == 0) {
 		rc = 0;
 		goto out;
 	}
 	/* The veth's element, whoever's: a veth name belongs to one attachment at a time. */
 	if (r && !(same && elem_ok))
-		ADD("delete element " TABLE " ports { \"%s\" }\n", host_veth);
+		sb_add(&b, "delete element " TABLE " ports { \"%s\" }\n", host_veth);
 	if (had && !same) {
 		/* The element of the veth this chain was made for (renamed since?) must go first:
 		 * the kernel refuses to delete a chain something jumps to. */
@@ -170,33 +156,26 @@ int spoofchk_add(const char *container_id, const char *ifname, const char *host_
 			if ((r = element_target(n, st.veth, t, sizeof(t), e)) < 0)
 				goto out;
 			if (r && strcmp(t, chain) == 0)
-				ADD("delete element " TABLE " ports { \"%s\" }\n", st.veth);
+				sb_add(&b, "delete element " TABLE " ports { \"%s\" }\n", st.veth);
 		}
-		ADD("flush chain " TABLE " %s\ndelete chain " TABLE " %s\n", chain, chain);
+		nfttab_drop_chain(&b, &tab, chain);
 	}
 	if (!same) {
 		snprintf(comment, sizeof(comment), "macspoofchk if=%s id=%s", ifname, container_id);
-		for (char *c = comment; *c; c++)
-			if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f || *c == '"' || *c == '\\')
-				*c = '_';
-		ADD("add chain " TABLE " %s { comment \"%s\"; }\n"
-		    "add rule " TABLE " %s ether saddr %s return comment \"mac=%s\"\n"
-		    "add rule " TABLE " %s drop comment \"veth=%s\"\n",
-		    chain, comment, chain, mac, mac, chain, host_veth);
+		nft_comment_clean(comment);
+		sb_add(&b,
+		       "add chain " TABLE " %s { comment \"%s\"; }\n"
+		       "add rule " TABLE " %s ether saddr %s return comment \"mac=%s\"\n"
+		       "add rule " TABLE " %s drop comment \"veth=%s\"\n",
+		       chain, comment, chain, mac, mac, chain, host_veth);
 	}
 	if (!(same && elem_ok))
-		ADD("add element " TABLE " ports { \"%s\" : jump %s }\n", host_veth, chain);
-#undef ADD
-	if (l >= sizeof(cmds)) {
-		cni_errf(e, CNI_ERR_INTERNAL, "macspoofchk: nft batch too long");
+		sb_add(&b, "add element " TABLE " ports { \"%s\" : jump %s }\n", host_veth, chain);
+	if (nfttab_run(n, &b, e, "macspoofchk for %s: ", host_veth) < 0)
 		goto out;
-	}
-	if (nft_run(n, cmds, e) < 0) {
-		cni_err_prefix(e, "macspoofchk for %s: ", host_veth);
-		goto out;
-	}
 	rc = 0;
 out:
+	free(b.s);
 	nft_close(n);
 	nft_unlock(lock);
 	return rc;
@@ -206,7 +185,8 @@ int spoofchk_del(const char *container_id, const char *ifname, struct cni_error 
 {
 	struct nft *n = NULL;
 	struct chain_state st;
-	char chain[CHAIN_LEN], t[64], cmds[512];
+	struct sb b = { 0 };
+	char chain[CHAIN_LEN], t[64];
 	int lock = -1, rc = -1, r;
 
 	if (args_ok(container_id, ifname, NULL, NULL, e) < 0 || chain_name(container_id, ifname, chain, e) < 0)
@@ -224,21 +204,18 @@ int spoofchk_del(const char *container_id, const char *ifname, struct cni_error 
 		rc = 0;
 		goto out;
 	}
-	cmds[0] = '\0';
 	if (st.veth[0] && ifname_ok(st.veth)) {
 		if ((r = element_target(n, st.veth, t, sizeof(t), e)) < 0)
 			goto out;
 		if (r && strcmp(t, chain) == 0)
-			snprintf(cmds, sizeof(cmds), "delete element " TABLE " ports { \"%s\" }\n", st.veth);
+			sb_add(&b, "delete element " TABLE " ports { \"%s\" }\n", st.veth);
 	}
-	size_t l = strlen(cmds);
-	snprintf(cmds + l, sizeof(cmds) - l, "flush chain " TABLE " %s\ndelete chain " TABLE " %s\n", chain, chain);
-	if (nft_run(n, cmds, e) < 0) {
-		cni_err_prefix(e, "macspoofchk: removing %s: ", chain);
+	nfttab_drop_chain(&b, &tab, chain);
+	if (nfttab_run(n, &b, e, "macspoofchk: removing %s: ", chain) < 0)
 		goto out;
-	}
 	rc = 0;
 out:
+	free(b.s);
 	nft_unlock(lock);
 	nft_close(n);
 	return rc;
@@ -251,7 +228,6 @@ int spoofchk_check(const char *container_id, const char *ifname, const char *hos
 	struct chain_state st;
 	char chain[CHAIN_LEN], t[64];
 	int rc = -1, r;
-	bool seen;
 
 	if (args_ok(container_id, ifname, host_veth, mac, e) < 0 || chain_name(container_id, ifname, chain, e) < 0)
 		return -1;
@@ -259,13 +235,8 @@ int spoofchk_check(const char *container_id, const char *ifname, const char *hos
 		return cni_errf(e, CNI_ERR_INTERNAL, "macspoofchk: the host veth and the MAC are required");
 	if (nft_open(&n, e) < 0)
 		return -1;
-	if ((r = base_intact(n, &seen, e)) <= 0) {
-		if (!r)
-			cni_errf(e, CNI_ERR_CHECK_FAILED, "macspoofchk: %s",
-				 seen ? "chain prerouting of table " TABLE " was altered (want only \"" BASE_RULE "\")"
-				      : "table " TABLE " or its chain prerouting is missing");
+	if (nfttab_check(n, &tab, e) < 0)
 		goto out;
-	}
 	if ((r = chain_read(n, chain, &st, e)) <= 0) {
 		if (!r)
 			cni_errf(e, CNI_ERR_CHECK_FAILED, "macspoofchk: chain %s of container %s (%s) is missing from table " TABLE,

@@ -28,6 +28,8 @@
 #include "fault.h"
 #include "masq.h"
 #include "nft.h"
+#include "nfttab.h"
+#include "sb.h"
 #include "nl.h"
 #include "sha512.h"
 #include "skel.h"
@@ -36,8 +38,8 @@
 
 #define TABLE_NAME "cni_c_portmap"
 #define TABLE "inet " TABLE_NAME
-#define CHAIN_LEN 36 /* "a-" 16 hex "-" 16 hex NUL */
-#define COMMENT_MAX 128
+#define CHAIN_LEN NFTTAB_CHAIN_LEN
+#define COMMENT_MAX NFT_COMMENT_MAX
 #define MAX_COND 32
 
 struct pm_map {
@@ -243,21 +245,41 @@ static void container_ips(struct cni_ctx *c, struct pm_conf *p)
 	}
 }
 
+/* ---- the table ---- */
+
+/* The hook chains' rules carry comments, so ADD and CHECK can tell they are intact from one
+ * read each; postrouting holds one masquerade rule per mark in use (no base rule). */
+static const struct nfttab_map pm_maps[] = { { "ports", "inet_proto . inet_service" }, { "", "" } };
+static const struct nfttab_chain pm_chains[] = {
+	{ "prerouting", "type nat hook prerouting priority dstnat; policy accept;" },
+	{ "output", "type nat hook output priority -100; policy accept;" },
+	{ "postrouting", "type nat hook postrouting priority srcnat; policy accept;" },
+	{ "", NULL },
+};
+static const struct nfttab_rule pm_rules[] = {
+	{ "prerouting", "fib daddr type local meta l4proto . th dport vmap @ports", "host ports" },
+	{ "output", "fib daddr type local meta l4proto . th dport vmap @ports", "host ports (local)" },
+	{ "", NULL, NULL },
+};
+static const struct nfttab tab = {
+	.family = NFPROTO_INET,
+	.ref = TABLE,
+	.name = TABLE_NAME,
+	.comment = "CNI host ports (cni-c portmap)",
+	.maps = pm_maps,
+	.chains = pm_chains,
+	.rules = pm_rules,
+	.chain_prefix = "a-",
+	.naming = NFTTAB_NET_ATTACHMENT,
+	.who = "portmap",
+	.altered = "the prerouting or output chain of table " TABLE " was altered",
+	.missing = "table " TABLE " or its hook chains are missing",
+};
+
 static int chain_name(const char *network, const char *ifname, const char *cid, char out[CHAIN_LEN],
 		      struct cni_error *e)
 {
-	char nh[17], ah[17];
-	size_t li = strlen(ifname), lc = strlen(cid);
-	char *buf = malloc(li + lc + 2);
-
-	if (!buf)
-		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-	sprintf(buf, "%s:%s", ifname, cid);
-	sha512_hex(network, strlen(network), nh, 16);
-	sha512_hex(buf, li + lc + 1, ah, 16);
-	free(buf);
-	snprintf(out, CHAIN_LEN, "a-%s-%s", nh, ah);
-	return 0;
+	return nfttab_chain_name(&tab, network, ifname, cid, out, e);
 }
 
 static int parse_fields(struct cni_ctx *c, struct pm_conf *p, bool need_prev)
@@ -315,47 +337,13 @@ static int parse(struct cni_ctx *c, void *conf)
 
 /* ---- the rules ---- */
 
-static const struct {
-	const char *chain, *rule, *comment;
-} base_rules[] = {
-	{ "prerouting", "fib daddr type local meta l4proto . th dport vmap @ports", "host ports" },
-	{ "output", "fib daddr type local meta l4proto . th dport vmap @ports", "host ports (local)" },
-};
-
-static void skeleton(struct nft_sb *b)
-{
-	nft_sb_add(b, "add table " TABLE " { comment \"CNI host ports (cni-c portmap)\"; }\n"
-		      "add map " TABLE " ports { type inet_proto . inet_service : verdict; }\n"
-		      "add chain " TABLE " prerouting { type nat hook prerouting priority dstnat; policy accept; }\n"
-		      "add chain " TABLE " output { type nat hook output priority -100; policy accept; }\n"
-		      "add chain " TABLE " postrouting { type nat hook postrouting priority srcnat; policy accept; }\n");
-}
-
-/* 1 when both hook chains hold exactly their rule; 0 otherwise (absent or altered); -1 error. */
-static int base_intact(struct nft *n, bool *seen, struct cni_error *e)
-{
-	bool ok = true;
-	*seen = false;
-	for (size_t i = 0; i < sizeof(base_rules) / sizeof(base_rules[0]); i++) {
-		struct nft_rule_info *r = NULL;
-		size_t cnt = 0;
-		int rc = nft_get_rules(n, NFPROTO_INET, TABLE_NAME, base_rules[i].chain, &r, &cnt, e);
-		if (rc < 0)
-			return -1;
-		*seen |= rc == 1;
-		ok = ok && rc == 1 && cnt == 1 && strcmp(r[0].comment, base_rules[i].comment) == 0;
-		free(r);
-	}
-	return ok;
-}
-
 /* Is there a postrouting rule masquerading this mark? 1/0/-1 */
 static int masq_rule(struct nft *n, uint32_t mark, struct cni_error *e)
 {
 	struct nft_rule_info *r = NULL;
 	size_t cnt = 0;
 	char want[40];
-	int rc = nft_get_rules(n, NFPROTO_INET, TABLE_NAME, "postrouting", &r, &cnt, e), found = 0;
+	int rc = nfttab_rules(n, &tab, "postrouting", &r, &cnt, e), found = 0;
 
 	snprintf(want, sizeof(want), "masquerade mark 0x%08x", mark);
 	for (size_t i = 0; rc == 1 && i < cnt && !found; i++)
@@ -365,7 +353,7 @@ static int masq_rule(struct nft *n, uint32_t mark, struct cni_error *e)
 }
 
 /* The rules of one mapping in the attachment chain (in `chain`), for one family. */
-static void mapping_rules(struct nft_sb *b, const struct pm_conf *p, const struct pm_map *m, bool v4, const char *chain)
+static void mapping_rules(struct sb *b, const struct pm_conf *p, const struct pm_map *m, bool v4, const char *chain)
 {
 	const struct ipnet *cip = v4 ? &p->c4 : &p->c6;
 	const char *fam = v4 ? "ip" : "ip6";
@@ -382,19 +370,19 @@ static void mapping_rules(struct nft_sb *b, const struct pm_conf *p, const struc
 	ip_fmt(&cip->ip, a);
 	if (p->snat) {
 		if (p->masq_all)
-			nft_sb_add(b, "add rule " TABLE " %s %s meta mark set meta mark or 0x%08x comment \"%s masqAll\"\n", chain,
+			sb_add(b, "add rule " TABLE " %s %s meta mark set meta mark or 0x%08x comment \"%s masqAll\"\n", chain,
 				   match, p->mark, pc);
 		else {
-			nft_sb_add(b, "add rule " TABLE " %s %s %s saddr %s meta mark set meta mark or 0x%08x comment \"%s hairpin\"\n",
+			sb_add(b, "add rule " TABLE " %s %s %s saddr %s meta mark set meta mark or 0x%08x comment \"%s hairpin\"\n",
 				   chain, match, fam, ipnet_fmt(&net, sub), p->mark, pc);
 			if (v4)
-				nft_sb_add(b, "add rule " TABLE " %s %s ip saddr 127.0.0.1 meta mark set meta mark or 0x%08x comment \"%s localhost\"\n",
+				sb_add(b, "add rule " TABLE " %s %s ip saddr 127.0.0.1 meta mark set meta mark or 0x%08x comment \"%s localhost\"\n",
 					   chain, match, p->mark, pc);
 		}
 	}
 	snprintf(dst, sizeof(dst), v4 ? "%s:%u" : "[%s]:%u", a, m->cont);
 	/* ::1 cannot be forwarded out of the host (IPv6 has no route_localnet) */
-	nft_sb_add(b, "add rule " TABLE " %s %s%s dnat %s to %s comment \"%s dnat %s\"\n", chain, match,
+	sb_add(b, "add rule " TABLE " %s %s%s dnat %s to %s comment \"%s dnat %s\"\n", chain, match,
 		   v4 ? "" : " ip6 daddr != ::1", fam, dst, pc, dst);
 }
 
@@ -407,7 +395,7 @@ static bool applies(const struct pm_conf *p, const struct pm_map *m, bool v4)
 }
 
 /* The expected comments of the attachment chain's rules, in order (CHECK compares them). */
-static int expected_rules(const struct pm_conf *p, struct nft_sb *b)
+static int expected_rules(const struct pm_conf *p, struct sb *b)
 {
 	for (size_t i = 0; i < p->n_maps; i++)
 		for (int f = 0; f < 2; f++)
@@ -421,7 +409,7 @@ static int port_chains_of(struct nft *n, const char *chain, char (**out)[32], si
 {
 	struct nft_rule_info *r = NULL;
 	size_t nr = 0;
-	int rc = nft_get_rules(n, NFPROTO_INET, TABLE_NAME, chain, &r, &nr, e);
+	int rc = nfttab_rules(n, &tab, chain, &r, &nr, e);
 
 	*out = NULL;
 	*cnt = 0;
@@ -469,7 +457,7 @@ static int port_chain_parse(const char *name, char proto[8], unsigned *port)
 
 /* Batch commands that remove an attachment chain: its jumps in the port chains, the port chains
  * (and their map elements) left empty, then the chain. Nothing when the chain is absent. */
-static int drop_cmds(struct nft *n, const char *chain, struct nft_sb *b, struct cni_error *e)
+static int drop_cmds(struct nft *n, const char *chain, struct sb *b, struct cni_error *e)
 {
 	char (*pcs)[32] = NULL;
 	size_t npc = 0;
@@ -482,35 +470,34 @@ static int drop_cmds(struct nft *n, const char *chain, struct nft_sb *b, struct 
 		size_t cnt = 0, left = 0;
 		char proto[8];
 		unsigned port;
-		if ((r = nft_get_rules(n, NFPROTO_INET, TABLE_NAME, pcs[i], &pr, &cnt, e)) < 0) {
+		if ((r = nfttab_rules(n, &tab, pcs[i], &pr, &cnt, e)) < 0) {
 			free(pcs);
 			return -1;
 		}
 		for (size_t k = 0; k < cnt; k++) {
 			if (strcmp(pr[k].comment, chain) == 0)
-				nft_sb_add(b, "delete rule " TABLE " %s handle %llu\n", pcs[i], (unsigned long long)pr[k].handle);
+				sb_add(b, "delete rule " TABLE " %s handle %llu\n", pcs[i], (unsigned long long)pr[k].handle);
 			else
 				left++;
 		}
 		free(pr);
 		if (r == 1 && !left && port_chain_parse(pcs[i], proto, &port) == 0) {
 			/* the element, unless someone removed it already (deleting it again fails the batch) */
-			uint8_t key[8] = { 0 };
+			uint8_t key[8];
 			char tgt[64];
-			key[0] = strcmp(proto, "udp") == 0 ? IPPROTO_UDP : strcmp(proto, "sctp") == 0 ? IPPROTO_SCTP : IPPROTO_TCP;
-			key[4] = (uint8_t)(port >> 8);
-			key[5] = (uint8_t)(port & 0xff);
-			if ((r = nft_get_map_elem(n, NFPROTO_INET, TABLE_NAME, "ports", key, sizeof(key), tgt, sizeof(tgt), e)) < 0) {
+			nfttab_key_port(strcmp(proto, "udp") == 0 ? IPPROTO_UDP : strcmp(proto, "sctp") == 0 ? IPPROTO_SCTP : IPPROTO_TCP,
+					port, key);
+			if ((r = nfttab_elem(n, &tab, "ports", key, sizeof(key), tgt, sizeof(tgt), e)) < 0) {
 				free(pcs);
 				return -1;
 			}
 			if (r)
-				nft_sb_add(b, "delete element " TABLE " ports { %s . %u }\n", proto, port);
-			nft_sb_add(b, "delete chain " TABLE " %s\n", pcs[i]);
+				sb_add(b, "delete element " TABLE " ports { %s . %u }\n", proto, port);
+			sb_add(b, "delete chain " TABLE " %s\n", pcs[i]);
 		}
 	}
 	free(pcs);
-	nft_sb_add(b, "flush chain " TABLE " %s\ndelete chain " TABLE " %s\n", chain, chain);
+	nfttab_drop_chain(b, &tab, chain);
 	return 1;
 }
 
@@ -565,7 +552,7 @@ out:
 }
 
 /* The port chains, their map elements and this attachment's jumps, into b. 0, or -1 (e). */
-static int port_cmds(struct nft *n, const struct pm_conf *p, struct nft_sb *b, struct cni_error *e)
+static int port_cmds(struct nft *n, const struct pm_conf *p, struct sb *b, struct cni_error *e)
 {
 	char (*pcs)[32] = calloc(p->n_maps + 1, sizeof(*pcs));
 	size_t npc = 0;
@@ -584,20 +571,20 @@ static int port_cmds(struct nft *n, const struct pm_conf *p, struct nft_sb *b, s
 		if (done)
 			continue;
 		snprintf(pcs[npc++], 32, "%s", pc);
-		if ((r = nft_get_chain(n, NFPROTO_INET, TABLE_NAME, pc, NULL, 0, e)) < 0)
+		if ((r = nfttab_chain(n, &tab, pc, NULL, 0, e)) < 0)
 			goto out;
 		if (!r)
-			nft_sb_add(b, "add chain " TABLE " %s\n", pc);
+			sb_add(b, "add chain " TABLE " %s\n", pc);
 		/* the element too when the chain exists: a chain is no proof of its element (deleted by
 		 * hand, a flush); adding an identical element is a no-op */
-		nft_sb_add(b, "add element " TABLE " ports { %s . %u : jump %s }\n", proto_name(m->proto), m->host, pc);
+		sb_add(b, "add element " TABLE " ports { %s . %u : jump %s }\n", proto_name(m->proto), m->host, pc);
 		/* the most recent attachment first (as the reference: a pod recreated with the same
 		 * host port takes it over before the old one's DEL) */
 		if (!*p->cond[0] && !*p->cond[1])
-			nft_sb_add(b, "insert rule " TABLE " %s jump %s comment \"%s\"\n", pc, p->chain, p->chain);
+			sb_add(b, "insert rule " TABLE " %s jump %s comment \"%s\"\n", pc, p->chain, p->chain);
 		else
 			for (int f = 0; f < 2; f++)
-				nft_sb_add(b, "insert rule " TABLE " %s meta nfproto %s %sjump %s comment \"%s\"\n", pc,
+				sb_add(b, "insert rule " TABLE " %s meta nfproto %s %sjump %s comment \"%s\"\n", pc,
 					   f == 0 ? "ipv4" : "ipv6", p->cond[f], p->chain, p->chain);
 	}
 	rc = 0;
@@ -608,24 +595,18 @@ out:
 
 /* The table's skeleton and base rules when they are not intact, and the masquerade rule of the
  * mark when snat wants it and it is missing, into b. */
-static int base_cmds(struct nft *n, const struct pm_conf *p, struct nft_sb *b, struct cni_error *e)
+static int base_cmds(struct nft *n, const struct pm_conf *p, struct sb *b, struct cni_error *e)
 {
 	bool seen;
 	int r;
-	if ((r = base_intact(n, &seen, e)) < 0)
+	if (nfttab_ensure(n, &tab, b, &seen, e) < 0)
 		return -1;
-	if (!r) {
-		skeleton(b);
-		for (size_t i = 0; i < sizeof(base_rules) / sizeof(base_rules[0]); i++)
-			nft_sb_add(b, "flush chain " TABLE " %s\nadd rule " TABLE " %s %s comment \"%s\"\n", base_rules[i].chain,
-				   base_rules[i].chain, base_rules[i].rule, base_rules[i].comment);
-	}
 	if (p->snat && (r = seen ? masq_rule(n, p->mark, e) : 0) <= 0) {
 		if (r < 0)
 			return -1;
 		if (!b->n)
-			skeleton(b);
-		nft_sb_add(b, "add rule " TABLE " postrouting meta mark and 0x%08x == 0x%08x masquerade comment \"masquerade mark 0x%08x\"\n",
+			nfttab_skeleton(b, &tab, false, false);
+		sb_add(b, "add rule " TABLE " postrouting meta mark and 0x%08x == 0x%08x masquerade comment \"masquerade mark 0x%08x\"\n",
 			   p->mark, p->mark, p->mark);
 	}
 	return 0;
@@ -641,7 +622,7 @@ static void undo_chain(void *arg)
 {
 	struct chain_undo *x = arg;
 	struct cni_error ig = { 0 };
-	struct nft_sb rb = { 0 };
+	struct sb rb = { 0 };
 	if (drop_cmds(x->n, x->chain, &rb, &ig) > 0 && !rb.oom)
 		nft_run(x->n, rb.s, &ig);
 	free(rb.s);
@@ -651,7 +632,7 @@ static int cmd_add(struct cni_ctx *c, void *conf, struct cni_result *out)
 {
 	struct pm_conf *p = conf;
 	struct nft *n = NULL;
-	struct nft_sb b = { 0 }, del = { 0 };
+	struct sb b = { 0 }, del = { 0 };
 	struct undo u = { 0 };
 	int lock = -1, rc = -1;
 
@@ -661,20 +642,17 @@ static int cmd_add(struct cni_ctx *c, void *conf, struct cni_result *out)
 		/* a repeated ADD replaces what this attachment had */
 		if (drop_cmds(n, p->chain, &del, &c->err) < 0)
 			goto out;
-		if (del.n && nft_run(n, del.s, &c->err) < 0) {
-			cni_err_prefix(&c->err, "portmap: replacing %s: ", p->chain);
+		if (nfttab_run(n, &del, &c->err, "portmap: replacing %s: ", p->chain) < 0)
 			goto out;
-		}
 		if (base_cmds(n, p, &b, &c->err) < 0)
 			goto out;
-		nft_sb_add(&b, "add chain " TABLE " %s { comment \"%s\"; }\n", p->chain, p->comment);
+		sb_add(&b, "add chain " TABLE " %s { comment \"%s\"; }\n", p->chain, p->comment);
 		if (expected_rules(p, &b) < 0 || port_cmds(n, p, &b, &c->err) < 0 || b.oom) {
 			if (!c->err.code)
 				cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
 			goto out;
 		}
-		if (nft_run(n, b.s, &c->err) < 0) {
-			cni_err_prefix(&c->err, "portmap: ");
+		if (nfttab_run(n, &b, &c->err, "portmap: ") < 0) {
 			if (*p->cond[0] || *p->cond[1])
 				cni_err_details(&c->err, "check conditionsV4/conditionsV6: they are nftables match expressions");
 			goto out;
@@ -722,21 +700,13 @@ static int cmd_del(struct cni_ctx *c, void *conf)
 	char ref[29];
 	struct pm_conf *p = conf;
 	struct nft *n = NULL;
-	struct nft_sb b = { 0 };
+	struct sb b = { 0 };
 	int lock = -1, rc = -1;
 
 	if ((lock = nft_lock(&c->err)) < 0 || nft_open(&n, &c->err) < 0)
 		goto out;
-	if (drop_cmds(n, p->chain, &b, &c->err) < 0)
+	if (drop_cmds(n, p->chain, &b, &c->err) < 0 || nfttab_run(n, &b, &c->err, "portmap: removing %s: ", p->chain) < 0)
 		goto out;
-	if (b.oom) {
-		cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
-		goto out;
-	}
-	if (b.n && nft_run(n, b.s, &c->err) < 0) {
-		cni_err_prefix(&c->err, "portmap: removing %s: ", p->chain);
-		goto out;
-	}
 	/* the reference portmap's iptables chain of this container (CNI-DN-<hash> under
 	 * CNI-HOSTPORT-DNAT), if the node ran it before: a stale DNAT otherwise outlives the pod */
 	if (ref_chain(c, ref) < 0 || ipt_ref_del_chain(true, ref, "CNI-HOSTPORT-DNAT", n, &c->err) < 0 ||
@@ -755,35 +725,15 @@ out:
 	return rc;
 }
 
-static int cmd_check(struct cni_ctx *c, void *conf)
+/* CHECK of the attachment chain: its rules' comments, in order, are those ADD writes. */
+static int check_rules(struct nft *n, struct cni_ctx *c, const struct pm_conf *p)
 {
-	struct pm_conf *p = conf;
-	struct nft *n = NULL;
-	struct nft_sb b = { 0 };
+	struct sb b = { 0 };
 	struct nft_rule_info *r = NULL;
-	size_t cnt = 0;
+	size_t cnt = 0, k = 0;
 	int rc = -1, x;
-	bool seen;
 
-	if (!p->n_maps || !(p->has4 || p->has6)) {
-		rc = 0;
-		goto out;
-	}
-	if (nft_open(&n, &c->err) < 0)
-		goto out;
-	if ((x = base_intact(n, &seen, &c->err)) <= 0) {
-		if (!x)
-			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: %s",
-				 seen ? "the prerouting or output chain of table " TABLE " was altered"
-				      : "table " TABLE " or its hook chains are missing");
-		goto out;
-	}
-	if (p->snat && (x = masq_rule(n, p->mark, &c->err)) <= 0) {
-		if (!x)
-			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: no masquerade rule for mark 0x%08x in chain postrouting of table " TABLE, p->mark);
-		goto out;
-	}
-	if ((x = nft_get_rules(n, NFPROTO_INET, TABLE_NAME, p->chain, &r, &cnt, &c->err)) <= 0) {
+	if ((x = nfttab_rules(n, &tab, p->chain, &r, &cnt, &c->err)) <= 0) {
 		if (!x)
 			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: chain %s of container %s (%s) is missing from table " TABLE,
 				 p->chain, c->container_id, c->ifname);
@@ -793,8 +743,6 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 		cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
 		goto out;
 	}
-	/* compare the comments of the rules with those ADD writes, in order */
-	size_t k = 0;
 	for (char *line = b.s, *next; line && *line; line = next, k++) {
 		next = strchr(line, '\n');
 		if (next)
@@ -813,42 +761,64 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 		cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: chain %s has %zu rules, expected %zu", p->chain, cnt, k);
 		goto out;
 	}
-	/* every host port leads here */
-	for (size_t i = 0; i < p->n_maps; i++) {
-		char pc[32];
-		struct nft_rule_info *pr = NULL;
-		size_t pn = 0;
-		bool found = false;
-		uint8_t key[8] = { 0 };
-		char tgt[64];
-		if (!applies(p, &p->maps[i], true) && !applies(p, &p->maps[i], false))
-			continue;
-		snprintf(pc, sizeof(pc), "p-%s-%u", proto_name(p->maps[i].proto), p->maps[i].host);
-		if ((x = nft_get_rules(n, NFPROTO_INET, TABLE_NAME, pc, &pr, &pn, &c->err)) < 0)
-			goto out;
-		for (size_t j = 0; j < pn && !found; j++)
-			found = strcmp(pr[j].comment, p->chain) == 0;
-		free(pr);
-		if (!found) {
-			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: host port %s/%u does not lead to chain %s",
-				 proto_name(p->maps[i].proto), p->maps[i].host, p->chain);
-			goto out;
-		}
-		key[0] = p->maps[i].proto;
-		key[4] = (uint8_t)(p->maps[i].host >> 8);
-		key[5] = (uint8_t)(p->maps[i].host & 0xff);
-		if ((x = nft_get_map_elem(n, NFPROTO_INET, TABLE_NAME, "ports", key, sizeof(key), tgt, sizeof(tgt), &c->err)) < 0)
-			goto out;
-		if (!x || strcmp(tgt, pc) != 0) {
-			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: map ports of table " TABLE " has no element %s . %u leading to %s",
-				 proto_name(p->maps[i].proto), p->maps[i].host, pc);
-			goto out;
-		}
-	}
 	rc = 0;
 out:
 	free(r);
 	free(b.s);
+	return rc;
+}
+
+/* CHECK of one host port: its port chain jumps to the attachment chain, its element leads there. */
+static int check_port(struct nft *n, struct cni_ctx *c, const struct pm_conf *p, const struct pm_map *m)
+{
+	struct nft_rule_info *pr = NULL;
+	size_t pn = 0;
+	bool found = false;
+	uint8_t key[8];
+	char pc[32], tgt[64];
+	int x;
+
+	snprintf(pc, sizeof(pc), "p-%s-%u", proto_name(m->proto), m->host);
+	if (nfttab_rules(n, &tab, pc, &pr, &pn, &c->err) < 0)
+		return -1;
+	for (size_t j = 0; j < pn && !found; j++)
+		found = strcmp(pr[j].comment, p->chain) == 0;
+	free(pr);
+	if (!found)
+		return cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: host port %s/%u does not lead to chain %s",
+				proto_name(m->proto), m->host, p->chain);
+	nfttab_key_port(m->proto, m->host, key);
+	if ((x = nfttab_elem(n, &tab, "ports", key, sizeof(key), tgt, sizeof(tgt), &c->err)) < 0)
+		return -1;
+	if (!x || strcmp(tgt, pc) != 0)
+		return cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: map ports of table " TABLE " has no element %s . %u leading to %s",
+				proto_name(m->proto), m->host, pc);
+	return 0;
+}
+
+static int cmd_check(struct cni_ctx *c, void *conf)
+{
+	struct pm_conf *p = conf;
+	struct nft *n = NULL;
+	int rc = -1, x;
+
+	if (!p->n_maps || !(p->has4 || p->has6))
+		return 0;
+	if (nft_open(&n, &c->err) < 0 || nfttab_check(n, &tab, &c->err) < 0)
+		goto out;
+	if (p->snat && (x = masq_rule(n, p->mark, &c->err)) <= 0) {
+		if (!x)
+			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: no masquerade rule for mark 0x%08x in chain postrouting of table " TABLE, p->mark);
+		goto out;
+	}
+	if (check_rules(n, c, p) < 0)
+		goto out;
+	/* every host port leads here */
+	for (size_t i = 0; i < p->n_maps; i++)
+		if ((applies(p, &p->maps[i], true) || applies(p, &p->maps[i], false)) && check_port(n, c, p, &p->maps[i]) < 0)
+			goto out;
+	rc = 0;
+out:
 	nft_close(n);
 	return rc;
 }
@@ -857,46 +827,23 @@ static int cmd_gc(struct cni_ctx *c, void *conf)
 {
 	(void)conf; /* the network name and the valid attachments are all GC needs */
 	struct nft *n = NULL;
-	struct nft_sb b = { 0 };
+	struct sb b = { 0 };
 	struct nft_chain_info *ch = NULL;
 	size_t nch = 0;
-	char nh[17], pre[20];
 	int lock = -1, rc = -1;
 
-	sha512_hex(c->name, strlen(c->name), nh, 16);
-	snprintf(pre, sizeof(pre), "a-%s-", nh);
 	if ((lock = nft_lock(&c->err)) < 0 || nft_open(&n, &c->err) < 0)
 		goto out;
-	/* one dump of the table's chains (none when there is no table) */
-	if (nft_list_chains(n, NFPROTO_INET, TABLE_NAME, &ch, &nch, &c->err) < 0)
+	if (nfttab_stale(n, &tab, c->name, c->valid, c->n_valid, &ch, &nch, &c->err) < 0)
 		goto out;
 	for (size_t k = 0; k < nch; k++) {
-		const char *name = ch[k].name;
-		bool keep = false;
-		if (strncmp(name, pre, strlen(pre)) != 0)
-			continue;
-		for (size_t i = 0; i < c->n_valid && !keep; i++) {
-			char want[CHAIN_LEN];
-			if (c->valid[i].container_id && c->valid[i].ifname &&
-			    chain_name(c->name, c->valid[i].ifname, c->valid[i].container_id, want, &c->err) == 0)
-				keep = strcmp(want, name) == 0;
-		}
-		if (keep)
-			continue;
 		/* one batch per stale attachment, each planned on the table as the previous one left
 		 * it: planned together, two sharing a host port each saw the other's jump and neither
 		 * removed the port chain and its element */
 		b.n = 0;
-		if (drop_cmds(n, name, &b, &c->err) < 0)
+		if (drop_cmds(n, ch[k].name, &b, &c->err) < 0 ||
+		    nfttab_run(n, &b, &c->err, "portmap GC of network %s: ", c->name) < 0)
 			goto out;
-		if (b.oom) {
-			cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
-			goto out;
-		}
-		if (b.n && nft_run(n, b.s, &c->err) < 0) {
-			cni_err_prefix(&c->err, "portmap GC of network %s: ", c->name);
-			goto out;
-		}
 	}
 	rc = 0;
 out:
@@ -911,15 +858,13 @@ static int cmd_status(struct cni_ctx *c, void *conf)
 {
 	(void)conf;
 	struct nft *n = NULL;
-	struct nft_sb b = { 0 };
+	struct sb b = { 0 };
 	int rc = -1;
 
 	if (nft_open(&n, &c->err) < 0)
 		goto out;
 	/* can the kernel take our table (nat chains, fib, the map)? a dry run */
-	skeleton(&b);
-	for (size_t i = 0; i < sizeof(base_rules) / sizeof(base_rules[0]); i++)
-		nft_sb_add(&b, "add rule " TABLE " %s %s\n", base_rules[i].chain, base_rules[i].rule);
+	nfttab_skeleton(&b, &tab, true, false);
 	if (b.oom) {
 		cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
 		goto out;

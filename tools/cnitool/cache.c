@@ -108,7 +108,7 @@ out:
 int cache_add(const char *dir, const struct netlist *l, const struct rtconf *rt, const cJSON *result,
 	      struct cni_error *e)
 {
-	struct buf b = { 0 };
+	struct sb b = { 0 };
 	cJSON *res = NULL;
 	char *path = NULL, *bytes;
 	size_t len;
@@ -117,31 +117,31 @@ int cache_add(const char *dir, const struct netlist *l, const struct rtconf *rt,
 	if (cache_path(dir, l->name, rt, &path, e) < 0)
 		return -1;
 	/* the struct cachedInfo, member by member; result and capabilityArgs are Go maps: sorted */
-	buf_puts(&b, "{\"kind\":\"cniCacheV1\",\"containerId\":");
+	sb_puts(&b, "{\"kind\":\"cniCacheV1\",\"containerId\":");
 	gojson_string(rt->container_id, &b);
-	buf_puts(&b, ",\"config\":\"");
+	sb_puts(&b, ",\"config\":\"");
 	gojson_base64(l->bytes, l->len, &b);
-	buf_puts(&b, "\",\"ifName\":");
+	sb_puts(&b, "\",\"ifName\":");
 	gojson_string(rt->ifname, &b);
-	buf_puts(&b, ",\"networkName\":");
+	sb_puts(&b, ",\"networkName\":");
 	gojson_string(l->name, &b);
 	if (rt->netns && *rt->netns) {
-		buf_puts(&b, ",\"netns\":");
+		sb_puts(&b, ",\"netns\":");
 		gojson_string(rt->netns, &b);
 	}
 	if (rt->n_args) {
-		buf_puts(&b, ",\"cniArgs\":[");
+		sb_puts(&b, ",\"cniArgs\":[");
 		for (size_t i = 0; i < rt->n_args; i++) {
-			buf_puts(&b, i ? ",[" : "[");
+			sb_puts(&b, i ? ",[" : "[");
 			gojson_string(rt->args[i].key, &b);
-			buf_puts(&b, ",");
+			sb_puts(&b, ",");
 			gojson_string(rt->args[i].val, &b);
-			buf_puts(&b, "]");
+			sb_puts(&b, "]");
 		}
-		buf_puts(&b, "]");
+		sb_puts(&b, "]");
 	}
 	if (rt->caps && rt->caps->child) {
-		buf_puts(&b, ",\"capabilityArgs\":");
+		sb_puts(&b, ",\"capabilityArgs\":");
 		gojson_marshal(rt->caps, &b);
 	}
 	if (result && result->child) {
@@ -150,18 +150,18 @@ int cache_add(const char *dir, const struct netlist *l, const struct rtconf *rt,
 			goto out;
 		}
 		gojson_canon(res);
-		buf_puts(&b, ",\"result\":");
+		sb_puts(&b, ",\"result\":");
 		gojson_marshal(res, &b);
 	}
-	buf_puts(&b, "}");
-	if (!(bytes = buf_take(&b, &len))) {
+	sb_puts(&b, "}");
+	if (!(bytes = sb_take(&b, &len))) {
 		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 		goto out;
 	}
 	rc = write_atomic(path, bytes, len, e);
 	free(bytes);
 out:
-	buf_free(&b);
+	sb_free(&b);
 	cJSON_Delete(res);
 	free(path);
 	return rc;

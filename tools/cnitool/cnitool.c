@@ -230,11 +230,11 @@ static int run(enum cmd cmd, const char *net, const char *netns, const char *ifn
 	}
 	if (rc == 0 && result) {
 		/* Result.Print(): MarshalIndent with four spaces and, like Go, no newline after it */
-		struct buf b = { 0 };
+		struct sb b = { 0 };
 		size_t len;
 		char *s;
 		gojson_marshal_indent(result, &b);
-		if ((s = buf_take(&b, &len))) {
+		if ((s = sb_take(&b, &len))) {
 			fwrite(s, 1, len, stdout);
 			free(s);
 		}

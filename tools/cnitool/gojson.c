@@ -10,53 +10,6 @@
 
 #include "conf.h"
 
-void buf_put(struct buf *b, const void *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-void buf_puts(struct buf *b, const char *s)
-{
-	buf_put(b, s, strlen(s));
-}
-
-char *buf_take(struct buf *b, size_t *len)
-{
-	char *p;
-	buf_put(b, "", 0);
-	if (b->oom) {
-		buf_free(b);
-		return NULL;
-	}
-	p = b->p;
-	if (len)
-		*len = b->len;
-	memset(b, 0, sizeof(*b));
-	return p;
-}
-
-void buf_free(struct buf *b)
-{
-	free(b->p);
-	memset(b, 0, sizeof(*b));
-}
-
 struct member {
 	cJSON *item;
 	size_t pos;
@@ -122,13 +75,13 @@ void gojson_canon(cJSON *j)
 		gojson_canon(c);
 }
 
-void gojson_string(const char *str, struct buf *b)
+void gojson_string(const char *str, struct sb *b)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *s = (const unsigned char *)str;
 	size_t n = strlen(str), i = 0, start = 0;
 
-	buf_put(b, "\"", 1);
+	sb_put(b, "\"", 1);
 	while (i < n) {
 		unsigned char c = s[i];
 		if (c < 0x80) {
@@ -150,32 +103,32 @@ void gojson_string(const char *str, struct buf *b)
 				snprintf(u, sizeof(u), "\\u00%c%c", hex[c >> 4], hex[c & 0xf]);
 				esc = u;
 			}
-			buf_put(b, s + start, i - start);
-			buf_puts(b, esc);
+			sb_put(b, s + start, i - start);
+			sb_puts(b, esc);
 			start = ++i;
 			continue;
 		}
 		uint32_t r = 0;
 		size_t len = conf_utf8_seq(s + i, n - i, &r);
 		if (len == 0) {
-			buf_put(b, s + start, i - start);
-			buf_puts(b, "\\ufffd");
+			sb_put(b, s + start, i - start);
+			sb_puts(b, "\\ufffd");
 			start = ++i;
 			continue;
 		}
 		if (r == 0x2028 || r == 0x2029) {
-			buf_put(b, s + start, i - start);
-			buf_puts(b, r == 0x2028 ? "\\u2028" : "\\u2029");
+			sb_put(b, s + start, i - start);
+			sb_puts(b, r == 0x2028 ? "\\u2028" : "\\u2029");
 			start = i + len;
 		}
 		i += len;
 	}
-	buf_put(b, s + start, n - start);
-	buf_put(b, "\"", 1);
+	sb_put(b, s + start, n - start);
+	sb_put(b, "\"", 1);
 }
 
 /* strconv.AppendFloat(f, 'f' or 'e', -1, 64) as encoding/json picks it, shortest round-trip digits. */
-static void put_number(struct buf *b, double f)
+static void put_number(struct sb *b, double f)
 {
 	char tmp[48], digits[24], out[400];
 	int prec, exp10, nd = 0, o = 0;
@@ -183,11 +136,11 @@ static void put_number(struct buf *b, double f)
 	const char *p;
 
 	if (!isfinite(f)) { /* cJSON never parses these; Go would refuse to marshal them */
-		buf_puts(b, "null");
+		sb_puts(b, "null");
 		return;
 	}
 	if (f == 0) {
-		buf_puts(b, signbit(f) ? "-0" : "0");
+		sb_puts(b, signbit(f) ? "-0" : "0");
 		return;
 	}
 	for (prec = 1; prec <= 17; prec++) {
@@ -238,62 +191,62 @@ static void put_number(struct buf *b, double f)
 			o += nd - point;
 		}
 	}
-	buf_put(b, out, (size_t)o);
+	sb_put(b, out, (size_t)o);
 }
 
-static void marshal(const cJSON *j, struct buf *b, int indent, int depth)
+static void marshal(const cJSON *j, struct sb *b, int indent, int depth)
 {
 	const cJSON *c;
 	bool obj = cJSON_IsObject(j);
 
 	if (cJSON_IsNull(j) || cJSON_IsInvalid(j)) {
-		buf_puts(b, "null");
+		sb_puts(b, "null");
 	} else if (cJSON_IsTrue(j)) {
-		buf_puts(b, "true");
+		sb_puts(b, "true");
 	} else if (cJSON_IsFalse(j)) {
-		buf_puts(b, "false");
+		sb_puts(b, "false");
 	} else if (cJSON_IsNumber(j)) {
 		put_number(b, j->valuedouble);
 	} else if (cJSON_IsString(j)) {
 		gojson_string(j->valuestring ? j->valuestring : "", b);
 	} else if (cJSON_IsRaw(j)) {
-		buf_puts(b, j->valuestring ? j->valuestring : "null");
+		sb_puts(b, j->valuestring ? j->valuestring : "null");
 	} else {
-		buf_put(b, obj ? "{" : "[", 1);
+		sb_put(b, obj ? "{" : "[", 1);
 		for (c = j->child; c; c = c->next) {
 			if (indent) {
-				buf_put(b, "\n", 1);
+				sb_put(b, "\n", 1);
 				for (int i = 0; i <= depth; i++)
-					buf_puts(b, "    ");
+					sb_puts(b, "    ");
 			}
 			if (obj) {
 				gojson_string(c->string ? c->string : "", b);
-				buf_puts(b, indent ? ": " : ":");
+				sb_puts(b, indent ? ": " : ":");
 			}
 			marshal(c, b, indent, depth + 1);
 			if (c->next)
-				buf_put(b, ",", 1);
+				sb_put(b, ",", 1);
 		}
 		if (indent && j->child) {
-			buf_put(b, "\n", 1);
+			sb_put(b, "\n", 1);
 			for (int i = 0; i < depth; i++)
-				buf_puts(b, "    ");
+				sb_puts(b, "    ");
 		}
-		buf_put(b, obj ? "}" : "]", 1);
+		sb_put(b, obj ? "}" : "]", 1);
 	}
 }
 
-void gojson_marshal(const cJSON *j, struct buf *b)
+void gojson_marshal(const cJSON *j, struct sb *b)
 {
 	marshal(j, b, 0, 0);
 }
 
-void gojson_marshal_indent(const cJSON *j, struct buf *b)
+void gojson_marshal_indent(const cJSON *j, struct sb *b)
 {
 	marshal(j, b, 1, 0);
 }
 
-void gojson_base64(const void *data, size_t n, struct buf *b)
+void gojson_base64(const void *data, size_t n, struct sb *b)
 {
 	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	const unsigned char *s = data;
@@ -310,7 +263,7 @@ void gojson_base64(const void *data, size_t n, struct buf *b)
 		q[1] = tab[(v >> 12) & 63];
 		q[2] = left > 1 ? tab[(v >> 6) & 63] : '=';
 		q[3] = left > 2 ? tab[v & 63] : '=';
-		buf_put(b, q, 4);
+		sb_put(b, q, 4);
 	}
 }
 

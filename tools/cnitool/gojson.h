@@ -6,18 +6,7 @@
 #include <stddef.h>
 #include <cjson/cJSON.h>
 
-/* A growing byte buffer; `oom` sticks once an allocation failed (checked once at the end). */
-struct buf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-void buf_put(struct buf *b, const void *s, size_t n);
-void buf_puts(struct buf *b, const char *s);
-/* NUL-terminate and hand over the bytes (NULL after an allocation failure; b is emptied). */
-char *buf_take(struct buf *b, size_t *len);
-void buf_free(struct buf *b);
+#include "sb.h"
 
 /* What Go does to a JSON value it decodes into interface{}: every object's keys in byte order
  * (Go marshals maps sorted), and of duplicate keys only the last (Go's decoder keeps the last). */
@@ -27,14 +16,14 @@ void gojson_sort_keys(cJSON *obj);
 
 /* json.Marshal: compact, strings escaped as Go does (<, >, & and U+2028/9 as \u, invalid UTF-8
  * as U+FFFD), numbers in Go's shortest float64 form. Members in the order cJSON holds them. */
-void gojson_marshal(const cJSON *j, struct buf *b);
+void gojson_marshal(const cJSON *j, struct sb *b);
 /* json.MarshalIndent(v, "", "    ") */
-void gojson_marshal_indent(const cJSON *j, struct buf *b);
+void gojson_marshal_indent(const cJSON *j, struct sb *b);
 /* One string, quoted and escaped as Go does. */
-void gojson_string(const char *s, struct buf *b);
+void gojson_string(const char *s, struct sb *b);
 
 /* Standard base64 with padding: how Go marshals a []byte. */
-void gojson_base64(const void *data, size_t n, struct buf *b);
+void gojson_base64(const void *data, size_t n, struct sb *b);
 
 /* Parse len bytes of JSON (no trailing garbage); NULL when it is not JSON. */
 cJSON *gojson_parse(const char *s, size_t len);

@@ -52,18 +52,18 @@ static const char *describe(const struct plugin_conf *p, char *buf, size_t n)
 static int set_env(const char *cid, const char *netns, const struct cni_kv *args, size_t n_args,
 		   const char *ifname, const char *path, struct cni_error *e)
 {
-	struct buf b = { 0 };
+	struct sb b = { 0 };
 	char *s;
 	int rc;
 
 	for (size_t i = 0; i < n_args; i++) {
 		if (i)
-			buf_puts(&b, ";");
-		buf_puts(&b, args[i].key);
-		buf_puts(&b, "=");
-		buf_puts(&b, args[i].val);
+			sb_puts(&b, ";");
+		sb_puts(&b, args[i].key);
+		sb_puts(&b, "=");
+		sb_puts(&b, args[i].val);
 	}
-	if (!(s = buf_take(&b, NULL)))
+	if (!(s = sb_take(&b, NULL)))
 		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 	rc = setenv("CNI_CONTAINERID", cid, 1) | setenv("CNI_NETNS", netns, 1) | setenv("CNI_ARGS", s, 1) |
 	     setenv("CNI_IFNAME", ifname, 1) | setenv("CNI_PATH", path, 1);
@@ -172,7 +172,7 @@ static char *build_conf(const struct plugin_conf *p, const char *name, const cha
 			const struct rtconf *rt, const cJSON *valid, size_t *len, struct cni_error *e)
 {
 	cJSON *c = cJSON_Duplicate(p->conf, true), *rc = NULL;
-	struct buf b = { 0 };
+	struct sb b = { 0 };
 	char *s;
 
 	if (!c || set_member(c, "name", cJSON_CreateString(name)) < 0 ||
@@ -205,13 +205,13 @@ static char *build_conf(const struct plugin_conf *p, const char *name, const cha
 	gojson_sort_keys(c);
 	gojson_marshal(c, &b);
 	cJSON_Delete(c);
-	if (!(s = buf_take(&b, len)))
+	if (!(s = sb_take(&b, len)))
 		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory"), NULL;
 	return s;
 oom:
 	cJSON_Delete(rc);
 	cJSON_Delete(c);
-	buf_free(&b);
+	sb_free(&b);
 	cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 	return NULL;
 }
@@ -499,21 +499,21 @@ int lc_del(const struct cnitool *t, const struct netlist *l, const struct rtconf
 }
 
 /* errors.Join: one line per error */
-static void join_err(struct buf *all, const struct cni_error *e)
+static void join_err(struct sb *all, const struct cni_error *e)
 {
-	if (all->len)
-		buf_puts(all, "\n");
-	buf_puts(all, e->msg);
+	if (all->n)
+		sb_puts(all, "\n");
+	sb_puts(all, e->msg);
 	if (*e->details) {
-		buf_puts(all, "; ");
-		buf_puts(all, e->details);
+		sb_puts(all, "; ");
+		sb_puts(all, e->details);
 	}
 }
 
 int lc_gc(const struct cnitool *t, const struct netlist *l, bool keep_cached, struct cni_error *e)
 {
 	struct attachment *att = NULL;
-	struct buf all = { 0 };
+	struct sb all = { 0 };
 	struct cni_error ig = { 0 };
 	cJSON *valid = NULL;
 	size_t n = 0;
@@ -566,13 +566,13 @@ int lc_gc(const struct cnitool *t, const struct netlist *l, bool keep_cached, st
 		}
 	}
 	cJSON_Delete(valid);
-	if (all.len || all.oom) {
-		char *s = buf_take(&all, NULL);
+	if (all.n || all.oom) {
+		char *s = sb_take(&all, NULL);
 		cni_errf(e, code, "%s", s ? s : "GC failed");
 		free(s);
 		return -1;
 	}
-	buf_free(&all);
+	sb_free(&all);
 	return 0;
 }
 

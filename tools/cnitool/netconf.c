@@ -513,7 +513,7 @@ static int netlist_from_conf(struct plugin_conf *p, struct netlist *l, struct cn
 {
 	const char *ver = "";
 	cJSON *list = cJSON_CreateObject(), *arr = cJSON_CreateArray();
-	struct buf b = { 0 };
+	struct sb b = { 0 };
 	char *bytes;
 	size_t len;
 	int rc;
@@ -532,7 +532,7 @@ static int netlist_from_conf(struct plugin_conf *p, struct netlist *l, struct cn
 	gojson_sort_keys(list); /* a Go map: cniVersion, name, plugins */
 	gojson_marshal(list, &b);
 	cJSON_Delete(list);
-	if (!(bytes = buf_take(&b, &len)))
+	if (!(bytes = sb_take(&b, &len)))
 		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 	rc = netlist_from_bytes(bytes, len, l, e);
 	free(bytes);
