@@ -3,8 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <malloc.h>
-#include <pthread.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,8 +129,7 @@ static bool ours_same_build(const char *path, const struct cni_plugin *p)
 	return n > 0 && memmem(buf, (size_t)n, want, strlen(want)) != NULL;
 }
 
-/* An in-process run: a copy of the caller's context (made before any thread starts, so the
- * caller may go on using its own) and the outcome. */
+/* An in-process run: a copy of the caller's context and the outcome. */
 struct cni_inproc_job {
 	struct cni_ctx sub;
 	const struct cni_plugin *p;
@@ -174,31 +171,6 @@ out:
 	}
 }
 
-static void *inproc_thread(void *arg)
-{
-	run_inproc(arg);
-	return NULL;
-}
-
-static int start_thread(struct cni_exec *x, struct cni_inproc_job *j)
-{
-	pthread_attr_t at;
-	int r;
-	if (pthread_attr_init(&at) != 0)
-		return -1;
-	/* host-local's deepest stack is a few pages; the main arena serves both threads (no second
-	 * 64 MiB arena to map for one short run) */
-	pthread_attr_setstacksize(&at, 256 * 1024);
-	mallopt(M_ARENA_MAX, 1);
-	r = pthread_create(&x->thread, &at, inproc_thread, j);
-	pthread_attr_destroy(&at);
-	if (r != 0)
-		return -1;
-	x->threaded = true;
-	x->job = j;
-	return 0;
-}
-
 /* The outcome of a finished run into x. */
 static void inproc_collect(struct cni_exec *x, struct cni_inproc_job *j)
 {
@@ -207,30 +179,20 @@ static void inproc_collect(struct cni_exec *x, struct cni_inproc_job *j)
 	x->err = j->err;
 }
 
-/* DEL runs on a thread: it takes the store's lock and reads one file per reservation while the
- * caller deletes the veth, whose deletion is mostly the kernel waiting for RCU (the caller's
- * thread sleeps: the release costs it nothing), as an exec'd plugin's would. The other verbs, and
- * DEL when no thread can be made, run here and now (a thread beside ADD's veth creation, CPU work
- * on a 2-core host, measured no faster). The thread starts with this thread's capabilities and
- * network namespace and never changes either. */
+/* The run happens here and now, on the caller's thread. (DEL on a thread of its own, beside the
+ * veth's deletion, was measured no faster: the deletion's wait is RCU's, and DEL's ratio to the
+ * floor moved no more than between two runs of the same build; and static glibc's threads
+ * cost every binary 49 KB.) */
 static void start_inproc(const struct cni_ctx *c, const struct cni_plugin *p, enum cni_verb verb, struct cni_exec *x)
 {
-	struct cni_inproc_job *j = calloc(1, sizeof(*j)), local = { 0 };
-	if (!j)
-		j = &local;
-	j->sub = *c;
-	j->sub.verb = verb;
-	j->sub.args = NULL;
-	j->sub.n_args = 0;
-	cni_err_clear(&j->sub.err);
-	j->p = p;
+	struct cni_inproc_job j = { .sub = *c, .p = p };
+	j.sub.verb = verb;
+	j.sub.args = NULL;
+	j.sub.n_args = 0;
+	cni_err_clear(&j.sub.err);
 	x->inproc = true;
-	if (j != &local && verb == CNI_DEL && start_thread(x, j) == 0)
-		return;
-	run_inproc(j);
-	inproc_collect(x, j);
-	if (j != &local)
-		free(j);
+	run_inproc(&j);
+	inproc_collect(x, &j);
 }
 
 int cni_exec_wait(struct cni_exec *x, char **out, size_t *len, int *status, struct cni_error *e)
@@ -261,13 +223,6 @@ int cni_exec_finish(struct cni_exec *x, struct cni_result *res, struct cni_error
 {
 	if (x->inproc) {
 		x->inproc = false;
-		if (x->threaded) {
-			pthread_join(x->thread, NULL);
-			x->threaded = false;
-			inproc_collect(x, x->job);
-			free(x->job);
-			x->job = NULL;
-		}
 		if (x->rc < 0) {
 			*e = x->err;
 			cni_result_free(&x->res);

@@ -2,7 +2,6 @@
 #ifndef CNI_IPAM_H
 #define CNI_IPAM_H
 
-#include <pthread.h>
 #include <sys/types.h>
 
 #include "result.h"
@@ -19,13 +18,8 @@ struct cni_exec {
 	int out_fd;
 	enum cni_verb verb;
 	char name[64];
-	/* in-process run (see struct cni_plugin.inproc_ipam): its outcome, kept for finish. DEL
-	 * runs on a thread of its own, so that it overlaps the caller's link deletion as an exec'd
-	 * plugin does; finish joins it. */
+	/* in-process run (see struct cni_plugin.inproc_ipam): its outcome, kept for finish */
 	bool inproc;
-	bool threaded;
-	pthread_t thread;
-	struct cni_inproc_job *job;
 	int rc;
 	struct cni_result res;
 	struct cni_error err;
