@@ -164,23 +164,6 @@ static void chain_comment(const struct masq_id *id, const struct ipnet *ips, siz
 	nft_comment_clean(out);
 }
 
-/* Batch: delete the elements of `addrs` that still lead to `chain` (one another attachment
- * took over stays), then the chain: the kernel refuses to delete a chain something jumps to. */
-static int drop_chain_cmds(struct nft *n, const char *chain, const struct ipnet *addrs, size_t cnt, struct sb *b,
-			   struct cni_error *e)
-{
-	char t[64], a[IP_STRLEN];
-	for (size_t i = 0; i < cnt; i++) {
-		int r = element_target(n, &addrs[i].ip, t, sizeof(t), e);
-		if (r < 0)
-			return -1;
-		if (r && strcmp(t, chain) == 0)
-			sb_add(b, "delete element " TABLE " %s { %s }\n", map_of(&addrs[i].ip), ip_fmt(&addrs[i].ip, a));
-	}
-	nfttab_drop_chain(b, &tab, chain);
-	return 0;
-}
-
 /* ADD writes only what differs, in one batch: a repeated ADD with everything in place runs no
  * batch at all, and the first ADD deletes nothing (a batch that deletes costs the ~10 ms RCU
  * grace period nft_close waits for). */
@@ -218,7 +201,7 @@ static int nft_add(const struct masq_id *id, const struct ipnet *in, size_t n_in
 	if (had && !same) {
 		/* Different addresses (or a hand-edited chain): recreate it, since nftables keeps the
 		 * first comment of a chain, and the comment must list this ADD's addresses. */
-		if (drop_chain_cmds(n, chain, old, n_old, &b, e) < 0)
+		if (nfttab_drop_chain_refs(n, &b, &tab, chain, e) < 0)
 			goto out;
 	}
 	if (!same) {
@@ -239,8 +222,8 @@ static int nft_add(const struct masq_id *id, const struct ipnet *in, size_t n_in
 			continue;
 		/* An element leading elsewhere is stale: host-local handed this address to this
 		 * container, so the attachment it leads to has lost it. One leading to our old
-		 * chain is already deleted above. */
-		if (r && !(ours && had && has_ip(old, n_old, &ips[i].ip)))
+		 * chain is deleted with it above. */
+		if (r && !ours)
 			sb_add(&b, "delete element " TABLE " %s { %s }\n", map_of(&ips[i].ip), a);
 		sb_add(&b, "add element " TABLE " %s { %s : goto %s }\n", map_of(&ips[i].ip), a, chain);
 	}
@@ -260,18 +243,15 @@ out:
 static int nft_del(struct nft *n, const struct masq_id *id, struct cni_error *e)
 {
 	struct sb b = { 0 };
-	struct ipnet *addrs = NULL;
 	struct nft_rule_info *ref = NULL;
-	size_t cnt = 0, n_ref = 0;
+	size_t n_ref = 0;
 	char chain[CHAIN_LEN];
 	const char *pre = chain + 2; /* the instance hash: the chain's name after "a-" */
 	int rc = -1, r;
 
 	if (chain_name(id, chain, e) < 0)
 		return -1;
-	if ((r = chain_addrs(n, chain, &addrs, &cnt, e)) < 0)
-		goto out;
-	if (r == 1 && drop_chain_cmds(n, chain, addrs, cnt, &b, e) < 0)
+	if ((r = nfttab_chain(n, &tab, chain, NULL, 0, e)) < 0 || (r == 1 && nfttab_drop_chain_refs(n, &b, &tab, chain, e) < 0))
 		goto out;
 	/* The reference's own nftables backend (a container it attached before this node switched
 	 * to us): rules in its masq_checks chain commented "<instance hash>, net: ...". */
@@ -285,7 +265,6 @@ static int nft_del(struct nft *n, const struct masq_id *id, struct cni_error *e)
 	rc = 0;
 out:
 	free(ref);
-	free(addrs);
 	free(b.s);
 	return rc;
 }

@@ -1,6 +1,10 @@
 /* The tables of ours in nf_tables, driven by their descriptors (see nfttab.h). */
 #include "nfttab.h"
 
+#include <arpa/inet.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,6 +190,55 @@ fail:
 void nfttab_drop_chain(struct sb *b, const struct nfttab *t, const char *chain)
 {
 	sb_add(b, "flush chain %s %s\ndelete chain %s %s\n", t->ref, chain, t->ref, chain);
+}
+
+/* An element's key as nft writes it in map m: an address, a quoted ifname, "proto . port". */
+static bool key_fmt(const struct nfttab_map *m, const struct nft_map_elem *el, char *out, size_t olen)
+{
+	if (strcmp(m->type, "ipv4_addr") == 0 && el->klen >= 4)
+		return inet_ntop(AF_INET, el->key, out, (socklen_t)olen) != NULL;
+	if (strcmp(m->type, "ipv6_addr") == 0 && el->klen >= 16)
+		return inet_ntop(AF_INET6, el->key, out, (socklen_t)olen) != NULL;
+	if (strcmp(m->type, "ifname") == 0 && el->klen) {
+		char name[17];
+		snprintf(name, sizeof(name), "%.*s", (int)strnlen((const char *)el->key, el->klen < 16 ? el->klen : 16),
+			 (const char *)el->key);
+		for (const char *c = name; *c; c++)
+			if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20)
+				return false;
+		return snprintf(out, olen, "\"%s\"", name) < (int)olen;
+	}
+	if (strcmp(m->type, "inet_proto . inet_service") == 0 && el->klen >= 6) {
+		const char *p = el->key[0] == IPPROTO_TCP ? "tcp" : el->key[0] == IPPROTO_UDP ? "udp"
+			      : el->key[0] == IPPROTO_SCTP ? "sctp" : NULL;
+		return p && snprintf(out, olen, "%s . %u", p, (unsigned)el->key[4] << 8 | el->key[5]) < (int)olen;
+	}
+	return false;
+}
+
+int nfttab_drop_chain_refs(struct nft *n, struct sb *b, const struct nfttab *t, const char *chain, struct cni_error *e)
+{
+	for (const struct nfttab_map *m = t->maps; m->name[0]; m++) {
+		struct nft_map_elem *el = NULL;
+		size_t cnt = 0;
+		if (nft_list_map(n, t->family, t->name, m->name, &el, &cnt, e) < 0)
+			return -1;
+		for (size_t i = 0; i < cnt; i++) {
+			char key[64];
+			if (!el[i].has_verdict || (el[i].verdict != NFT_GOTO && el[i].verdict != NFT_JUMP) ||
+			    strcmp(el[i].chain, chain) != 0)
+				continue;
+			if (!key_fmt(m, &el[i], key, sizeof(key))) {
+				free(el);
+				return cni_errf(e, CNI_ERR_INTERNAL, "%s: an element of map %s leading to %s has a key this plugin cannot write",
+						t->who, m->name, chain);
+			}
+			sb_add(b, "delete element %s %s { %s }\n", t->ref, m->name, key);
+		}
+		free(el);
+	}
+	nfttab_drop_chain(b, t, chain);
+	return 0;
 }
 
 int nfttab_run(struct nft *n, const struct sb *b, struct cni_error *e, const char *fmt, ...)

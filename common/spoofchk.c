@@ -146,20 +146,13 @@ int spoofchk_add(const char *container_id, const char *ifname, const char *host_
 		rc = 0;
 		goto out;
 	}
-	/* The veth's element, whoever's: a veth name belongs to one attachment at a time. */
-	if (r && !(same && elem_ok))
+	/* The veth's element leading elsewhere, whoever's: a veth name belongs to one attachment
+	 * at a time. Elements leading to our chain go with it when it is remade (the kernel refuses
+	 * to delete a chain something jumps to), found in the map whatever its rules still say. */
+	if (r && !elem_ok)
 		sb_add(&b, "delete element " TABLE " ports { \"%s\" }\n", host_veth);
-	if (had && !same) {
-		/* The element of the veth this chain was made for (renamed since?) must go first:
-		 * the kernel refuses to delete a chain something jumps to. */
-		if (st.veth[0] && strcmp(st.veth, host_veth) != 0 && ifname_ok(st.veth)) {
-			if ((r = element_target(n, st.veth, t, sizeof(t), e)) < 0)
-				goto out;
-			if (r && strcmp(t, chain) == 0)
-				sb_add(&b, "delete element " TABLE " ports { \"%s\" }\n", st.veth);
-		}
-		nfttab_drop_chain(&b, &tab, chain);
-	}
+	if (had && !same && nfttab_drop_chain_refs(n, &b, &tab, chain, e) < 0)
+		goto out;
 	if (!same) {
 		snprintf(comment, sizeof(comment), "macspoofchk if=%s id=%s", ifname, container_id);
 		nft_comment_clean(comment);
@@ -186,7 +179,7 @@ int spoofchk_del(const char *container_id, const char *ifname, struct cni_error 
 	struct nft *n = NULL;
 	struct chain_state st;
 	struct sb b = { 0 };
-	char chain[CHAIN_LEN], t[64];
+	char chain[CHAIN_LEN];
 	int lock = -1, rc = -1, r;
 
 	if (args_ok(container_id, ifname, NULL, NULL, e) < 0 || chain_name(container_id, ifname, chain, e) < 0)
@@ -204,13 +197,8 @@ int spoofchk_del(const char *container_id, const char *ifname, struct cni_error 
 		rc = 0;
 		goto out;
 	}
-	if (st.veth[0] && ifname_ok(st.veth)) {
-		if ((r = element_target(n, st.veth, t, sizeof(t), e)) < 0)
-			goto out;
-		if (r && strcmp(t, chain) == 0)
-			sb_add(&b, "delete element " TABLE " ports { \"%s\" }\n", st.veth);
-	}
-	nfttab_drop_chain(&b, &tab, chain);
+	if (nfttab_drop_chain_refs(n, &b, &tab, chain, e) < 0)
+		goto out;
 	if (nfttab_run(n, &b, e, "macspoofchk: removing %s: ", chain) < 0)
 		goto out;
 	rc = 0;
