@@ -80,8 +80,9 @@ CJSON_OBJ := $(BUILD)/obj/third_party/cjson/cJSON.o $(BUILD)/obj/third_party/cjs
 # its one sscanf ("%lg") goes to strtod: glibc's scanf engine stays out of every binary
 $(BUILD)/obj/third_party/cjson/cJSON.o: CFLAGS += -include third_party/cjson/cjson-noscanf.h
 $(BUILD)/obj/third_party/cjson/cJSON.o: third_party/cjson/cjson-noscanf.h
-# the fuzz targets reach into host-local's config parser, a private header
+# the fuzz targets and the unit tests reach into host-local's config parser, a private header
 $(BUILD)/obj/tests/fuzz/%.o: CFLAGS += -Iplugins/ipam/host-local
+$(BUILD)/obj/tests/unit/%.o: CFLAGS += -Iplugins/ipam/host-local
 # libcap links statically (Debian ships its .a); the ASan lane links it dynamically. Netlink is
 # our own code (common/nlmsg.c): no libnl.
 LIB_CAP  := -lcap
