@@ -174,9 +174,8 @@ void attach_conf_free(struct attach_conf *a)
 
 void attach_host_veth_name(const char *container_id, const char *ifname, char out[16])
 {
-	char buf[2048], hex[12];
-	snprintf(buf, sizeof(buf), "%s%s", container_id, ifname);
-	sha512_hex(buf, strlen(buf), hex, 11);
+	char hex[12];
+	sha512_hexf(hex, 11, "%s%s", container_id, ifname); /* under 2048 bytes: cannot fail */
 	snprintf(out, 16, "veth%s", hex);
 }
 
@@ -395,15 +394,14 @@ static int port_vlans(struct nlsock *sk, int port, const struct attach_conf *a, 
 static int ensure_vlan_gw(struct nlsock *sk, const struct attach_conf *a, const struct cnl_link *br,
 			  struct cnl_link *gw, struct cni_error *e)
 {
-	char name[32], peer[16], hex[12], key[64];
+	char name[32], peer[16], hex[12];
 	int r;
 	if ((size_t)snprintf(name, sizeof(name), "%s.%d", a->bridge, a->vlan) > 15)
 		return cni_errf(e, CNI_ERR_INVALID_CONFIG,
 				"invalid config: VLAN gateway interface name \"%s\" is longer than 15 bytes (shorten \"bridge\")", name);
 	if ((r = cnl_link_get(sk, name, 0, gw, e)) != 0)
 		return r < 0 ? -1 : 0;
-	snprintf(key, sizeof(key), "%s.%d", a->bridge, a->vlan);
-	sha512_hex(key, strlen(key), hex, 11);
+	sha512_hexf(hex, 11, "%s.%d", a->bridge, a->vlan); /* under 2048 bytes: cannot fail */
 	snprintf(peer, sizeof(peer), "vgw%s", hex);
 	uint8_t m1[6], m2[6];
 	cnl_mac_random(m1);

@@ -59,34 +59,13 @@ static const char *map_of(const struct ip *ip) { return ip_is_v4(ip) ? "masq4" :
 
 /* ---- names ---- */
 
-static void net_hash(const char *network, char out[17])
-{
-	sha512_hex(network, strlen(network), out, 16);
-}
-
-/* sha512(a + sep + b) truncated to hexlen: the two hashes the reference derives names from. */
-static int hash2(const char *a, const char *sep, const char *b, char *out, size_t hexlen, struct cni_error *e)
-{
-	size_t la = strlen(a), ls = strlen(sep), lb = strlen(b);
-	char *buf = malloc(la + ls + lb + 1);
-	if (!buf)
-		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-	memcpy(buf, a, la);
-	memcpy(buf + la, sep, ls);
-	memcpy(buf + la + ls, b, lb);
-	sha512_hex(buf, la + ls + lb, out, hexlen);
-	free(buf);
-	return 0;
-}
-
 /* "<16 hex of sha512(network)>-<16 hex of sha512(ifname:containerID)>": our chain's middle
  * and, as it happens, the prefix of the reference's nftables rule comments too. */
 static int instance_hash(const struct masq_id *id, char out[34], struct cni_error *e)
 {
 	char nh[17], ah[17];
-	net_hash(id->network, nh);
-	if (hash2(id->ifname, ":", id->container_id, ah, 16, e) < 0)
-		return -1;
+	if (sha512_hexf(nh, 16, "%s", id->network) < 0 || sha512_hexf(ah, 16, "%s:%s", id->ifname, id->container_id) < 0)
+		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 	snprintf(out, 34, "%s-%s", nh, ah);
 	return 0;
 }
@@ -426,8 +405,8 @@ static int ipt_names(const struct masq_id *id, char chain[29], char **comment, s
 	char hex[25];
 	struct nft_sb b = { 0 };
 
-	if (hash2(id->network, "", id->container_id, hex, 24, e) < 0)
-		return -1;
+	if (sha512_hexf(hex, 24, "%s%s", id->network, id->container_id) < 0)
+		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 	snprintf(chain, 29, "CNI-%s", hex);
 	nft_sb_add(&b, "name: ");
 	go_quote(id->network, &b);
@@ -814,7 +793,8 @@ int masq_gc(const char *network, const struct cni_attachment *valid, size_t n_va
 
 	if (!network || !*network)
 		return cni_errf(e, CNI_ERR_INTERNAL, "SNAT GC: network name is required");
-	net_hash(network, nh);
+	if (sha512_hexf(nh, 16, "%s", network) < 0)
+		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 	snprintf(pre, sizeof(pre), "a-%s-", nh);
 	if (!(keep = calloc(n_valid + 1, sizeof(*keep))))
 		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");

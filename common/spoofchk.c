@@ -21,16 +21,10 @@
 /* "s-<16 hex of sha512(containerID-ifname)>" */
 static int chain_name(const char *cid, const char *ifname, char out[CHAIN_LEN], struct cni_error *e)
 {
-	size_t lc = strlen(cid), li = strlen(ifname);
-	char *buf = malloc(lc + li + 2), h[17];
+	char h[17];
 
-	if (!buf)
+	if (sha512_hexf(h, 16, "%s-%s", cid, ifname) < 0)
 		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-	memcpy(buf, cid, lc);
-	buf[lc] = '-';
-	memcpy(buf + lc + 1, ifname, li);
-	sha512_hex(buf, lc + li + 1, h, 16);
-	free(buf);
 	snprintf(out, CHAIN_LEN, "s-%s", h);
 	return 0;
 }

@@ -247,15 +247,9 @@ static int chain_name(const char *network, const char *ifname, const char *cid, 
 		      struct cni_error *e)
 {
 	char nh[17], ah[17];
-	size_t li = strlen(ifname), lc = strlen(cid);
-	char *buf = malloc(li + lc + 2);
 
-	if (!buf)
+	if (sha512_hexf(nh, 16, "%s", network) < 0 || sha512_hexf(ah, 16, "%s:%s", ifname, cid) < 0)
 		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-	sprintf(buf, "%s:%s", ifname, cid);
-	sha512_hex(network, strlen(network), nh, 16);
-	sha512_hex(buf, li + lc + 1, ah, 16);
-	free(buf);
 	snprintf(out, CHAIN_LEN, "a-%s-%s", nh, ah);
 	return 0;
 }
@@ -704,15 +698,10 @@ out:
 /* utils.MustFormatChainNameWithPrefix(name, id, "DN-") of the reference: 28 characters */
 static int ref_chain(struct cni_ctx *c, char out[29])
 {
-	size_t ln = strlen(c->name), li = strlen(c->container_id);
-	char *buf = malloc(ln + li + 1), hex[22];
+	char hex[22];
 
-	if (!buf)
+	if (sha512_hexf(hex, 21, "%s%s", c->name, c->container_id) < 0)
 		return cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
-	memcpy(buf, c->name, ln);
-	memcpy(buf + ln, c->container_id, li);
-	sha512_hex(buf, ln + li, hex, 21);
-	free(buf);
 	snprintf(out, 29, "CNI-DN-%s", hex);
 	return 0;
 }
@@ -863,7 +852,8 @@ static int cmd_gc(struct cni_ctx *c, void *conf)
 	char nh[17], pre[20];
 	int lock = -1, rc = -1;
 
-	sha512_hex(c->name, strlen(c->name), nh, 16);
+	if (sha512_hexf(nh, 16, "%s", c->name) < 0)
+		return cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
 	snprintf(pre, sizeof(pre), "a-%s-", nh);
 	if ((lock = nft_lock(&c->err)) < 0 || nft_open(&n, &c->err) < 0)
 		goto out;

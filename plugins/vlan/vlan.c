@@ -52,7 +52,7 @@ static int parse(struct cni_ctx *c, void *conf)
 		return -1;
 	if ((size_t)snprintf(v->sub, sizeof(v->sub), "%s.%lld", v->master, v->vid) >= sizeof(v->sub)) {
 		char h[9];
-		sha512_hex(v->master, strlen(v->master), h, 8);
+		sha512_hexf(h, 8, "%s", v->master); /* an interface name: cannot fail */
 		snprintf(v->sub, sizeof(v->sub), "vl%s.%lld", h, v->vid);
 	}
 	return 0;
@@ -97,9 +97,8 @@ static int master_link(struct nlsock *sk, const struct vlan_conf *v, const char 
 
 static void tmp_name(const struct cni_ctx *c, char out[16])
 {
-	char buf[2048], h[12];
-	snprintf(buf, sizeof(buf), "%s%s", c->container_id, c->ifname);
-	sha512_hex(buf, strlen(buf), h, 11);
+	char h[12];
+	sha512_hexf(h, 11, "%s%s", c->container_id, c->ifname); /* under 2048 bytes: cannot fail */
 	snprintf(out, 16, "vlt%s", h);
 }
 
