@@ -886,7 +886,7 @@ until_ok() {
 	for v in ADD DEL; do
 		ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 run ip netns exec "$HOSTNS" env CNI_COMMAND=$v CNI_CONTAINERID=c1 \
 			CNI_IFNAME=eth0 CNI_NETNS=/var/run/netns/c1$T CNI_PATH="$PLUGIN_DIR" \
-			strace -f -e trace=clone,clone3,openat,linkat,unlinkat,sendmsg -o "$BATS_TEST_TMPDIR/st$v" "$PLUGIN_DIR/bridge" <<<"$(brconf)"
+			strace -f -e trace=clone,clone3,openat,linkat,unlinkat,sendmsg,sendto -o "$BATS_TEST_TMPDIR/st$v" "$PLUGIN_DIR/bridge" <<<"$(brconf)"
 		assert_success
 	done
 	[[ -z $(find "$DATA" -name '10.200.40.*') ]]
