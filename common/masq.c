@@ -21,6 +21,7 @@
 #include "conf.h"
 #include "nft.h"
 #include "sha512.h"
+#include "subproc.h"
 
 #define TABLE_NAME "cni_c_masq"
 #define TABLE "inet " TABLE_NAME
@@ -427,69 +428,23 @@ struct cmd_out {
 	char err[256];  /* first line of stderr */
 };
 
-/* Run argv (PATH lookup, no shell); stdout is collected when `want_out`. stderr goes to a
- * memfd, read after exit, so neither stream can block the other. */
+/* Run argv (PATH lookup, no shell); stdout is collected when `want_out` (at most 64 MiB). stderr
+ * goes to a memfd, read after exit, so neither stream can block the other. */
 static void run_argv(char *const argv[], bool want_out, struct cmd_out *r)
 {
-	int p[2] = { -1, -1 }, errfd = memfd_create("cni-c-iptables-stderr", MFD_CLOEXEC), devnull = -1, st = 0;
-	posix_spawn_file_actions_t fa;
-	pid_t pid;
-	int se;
+	const struct spawn_opts o = { .file = argv[0], .search = true, .argv = argv,
+				      .out = want_out ? SPAWN_CAPTURE : SPAWN_NULL, .err = SPAWN_CAPTURE };
+	struct spawn s;
+	size_t len;
+	int st = 0;
 
 	memset(r, 0, sizeof(*r));
 	r->status = -1;
-	if (errfd < 0 || (want_out ? pipe2(p, O_CLOEXEC) : (devnull = open("/dev/null", O_WRONLY | O_CLOEXEC))) < 0) {
-		r->err_no = errno;
-		goto out;
-	}
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, want_out ? p[1] : devnull, 1);
-	posix_spawn_file_actions_adddup2(&fa, errfd, 2);
-	se = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (p[1] >= 0)
-		close(p[1]);
-	p[1] = -1;
-	if (se) {
-		r->err_no = se;
-		goto out;
-	}
-	if (want_out) {
-		size_t cap = 0, n = 0;
-		for (;;) {
-			if (n + 4097 > cap) {
-				char *nb = realloc(r->out, cap = cap ? cap * 2 : 16384);
-				if (!nb) {
-					r->err_no = ENOMEM;
-					break;
-				}
-				r->out = nb;
-			}
-			ssize_t k = read(p[0], r->out + n, cap - n - 1);
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k <= 0)
-				break;
-			n += (size_t)k;
-		}
-		if (r->out)
-			r->out[n] = '\0';
-	}
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
+	if ((r->err_no = spawn_start(&s, &o)) != 0)
+		return;
+	r->err_no = spawn_wait(&s, 64u << 20, &r->out, &len, &st);
 	r->status = WIFEXITED(st) && !r->err_no ? WEXITSTATUS(st) : -1;
-	ssize_t k = pread(errfd, r->err, sizeof(r->err) - 1, 0);
-	r->err[k > 0 ? k : 0] = '\0';
-	r->err[strcspn(r->err, "\n")] = '\0';
-out:
-	if (p[0] >= 0)
-		close(p[0]);
-	if (p[1] >= 0)
-		close(p[1]);
-	if (errfd >= 0)
-		close(errfd);
-	if (devnull >= 0)
-		close(devnull);
+	spawn_stderr_line(&s, r->err, sizeof(r->err));
 }
 
 /* Like run_argv without stdout; fails (code 101) naming the command unless it exits 0, or
