@@ -809,11 +809,6 @@ int attach_del(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk
 
 /* ---- CHECK ---- */
 
-static int check_fail(struct cni_error *e, const char *fmt, const char *a1, const char *a2)
-{
-	return cni_errf(e, CNI_ERR_CHECK_FAILED, fmt, a1, a2);
-}
-
 /* prevResult's addresses of interface iface_idx present on `index` in the container, and every
  * route of prevResult present there (code 104 naming what is missing). */
 int attach_check_ctr(struct cni_ctx *c, struct attach_ns *ns, int index, int iface_idx)
@@ -833,7 +828,7 @@ int attach_check_ctr(struct cni_ctx *c, struct attach_ns *ns, int index, int ifa
 		for (size_t k = 0; k < n_addrs && !found; k++)
 			found = ipnet_same(&addrs[k].addr, &p->ips[i].address);
 		if (!found) {
-			check_fail(e, "address %s is missing from %s in the container", ipnet_fmt(&p->ips[i].address, b1), c->ifname);
+			cni_check_fail(e, "address %s is missing from %s in the container", ipnet_fmt(&p->ips[i].address, b1), c->ifname);
 			goto out;
 		}
 	}
@@ -843,8 +838,8 @@ int attach_check_ctr(struct cni_ctx *c, struct attach_ns *ns, int index, int ifa
 		if ((r = cnl_route_exists(ns->csk, rt, gw, e)) < 0)
 			goto out;
 		if (!r) {
-			check_fail(e, "route to %s via %s is missing in the container", ipnet_fmt(&rt->dst, b1),
-				   gw ? ip_fmt(gw, b2) : "(link)");
+			cni_check_fail(e, "route to %s via %s is missing in the container", ipnet_fmt(&rt->dst, b1),
+				       gw ? ip_fmt(gw, b2) : "(link)");
 			goto out;
 		}
 	}
@@ -878,53 +873,53 @@ int attach_check(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *
 		}
 	}
 	if (!pcont)
-		return check_fail(e, "prevResult has no interface %s in sandbox %s", c->ifname, c->netns);
+		return cni_check_fail(e, "prevResult has no interface %s in sandbox %s", c->ifname, c->netns);
 
 	if ((r = cnl_link_get(sk, a->bridge, 0, &br, e)) <= 0)
-		return r < 0 ? -1 : check_fail(e, "bridge %s%s not found", a->bridge, "");
+		return r < 0 ? -1 : cni_check_fail(e, "bridge %s not found", a->bridge);
 	if (strcmp(br.kind, "bridge") != 0)
-		return check_fail(e, "interface %s is not a bridge (kind %s)", a->bridge, br.kind);
+		return cni_check_fail(e, "interface %s is not a bridge (kind %s)", a->bridge, br.kind);
 	if (pbr && pbr->mac[0] && strcmp(pbr->mac, cnl_mac_fmt(br.mac, m)) != 0)
-		return check_fail(e, "bridge %s MAC differs from prevResult (%s)", a->bridge, pbr->mac);
+		return cni_check_fail(e, "bridge %s MAC differs from prevResult (%s)", a->bridge, pbr->mac);
 	if (a->promisc != br.promisc)
-		return check_fail(e, "bridge %s promiscuous mode is %s, config says otherwise", a->bridge,
-				  br.promisc ? "on" : "off");
+		return cni_check_fail(e, "bridge %s promiscuous mode is %s, config says otherwise", a->bridge,
+				      br.promisc ? "on" : "off");
 
 	if ((r = attach_ns_prepare(&ns, c->netns, e)) != 0) {
 		if (r == 1)
-			check_fail(e, "CNI_NETNS %s does not exist%s", c->netns, "");
+			cni_check_fail(e, "CNI_NETNS %s does not exist", c->netns);
 		goto out;
 	}
 	if (attach_ns_sock(&ns, c->netns, NULL, 0, e) < 0)
 		goto out;
 	if ((r = cnl_link_get(ns.csk, c->ifname, 0, &cont, e)) <= 0) {
 		if (!r)
-			check_fail(e, "interface %s not found in CNI_NETNS %s", c->ifname, c->netns);
+			cni_check_fail(e, "interface %s not found in CNI_NETNS %s", c->ifname, c->netns);
 		goto out;
 	}
 	if (strcmp(cont.kind, "veth") != 0) {
-		check_fail(e, "interface %s in the container is not a veth (kind %s)", c->ifname, cont.kind);
+		cni_check_fail(e, "interface %s in the container is not a veth (kind %s)", c->ifname, cont.kind);
 		goto out;
 	}
 	if (pcont->mac[0] && strcmp(pcont->mac, cnl_mac_fmt(cont.mac, m)) != 0) {
-		check_fail(e, "interface %s MAC %s differs from prevResult", c->ifname, m);
+		cni_check_fail(e, "interface %s MAC %s differs from prevResult", c->ifname, m);
 		goto out;
 	}
 	if (!a->disable_container_iface && !(cont.flags & IFF_UP)) {
-		check_fail(e, "interface %s in the container is down%s", c->ifname, "");
+		cni_check_fail(e, "interface %s in the container is down", c->ifname);
 		goto out;
 	}
 	if ((r = cnl_link_get(sk, NULL, cont.link, &host, e)) <= 0 || strcmp(host.kind, "veth") != 0) {
 		if (!e->code)
-			check_fail(e, "the host end of %s's veth pair is gone%s", c->ifname, "");
+			cni_check_fail(e, "the host end of %s's veth pair is gone", c->ifname);
 		goto out;
 	}
 	if (host.master != br.index) {
-		check_fail(e, "host veth %s is not a port of bridge %s", host.name, a->bridge);
+		cni_check_fail(e, "host veth %s is not a port of bridge %s", host.name, a->bridge);
 		goto out;
 	}
 	if (!(host.flags & IFF_UP)) {
-		check_fail(e, "host veth %s is down%s", host.name, "");
+		cni_check_fail(e, "host veth %s is down", host.name);
 		goto out;
 	}
 	if (attach_check_ctr(c, &ns, cont.index, cont_idx) < 0)

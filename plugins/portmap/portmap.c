@@ -762,19 +762,19 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 		goto out;
 	if ((x = base_intact(n, &seen, &c->err)) <= 0) {
 		if (!x)
-			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: %s",
+			cni_check_fail(&c->err, "portmap: %s",
 				 seen ? "the prerouting or output chain of table " TABLE " was altered"
 				      : "table " TABLE " or its hook chains are missing");
 		goto out;
 	}
 	if (p->snat && (x = masq_rule(n, p->mark, &c->err)) <= 0) {
 		if (!x)
-			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: no masquerade rule for mark 0x%08x in chain postrouting of table " TABLE, p->mark);
+			cni_check_fail(&c->err, "portmap: no masquerade rule for mark 0x%08x in chain postrouting of table " TABLE, p->mark);
 		goto out;
 	}
 	if ((x = nft_get_rules(n, NFPROTO_INET, TABLE_NAME, p->chain, &r, &cnt, &c->err)) <= 0) {
 		if (!x)
-			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: chain %s of container %s (%s) is missing from table " TABLE,
+			cni_check_fail(&c->err, "portmap: chain %s of container %s (%s) is missing from table " TABLE,
 				 p->chain, c->container_id, c->ifname);
 		goto out;
 	}
@@ -794,12 +794,12 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 		cm += 10;
 		cm[strlen(cm) - 1] = '\0';
 		if (k >= cnt || strcmp(r[k].comment, cm) != 0) {
-			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: chain %s lacks the rule \"%s\"", p->chain, cm);
+			cni_check_fail(&c->err, "portmap: chain %s lacks the rule \"%s\"", p->chain, cm);
 			goto out;
 		}
 	}
 	if (k != cnt) {
-		cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: chain %s has %zu rules, expected %zu", p->chain, cnt, k);
+		cni_check_fail(&c->err, "portmap: chain %s has %zu rules, expected %zu", p->chain, cnt, k);
 		goto out;
 	}
 	/* every host port leads here */
@@ -819,7 +819,7 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 			found = strcmp(pr[j].comment, p->chain) == 0;
 		free(pr);
 		if (!found) {
-			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: host port %s/%u does not lead to chain %s",
+			cni_check_fail(&c->err, "portmap: host port %s/%u does not lead to chain %s",
 				 proto_name(p->maps[i].proto), p->maps[i].host, p->chain);
 			goto out;
 		}
@@ -829,7 +829,7 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 		if ((x = nft_get_map_elem(n, NFPROTO_INET, TABLE_NAME, "ports", key, sizeof(key), tgt, sizeof(tgt), &c->err)) < 0)
 			goto out;
 		if (!x || strcmp(tgt, pc) != 0) {
-			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: map ports of table " TABLE " has no element %s . %u leading to %s",
+			cni_check_fail(&c->err, "portmap: map ports of table " TABLE " has no element %s . %u leading to %s",
 				 proto_name(p->maps[i].proto), p->maps[i].host, pc);
 			goto out;
 		}

@@ -260,32 +260,32 @@ static int ref_check(struct cni_ctx *c, struct vlan_conf *v, struct nlsock *sk)
 		    strcmp(c->prev.ifaces[i].sandbox, c->netns) == 0)
 			idx = (int)i;
 	if (idx < 0)
-		return cni_errf(e, CNI_ERR_CHECK_FAILED, "prevResult has no interface %s in sandbox %s", c->ifname, c->netns);
+		return cni_check_fail(e, "prevResult has no interface %s in sandbox %s", c->ifname, c->netns);
 	if ((r = attach_ns_prepare(&ns, c->netns, e)) != 0 || attach_ns_sock(&ns, c->netns, NULL, 0, e) < 0) {
 		if (r == 1)
-			cni_errf(e, CNI_ERR_CHECK_FAILED, "CNI_NETNS %s does not exist", c->netns);
+			cni_check_fail(e, "CNI_NETNS %s does not exist", c->netns);
 		goto out;
 	}
 	if ((r = cnl_link_get(ns.csk, c->ifname, 0, &l, e)) <= 0) {
 		if (!r)
-			cni_errf(e, CNI_ERR_CHECK_FAILED, "interface %s not found in CNI_NETNS %s", c->ifname, c->netns);
+			cni_check_fail(e, "interface %s not found in CNI_NETNS %s", c->ifname, c->netns);
 		goto out;
 	}
 	if (strcmp(l.kind, "vlan") != 0 || l.vlan_id != v->vid) {
-		cni_errf(e, CNI_ERR_CHECK_FAILED, "interface %s is not VLAN %lld (kind %s, id %d)", c->ifname, v->vid, l.kind, l.vlan_id);
+		cni_check_fail(e, "interface %s is not VLAN %lld (kind %s, id %d)", c->ifname, v->vid, l.kind, l.vlan_id);
 		goto out;
 	}
 	if (c->prev.ifaces[idx].mac[0] && strcmp(c->prev.ifaces[idx].mac, cnl_mac_fmt(l.mac, mac)) != 0) {
-		cni_errf(e, CNI_ERR_CHECK_FAILED, "interface %s MAC %s differs from prevResult", c->ifname, mac);
+		cni_check_fail(e, "interface %s MAC %s differs from prevResult", c->ifname, mac);
 		goto out;
 	}
 	if (!(l.flags & IFF_UP)) {
-		cni_errf(e, CNI_ERR_CHECK_FAILED, "interface %s in the container is down", c->ifname);
+		cni_check_fail(e, "interface %s in the container is down", c->ifname);
 		goto out;
 	}
 	struct nlsock *msk = v->link_in_container ? ns.csk : sk;
 	if (cnl_link_get(msk, NULL, l.link, &m, e) != 1 || strcmp(m.name, v->master) != 0) {
-		cni_errf(e, CNI_ERR_CHECK_FAILED, "interface %s's parent is not master %s", c->ifname, v->master);
+		cni_check_fail(e, "interface %s's parent is not master %s", c->ifname, v->master);
 		goto out;
 	}
 	rc = attach_check_ctr(c, &ns, l.index, idx);
