@@ -73,15 +73,15 @@ int cni_exec_start(const char *plugin_path, enum cni_verb verb, const char *stdi
 	if (!(env = child_env(verb)))
 		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 	char *argv[] = { (char *)plugin_path, NULL };
-	const struct spawn_opts o = { .file = plugin_path, .argv = argv, .envp = env, .in = stdin_data ? stdin_data : "",
-				      .in_len = len, .out = SPAWN_CAPTURE, .err = SPAWN_INHERIT };
-	int err = spawn_start(&x->sp, &o);
+	const struct subproc_opts o = { .file = plugin_path, .argv = argv, .envp = env, .in = stdin_data ? stdin_data : "",
+					.in_len = len, .out = SUBPROC_CAPTURE, .err = SUBPROC_INHERIT };
+	int err = subproc_start(&x->sp, &o);
 	free(env);
 	if (!err)
 		return 0;
-	if (x->sp.stage == SPAWN_EXEC)
+	if (x->sp.stage == SUBPROC_EXEC)
 		return cni_errf(e, CNI_ERR_PLUGIN_EXEC, "plugin %s: exec %s: %s", name, plugin_path, strerror(err));
-	if (x->sp.stage == SPAWN_STDIN)
+	if (x->sp.stage == SUBPROC_STDIN)
 		return cni_errf(e, CNI_ERR_IO, "plugin %s: writing its stdin: %s", name, strerror(err));
 	return cni_errf(e, CNI_ERR_IO, "plugin %s: %s", name, strerror(err));
 }
@@ -208,7 +208,7 @@ int cni_exec_wait(struct cni_exec *x, char **out, size_t *len, int *status, stru
 	if (x->inproc || !x->sp.pid)
 		return cni_errf(e, CNI_ERR_INTERNAL, "plugin %s was not started", x->name);
 	/* reaped even when its output is unreadable */
-	int err = spawn_wait(&x->sp, CNI_STDIN_MAX, out, len, status);
+	int err = subproc_wait(&x->sp, CNI_STDIN_MAX, out, len, status);
 	if (err) {
 		cni_read_error(e, err, CNI_STDIN_MAX);
 		cni_err_prefix(e, "plugin %s output: ", x->name);

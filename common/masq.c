@@ -432,19 +432,19 @@ struct cmd_out {
  * goes to a memfd, read after exit, so neither stream can block the other. */
 static void run_argv(char *const argv[], bool want_out, struct cmd_out *r)
 {
-	const struct spawn_opts o = { .file = argv[0], .search = true, .argv = argv,
-				      .out = want_out ? SPAWN_CAPTURE : SPAWN_NULL, .err = SPAWN_CAPTURE };
-	struct spawn s;
+	const struct subproc_opts o = { .file = argv[0], .search = true, .argv = argv,
+					.out = want_out ? SUBPROC_CAPTURE : SUBPROC_NULL, .err = SUBPROC_CAPTURE };
+	struct subproc s;
 	size_t len;
 	int st = 0;
 
 	memset(r, 0, sizeof(*r));
 	r->status = -1;
-	if ((r->err_no = spawn_start(&s, &o)) != 0)
+	if ((r->err_no = subproc_start(&s, &o)) != 0)
 		return;
-	r->err_no = spawn_wait(&s, 64u << 20, &r->out, &len, &st);
+	r->err_no = subproc_wait(&s, 64u << 20, &r->out, &len, &st);
 	r->status = WIFEXITED(st) && !r->err_no ? WEXITSTATUS(st) : -1;
-	spawn_stderr_line(&s, r->err, sizeof(r->err));
+	subproc_stderr_line(&s, r->err, sizeof(r->err));
 }
 
 /* Like run_argv without stdout; fails (code 101) naming the command unless it exits 0, or

@@ -81,13 +81,13 @@ static int stdin_memfd(const char *data, size_t len, int *fd)
 }
 
 /* The descriptor the child's fd `which` (1 or 2) gets: -1 for ours; for a pipe, *keep is our end. */
-static int out_fd(enum spawn_io io, int which, int *keep)
+static int out_fd(enum subproc_io io, int which, int *keep)
 {
 	int p[2];
 	switch (io) {
-	case SPAWN_NULL:
+	case SUBPROC_NULL:
 		return open("/dev/null", O_WRONLY | O_CLOEXEC);
-	case SPAWN_CAPTURE:
+	case SUBPROC_CAPTURE:
 		if (which == 2)
 			return *keep = memfd_create("cni-c-stderr", MFD_CLOEXEC);
 		if (pipe2(p, O_CLOEXEC) < 0)
@@ -99,7 +99,7 @@ static int out_fd(enum spawn_io io, int which, int *keep)
 	}
 }
 
-int spawn_start(struct spawn *s, const struct spawn_opts *o)
+int subproc_start(struct subproc *s, const struct subproc_opts *o)
 {
 	int fds[3] = { -1, -1, -1 }, err = 0;
 	posix_spawn_file_actions_t fa;
@@ -108,16 +108,16 @@ int spawn_start(struct spawn *s, const struct spawn_opts *o)
 	s->out_fd = s->err_fd = -1;
 	if (o->in && (err = stdin_memfd(o->in, o->in_len, &fds[0])) != 0) {
 		/* a memfd that could not be made is a setup failure, one not written a stdin one */
-		s->stage = fds[0] < 0 ? SPAWN_SETUP : SPAWN_STDIN;
+		s->stage = fds[0] < 0 ? SUBPROC_SETUP : SUBPROC_STDIN;
 		goto out;
 	}
 	if ((fds[1] = out_fd(o->out, 1, &s->out_fd)) == -1 || (fds[2] = out_fd(o->err, 2, &s->err_fd)) == -1) {
 		err = errno;
-		s->stage = SPAWN_SETUP;
+		s->stage = SUBPROC_SETUP;
 		goto out;
 	}
 	if ((err = posix_spawn_file_actions_init(&fa)) != 0) {
-		s->stage = SPAWN_SETUP;
+		s->stage = SUBPROC_SETUP;
 		goto out;
 	}
 	for (int i = 0; i < 3; i++)
@@ -129,7 +129,7 @@ int spawn_start(struct spawn *s, const struct spawn_opts *o)
 	posix_spawn_file_actions_destroy(&fa);
 	if (err) {
 		s->pid = 0;
-		s->stage = SPAWN_EXEC;
+		s->stage = SUBPROC_EXEC;
 	}
 out:
 	/* the child's ends: it has its copies now (the stderr memfd is both ends: keep ours) */
@@ -143,7 +143,7 @@ out:
 	return err;
 }
 
-int spawn_wait(struct spawn *s, size_t max, char **out, size_t *len, int *status)
+int subproc_wait(struct subproc *s, size_t max, char **out, size_t *len, int *status)
 {
 	int err = 0;
 
@@ -161,7 +161,7 @@ int spawn_wait(struct spawn *s, size_t max, char **out, size_t *len, int *status
 	return err;
 }
 
-void spawn_stderr_line(struct spawn *s, char *buf, size_t size)
+void subproc_stderr_line(struct subproc *s, char *buf, size_t size)
 {
 	ssize_t k = s->err_fd >= 0 && size > 1 ? pread(s->err_fd, buf, size - 1, 0) : 0;
 	if (size) {
