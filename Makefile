@@ -87,7 +87,7 @@ $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/unit/%.o: CFLAGS += -Iplugins/ipa
 LIB_CAP  := -lcap
 
 # common/ pieces without netlink (IPAM plugins need none)
-COMMON_BASE := err ip conf version release result skel log caps ipam sha512 fault undo sb
+COMMON_BASE := err ip conf version release result skel log caps ipam sha512 subproc fault undo sb
 COMMON_BASE_OBJS := $(COMMON_BASE:%=$(BUILD)/obj/common/%.o) $(CJSON_OBJ)
 # the kernel side: netlink, namespaces, sysctl, nf_tables (all over our own netlink)
 COMMON_NET := nlmsg netns nl sysctl nft nfttab masq spoofchk attach shdev conntrack

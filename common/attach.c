@@ -174,9 +174,8 @@ void attach_conf_free(struct attach_conf *a)
 
 void attach_host_veth_name(const char *container_id, const char *ifname, char out[16])
 {
-	char buf[2048], hex[12];
-	snprintf(buf, sizeof(buf), "%s%s", container_id, ifname);
-	sha512_hex(buf, strlen(buf), hex, 11);
+	char hex[12];
+	sha512_hexf(hex, 11, "%s%s", container_id, ifname); /* under 2048 bytes: cannot fail */
 	snprintf(out, 16, "veth%s", hex);
 }
 
@@ -395,15 +394,14 @@ static int port_vlans(struct nlsock *sk, int port, const struct attach_conf *a, 
 static int ensure_vlan_gw(struct nlsock *sk, const struct attach_conf *a, const struct cnl_link *br,
 			  struct cnl_link *gw, struct cni_error *e)
 {
-	char name[32], peer[16], hex[12], key[64];
+	char name[32], peer[16], hex[12];
 	int r;
 	if ((size_t)snprintf(name, sizeof(name), "%s.%d", a->bridge, a->vlan) > 15)
 		return cni_errf(e, CNI_ERR_INVALID_CONFIG,
 				"invalid config: VLAN gateway interface name \"%s\" is longer than 15 bytes (shorten \"bridge\")", name);
 	if ((r = cnl_link_get(sk, name, 0, gw, e)) != 0)
 		return r < 0 ? -1 : 0;
-	snprintf(key, sizeof(key), "%s.%d", a->bridge, a->vlan);
-	sha512_hex(key, strlen(key), hex, 11);
+	sha512_hexf(hex, 11, "%s.%d", a->bridge, a->vlan); /* under 2048 bytes: cannot fail */
 	snprintf(peer, sizeof(peer), "vgw%s", hex);
 	uint8_t m1[6], m2[6];
 	cnl_mac_random(m1);
@@ -428,13 +426,12 @@ static int ensure_vlan_gw(struct nlsock *sk, const struct attach_conf *a, const 
 
 /* ---- ADD ---- */
 
-int attach_ctr_apply(struct cni_ctx *c, const struct attach_conf *a, struct attach_ns *ns, struct cni_result *ires,
-		     int iface_idx, struct cni_result *out)
+/* The container's part of the result from IPAM's: its addresses on interface iface_idx, with
+ * isGateway's gateways and isDefaultGateway's default routes added. */
+static int ctr_result(const struct attach_conf *a, struct cni_result *ires, int iface_idx, struct cni_result *out,
+		      bool *has_v6, struct cni_error *e)
 {
-	struct cni_error *e = &c->err;
-	struct cnl_link cont_link;
-	int r;
-	bool has_v6 = false, dflt[2] = { false, false };
+	bool dflt[2] = { false, false };
 	for (size_t i = 0; i < ires->n_routes; i++)
 		if (ires->routes[i].dst.prefix == 0 && ires->routes[i].gw.len)
 			dflt[ip_is_v4(&ires->routes[i].dst.ip) ? 0 : 1] = true;
@@ -446,77 +443,99 @@ int attach_ctr_apply(struct cni_ctx *c, const struct attach_conf *a, struct atta
 			struct ip net = ipnet_network(&ipc.address);
 			ipc.gateway = ip_next(&net);
 		}
-		has_v6 |= fam == 1;
+		*has_v6 |= fam == 1;
 		if (a->is_default_gw && !dflt[fam] && ipc.gateway.len) {
 			struct cni_route def = { .dst = { .ip = { .len = ipc.address.ip.len }, .prefix = 0 }, .gw = ipc.gateway };
-			if (cni_result_add_route(ires, &def) < 0) {
-				cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-				return -1;
-			}
+			if (cni_result_add_route(ires, &def) < 0)
+				return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 			dflt[fam] = true;
 		}
-		if (cni_result_add_ip(out, &ipc) < 0) {
-			cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-			return -1;
-		}
+		if (cni_result_add_ip(out, &ipc) < 0)
+			return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 	}
 	for (size_t i = 0; i < ires->n_routes; i++)
-		if (cni_result_add_route(out, &ires->routes[i]) < 0) {
-			cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-			return -1;
-		}
-
-	/* Inside the container: sysctls, link up, addresses, routes. */
-	if (out->n_ips || !a->disable_container_iface) {
-		char s_arp[96], s_dad[96], s_edad[96], s_keep[96], s_dis[96];
-		const char *sc[10];
-		size_t n = 0;
-		if (out->n_ips) {
-			snprintf(s_arp, sizeof(s_arp), "net/ipv4/conf/%s/arp_notify", c->ifname);
-			sc[n * 2] = s_arp, sc[n * 2 + 1] = "1", n++;
-		}
-		if (has_v6) {
-			snprintf(s_dis, sizeof(s_dis), "net/ipv6/conf/%s/disable_ipv6", c->ifname);
-			snprintf(s_keep, sizeof(s_keep), "net/ipv6/conf/%s/keep_addr_on_down", c->ifname);
-			sc[n * 2] = s_dis, sc[n * 2 + 1] = "0", n++;
-			sc[n * 2] = s_keep, sc[n * 2 + 1] = "1", n++;
-			if (a->enable_dad) {
-				snprintf(s_dad, sizeof(s_dad), "net/ipv6/conf/%s/accept_dad", c->ifname);
-				snprintf(s_edad, sizeof(s_edad), "net/ipv6/conf/%s/enhanced_dad", c->ifname);
-				sc[n * 2] = s_dad, sc[n * 2 + 1] = "1", n++;
-				sc[n * 2] = s_edad, sc[n * 2 + 1] = "1", n++;
-			}
-		}
-		if (attach_ns_sock(ns, c->netns, sc, n, e) < 0)
-			return -1;
-		if ((r = cnl_link_get(ns->csk, c->ifname, 0, &cont_link, e)) <= 0) {
-			if (!r)
-				cni_errf(e, CNI_ERR_KERNEL, "interface %s vanished from CNI_NETNS %s", c->ifname, c->netns);
-			return -1;
-		}
-		/* the kernel refuses IPv6 on a link below 1280 with a bare EINVAL: say what is wrong */
-		if (has_v6 && cont_link.mtu > 0 && cont_link.mtu < 1280)
-			return cni_errf(e, CNI_ERR_INVALID_CONFIG,
-					"invalid config: IPv6 needs an MTU of at least 1280, but %s has %d (\"mtu\", or an overlay's "
-					"underlay MTU less its encapsulation)", c->ifname, cont_link.mtu);
-		for (size_t i = 0; i < out->n_ips; i++)
-			if (cnl_addr_add(ns->csk, cont_link.index, &out->ips[i].address, !a->enable_dad, e) < 0)
-				return -1;
-		if (!a->disable_container_iface && cnl_link_modify(ns->csk, cont_link.index, IFF_UP, IFF_UP, 0, NULL, -1, e) < 0)
-			return -1;
-		if (has_v6 && a->enable_dad && wait_dad(ns->csk, cont_link.index, c->ifname, e) < 0)
-			return -1;
-		for (size_t i = 0; i < out->n_routes; i++) {
-			const struct cni_route *rt = &out->routes[i];
-			const struct ip *gw = rt->gw.len ? &rt->gw : family_gw(out, rt->dst.ip.len);
-			if (cnl_route_add(ns->csk, cont_link.index, rt, gw, e) < 0)
-				return -1;
-		}
-	}
-
+		if (cni_result_add_route(out, &ires->routes[i]) < 0)
+			return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 	return 0;
 }
 
+/* The container interface's sysctls: name/value pairs in kv[0..2n). */
+struct ctr_sysctls {
+	char s_arp[96], s_dad[96], s_edad[96], s_keep[96], s_dis[96];
+	const char *kv[10];
+	size_t n;
+};
+
+static void ctr_sysctls(struct ctr_sysctls *s, const char *ifname, bool has_ips, bool has_v6, bool dad)
+{
+	const char **sc = s->kv;
+	size_t n = 0;
+	if (has_ips) {
+		snprintf(s->s_arp, sizeof(s->s_arp), "net/ipv4/conf/%s/arp_notify", ifname);
+		sc[n * 2] = s->s_arp, sc[n * 2 + 1] = "1", n++;
+	}
+	if (has_v6) {
+		snprintf(s->s_dis, sizeof(s->s_dis), "net/ipv6/conf/%s/disable_ipv6", ifname);
+		snprintf(s->s_keep, sizeof(s->s_keep), "net/ipv6/conf/%s/keep_addr_on_down", ifname);
+		sc[n * 2] = s->s_dis, sc[n * 2 + 1] = "0", n++;
+		sc[n * 2] = s->s_keep, sc[n * 2 + 1] = "1", n++;
+		if (dad) {
+			snprintf(s->s_dad, sizeof(s->s_dad), "net/ipv6/conf/%s/accept_dad", ifname);
+			snprintf(s->s_edad, sizeof(s->s_edad), "net/ipv6/conf/%s/enhanced_dad", ifname);
+			sc[n * 2] = s->s_dad, sc[n * 2 + 1] = "1", n++;
+			sc[n * 2] = s->s_edad, sc[n * 2 + 1] = "1", n++;
+		}
+	}
+	s->n = n;
+}
+
+/* Inside the container: sysctls, link up, addresses, routes. */
+static int ctr_configure(struct cni_ctx *c, const struct attach_conf *a, struct attach_ns *ns,
+			 const struct cni_result *out, bool has_v6, struct cni_error *e)
+{
+	struct ctr_sysctls sc;
+	struct cnl_link cont_link;
+	int r;
+
+	ctr_sysctls(&sc, c->ifname, out->n_ips > 0, has_v6, a->enable_dad);
+	if (attach_ns_sock(ns, c->netns, sc.kv, sc.n, e) < 0)
+		return -1;
+	if ((r = cnl_link_get(ns->csk, c->ifname, 0, &cont_link, e)) <= 0) {
+		if (!r)
+			cni_errf(e, CNI_ERR_KERNEL, "interface %s vanished from CNI_NETNS %s", c->ifname, c->netns);
+		return -1;
+	}
+	/* the kernel refuses IPv6 on a link below 1280 with a bare EINVAL: say what is wrong */
+	if (has_v6 && cont_link.mtu > 0 && cont_link.mtu < 1280)
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG,
+				"invalid config: IPv6 needs an MTU of at least 1280, but %s has %d (\"mtu\", or an overlay's "
+				"underlay MTU less its encapsulation)", c->ifname, cont_link.mtu);
+	for (size_t i = 0; i < out->n_ips; i++)
+		if (cnl_addr_add(ns->csk, cont_link.index, &out->ips[i].address, !a->enable_dad, e) < 0)
+			return -1;
+	if (!a->disable_container_iface && cnl_link_modify(ns->csk, cont_link.index, IFF_UP, IFF_UP, 0, NULL, -1, e) < 0)
+		return -1;
+	if (has_v6 && a->enable_dad && wait_dad(ns->csk, cont_link.index, c->ifname, e) < 0)
+		return -1;
+	for (size_t i = 0; i < out->n_routes; i++) {
+		const struct cni_route *rt = &out->routes[i];
+		const struct ip *gw = rt->gw.len ? &rt->gw : family_gw(out, rt->dst.ip.len);
+		if (cnl_route_add(ns->csk, cont_link.index, rt, gw, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int attach_ctr_apply(struct cni_ctx *c, const struct attach_conf *a, struct attach_ns *ns, struct cni_result *ires,
+		     int iface_idx, struct cni_result *out)
+{
+	bool has_v6 = false;
+	if (ctr_result(a, ires, iface_idx, out, &has_v6, &c->err) < 0)
+		return -1;
+	if (out->n_ips || !a->disable_container_iface)
+		return ctr_configure(c, a, ns, out, has_v6, &c->err);
+	return 0;
+}
 
 /* ---- ADD: undo steps ---- */
 
@@ -862,11 +881,6 @@ int attach_del(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk
 
 /* ---- CHECK ---- */
 
-static int check_fail(struct cni_error *e, const char *fmt, const char *a1, const char *a2)
-{
-	return cni_errf(e, CNI_ERR_CHECK_FAILED, fmt, a1, a2);
-}
-
 /* prevResult's addresses of interface iface_idx present on `index` in the container, and every
  * route of prevResult present there (code 104 naming what is missing). */
 int attach_check_ctr(struct cni_ctx *c, struct attach_ns *ns, int index, int iface_idx)
@@ -886,7 +900,7 @@ int attach_check_ctr(struct cni_ctx *c, struct attach_ns *ns, int index, int ifa
 		for (size_t k = 0; k < n_addrs && !found; k++)
 			found = ipnet_same(&addrs[k].addr, &p->ips[i].address);
 		if (!found) {
-			check_fail(e, "address %s is missing from %s in the container", ipnet_fmt(&p->ips[i].address, b1), c->ifname);
+			cni_check_fail(e, "address %s is missing from %s in the container", ipnet_fmt(&p->ips[i].address, b1), c->ifname);
 			goto out;
 		}
 	}
@@ -896,8 +910,8 @@ int attach_check_ctr(struct cni_ctx *c, struct attach_ns *ns, int index, int ifa
 		if ((r = cnl_route_exists(ns->csk, rt, gw, e)) < 0)
 			goto out;
 		if (!r) {
-			check_fail(e, "route to %s via %s is missing in the container", ipnet_fmt(&rt->dst, b1),
-				   gw ? ip_fmt(gw, b2) : "(link)");
+			cni_check_fail(e, "route to %s via %s is missing in the container", ipnet_fmt(&rt->dst, b1),
+				       gw ? ip_fmt(gw, b2) : "(link)");
 			goto out;
 		}
 	}
@@ -907,6 +921,69 @@ out:
 	return rc;
 }
 
+/* The bridge: there, a bridge, prevResult's MAC, the config's promiscuous mode. */
+static int check_bridge(struct nlsock *sk, const struct attach_conf *a, const struct cni_iface *pbr, struct cnl_link *br,
+			struct cni_error *e)
+{
+	char m[18];
+	int r;
+	if ((r = cnl_link_get(sk, a->bridge, 0, br, e)) <= 0)
+		return r < 0 ? -1 : cni_check_fail(e, "bridge %s not found", a->bridge);
+	if (strcmp(br->kind, "bridge") != 0)
+		return cni_check_fail(e, "interface %s is not a bridge (kind %s)", a->bridge, br->kind);
+	if (pbr && pbr->mac[0] && strcmp(pbr->mac, cnl_mac_fmt(br->mac, m)) != 0)
+		return cni_check_fail(e, "bridge %s MAC differs from prevResult (%s)", a->bridge, pbr->mac);
+	if (a->promisc != br->promisc)
+		return cni_check_fail(e, "bridge %s promiscuous mode is %s, config says otherwise", a->bridge,
+				      br->promisc ? "on" : "off");
+	return 0;
+}
+
+/* The container end (in ns): a veth with prevResult's MAC, up; its host end an up port of br. */
+static int check_veth(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk, struct attach_ns *ns,
+		      const struct cni_iface *pcont, const struct cnl_link *br, struct cnl_link *cont, struct cnl_link *host)
+{
+	struct cni_error *e = &c->err;
+	char m[18];
+	int r;
+	if ((r = cnl_link_get(ns->csk, c->ifname, 0, cont, e)) <= 0)
+		return r < 0 ? -1 : cni_check_fail(e, "interface %s not found in CNI_NETNS %s", c->ifname, c->netns);
+	if (strcmp(cont->kind, "veth") != 0)
+		return cni_check_fail(e, "interface %s in the container is not a veth (kind %s)", c->ifname, cont->kind);
+	if (pcont->mac[0] && strcmp(pcont->mac, cnl_mac_fmt(cont->mac, m)) != 0)
+		return cni_check_fail(e, "interface %s MAC %s differs from prevResult", c->ifname, m);
+	if (!a->disable_container_iface && !(cont->flags & IFF_UP))
+		return cni_check_fail(e, "interface %s in the container is down", c->ifname);
+	if ((r = cnl_link_get(sk, NULL, cont->link, host, e)) <= 0 || strcmp(host->kind, "veth") != 0)
+		return e->code ? -1 : cni_check_fail(e, "the host end of %s's veth pair is gone", c->ifname);
+	if (host->master != br->index)
+		return cni_check_fail(e, "host veth %s is not a port of bridge %s", host->name, a->bridge);
+	if (!(host->flags & IFF_UP))
+		return cni_check_fail(e, "host veth %s is down", host->name);
+	return 0;
+}
+
+/* SNAT for prevResult's addresses of the container interface; the MAC spoof check. */
+static int check_filters(struct cni_ctx *c, const struct attach_conf *a, int cont_idx, const struct cnl_link *cont,
+			 const struct cnl_link *host)
+{
+	const struct cni_result *p = &c->prev;
+	char m[18];
+	if (a->ip_masq) {
+		struct ipnet v[16];
+		size_t n = 0;
+		struct masq_id mid = { c->name, c->container_id, c->ifname };
+		for (size_t i = 0; i < p->n_ips && n < 16; i++)
+			if (p->ips[i].iface == cont_idx)
+				v[n++] = p->ips[i].address;
+		if (n && masq_check(a->masq_backend, &mid, v, n, &c->err) < 0)
+			return -1;
+	}
+	if (a->macspoofchk && spoofchk_check(c->container_id, c->ifname, host->name, cnl_mac_fmt(cont->mac, m), &c->err) < 0)
+		return -1;
+	return 0;
+}
+
 int attach_check(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk)
 {
 	struct cni_error *e = &c->err;
@@ -914,7 +991,6 @@ int attach_check(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *
 	const struct cni_iface *pbr = NULL, *pcont = NULL;
 	struct attach_ns ns = { -1, -1, NULL };
 	struct cnl_link br, cont, host;
-	char m[18];
 	int rc = -1, r, cont_idx = -1;
 
 	if (!c->has_prev)
@@ -931,68 +1007,16 @@ int attach_check(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *
 		}
 	}
 	if (!pcont)
-		return check_fail(e, "prevResult has no interface %s in sandbox %s", c->ifname, c->netns);
-
-	if ((r = cnl_link_get(sk, a->bridge, 0, &br, e)) <= 0)
-		return r < 0 ? -1 : check_fail(e, "bridge %s%s not found", a->bridge, "");
-	if (strcmp(br.kind, "bridge") != 0)
-		return check_fail(e, "interface %s is not a bridge (kind %s)", a->bridge, br.kind);
-	if (pbr && pbr->mac[0] && strcmp(pbr->mac, cnl_mac_fmt(br.mac, m)) != 0)
-		return check_fail(e, "bridge %s MAC differs from prevResult (%s)", a->bridge, pbr->mac);
-	if (a->promisc != br.promisc)
-		return check_fail(e, "bridge %s promiscuous mode is %s, config says otherwise", a->bridge,
-				  br.promisc ? "on" : "off");
-
+		return cni_check_fail(e, "prevResult has no interface %s in sandbox %s", c->ifname, c->netns);
+	if (check_bridge(sk, a, pbr, &br, e) < 0)
+		return -1;
 	if ((r = attach_ns_prepare(&ns, c->netns, e)) != 0) {
 		if (r == 1)
-			check_fail(e, "CNI_NETNS %s does not exist%s", c->netns, "");
+			cni_check_fail(e, "CNI_NETNS %s does not exist", c->netns);
 		goto out;
 	}
-	if (attach_ns_sock(&ns, c->netns, NULL, 0, e) < 0)
-		goto out;
-	if ((r = cnl_link_get(ns.csk, c->ifname, 0, &cont, e)) <= 0) {
-		if (!r)
-			check_fail(e, "interface %s not found in CNI_NETNS %s", c->ifname, c->netns);
-		goto out;
-	}
-	if (strcmp(cont.kind, "veth") != 0) {
-		check_fail(e, "interface %s in the container is not a veth (kind %s)", c->ifname, cont.kind);
-		goto out;
-	}
-	if (pcont->mac[0] && strcmp(pcont->mac, cnl_mac_fmt(cont.mac, m)) != 0) {
-		check_fail(e, "interface %s MAC %s differs from prevResult", c->ifname, m);
-		goto out;
-	}
-	if (!a->disable_container_iface && !(cont.flags & IFF_UP)) {
-		check_fail(e, "interface %s in the container is down%s", c->ifname, "");
-		goto out;
-	}
-	if ((r = cnl_link_get(sk, NULL, cont.link, &host, e)) <= 0 || strcmp(host.kind, "veth") != 0) {
-		if (!e->code)
-			check_fail(e, "the host end of %s's veth pair is gone%s", c->ifname, "");
-		goto out;
-	}
-	if (host.master != br.index) {
-		check_fail(e, "host veth %s is not a port of bridge %s", host.name, a->bridge);
-		goto out;
-	}
-	if (!(host.flags & IFF_UP)) {
-		check_fail(e, "host veth %s is down%s", host.name, "");
-		goto out;
-	}
-	if (attach_check_ctr(c, &ns, cont.index, cont_idx) < 0)
-		goto out;
-	if (a->ip_masq) {
-		struct ipnet v[16];
-		size_t n = 0;
-		struct masq_id mid = { c->name, c->container_id, c->ifname };
-		for (size_t i = 0; i < p->n_ips && n < 16; i++)
-			if (p->ips[i].iface == cont_idx)
-				v[n++] = p->ips[i].address;
-		if (n && masq_check(a->masq_backend, &mid, v, n, e) < 0)
-			goto out;
-	}
-	if (a->macspoofchk && spoofchk_check(c->container_id, c->ifname, host.name, cnl_mac_fmt(cont.mac, m), e) < 0)
+	if (attach_ns_sock(&ns, c->netns, NULL, 0, e) < 0 || check_veth(c, a, sk, &ns, pcont, &br, &cont, &host) < 0 ||
+	    attach_check_ctr(c, &ns, cont.index, cont_idx) < 0 || check_filters(c, a, cont_idx, &cont, &host) < 0)
 		goto out;
 	rc = 0;
 out:

@@ -58,3 +58,14 @@ void cni_err_clear(struct cni_error *e)
 {
 	memset(e, 0, sizeof(*e));
 }
+
+int cni_check_fail(struct cni_error *e, const char *fmt, ...)
+{
+	va_list ap;
+	if (e->code)
+		return -1;
+	va_start(ap, fmt);
+	vfill(e, CNI_ERR_CHECK_FAILED, fmt, ap);
+	va_end(ap);
+	return -1;
+}

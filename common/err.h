@@ -47,5 +47,7 @@ void cni_err_details(struct cni_error *e, const char *fmt, ...)
 void cni_err_prefix(struct cni_error *e, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void cni_err_clear(struct cni_error *e);
+/* CHECK found a difference from prevResult: cni_errf with code 104. */
+int cni_check_fail(struct cni_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -1,15 +1,13 @@
-/* Exec'ing a delegated plugin: stdin from a memfd (no pipe deadlock), result or CNI error from stdout. */
+/* Exec'ing a delegated plugin (common/subproc.c): stdin from a memfd (no pipe deadlock), result or CNI
+ * error from stdout. */
 #include "ipam.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -64,57 +62,26 @@ int cni_exec_start(const char *plugin_path, enum cni_verb verb, const char *stdi
 		   struct cni_exec *x, struct cni_error *e)
 {
 	const char *name = strrchr(plugin_path, '/') ? strrchr(plugin_path, '/') + 1 : plugin_path;
-	int in = -1, outp[2] = { -1, -1 }, rc = -1;
-	char **env = NULL;
-	posix_spawn_file_actions_t fa;
+	char **env;
 
 	memset(x, 0, sizeof(*x));
-	x->out_fd = -1;
+	x->sp.out_fd = x->sp.err_fd = -1;
 	x->verb = verb;
 	snprintf(x->name, sizeof(x->name), "%s", name);
-	in = memfd_create("cni-stdin", MFD_CLOEXEC);
-	if (in < 0 || pipe2(outp, O_CLOEXEC) < 0) {
-		cni_errf(e, CNI_ERR_IO, "plugin %s: %s", name, strerror(errno));
-		goto out;
-	}
-	for (size_t off = 0; off < len;) {
-		ssize_t w = write(in, stdin_data + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			cni_errf(e, CNI_ERR_IO, "plugin %s: writing its stdin: %s", name, strerror(errno));
-			goto out;
-		}
-		off += (size_t)w;
-	}
-	lseek(in, 0, SEEK_SET);
-	if (!(env = child_env(verb))) {
-		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-		goto out;
-	}
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, in, 0);
-	posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
+	if (!(env = child_env(verb)))
+		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 	char *argv[] = { (char *)plugin_path, NULL };
-	int se = posix_spawn(&x->pid, plugin_path, &fa, NULL, argv, env);
-	posix_spawn_file_actions_destroy(&fa);
-	if (se) {
-		cni_errf(e, CNI_ERR_PLUGIN_EXEC, "plugin %s: exec %s: %s", name, plugin_path, strerror(se));
-		x->pid = 0;
-		goto out;
-	}
-	x->out_fd = outp[0];
-	outp[0] = -1;
-	rc = 0;
-out:
+	const struct subproc_opts o = { .file = plugin_path, .argv = argv, .envp = env, .in = stdin_data ? stdin_data : "",
+					.in_len = len, .out = SUBPROC_CAPTURE, .err = SUBPROC_INHERIT };
+	int err = subproc_start(&x->sp, &o);
 	free(env);
-	if (in >= 0)
-		close(in);
-	if (outp[0] >= 0)
-		close(outp[0]);
-	if (outp[1] >= 0)
-		close(outp[1]);
-	return rc;
+	if (!err)
+		return 0;
+	if (x->sp.stage == SUBPROC_EXEC)
+		return cni_errf(e, CNI_ERR_PLUGIN_EXEC, "plugin %s: exec %s: %s", name, plugin_path, strerror(err));
+	if (x->sp.stage == SUBPROC_STDIN)
+		return cni_errf(e, CNI_ERR_IO, "plugin %s: writing its stdin: %s", name, strerror(err));
+	return cni_errf(e, CNI_ERR_IO, "plugin %s: %s", name, strerror(err));
 }
 
 /* Is the file at path the plugin p built from our very sources? Its marker sits in the first page. */
@@ -197,23 +164,16 @@ static void start_inproc(const struct cni_ctx *c, const struct cni_plugin *p, en
 
 int cni_exec_wait(struct cni_exec *x, char **out, size_t *len, int *status, struct cni_error *e)
 {
-	struct cni_error rerr = { 0 };
-
 	*out = NULL;
 	*len = 0;
 	*status = 0;
-	if (x->inproc || !x->pid)
+	if (x->inproc || !x->sp.pid)
 		return cni_errf(e, CNI_ERR_INTERNAL, "plugin %s was not started", x->name);
-	if (cni_read_bounded(x->out_fd, CNI_STDIN_MAX, out, len, &rerr) < 0)
-		cni_err_prefix(&rerr, "plugin %s output: ", x->name);
-	close(x->out_fd);
-	x->out_fd = -1;
-	/* reap it even when its output was unreadable: no zombie, no stray pid */
-	while (waitpid(x->pid, status, 0) < 0 && errno == EINTR)
-		;
-	x->pid = 0;
-	if (rerr.code) {
-		*e = rerr;
+	/* reaped even when its output is unreadable */
+	int err = subproc_wait(&x->sp, CNI_STDIN_MAX, out, len, status);
+	if (err) {
+		cni_read_error(e, err, CNI_STDIN_MAX);
+		cni_err_prefix(e, "plugin %s output: ", x->name);
 		return -1;
 	}
 	return 0;

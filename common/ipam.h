@@ -6,6 +6,7 @@
 
 #include "result.h"
 #include "skel.h"
+#include "subproc.h"
 #include "undo.h"
 
 /* Find an executable plugin `type` in the colon-separated `path` into out. */
@@ -14,8 +15,7 @@ int cni_find_plugin(const char *path, const char *type, char *out, size_t outlen
 /* A delegated plugin started but not yet waited for: lets the caller do kernel work while
  * the IPAM plugin runs. */
 struct cni_exec {
-	pid_t pid;
-	int out_fd;
+	struct subproc sp;
 	enum cni_verb verb;
 	char name[64];
 	/* in-process run (see struct cni_plugin.inproc_ipam): its outcome, kept for finish */

@@ -23,6 +23,7 @@
 #include "nfttab.h"
 #include "sb.h"
 #include "sha512.h"
+#include "subproc.h"
 
 #define TABLE_NAME "cni_c_masq"
 #define TABLE "inet " TABLE_NAME
@@ -60,21 +61,6 @@ static bool id_ok(const struct masq_id *id, struct cni_error *e)
 static const char *map_of(const struct ip *ip) { return ip_is_v4(ip) ? "masq4" : "masq6"; }
 
 /* ---- names ---- */
-
-/* sha512(a + sep + b) truncated to hexlen: the reference's iptables chain name. */
-static int hash2(const char *a, const char *sep, const char *b, char *out, size_t hexlen, struct cni_error *e)
-{
-	size_t la = strlen(a), ls = strlen(sep), lb = strlen(b);
-	char *buf = malloc(la + ls + lb + 1);
-	if (!buf)
-		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-	memcpy(buf, a, la);
-	memcpy(buf + la, sep, ls);
-	memcpy(buf + la + ls, b, lb);
-	sha512_hex(buf, la + ls + lb, out, hexlen);
-	free(buf);
-	return 0;
-}
 
 /* ---- nftables backend ---- */
 
@@ -283,7 +269,7 @@ static int nft_check_rules(const struct masq_id *id, const struct ipnet *ips, si
 		goto out;
 	if ((r = chain_addrs(n, chain, &have, &n_have, e)) <= 0) {
 		if (!r)
-			cni_errf(e, CNI_ERR_CHECK_FAILED, "SNAT: chain %s of container %s (%s) is missing from table " TABLE, chain,
+			cni_check_fail(e, "SNAT: chain %s of container %s (%s) is missing from table " TABLE, chain,
 				 id->container_id, id->ifname);
 		goto out;
 	}
@@ -293,17 +279,17 @@ static int nft_check_rules(const struct masq_id *id, const struct ipnet *ips, si
 		for (size_t k = 0; k < n_have && !found; k++)
 			found = ip_equal(&have[k].ip, &ips[i].ip) && have[k].prefix == ips[i].prefix;
 		if (!found) {
-			cni_errf(e, CNI_ERR_CHECK_FAILED, "SNAT: chain %s has no masquerade rule for %s", chain, ipnet_fmt(&ips[i], net));
+			cni_check_fail(e, "SNAT: chain %s has no masquerade rule for %s", chain, ipnet_fmt(&ips[i], net));
 			goto out;
 		}
 		if ((r = element_target(n, &ips[i].ip, t, sizeof(t), e)) < 0)
 			goto out;
 		if (!r) {
-			cni_errf(e, CNI_ERR_CHECK_FAILED, "SNAT: %s has no element in map %s of table " TABLE, a, map_of(&ips[i].ip));
+			cni_check_fail(e, "SNAT: %s has no element in map %s of table " TABLE, a, map_of(&ips[i].ip));
 			goto out;
 		}
 		if (strcmp(t, chain) != 0) {
-			cni_errf(e, CNI_ERR_CHECK_FAILED, "SNAT: map %s of table " TABLE " sends %s to chain %s, not %s",
+			cni_check_fail(e, "SNAT: map %s of table " TABLE " sends %s to chain %s, not %s",
 				 map_of(&ips[i].ip), a, t[0] ? t : "(no chain)", chain);
 			goto out;
 		}
@@ -356,8 +342,8 @@ static int ipt_names(const struct masq_id *id, char chain[29], char **comment, s
 	char hex[25];
 	struct sb b = { 0 };
 
-	if (hash2(id->network, "", id->container_id, hex, 24, e) < 0)
-		return -1;
+	if (sha512_hexf(hex, 24, "%s%s", id->network, id->container_id) < 0)
+		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 	snprintf(chain, 29, "CNI-%s", hex);
 	sb_add(&b, "name: ");
 	go_quote(id->network, &b);
@@ -378,69 +364,23 @@ struct cmd_out {
 	char err[256];  /* first line of stderr */
 };
 
-/* Run argv (PATH lookup, no shell); stdout is collected when `want_out`. stderr goes to a
- * memfd, read after exit, so neither stream can block the other. */
+/* Run argv (PATH lookup, no shell); stdout is collected when `want_out` (at most 64 MiB). stderr
+ * goes to a memfd, read after exit, so neither stream can block the other. */
 static void run_argv(char *const argv[], bool want_out, struct cmd_out *r)
 {
-	int p[2] = { -1, -1 }, errfd = memfd_create("cni-c-iptables-stderr", MFD_CLOEXEC), devnull = -1, st = 0;
-	posix_spawn_file_actions_t fa;
-	pid_t pid;
-	int se;
+	const struct subproc_opts o = { .file = argv[0], .search = true, .argv = argv,
+					.out = want_out ? SUBPROC_CAPTURE : SUBPROC_NULL, .err = SUBPROC_CAPTURE };
+	struct subproc s;
+	size_t len;
+	int st = 0;
 
 	memset(r, 0, sizeof(*r));
 	r->status = -1;
-	if (errfd < 0 || (want_out ? pipe2(p, O_CLOEXEC) : (devnull = open("/dev/null", O_WRONLY | O_CLOEXEC))) < 0) {
-		r->err_no = errno;
-		goto out;
-	}
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, want_out ? p[1] : devnull, 1);
-	posix_spawn_file_actions_adddup2(&fa, errfd, 2);
-	se = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (p[1] >= 0)
-		close(p[1]);
-	p[1] = -1;
-	if (se) {
-		r->err_no = se;
-		goto out;
-	}
-	if (want_out) {
-		size_t cap = 0, n = 0;
-		for (;;) {
-			if (n + 4097 > cap) {
-				char *nb = realloc(r->out, cap = cap ? cap * 2 : 16384);
-				if (!nb) {
-					r->err_no = ENOMEM;
-					break;
-				}
-				r->out = nb;
-			}
-			ssize_t k = read(p[0], r->out + n, cap - n - 1);
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k <= 0)
-				break;
-			n += (size_t)k;
-		}
-		if (r->out)
-			r->out[n] = '\0';
-	}
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
+	if ((r->err_no = subproc_start(&s, &o)) != 0)
+		return;
+	r->err_no = subproc_wait(&s, 64u << 20, &r->out, &len, &st);
 	r->status = WIFEXITED(st) && !r->err_no ? WEXITSTATUS(st) : -1;
-	ssize_t k = pread(errfd, r->err, sizeof(r->err) - 1, 0);
-	r->err[k > 0 ? k : 0] = '\0';
-	r->err[strcspn(r->err, "\n")] = '\0';
-out:
-	if (p[0] >= 0)
-		close(p[0]);
-	if (p[1] >= 0)
-		close(p[1]);
-	if (errfd >= 0)
-		close(errfd);
-	if (devnull >= 0)
-		close(devnull);
+	subproc_stderr_line(&s, r->err, sizeof(r->err));
 }
 
 /* Like run_argv without stdout; fails (code 101) naming the command unless it exits 0, or
@@ -650,7 +590,7 @@ static int ipt_check(const struct masq_id *id, const struct ipnet *ips, size_t c
 		if (s < 0)
 			goto out;
 		if (s == 1) {
-			cni_errf(e, CNI_ERR_CHECK_FAILED, "SNAT: %s nat has no chain %s (for %s)", tool, chain, src);
+			cni_check_fail(e, "SNAT: %s nat has no chain %s (for %s)", tool, chain, src);
 			goto out;
 		}
 		static const char *what[3] = { "POSTROUTING rule sending %s to chain %s", "ACCEPT rule for %s's subnet in chain %s",
@@ -661,7 +601,7 @@ static int ipt_check(const struct masq_id *id, const struct ipnet *ips, size_t c
 			if (s == 1) {
 				char m[160];
 				snprintf(m, sizeof(m), what[k], src, chain);
-				cni_errf(e, CNI_ERR_CHECK_FAILED, "SNAT: %s nat has no %s", tool, m);
+				cni_check_fail(e, "SNAT: %s nat has no %s", tool, m);
 				goto out;
 			}
 		}

@@ -14,22 +14,6 @@
 
 /* ---- names ---- */
 
-/* 16 hex of sha512(a + sep + b) */
-static int hash3(const char *a, const char *sep, const char *b, char out[17], struct cni_error *e)
-{
-	size_t la = strlen(a), ls = strlen(sep), lb = strlen(b);
-	char *buf = malloc(la + ls + lb + 1);
-
-	if (!buf)
-		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-	memcpy(buf, a, la);
-	memcpy(buf + la, sep, ls);
-	memcpy(buf + la + ls, b, lb);
-	sha512_hex(buf, la + ls + lb, out, 16);
-	free(buf);
-	return 0;
-}
-
 void nfttab_net_prefix(const struct nfttab *t, const char *network, char out[NFTTAB_CHAIN_LEN])
 {
 	char nh[17];
@@ -43,13 +27,13 @@ int nfttab_chain_name(const struct nfttab *t, const char *network, const char *i
 	char pre[NFTTAB_CHAIN_LEN], ah[17];
 
 	if (t->naming == NFTTAB_ATTACHMENT) {
-		if (hash3(container_id, "-", ifname, ah, e) < 0)
-			return -1;
+		if (sha512_hexf(ah, 16, "%s-%s", container_id, ifname) < 0)
+			return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 		snprintf(out, NFTTAB_CHAIN_LEN, "%s%s", t->chain_prefix, ah);
 		return 0;
 	}
-	if (hash3(ifname, ":", container_id, ah, e) < 0)
-		return -1;
+	if (sha512_hexf(ah, 16, "%s:%s", ifname, container_id) < 0)
+		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 	nfttab_net_prefix(t, network, pre);
 	snprintf(out, NFTTAB_CHAIN_LEN, "%s%s", pre, ah);
 	return 0;
@@ -135,7 +119,7 @@ int nfttab_check(struct nft *n, const struct nfttab *t, struct cni_error *e)
 	int r = nfttab_intact(n, t, &seen, e);
 
 	if (r == 0)
-		cni_errf(e, CNI_ERR_CHECK_FAILED, "%s: %s", t->who, seen ? t->altered : t->missing);
+		cni_check_fail(e, "%s: %s", t->who, seen ? t->altered : t->missing);
 	return r == 1 ? 0 : -1;
 }
 

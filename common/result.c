@@ -302,12 +302,66 @@ static int parse_v02(const cJSON *j, const char *what, struct cni_result *r, str
 	return 0;
 }
 
-int cni_result_parse(const cJSON *j, const char *what, struct cni_result *r, struct cni_error *e)
+/* 0.3.0 and later: "interfaces" */
+static int parse_ifaces(const cJSON *j, const char *what, struct cni_result *r, struct cni_error *e)
 {
 	char p[CONF_PATH_MAX], pi[CONF_PATH_MAX];
-	const cJSON *arr = NULL, *it, *dns = NULL;
+	const cJSON *arr = NULL, *it;
+	size_t i = 0;
+
+	if (conf_array(j, what, "interfaces", &arr, e) < 0)
+		return -1;
+	cJSON_ArrayForEach(it, arr) {
+		const char *name = NULL, *mac = NULL, *sb = NULL, *sock = NULL, *pci = NULL;
+		long long mtu = 0;
+		conf_path_idx(pi, conf_path(p, what, "interfaces"), i++);
+		if (!cJSON_IsObject(it))
+			return cni_errf(e, CNI_ERR_DECODE, "%s must be an object", pi);
+		if (conf_string(it, pi, "name", &name, e) < 0 || conf_string(it, pi, "mac", &mac, e) < 0 ||
+		    conf_string(it, pi, "sandbox", &sb, e) < 0 || conf_string(it, pi, "socketPath", &sock, e) < 0 ||
+		    conf_string(it, pi, "pciID", &pci, e) < 0 || conf_int(it, pi, "mtu", 0, 1 << 30, &mtu, e) < 0)
+			return -1;
+		int x = cni_result_add_iface(r, name, mac, sb);
+		if (x < 0)
+			return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+		r->ifaces[x].mtu = (int)mtu;
+		if ((sock && !(r->ifaces[x].socket_path = strdup(sock))) || (pci && !(r->ifaces[x].pci_id = strdup(pci))))
+			return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	}
+	return 0;
+}
+
+/* 0.3.0 and later: "interfaces", "ips" (their interface indices among those), "routes" */
+static int parse_v03(const cJSON *j, const char *what, struct cni_result *r, struct cni_error *e)
+{
+	char p[CONF_PATH_MAX], pi[CONF_PATH_MAX];
+	const cJSON *arr = NULL, *it;
+	size_t i = 0;
+
+	if (parse_ifaces(j, what, r, e) < 0 || conf_array(j, what, "ips", &arr, e) < 0)
+		return -1;
+	cJSON_ArrayForEach(it, arr) {
+		struct cni_ipcfg ip;
+		if (parse_ipcfg(it, conf_path_idx(pi, conf_path(p, what, "ips"), i++), "address", &ip, e) < 0)
+			return -1;
+		if (ip.iface >= 0 && (size_t)ip.iface >= r->n_ifaces)
+			return cni_errf(e, CNI_ERR_DECODE, "%s.interface: index %d names no interface", pi, ip.iface);
+		if (cni_result_add_ip(r, &ip) < 0)
+			return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	}
+	arr = NULL;
+	if (conf_array(j, what, "routes", &arr, e) < 0)
+		return -1;
+	if (arr && parse_routes(arr, conf_path(p, what, "routes"), r, e) < 0)
+		return -1;
+	return 0;
+}
+
+int cni_result_parse(const cJSON *j, const char *what, struct cni_result *r, struct cni_error *e)
+{
+	char p[CONF_PATH_MAX];
+	const cJSON *dns = NULL;
 	const char *ver = NULL;
-	size_t i;
 
 	memset(r, 0, sizeof(*r));
 	if (!cJSON_IsObject(j))
@@ -321,61 +375,13 @@ int cni_result_parse(const cJSON *j, const char *what, struct cni_result *r, str
 		goto fail;
 	}
 	snprintf(r->version, sizeof(r->version), "%s", ver);
-
-	if (cni_version_cmp(ver, "0.3.0") < 0) {
-		if (parse_v02(j, what, r, e) < 0)
-			goto fail;
-	} else {
-		if (conf_array(j, what, "interfaces", &arr, e) < 0)
-			goto fail;
-		i = 0;
-		cJSON_ArrayForEach(it, arr) {
-			const char *name = NULL, *mac = NULL, *sb = NULL, *sock = NULL, *pci = NULL;
-			long long mtu = 0;
-			conf_path_idx(pi, conf_path(p, what, "interfaces"), i++);
-			if (!cJSON_IsObject(it)) {
-				cni_errf(e, CNI_ERR_DECODE, "%s must be an object", pi);
-				goto fail;
-			}
-			if (conf_string(it, pi, "name", &name, e) < 0 || conf_string(it, pi, "mac", &mac, e) < 0 ||
-			    conf_string(it, pi, "sandbox", &sb, e) < 0 || conf_string(it, pi, "socketPath", &sock, e) < 0 ||
-			    conf_string(it, pi, "pciID", &pci, e) < 0 || conf_int(it, pi, "mtu", 0, 1 << 30, &mtu, e) < 0)
-				goto fail;
-			int x = cni_result_add_iface(r, name, mac, sb);
-			if (x < 0)
-				goto oom;
-			r->ifaces[x].mtu = (int)mtu;
-			if ((sock && !(r->ifaces[x].socket_path = strdup(sock))) || (pci && !(r->ifaces[x].pci_id = strdup(pci))))
-				goto oom;
-		}
-		arr = NULL;
-		if (conf_array(j, what, "ips", &arr, e) < 0)
-			goto fail;
-		i = 0;
-		cJSON_ArrayForEach(it, arr) {
-			struct cni_ipcfg ip;
-			if (parse_ipcfg(it, conf_path_idx(pi, conf_path(p, what, "ips"), i++), "address", &ip, e) < 0)
-				goto fail;
-			if (ip.iface >= 0 && (size_t)ip.iface >= r->n_ifaces) {
-				cni_errf(e, CNI_ERR_DECODE, "%s.interface: index %d names no interface", pi, ip.iface);
-				goto fail;
-			}
-			if (cni_result_add_ip(r, &ip) < 0)
-				goto oom;
-		}
-		arr = NULL;
-		if (conf_array(j, what, "routes", &arr, e) < 0)
-			goto fail;
-		if (arr && parse_routes(arr, conf_path(p, what, "routes"), r, e) < 0)
-			goto fail;
-	}
+	if ((cni_version_cmp(ver, "0.3.0") < 0 ? parse_v02(j, what, r, e) : parse_v03(j, what, r, e)) < 0)
+		goto fail;
 	if (conf_object(j, what, "dns", &dns, e) < 0)
 		goto fail;
 	if (dns && cni_dns_parse(dns, conf_path(p, what, "dns"), &r->dns, e) < 0)
 		goto fail;
 	return 0;
-oom:
-	cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 fail:
 	/* A result that does not parse is a decoding failure whatever the field. */
 	if (e->code == CNI_ERR_INVALID_CONFIG)

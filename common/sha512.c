@@ -1,6 +1,10 @@
 /* SHA-512 (FIPS 180-4): the reference plugins name iptables chains and nft comments by it. */
 #include "sha512.h"
 
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const uint64_t K[80] = {
@@ -79,4 +83,30 @@ void sha512_hex(const void *data, size_t len, char *out, size_t hexlen)
 	for (size_t i = 0; i < hexlen; i++)
 		out[i] = hx[(d[i / 2] >> (i % 2 ? 0 : 4)) & 0xf];
 	out[hexlen] = '\0';
+}
+
+int sha512_hexf(char *out, size_t hexlen, const char *fmt, ...)
+{
+	char small[2048], *buf = small;
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n >= sizeof(small)) {
+		va_start(ap, fmt);
+		n = vasprintf(&buf, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			buf = NULL;
+	}
+	if (n < 0) {
+		out[0] = '\0';
+		errno = ENOMEM;
+		return -1;
+	}
+	sha512_hex(buf, (size_t)n, out, hexlen);
+	if (buf != small)
+		free(buf);
+	return 0;
 }

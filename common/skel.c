@@ -11,6 +11,7 @@
 #include "caps.h"
 #include "conf.h"
 #include "log.h"
+#include "subproc.h"
 #include "version.h"
 
 static const char *const runtime_labels[] = {
@@ -113,45 +114,19 @@ bool cni_attachment_valid(const struct cni_ctx *c, const char *container_id, con
 	return false;
 }
 
+int cni_read_error(struct cni_error *e, int err, size_t max)
+{
+	if (err == ENOMEM)
+		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	if (err == EFBIG)
+		return cni_errf(e, CNI_ERR_DECODE, "config on stdin is larger than %zu bytes", max);
+	return cni_errf(e, CNI_ERR_IO, "reading stdin: %s", strerror(err));
+}
+
 int cni_read_bounded(int fd, size_t max, char **out, size_t *len, struct cni_error *e)
 {
-	size_t cap = 4096, n = 0;
-	char *buf = malloc(cap + 1);
-	if (!buf)
-		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-	for (;;) {
-		if (n == cap) {
-			if (cap > max) {
-				free(buf);
-				return cni_errf(e, CNI_ERR_DECODE, "config on stdin is larger than %zu bytes", max);
-			}
-			char *nb = realloc(buf, cap * 2 + 1);
-			if (!nb) {
-				free(buf);
-				return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		ssize_t r = read(fd, buf + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			free(buf);
-			return cni_errf(e, CNI_ERR_IO, "reading stdin: %s", strerror(errno));
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	if (n > max) {
-		free(buf);
-		return cni_errf(e, CNI_ERR_DECODE, "config on stdin is larger than %zu bytes", max);
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
-	return 0;
+	int err = read_all_bounded(fd, max, out, len);
+	return err ? cni_read_error(e, err, max) : 0;
 }
 
 static int parse_attachments(struct cni_ctx *c, const char *key, struct cni_error *e)

@@ -109,6 +109,8 @@ bool cni_attachment_valid(const struct cni_ctx *c, const char *container_id, con
 
 /* Read all of fd, at most max bytes (code 6 past that); NUL-terminates. */
 int cni_read_bounded(int fd, size_t max, char **out, size_t *len, struct cni_error *e);
+/* The CNI error of a failed bounded read (err: read_all_bounded's errno value); -1. */
+int cni_read_error(struct cni_error *e, int err, size_t max);
 
 /* Parse the config text into ctx (used by skel, exported for fuzzing): JSON,
  * name, cniVersion, prevResult, GC attachments. */

@@ -227,23 +227,23 @@ int spoofchk_check(const char *container_id, const char *ifname, const char *hos
 		goto out;
 	if ((r = chain_read(n, chain, &st, e)) <= 0) {
 		if (!r)
-			cni_errf(e, CNI_ERR_CHECK_FAILED, "macspoofchk: chain %s of container %s (%s) is missing from table " TABLE,
+			cni_check_fail(e, "macspoofchk: chain %s of container %s (%s) is missing from table " TABLE,
 				 chain, container_id, ifname);
 		goto out;
 	}
 	if (strcasecmp(st.mac, mac) != 0) {
-		cni_errf(e, CNI_ERR_CHECK_FAILED, "macspoofchk: chain %s lets through MAC %s, the container has %s", chain,
+		cni_check_fail(e, "macspoofchk: chain %s lets through MAC %s, the container has %s", chain,
 			 st.mac[0] ? st.mac : "none", mac);
 		goto out;
 	}
 	if (!st.drop) {
-		cni_errf(e, CNI_ERR_CHECK_FAILED, "macspoofchk: chain %s has no drop rule", chain);
+		cni_check_fail(e, "macspoofchk: chain %s has no drop rule", chain);
 		goto out;
 	}
 	if ((r = element_target(n, host_veth, t, sizeof(t), e)) < 0)
 		goto out;
 	if (!r || strcmp(t, chain) != 0) {
-		cni_errf(e, CNI_ERR_CHECK_FAILED, "macspoofchk: map ports of table " TABLE " sends %s %s%s, not to chain %s",
+		cni_check_fail(e, "macspoofchk: map ports of table " TABLE " sends %s %s%s, not to chain %s",
 			 host_veth, r ? "to chain " : "nowhere", r ? t : "", chain);
 		goto out;
 	}

@@ -367,6 +367,31 @@ until_ok() {
 	[ -z "$(grep -l c3$T "$DATA/$NET"/10.* 2>/dev/null)" ]
 }
 
+@test "an exec'd IPAM plugin reads the config from stdin and gets no descriptor of the plugin's beyond 0, 1 and 2" {
+	# a stand-in for host-local: notes its descriptors and its stdin, then becomes host-local
+	local dir=$BATS_TEST_TMPDIR/fakepath conf want got
+	mkdir -p "$dir"
+	printf '#!/bin/sh\nls /proc/$$/fd >"%s/fds.$FAKE_TAG"\ncat /proc/$$/fd/0 >"%s/stdin.$FAKE_TAG"\nexec "%s/host-local"\n' \
+		"$BATS_TEST_TMPDIR" "$BATS_TEST_TMPDIR" "$PLUGIN_DIR" >"$dir/smfake"
+	chmod +x "$dir/smfake"
+	conf=$(brconf | jq -c '.ipam.type = "smfake"')
+	mkns c1$T
+	FAKE_TAG=plugin CNI_PATH_OVERRIDE=$dir hcni ADD bridge "$conf" c1$T
+	assert_success
+	[[ $(jqo '.ips[0].address') == 10.200.40.*/24 ]]
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/stdin.plugin")" "$conf"
+	# the same script started straight from here has what any child of this test inherits (bats'
+	# own descriptors among them); below 100: a sanitizer's or valgrind's sit above
+	FAKE_TAG=direct run ip netns exec "$HOSTNS" env CNI_COMMAND=VERSION "$dir/smfake" <<<"$conf"
+	assert_success
+	want=$(awk '$1 < 100' "$BATS_TEST_TMPDIR/fds.direct" | sort -n | xargs)
+	got=$(awk '$1 < 100' "$BATS_TEST_TMPDIR/fds.plugin" | sort -n | xargs)
+	assert_equal "$got" "$want"
+	FAKE_TAG=del CNI_PATH_OVERRIDE=$dir hcni DEL bridge "$conf" c1$T
+	assert_success
+	[[ -z $(find "$DATA" -name '10.200.40.*') ]]
+}
+
 @test "an ADD retried after a crash reclaims its own stale host veth" {
 	mkns c1$T
 	hcni ADD bridge "$(brconf)" c1$T

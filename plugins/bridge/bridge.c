@@ -146,7 +146,7 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 			struct cnl_link up, br;
 			if (cnl_link_get(sk, b->uplink, 0, &up, &c->err) != 1 || cnl_link_get(sk, b->a.bridge, 0, &br, &c->err) != 1 ||
 			    up.master != br.index)
-				rc = cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "uplink %s is not a port of bridge %s", b->uplink, b->a.bridge);
+				rc = cni_check_fail(&c->err, "uplink %s is not a port of bridge %s", b->uplink, b->a.bridge);
 		}
 	}
 	cnl_close(sk);

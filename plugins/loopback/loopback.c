@@ -110,9 +110,9 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 	int rc = -1, r;
 	if ((r = open_lo(c, &ns, &lo)) != 0) {
 		if (r == 1)
-			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "CNI_NETNS %s does not exist", c->netns);
+			cni_check_fail(&c->err, "CNI_NETNS %s does not exist", c->netns);
 	} else if (!(lo.flags & IFF_UP)) {
-		cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "loopback interface is down");
+		cni_check_fail(&c->err, "loopback interface is down");
 	} else {
 		rc = 0;
 	}

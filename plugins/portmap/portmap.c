@@ -682,15 +682,10 @@ out:
 /* utils.MustFormatChainNameWithPrefix(name, id, "DN-") of the reference: 28 characters */
 static int ref_chain(struct cni_ctx *c, char out[29])
 {
-	size_t ln = strlen(c->name), li = strlen(c->container_id);
-	char *buf = malloc(ln + li + 1), hex[22];
+	char hex[22];
 
-	if (!buf)
+	if (sha512_hexf(hex, 21, "%s%s", c->name, c->container_id) < 0)
 		return cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
-	memcpy(buf, c->name, ln);
-	memcpy(buf + ln, c->container_id, li);
-	sha512_hex(buf, ln + li, hex, 21);
-	free(buf);
 	snprintf(out, 29, "CNI-DN-%s", hex);
 	return 0;
 }
@@ -735,7 +730,7 @@ static int check_rules(struct nft *n, struct cni_ctx *c, const struct pm_conf *p
 
 	if ((x = nfttab_rules(n, &tab, p->chain, &r, &cnt, &c->err)) <= 0) {
 		if (!x)
-			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: chain %s of container %s (%s) is missing from table " TABLE,
+			cni_check_fail(&c->err, "portmap: chain %s of container %s (%s) is missing from table " TABLE,
 				 p->chain, c->container_id, c->ifname);
 		goto out;
 	}
@@ -753,12 +748,12 @@ static int check_rules(struct nft *n, struct cni_ctx *c, const struct pm_conf *p
 		cm += 10;
 		cm[strlen(cm) - 1] = '\0';
 		if (k >= cnt || strcmp(r[k].comment, cm) != 0) {
-			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: chain %s lacks the rule \"%s\"", p->chain, cm);
+			cni_check_fail(&c->err, "portmap: chain %s lacks the rule \"%s\"", p->chain, cm);
 			goto out;
 		}
 	}
 	if (k != cnt) {
-		cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: chain %s has %zu rules, expected %zu", p->chain, cnt, k);
+		cni_check_fail(&c->err, "portmap: chain %s has %zu rules, expected %zu", p->chain, cnt, k);
 		goto out;
 	}
 	rc = 0;
@@ -785,13 +780,13 @@ static int check_port(struct nft *n, struct cni_ctx *c, const struct pm_conf *p,
 		found = strcmp(pr[j].comment, p->chain) == 0;
 	free(pr);
 	if (!found)
-		return cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: host port %s/%u does not lead to chain %s",
+		return cni_check_fail(&c->err, "portmap: host port %s/%u does not lead to chain %s",
 				proto_name(m->proto), m->host, p->chain);
 	nfttab_key_port(m->proto, m->host, key);
 	if ((x = nfttab_elem(n, &tab, "ports", key, sizeof(key), tgt, sizeof(tgt), &c->err)) < 0)
 		return -1;
 	if (!x || strcmp(tgt, pc) != 0)
-		return cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: map ports of table " TABLE " has no element %s . %u leading to %s",
+		return cni_check_fail(&c->err, "portmap: map ports of table " TABLE " has no element %s . %u leading to %s",
 				proto_name(m->proto), m->host, pc);
 	return 0;
 }
@@ -808,7 +803,7 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 		goto out;
 	if (p->snat && (x = masq_rule(n, p->mark, &c->err)) <= 0) {
 		if (!x)
-			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "portmap: no masquerade rule for mark 0x%08x in chain postrouting of table " TABLE, p->mark);
+			cni_check_fail(&c->err, "portmap: no masquerade rule for mark 0x%08x in chain postrouting of table " TABLE, p->mark);
 		goto out;
 	}
 	if (check_rules(n, c, p) < 0)

@@ -52,7 +52,7 @@ static int parse(struct cni_ctx *c, void *conf)
 		return -1;
 	if ((size_t)snprintf(v->sub, sizeof(v->sub), "%s.%lld", v->master, v->vid) >= sizeof(v->sub)) {
 		char h[9];
-		sha512_hex(v->master, strlen(v->master), h, 8);
+		sha512_hexf(h, 8, "%s", v->master); /* an interface name: cannot fail */
 		snprintf(v->sub, sizeof(v->sub), "vl%s.%lld", h, v->vid);
 	}
 	return 0;
@@ -97,9 +97,8 @@ static int master_link(struct nlsock *sk, const struct vlan_conf *v, const char 
 
 static void tmp_name(const struct cni_ctx *c, char out[16])
 {
-	char buf[2048], h[12];
-	snprintf(buf, sizeof(buf), "%s%s", c->container_id, c->ifname);
-	sha512_hex(buf, strlen(buf), h, 11);
+	char h[12];
+	sha512_hexf(h, 11, "%s%s", c->container_id, c->ifname); /* under 2048 bytes: cannot fail */
 	snprintf(out, 16, "vlt%s", h);
 }
 
@@ -261,32 +260,32 @@ static int ref_check(struct cni_ctx *c, struct vlan_conf *v, struct nlsock *sk)
 		    strcmp(c->prev.ifaces[i].sandbox, c->netns) == 0)
 			idx = (int)i;
 	if (idx < 0)
-		return cni_errf(e, CNI_ERR_CHECK_FAILED, "prevResult has no interface %s in sandbox %s", c->ifname, c->netns);
+		return cni_check_fail(e, "prevResult has no interface %s in sandbox %s", c->ifname, c->netns);
 	if ((r = attach_ns_prepare(&ns, c->netns, e)) != 0 || attach_ns_sock(&ns, c->netns, NULL, 0, e) < 0) {
 		if (r == 1)
-			cni_errf(e, CNI_ERR_CHECK_FAILED, "CNI_NETNS %s does not exist", c->netns);
+			cni_check_fail(e, "CNI_NETNS %s does not exist", c->netns);
 		goto out;
 	}
 	if ((r = cnl_link_get(ns.csk, c->ifname, 0, &l, e)) <= 0) {
 		if (!r)
-			cni_errf(e, CNI_ERR_CHECK_FAILED, "interface %s not found in CNI_NETNS %s", c->ifname, c->netns);
+			cni_check_fail(e, "interface %s not found in CNI_NETNS %s", c->ifname, c->netns);
 		goto out;
 	}
 	if (strcmp(l.kind, "vlan") != 0 || l.vlan_id != v->vid) {
-		cni_errf(e, CNI_ERR_CHECK_FAILED, "interface %s is not VLAN %lld (kind %s, id %d)", c->ifname, v->vid, l.kind, l.vlan_id);
+		cni_check_fail(e, "interface %s is not VLAN %lld (kind %s, id %d)", c->ifname, v->vid, l.kind, l.vlan_id);
 		goto out;
 	}
 	if (c->prev.ifaces[idx].mac[0] && strcmp(c->prev.ifaces[idx].mac, cnl_mac_fmt(l.mac, mac)) != 0) {
-		cni_errf(e, CNI_ERR_CHECK_FAILED, "interface %s MAC %s differs from prevResult", c->ifname, mac);
+		cni_check_fail(e, "interface %s MAC %s differs from prevResult", c->ifname, mac);
 		goto out;
 	}
 	if (!(l.flags & IFF_UP)) {
-		cni_errf(e, CNI_ERR_CHECK_FAILED, "interface %s in the container is down", c->ifname);
+		cni_check_fail(e, "interface %s in the container is down", c->ifname);
 		goto out;
 	}
 	struct nlsock *msk = v->link_in_container ? ns.csk : sk;
 	if (cnl_link_get(msk, NULL, l.link, &m, e) != 1 || strcmp(m.name, v->master) != 0) {
-		cni_errf(e, CNI_ERR_CHECK_FAILED, "interface %s's parent is not master %s", c->ifname, v->master);
+		cni_check_fail(e, "interface %s's parent is not master %s", c->ifname, v->master);
 		goto out;
 	}
 	rc = attach_check_ctr(c, &ns, l.index, idx);

@@ -453,7 +453,7 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 		goto out;
 	if ((r = cnl_link_get(sk, v->vtep, 0, &vt, &c->err)) <= 0) {
 		if (!r)
-			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "vxlan: VTEP %s is missing", v->vtep);
+			cni_check_fail(&c->err, "vxlan: VTEP %s is missing", v->vtep);
 		goto out;
 	}
 	if (vtep_matches(v, &vt, &ul, &c->err) < 0) {
@@ -461,7 +461,7 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 		goto out;
 	}
 	if (cnl_link_get(sk, v->a.bridge, 0, &br, &c->err) != 1 || vt.master != br.index || !(vt.flags & IFF_UP)) {
-		cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "vxlan: VTEP %s is not an up port of bridge %s", v->vtep, v->a.bridge);
+		cni_check_fail(&c->err, "vxlan: VTEP %s is not an up port of bridge %s", v->vtep, v->a.bridge);
 		goto out;
 	}
 	if (!v->group.len) {
@@ -472,12 +472,12 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 			for (size_t k = 0; k < n; k++)
 				found |= ip_equal(&have[k], &v->peers[i]);
 			if (!found) {
-				cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "vxlan: peer %s has no FDB entry on %s", ip_fmt(&v->peers[i], b), v->vtep);
+				cni_check_fail(&c->err, "vxlan: peer %s has no FDB entry on %s", ip_fmt(&v->peers[i], b), v->vtep);
 				goto out;
 			}
 		}
 		if (n != v->n_peers) {
-			cni_errf(&c->err, CNI_ERR_CHECK_FAILED, "vxlan: %s floods to %zu peers, the config lists %zu", v->vtep, n, v->n_peers);
+			cni_check_fail(&c->err, "vxlan: %s floods to %zu peers, the config lists %zu", v->vtep, n, v->n_peers);
 			goto out;
 		}
 	}

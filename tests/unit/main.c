@@ -11,6 +11,7 @@ int main(void)
 	test_result();
 	test_hostlocal();
 	test_sha512();
+	test_sha512_names();
 	printf("1..%d\n", tap_n);
 	return tap_failed ? 1 : 0;
 }

@@ -32,5 +32,6 @@ void test_conf(void);
 void test_result(void);
 void test_hostlocal(void);
 void test_sha512(void);
+void test_sha512_names(void);
 
 #endif

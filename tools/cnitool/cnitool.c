@@ -143,7 +143,6 @@ static int setup(const char *net, const char *netns, const char *ifname_flag, st
 {
 	const char *dir = getenv("NETCONFPATH"), *caps = getenv("CAP_ARGS"), *args = getenv("CNI_ARGS");
 	const char *ifname = ifname_flag;
-	uint8_t sum[64];
 	char hex[21];
 
 	memset(rt, 0, sizeof(*rt));
@@ -178,9 +177,8 @@ static int setup(const char *net, const char *netns, const char *ifname_flag, st
 	if (!(rt->netns = abs_path(netns, e)))
 		return -1;
 	/* the Go tool's container ID: "cnitool-" + hex of the first 10 bytes of sha512(netns) */
-	sha512(rt->netns, strlen(rt->netns), sum);
-	for (int i = 0; i < 10; i++)
-		snprintf(hex + 2 * i, 3, "%02x", sum[i]);
+	if (sha512_hexf(hex, 20, "%s", rt->netns) < 0)
+		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 	if (asprintf(&rt->container_id, "cnitool-%s", hex) < 0) {
 		rt->container_id = NULL;
 		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");

@@ -81,123 +81,151 @@ static void release_list(struct hl_store *s, const struct ip *ips, const bool *f
 	}
 }
 
+/* One ADD's allocation: an address per range set, and what it started from. */
+struct alloc {
+	struct hl_store *s;
+	const struct hl_config *cfg;
+	const char *id, *ifname;
+	struct ip *got;               /* per range set */
+	bool *fresh;                  /* per range set: reserved by this ADD (released if it fails) */
+	const struct hl_range **rng;  /* per range set: the range got[i] lies in */
+	bool *used;                   /* per requested address */
+	struct ip *held, *old;        /* this attachment's reservations; the oldest format's (ID only) */
+	size_t nheld, nold;
+};
+
+/* The requested address q for range set i: reserved now, or already this attachment's. */
+static int take_requested(struct alloc *al, size_t i, size_t q, struct cni_error *e)
+{
+	const struct hl_rangeset *set = &al->cfg->sets[i];
+	const struct ip *want = &al->cfg->requested[q];
+	char a[IP_STRLEN], rs[1024];
+
+	al->used[q] = true;
+	al->rng[i] = hl_rangeset_find(set, want);
+	if (hl_range_reserved_addr(al->rng[i], want))
+		return cni_errf(e, CNI_ERR_IP_TAKEN, "requested IP address %s is the gateway, network or broadcast address of range %s",
+				ip_fmt(want, a), hl_rangeset_str(set, rs, sizeof(rs)));
+	int rr = hl_store_reserve(al->s, want, al->id, al->ifname, e);
+	if (rr < 0)
+		return -1;
+	if (rr == 0) {
+		struct hl_owner o;
+		int mine = hl_store_owner(al->s, want, &o, e) > 0 && strcmp(o.id, al->id) == 0 &&
+			   strcmp(o.ifname, al->ifname) == 0;
+		hl_owner_free(&o);
+		if (!mine)
+			return cni_errf(e, CNI_ERR_IP_TAKEN, "requested IP address %s is not available in range set %s",
+					ip_fmt(want, a), hl_rangeset_str(set, rs, sizeof(rs)));
+	}
+	al->got[i] = *want;
+	al->fresh[i] = rr == 1;
+	return 0;
+}
+
+/* Range set i without a requested address: what the attachment holds there, else the next free. */
+static int take_any(struct alloc *al, size_t i, struct cni_error *e)
+{
+	const struct hl_rangeset *set = &al->cfg->sets[i];
+	const struct hl_range *r = NULL;
+	char a[IP_STRLEN], rs[1024];
+
+	/* An ADD repeated for the same attachment gets what it already holds. */
+	for (size_t h = 0; h < al->nheld && !r; h++)
+		if ((r = hl_rangeset_find(set, &al->held[h])))
+			al->got[i] = al->held[h];
+	/* A file of the oldest format names the container but no interface: which of its
+	 * interfaces holds it is unknown, so, as the reference does, no second address. */
+	for (size_t h = 0; h < al->nold && !r; h++)
+		if (hl_rangeset_find(set, &al->old[h]))
+			return cni_errf(e, CNI_ERR_IP_TAKEN,
+					"%s has been allocated to %s, duplicate allocation is not allowed (its reservation file "
+					"names no interface, as the oldest format did; DEL of %s releases it)",
+					ip_fmt(&al->old[h], a), al->id, al->id);
+	if (!r) {
+		int rr = alloc_in_set(al->s, set, i, al->id, al->ifname, &al->got[i], &r, e);
+		if (rr < 0)
+			return -1;
+		if (rr == 0)
+			return cni_errf(e, CNI_ERR_IPAM_EXHAUSTED, "no IP addresses available in range set %s",
+					hl_rangeset_str(set, rs, sizeof(rs)));
+		al->fresh[i] = true;
+	}
+	al->rng[i] = r;
+	return 0;
+}
+
+/* Range set i: the first requested address not yet used that lies in it, else any. */
+static int alloc_set(struct alloc *al, size_t i, struct cni_error *e)
+{
+	const struct hl_config *cfg = al->cfg;
+	size_t q;
+
+	for (q = 0; q < cfg->n_requested; q++)
+		if (!al->used[q] && hl_rangeset_find(&cfg->sets[i], &cfg->requested[q]))
+			break;
+	if ((q < cfg->n_requested ? take_requested(al, i, q, e) : take_any(al, i, e)) < 0)
+		return -1;
+	return FAULT(e, "host-local reserved");
+}
+
+/* Every requested address used; the last reserved of each set recorded; the result filled. */
+static int alloc_finish(struct alloc *al, struct cni_result *res, struct cni_error *e)
+{
+	const struct hl_config *cfg = al->cfg;
+	char a[IP_STRLEN];
+
+	for (size_t q = 0; q < cfg->n_requested; q++)
+		if (!al->used[q])
+			return cni_errf(e, CNI_ERR_IP_TAKEN, "failed to allocate all requested IPs: %s is in no range set of network \"%s\"",
+					ip_fmt(&cfg->requested[q], a), cfg->name);
+	for (size_t i = 0; i < cfg->n_sets; i++)
+		if (al->fresh[i] && hl_store_set_last_reserved(al->s, i, &al->got[i], e) < 0)
+			return -1;
+	for (size_t i = 0; i < cfg->n_sets; i++) {
+		struct cni_ipcfg ipc = { .address = { .ip = al->got[i], .prefix = al->rng[i]->subnet.prefix },
+					 .gateway = al->rng[i]->gateway,
+					 .iface = -1 };
+		if (cni_result_add_ip(res, &ipc) < 0)
+			return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	}
+	for (size_t i = 0; i < cfg->n_routes; i++)
+		if (cni_result_add_route(res, &cfg->routes[i]) < 0)
+			return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	return 0;
+}
+
 int hl_alloc(struct hl_store *s, const struct hl_config *cfg, const char *id, const char *ifname,
 	     struct cni_result *res, struct cni_error *e)
 {
-	struct ip *got = calloc(cfg->n_sets, sizeof(*got)), *held = NULL, *old = NULL;
-	bool *fresh = calloc(cfg->n_sets, sizeof(*fresh)), *used = calloc(cfg->n_requested + 1, sizeof(*used));
-	const struct hl_range **rng = calloc(cfg->n_sets, sizeof(*rng));
-	size_t nheld = 0, nold = 0, i;
-	char a[IP_STRLEN], rs[1024];
+	struct alloc al = { .s = s, .cfg = cfg, .id = id, .ifname = ifname,
+			    .got = calloc(cfg->n_sets, sizeof(*al.got)), .fresh = calloc(cfg->n_sets, sizeof(*al.fresh)),
+			    .rng = calloc(cfg->n_sets, sizeof(*al.rng)), .used = calloc(cfg->n_requested + 1, sizeof(*al.used)) };
 	int rc = -1;
 
-	if (!got || !fresh || !used || !rng) {
+	if (!al.got || !al.fresh || !al.used || !al.rng) {
 		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 		goto out;
 	}
-	if (hl_store_find(s, HL_EXACT, id, ifname, &held, &nheld, e) < 0 ||
-	    hl_store_find(s, HL_LEGACY, id, ifname, &old, &nold, e) < 0)
+	if (hl_store_find(s, HL_EXACT, id, ifname, &al.held, &al.nheld, e) < 0 ||
+	    hl_store_find(s, HL_LEGACY, id, ifname, &al.old, &al.nold, e) < 0)
 		goto out;
-
-	for (i = 0; i < cfg->n_sets; i++) {
-		const struct hl_rangeset *set = &cfg->sets[i];
-		const struct hl_range *r = NULL;
-		size_t q;
-
-		for (q = 0; q < cfg->n_requested; q++)
-			if (!used[q] && hl_rangeset_find(set, &cfg->requested[q]))
-				break;
-		if (q < cfg->n_requested) {
-			const struct ip *want = &cfg->requested[q];
-			used[q] = true;
-			r = hl_rangeset_find(set, want);
-			if (hl_range_reserved_addr(r, want)) {
-				cni_errf(e, CNI_ERR_IP_TAKEN, "requested IP address %s is the gateway, network or broadcast address of range %s",
-					 ip_fmt(want, a), hl_rangeset_str(set, rs, sizeof(rs)));
-				goto fail;
-			}
-			int rr = hl_store_reserve(s, want, id, ifname, e);
-			if (rr < 0)
-				goto fail;
-			if (rr == 0) {
-				struct hl_owner o;
-				int mine = hl_store_owner(s, want, &o, e) > 0 && strcmp(o.id, id) == 0 &&
-					   strcmp(o.ifname, ifname) == 0;
-				hl_owner_free(&o);
-				if (!mine) {
-					cni_errf(e, CNI_ERR_IP_TAKEN, "requested IP address %s is not available in range set %s",
-						 ip_fmt(want, a), hl_rangeset_str(set, rs, sizeof(rs)));
-					goto fail;
-				}
-			}
-			got[i] = *want;
-			fresh[i] = rr == 1;
-		} else {
-			/* An ADD repeated for the same attachment gets what it already holds. */
-			for (size_t h = 0; h < nheld && !r; h++)
-				if ((r = hl_rangeset_find(set, &held[h])))
-					got[i] = held[h];
-			/* A file of the oldest format names the container but no interface: which of its
-			 * interfaces holds it is unknown, so, as the reference does, no second address. */
-			for (size_t h = 0; h < nold && !r; h++)
-				if (hl_rangeset_find(set, &old[h])) {
-					cni_errf(e, CNI_ERR_IP_TAKEN,
-						 "%s has been allocated to %s, duplicate allocation is not allowed (its reservation file "
-						 "names no interface, as the oldest format did; DEL of %s releases it)",
-						 ip_fmt(&old[h], a), id, id);
-					goto fail;
-				}
-			if (!r) {
-				int rr = alloc_in_set(s, set, i, id, ifname, &got[i], &r, e);
-				if (rr < 0)
-					goto fail;
-				if (rr == 0) {
-					cni_errf(e, CNI_ERR_IPAM_EXHAUSTED, "no IP addresses available in range set %s",
-						 hl_rangeset_str(set, rs, sizeof(rs)));
-					goto fail;
-				}
-				fresh[i] = true;
-			}
-		}
-		rng[i] = r;
-		if (FAULT(e, "host-local reserved") < 0)
+	for (size_t i = 0; i < cfg->n_sets; i++)
+		if (alloc_set(&al, i, e) < 0)
 			goto fail;
-	}
-	for (size_t q = 0; q < cfg->n_requested; q++)
-		if (!used[q]) {
-			cni_errf(e, CNI_ERR_IP_TAKEN, "failed to allocate all requested IPs: %s is in no range set of network \"%s\"",
-				 ip_fmt(&cfg->requested[q], a), cfg->name);
-			goto fail;
-		}
-	for (i = 0; i < cfg->n_sets; i++)
-		if (fresh[i] && hl_store_set_last_reserved(s, i, &got[i], e) < 0)
-			goto fail;
-
-	for (i = 0; i < cfg->n_sets; i++) {
-		struct cni_ipcfg ipc = { .address = { .ip = got[i], .prefix = rng[i]->subnet.prefix },
-					 .gateway = rng[i]->gateway,
-					 .iface = -1 };
-		if (cni_result_add_ip(res, &ipc) < 0) {
-			cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-			goto fail;
-		}
-	}
-	for (i = 0; i < cfg->n_routes; i++)
-		if (cni_result_add_route(res, &cfg->routes[i]) < 0) {
-			cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-			goto fail;
-		}
+	if (alloc_finish(&al, res, e) < 0)
+		goto fail;
 	rc = 0;
 	goto out;
 fail:
-	release_list(s, got, fresh, cfg->n_sets, id, ifname);
+	release_list(s, al.got, al.fresh, cfg->n_sets, id, ifname);
 out:
-	free(got);
-	free(fresh);
-	free(used);
-	free(rng);
-	free(held);
-	free(old);
+	free(al.got);
+	free(al.fresh);
+	free(al.used);
+	free(al.rng);
+	free(al.held);
+	free(al.old);
 	return rc;
 }
 

@@ -147,12 +147,106 @@ static int parse_ip_list(const cJSON *obj, const char *parent, struct hl_config 
 	return 1;
 }
 
-int hl_config_parse(const struct cni_ctx *c, struct hl_config *cfg, struct cni_error *e)
+/* Range sets in the reference's order: runtime ipRanges, the legacy single range, then
+ * ipam.ranges; at least one. */
+static int parse_all_sets(const cJSON *ipam, const cJSON *rc, struct hl_config *cfg, struct cni_error *e)
+{
+	const cJSON *ranges = NULL;
+
+	if (rc && conf_array(rc, "runtimeConfig", "ipRanges", &ranges, e) < 0)
+		return -1;
+	if (ranges && parse_sets_array(ranges, "runtimeConfig.ipRanges", cfg, e) < 0)
+		return -1;
+	const cJSON *legacy = conf_item(ipam, "subnet");
+	if (legacy && !(cJSON_IsString(legacy) && !*legacy->valuestring)) {
+		struct hl_rangeset set = { .n = 1 };
+		if (!(set.r = calloc(1, sizeof(*set.r))))
+			return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+		if (parse_range(ipam, "ipam", set.r, e) < 0) {
+			free(set.r);
+			return -1;
+		}
+		if (add_set(cfg, &set, e) < 0)
+			return -1;
+	}
+	ranges = NULL;
+	if (conf_array(ipam, "ipam", "ranges", &ranges, e) < 0)
+		return -1;
+	if (ranges && parse_sets_array(ranges, "ipam.ranges", cfg, e) < 0)
+		return -1;
+	if (!cfg->n_sets)
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"ipam.ranges\": no IP ranges specified");
+	return 0;
+}
+
+/* No two range sets overlap; before 0.3.0, one range set per family. */
+static int check_sets(const struct cni_ctx *c, const struct hl_config *cfg, struct cni_error *e)
+{
+	int n4 = 0, n6 = 0;
+	for (size_t i = 0; i < cfg->n_sets; i++) {
+		ip_is_v4(&cfg->sets[i].r[0].subnet.ip) ? n4++ : n6++;
+		for (size_t j = 0; j < i; j++)
+			for (size_t a = 0; a < cfg->sets[i].n; a++)
+				for (size_t b = 0; b < cfg->sets[j].n; b++)
+					if (ranges_overlap(&cfg->sets[i].r[a], &cfg->sets[j].r[b]))
+						return cni_errf(e, CNI_ERR_INVALID_CONFIG,
+								"invalid config: field \"ipam.ranges\": range set %zu overlaps with range set %zu", j, i);
+	}
+	if ((n4 > 1 || n6 > 1) && cni_version_cmp(c->version, "0.3.0") < 0)
+		return cni_errf(e, CNI_ERR_INCOMPATIBLE_VERSION,
+				"cniVersion %s does not support more than 1 address per family (%d IPv4, %d IPv6 range sets)",
+				c->version, n4, n6);
+	return 0;
+}
+
+static int parse_routes(const cJSON *ipam, struct hl_config *cfg, struct cni_error *e)
 {
 	char p[CONF_PATH_MAX];
-	const cJSON *ipam = NULL, *ranges = NULL, *routes = NULL, *it;
+	const cJSON *routes = NULL, *it;
+	size_t i = 0;
+
+	if (conf_array(ipam, "ipam", "routes", &routes, e) < 0)
+		return -1;
+	cJSON_ArrayForEach(it, routes) {
+		struct cni_route rt;
+		if (cni_route_parse(it, conf_path_idx(p, "ipam.routes", i++), &rt, e) < 0)
+			return -1;
+		struct cni_route *v = realloc(cfg->routes, (cfg->n_routes + 1) * sizeof(*v));
+		if (!v)
+			return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+		cfg->routes = v;
+		cfg->routes[cfg->n_routes++] = rt;
+	}
+	return 0;
+}
+
+/* Requested addresses: the `ips` capability and args.cni.ips; CNI_ARGS IP= only when neither
+ * says anything (CONVENTIONS.md). */
+static int parse_requested(const struct cni_ctx *c, const cJSON *rc, const cJSON *args, struct hl_config *cfg,
+			   struct cni_error *e)
+{
+	int got = 0, r = 0;
+	if (rc && (r = parse_ip_list(rc, "runtimeConfig", cfg, e)) < 0)
+		return -1;
+	got |= rc && r > 0;
+	if (args && (r = parse_ip_list(args, "args.cni", cfg, e)) < 0)
+		return -1;
+	got |= args && r > 0;
+	const char *envip = cni_arg(c, "IP");
+	if (!got && envip && *envip) {
+		struct ip ip;
+		if (ip_parse(envip, &ip) < 0)
+			return cni_errf(e, CNI_ERR_DECODE, "CNI_ARGS: IP=\"%s\" is not an IP address", envip);
+		if (add_requested(cfg, &ip, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int hl_config_parse(const struct cni_ctx *c, struct hl_config *cfg, struct cni_error *e)
+{
+	const cJSON *ipam = NULL;
 	const cJSON *rc = conf_runtime_config(c->conf), *args = conf_args_cni(c->conf);
-	size_t i;
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->name = c->name;
@@ -167,90 +261,9 @@ int hl_config_parse(const struct cni_ctx *c, struct hl_config *cfg, struct cni_e
 		goto fail;
 	if (!cfg->data_dir || !*cfg->data_dir)
 		cfg->data_dir = HL_DEFAULT_DATA_DIR;
-
-	/* Range sets in the reference's order: runtime ipRanges, the legacy single
-	 * range, then ipam.ranges. */
-	if (rc && conf_array(rc, "runtimeConfig", "ipRanges", &ranges, e) < 0)
+	if (parse_all_sets(ipam, rc, cfg, e) < 0 || check_sets(c, cfg, e) < 0 || parse_routes(ipam, cfg, e) < 0 ||
+	    parse_requested(c, rc, args, cfg, e) < 0)
 		goto fail;
-	if (ranges && parse_sets_array(ranges, "runtimeConfig.ipRanges", cfg, e) < 0)
-		goto fail;
-	const cJSON *legacy = conf_item(ipam, "subnet");
-	if (legacy && !(cJSON_IsString(legacy) && !*legacy->valuestring)) {
-		struct hl_rangeset set = { .n = 1 };
-		if (!(set.r = calloc(1, sizeof(*set.r)))) {
-			cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-			goto fail;
-		}
-		if (parse_range(ipam, "ipam", set.r, e) < 0) {
-			free(set.r);
-			goto fail;
-		}
-		if (add_set(cfg, &set, e) < 0)
-			goto fail;
-	}
-	ranges = NULL;
-	if (conf_array(ipam, "ipam", "ranges", &ranges, e) < 0)
-		goto fail;
-	if (ranges && parse_sets_array(ranges, "ipam.ranges", cfg, e) < 0)
-		goto fail;
-	if (!cfg->n_sets) {
-		cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"ipam.ranges\": no IP ranges specified");
-		goto fail;
-	}
-	int n4 = 0, n6 = 0;
-	for (i = 0; i < cfg->n_sets; i++) {
-		ip_is_v4(&cfg->sets[i].r[0].subnet.ip) ? n4++ : n6++;
-		for (size_t j = 0; j < i; j++)
-			for (size_t a = 0; a < cfg->sets[i].n; a++)
-				for (size_t b = 0; b < cfg->sets[j].n; b++)
-					if (ranges_overlap(&cfg->sets[i].r[a], &cfg->sets[j].r[b])) {
-						cni_errf(e, CNI_ERR_INVALID_CONFIG,
-							 "invalid config: field \"ipam.ranges\": range set %zu overlaps with range set %zu", j, i);
-						goto fail;
-					}
-	}
-	if ((n4 > 1 || n6 > 1) && cni_version_cmp(c->version, "0.3.0") < 0) {
-		cni_errf(e, CNI_ERR_INCOMPATIBLE_VERSION,
-			 "cniVersion %s does not support more than 1 address per family (%d IPv4, %d IPv6 range sets)",
-			 c->version, n4, n6);
-		goto fail;
-	}
-
-	if (conf_array(ipam, "ipam", "routes", &routes, e) < 0)
-		goto fail;
-	i = 0;
-	cJSON_ArrayForEach(it, routes) {
-		struct cni_route rt;
-		if (cni_route_parse(it, conf_path_idx(p, "ipam.routes", i++), &rt, e) < 0)
-			goto fail;
-		struct cni_route *v = realloc(cfg->routes, (cfg->n_routes + 1) * sizeof(*v));
-		if (!v) {
-			cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-			goto fail;
-		}
-		cfg->routes = v;
-		cfg->routes[cfg->n_routes++] = rt;
-	}
-
-	/* Requested addresses: the `ips` capability and args.cni.ips; CNI_ARGS IP=
-	 * only when neither says anything (CONVENTIONS.md). */
-	int got = 0, r = 0;
-	if (rc && (r = parse_ip_list(rc, "runtimeConfig", cfg, e)) < 0)
-		goto fail;
-	got |= rc && r > 0;
-	if (args && (r = parse_ip_list(args, "args.cni", cfg, e)) < 0)
-		goto fail;
-	got |= args && r > 0;
-	const char *envip = cni_arg(c, "IP");
-	if (!got && envip && *envip) {
-		struct ip ip;
-		if (ip_parse(envip, &ip) < 0) {
-			cni_errf(e, CNI_ERR_DECODE, "CNI_ARGS: IP=\"%s\" is not an IP address", envip);
-			goto fail;
-		}
-		if (add_requested(cfg, &ip, e) < 0)
-			goto fail;
-	}
 	return 0;
 fail:
 	hl_config_free(cfg);
