@@ -984,6 +984,40 @@ static int check_filters(struct cni_ctx *c, const struct attach_conf *a, int con
 	return 0;
 }
 
+/* isGateway: each gateway of prevResult's addresses is on the bridge (or on its VLAN interface),
+ * with the address's prefix, as ADD put it there. */
+static int check_gateways(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk, const struct cnl_link *br)
+{
+	struct cni_error *e = &c->err;
+	struct cnl_link gwl = *br;
+	char name[32], g[IPNET_STRLEN];
+	int r;
+	if (!a->is_gw)
+		return 0;
+	if (a->vlan) {
+		snprintf(name, sizeof(name), "%s.%d", a->bridge, a->vlan);
+		if ((r = cnl_link_get(sk, name, 0, &gwl, e)) <= 0)
+			return r < 0 ? -1 : cni_check_fail(e, "the VLAN gateway interface %s is missing", name);
+	}
+	for (size_t i = 0; i < c->prev.n_ips; i++) {
+		const struct cni_ipcfg *ip = &c->prev.ips[i];
+		struct ipnet gw = { .ip = ip->gateway, .prefix = ip->address.prefix };
+		struct cnl_addr_info *have = NULL;
+		size_t n = 0;
+		bool found = false;
+		if (!gw.ip.len)
+			continue;
+		if (cnl_addr_list(sk, gwl.index, ip_is_v4(&gw.ip) ? AF_INET : AF_INET6, &have, &n, e) < 0)
+			return -1;
+		for (size_t k = 0; k < n && !found; k++)
+			found = ipnet_same(&have[k].addr, &gw);
+		free(have);
+		if (!found)
+			return cni_check_fail(e, "gateway %s is missing from %s", ipnet_fmt(&gw, g), gwl.name);
+	}
+	return 0;
+}
+
 int attach_check(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk)
 {
 	struct cni_error *e = &c->err;
@@ -1008,7 +1042,7 @@ int attach_check(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *
 	}
 	if (!pcont)
 		return cni_check_fail(e, "prevResult has no interface %s in sandbox %s", c->ifname, c->netns);
-	if (check_bridge(sk, a, pbr, &br, e) < 0)
+	if (check_bridge(sk, a, pbr, &br, e) < 0 || check_gateways(c, a, sk, &br) < 0)
 		return -1;
 	if ((r = attach_ns_prepare(&ns, c->netns, e)) != 0) {
 		if (r == 1)
