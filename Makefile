@@ -5,6 +5,7 @@
 #   make deps       install the Debian packages building and testing need
 #   make dist       dist/cni-c-<version>-linux-amd64.tgz (+ .sha256): stripped binaries and docs
 #   make deb        dist/cni-c_<debversion>_amd64.deb (dpkg-deb; /opt/cni/bin)
+#   make lint       clang-format check and cppcheck (make format rewrites the files)
 
 PREFIX  ?= /opt/cni/bin
 DESTDIR ?=
@@ -107,7 +108,7 @@ HOSTLOCAL_LIB  := $(filter-out %/main.o,$(HOSTLOCAL_OBJS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: dist deb version all install uninstall test check test-unit test-asan deps clean check-tools test-tools demo bench bench-tools fuzz
+.PHONY: dist deb version all install uninstall test check test-unit test-asan deps clean check-tools test-tools demo bench bench-tools fuzz lint format
 all: $(PLUGINS:%=$(BUILD)/%) $(TOOLS:%=$(BUILD)/%)
 test-tools: $(TEST_TOOLS)
 
@@ -202,6 +203,12 @@ test: deps
 # the release build; the slow parts (ASan, valgrind, VM, runtimes, stress) stay in `make test`.
 check:
 	MODE=check ./tests/run.sh
+
+# clang-format (.clang-format) and cppcheck over our C files; the full test runs it too
+lint:
+	scripts/lint.sh
+format:
+	scripts/lint.sh --fix
 
 test-unit: $(BUILD)/unit-tests
 	$(BUILD)/unit-tests

@@ -66,20 +66,22 @@ static int parse_trunk(const cJSON *root, struct attach_conf *a, struct cni_erro
 	size_t i = 0;
 	if (conf_array(root, "", "vlanTrunk", &arr, e) <= 0)
 		return e->code ? -1 : 0;
-	cJSON_ArrayForEach(it, arr) {
+	cJSON_ArrayForEach (it, arr) {
 		long long id = 0, lo = 0, hi = 0;
 		int has_id, has_lo, has_hi;
 		conf_path_idx(p, "vlanTrunk", i++);
 		if (!cJSON_IsObject(it))
 			return cni_errf(e, CNI_ERR_DECODE, "invalid config: field \"%s\" must be an object", p);
-		if ((has_id = conf_int(it, p, "id", 1, 4094, &id, e)) < 0 || (has_lo = conf_int(it, p, "minID", 1, 4094, &lo, e)) < 0 ||
+		if ((has_id = conf_int(it, p, "id", 1, 4094, &id, e)) < 0 ||
+		    (has_lo = conf_int(it, p, "minID", 1, 4094, &lo, e)) < 0 ||
 		    (has_hi = conf_int(it, p, "maxID", 1, 4094, &hi, e)) < 0)
 			return -1;
 		if (has_lo != has_hi)
-			return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"%s\": minID and maxID go together", p);
+			return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"%s\": minID and maxID go together",
+					p);
 		if (has_lo && lo > hi)
-			return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"%s\": minID %lld is greater than maxID %lld",
-					p, lo, hi);
+			return cni_errf(e, CNI_ERR_INVALID_CONFIG,
+					"invalid config: field \"%s\": minID %lld is greater than maxID %lld", p, lo, hi);
 		if ((has_lo && add_trunk(a, lo, hi, e) < 0) || (has_id && add_trunk(a, id, id, e) < 0))
 			return -1;
 	}
@@ -100,9 +102,10 @@ int attach_conf_parse(const struct cni_ctx *c, struct attach_conf *a, const char
 	if (conf_string(root, "", "bridge", &a->bridge, e) < 0)
 		return -1;
 	if (!conf_valid_ifname(a->bridge))
-		return cni_errf(e, CNI_ERR_INVALID_CONFIG,
-				"invalid config: field \"bridge\": \"%s\" is not a valid interface name (1-15 bytes, no '/', ':' or spaces)",
-				a->bridge);
+		return cni_errf(
+			e, CNI_ERR_INVALID_CONFIG,
+			"invalid config: field \"bridge\": \"%s\" is not a valid interface name (1-15 bytes, no '/', ':' or spaces)",
+			a->bridge);
 	static const struct {
 		const char *key;
 		size_t off;
@@ -143,8 +146,9 @@ int attach_conf_parse(const struct cni_ctx *c, struct attach_conf *a, const char
 		return -1;
 	a->has_ipam = r > 0;
 	if (a->has_ipam && a->disable_container_iface)
-		return cni_errf(e, CNI_ERR_INVALID_CONFIG,
-				"invalid config: field \"disableContainerInterface\" cannot be used with IPAM (\"ipam.type\" is set)");
+		return cni_errf(
+			e, CNI_ERR_INVALID_CONFIG,
+			"invalid config: field \"disableContainerInterface\" cannot be used with IPAM (\"ipam.type\" is set)");
 	/* MAC: CNI_ARGS, then args.cni.mac, then the `mac` capability, the later winning. */
 	const char *envmac = cni_arg(c, "MAC");
 	if (envmac && *envmac) {
@@ -188,13 +192,13 @@ static int no_vlan_filtering(const struct attach_conf *a, struct cni_error *e)
 		snprintf(what, sizeof(what), "\"vlan\": %d", a->vlan);
 	else
 		snprintf(what, sizeof(what), "\"vlanTrunk\"");
-	return cni_errf_force(e, CNI_ERR_UNSUPPORTED_FIELD,
-			      "unsupported field %s: bridge %s needs VLAN filtering, which this kernel lacks (CONFIG_BRIDGE_VLAN_FILTERING)",
-			      what, a->bridge);
+	return cni_errf_force(
+		e, CNI_ERR_UNSUPPORTED_FIELD,
+		"unsupported field %s: bridge %s needs VLAN filtering, which this kernel lacks (CONFIG_BRIDGE_VLAN_FILTERING)",
+		what, a->bridge);
 }
 
-int attach_ensure_bridge(struct nlsock *sk, const struct attach_conf *a, struct cnl_link *br, bool *created,
-			 struct cni_error *e)
+int attach_ensure_bridge(struct nlsock *sk, const struct attach_conf *a, struct cnl_link *br, bool *created, struct cni_error *e)
 {
 	bool vf = a->vlan || a->n_trunk;
 	char path[64];
@@ -239,8 +243,7 @@ int attach_ensure_bridge(struct nlsock *sk, const struct attach_conf *a, struct 
 
 /* ---- helpers ---- */
 
-int attach_ns_sock(struct attach_ns *n, const char *what, const char *const *sysctls, size_t n_sysctls,
-			struct cni_error *e)
+int attach_ns_sock(struct attach_ns *n, const char *what, const char *const *sysctls, size_t n_sysctls, struct cni_error *e)
 {
 	int rc = 0;
 	if (!n->csk || n_sysctls) {
@@ -291,8 +294,8 @@ static bool ipnet_same(const struct ipnet *a, const struct ipnet *b)
 
 /* The gateway address on the bridge (or the VLAN gateway link), as the reference's ensureAddr:
  * an IPv4 bridge has one address; IPv6 ones may coexist unless their subnets overlap. */
-static int ensure_gw_addr(struct nlsock *sk, int index, const char *name, const struct ipnet *gw, bool force,
-			  bool nodad, struct cni_error *e)
+static int ensure_gw_addr(struct nlsock *sk, int index, const char *name, const struct ipnet *gw, bool force, bool nodad,
+			  struct cni_error *e)
 {
 	struct cnl_addr_info *have = NULL;
 	size_t n = 0;
@@ -310,8 +313,10 @@ static int ensure_gw_addr(struct nlsock *sk, int index, const char *name, const 
 			continue;
 		if (fam == AF_INET || ipnet_contains(x, &gw->ip) || ipnet_contains(gw, &x->ip)) {
 			if (!force) {
-				cni_errf(e, CNI_ERR_EXISTS, "bridge \"%s\" already has an IP address %s different from %s (set forceAddress to replace it)",
-					 name, ipnet_fmt(x, a), ipnet_fmt(gw, b));
+				cni_errf(
+					e, CNI_ERR_EXISTS,
+					"bridge \"%s\" already has an IP address %s different from %s (set forceAddress to replace it)",
+					name, ipnet_fmt(x, a), ipnet_fmt(gw, b));
 				free(have);
 				return -1;
 			}
@@ -391,14 +396,15 @@ static int port_vlans(struct nlsock *sk, int port, const struct attach_conf *a, 
 
 /* With vlan and isGateway the gateway lives on "<bridge>.<vlan>", a veth whose peer is an
  * access port of that VLAN on the bridge (the reference's layout). */
-static int ensure_vlan_gw(struct nlsock *sk, const struct attach_conf *a, const struct cnl_link *br,
-			  struct cnl_link *gw, struct cni_error *e)
+static int ensure_vlan_gw(struct nlsock *sk, const struct attach_conf *a, const struct cnl_link *br, struct cnl_link *gw,
+			  struct cni_error *e)
 {
 	char name[32], peer[16], hex[12];
 	int r;
 	if ((size_t)snprintf(name, sizeof(name), "%s.%d", a->bridge, a->vlan) > 15)
 		return cni_errf(e, CNI_ERR_INVALID_CONFIG,
-				"invalid config: VLAN gateway interface name \"%s\" is longer than 15 bytes (shorten \"bridge\")", name);
+				"invalid config: VLAN gateway interface name \"%s\" is longer than 15 bytes (shorten \"bridge\")",
+				name);
 	if ((r = cnl_link_get(sk, name, 0, gw, e)) != 0)
 		return r < 0 ? -1 : 0;
 	sha512_hexf(hex, 11, "%s.%d", a->bridge, a->vlan); /* under 2048 bytes: cannot fail */
@@ -406,8 +412,15 @@ static int ensure_vlan_gw(struct nlsock *sk, const struct attach_conf *a, const 
 	uint8_t m1[6], m2[6];
 	cnl_mac_random(m1);
 	cnl_mac_random(m2);
-	struct cnl_veth v = { .name = peer, .mac = m1, .mtu = br->mtu, .master = br->index, .up = true,
-			     .peer_name = name, .peer_mac = m2, .peer_netns_fd = -1, .peer_up = false };
+	struct cnl_veth v = { .name = peer,
+			      .mac = m1,
+			      .mtu = br->mtu,
+			      .master = br->index,
+			      .up = true,
+			      .peer_name = name,
+			      .peer_mac = m2,
+			      .peer_netns_fd = -1,
+			      .peer_up = false };
 	if (cnl_veth_create(sk, &v, e) < 0) {
 		if (!(e->code && cnl_link_get(sk, name, 0, gw, &(struct cni_error){ 0 }) == 1))
 			return -1;
@@ -428,8 +441,8 @@ static int ensure_vlan_gw(struct nlsock *sk, const struct attach_conf *a, const 
 
 /* The container's part of the result from IPAM's: its addresses on interface iface_idx, with
  * isGateway's gateways and isDefaultGateway's default routes added. */
-static int ctr_result(const struct attach_conf *a, struct cni_result *ires, int iface_idx, struct cni_result *out,
-		      bool *has_v6, struct cni_error *e)
+static int ctr_result(const struct attach_conf *a, struct cni_result *ires, int iface_idx, struct cni_result *out, bool *has_v6,
+		      struct cni_error *e)
 {
 	bool dflt[2] = { false, false };
 	for (size_t i = 0; i < ires->n_routes; i++)
@@ -490,8 +503,8 @@ static void ctr_sysctls(struct ctr_sysctls *s, const char *ifname, bool has_ips,
 }
 
 /* Inside the container: sysctls, link up, addresses, routes. */
-static int ctr_configure(struct cni_ctx *c, const struct attach_conf *a, struct attach_ns *ns,
-			 const struct cni_result *out, bool has_v6, struct cni_error *e)
+static int ctr_configure(struct cni_ctx *c, const struct attach_conf *a, struct attach_ns *ns, const struct cni_result *out,
+			 bool has_v6, struct cni_error *e)
 {
 	struct ctr_sysctls sc;
 	struct cnl_link cont_link;
@@ -509,7 +522,8 @@ static int ctr_configure(struct cni_ctx *c, const struct attach_conf *a, struct 
 	if (has_v6 && cont_link.mtu > 0 && cont_link.mtu < 1280)
 		return cni_errf(e, CNI_ERR_INVALID_CONFIG,
 				"invalid config: IPv6 needs an MTU of at least 1280, but %s has %d (\"mtu\", or an overlay's "
-				"underlay MTU less its encapsulation)", c->ifname, cont_link.mtu);
+				"underlay MTU less its encapsulation)",
+				c->ifname, cont_link.mtu);
 	for (size_t i = 0; i < out->n_ips; i++)
 		if (cnl_addr_add(ns->csk, cont_link.index, &out->ips[i].address, !a->enable_dad, e) < 0)
 			return -1;
@@ -526,8 +540,8 @@ static int ctr_configure(struct cni_ctx *c, const struct attach_conf *a, struct 
 	return 0;
 }
 
-int attach_ctr_apply(struct cni_ctx *c, const struct attach_conf *a, struct attach_ns *ns, struct cni_result *ires,
-		     int iface_idx, struct cni_result *out)
+int attach_ctr_apply(struct cni_ctx *c, const struct attach_conf *a, struct attach_ns *ns, struct cni_result *ires, int iface_idx,
+		     struct cni_result *out)
 {
 	bool has_v6 = false;
 	if (ctr_result(a, ires, iface_idx, out, &has_v6, &c->err) < 0)
@@ -571,8 +585,7 @@ static void undo_masq(void *arg)
  * adopted as it is, made a port of br and up again, and its MACs reported; the ADD then restores what else is missing. It made
  * nothing, so it records nothing to undo. 1 = adopted, 0 = the interface is not ours, -1 = error. */
 static int adopt_pair(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk, const struct cnl_link *br,
-		      const struct cnl_link *cont, struct attach_ns *ns, const char *host, uint8_t hostmac[6],
-		      uint8_t contmac[6])
+		      const struct cnl_link *cont, struct attach_ns *ns, const char *host, uint8_t hostmac[6], uint8_t contmac[6])
 {
 	struct cni_error *e = &c->err;
 	struct cnl_link h;
@@ -589,8 +602,7 @@ static int adopt_pair(struct cni_ctx *c, const struct attach_conf *a, struct nls
 	    cnl_link_modify(sk, h.index, IFF_UP, IFF_UP, 0, NULL, h.master != br->index ? br->index : -1, e) < 0)
 		return -1;
 	memcpy(hostmac, h.mac, 6);
-	if (a->has_mac && memcmp(cont->mac, a->mac, 6) != 0 &&
-	    cnl_link_modify(ns->csk, cont->index, 0, 0, 0, a->mac, -1, e) < 0)
+	if (a->has_mac && memcmp(cont->mac, a->mac, 6) != 0 && cnl_link_modify(ns->csk, cont->index, 0, 0, 0, a->mac, -1, e) < 0)
 		return -1;
 	memcpy(contmac, a->has_mac ? a->mac : cont->mac, 6);
 	return 1;
@@ -615,8 +627,7 @@ static int existing_iface(struct cni_ctx *c, const struct attach_conf *a, struct
 /* The veth pair, its host end a port of br. An EEXIST on our host end's name alone is a veth left
  * by a crashed ADD of this same attachment (the name derives from it): it is reclaimed. */
 static int make_veth(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk, const struct cnl_link *br,
-		     struct attach_ns *ns, const char *host, const uint8_t hostmac[6], const uint8_t contmac[6],
-		     struct undo *u)
+		     struct attach_ns *ns, const char *host, const uint8_t hostmac[6], const uint8_t contmac[6], struct undo *u)
 {
 	struct cni_error *e = &c->err;
 	struct cnl_link l;
@@ -624,8 +635,15 @@ static int make_veth(struct cni_ctx *c, const struct attach_conf *a, struct nlso
 	int r;
 	/* The peer cannot be created up (the kernel opens it before it has its pair: ENOTCONN);
 	 * it goes up from inside the container later. */
-	struct cnl_veth v = { .name = host, .mac = hostmac, .mtu = a->mtu, .master = br->index, .up = true,
-			     .peer_name = c->ifname, .peer_mac = contmac, .peer_netns_fd = ns->nsfd, .peer_up = false };
+	struct cnl_veth v = { .name = host,
+			      .mac = hostmac,
+			      .mtu = a->mtu,
+			      .master = br->index,
+			      .up = true,
+			      .peer_name = c->ifname,
+			      .peer_mac = contmac,
+			      .peer_netns_fd = ns->nsfd,
+			      .peer_up = false };
 	snprintf(lu.name, sizeof(lu.name), "%s", host);
 	for (int attempt = 0;; attempt++) {
 		if ((r = cnl_veth_create(sk, &v, e)) == 0)
@@ -661,7 +679,8 @@ static int port_setup(const struct attach_conf *a, struct nlsock *sk, const char
 		return 0;
 	if (cnl_link_get(sk, host, 0, &l, e) <= 0)
 		return e->code ? -1 : cni_errf(e, CNI_ERR_KERNEL, "veth %s vanished after creation", host);
-	if ((a->hairpin || a->port_isolation) && cnl_brport_set(sk, l.index, a->hairpin ? 1 : -1, a->port_isolation ? 1 : -1, e) < 0)
+	if ((a->hairpin || a->port_isolation) &&
+	    cnl_brport_set(sk, l.index, a->hairpin ? 1 : -1, a->port_isolation ? 1 : -1, e) < 0)
 		return -1;
 	if ((a->vlan || a->n_trunk) && port_vlans(sk, l.index, a, e) < 0)
 		return -1;
@@ -684,7 +703,8 @@ static int host_gateway(const struct attach_conf *a, struct nlsock *sk, const st
 	if (a->vlan) {
 		if (ensure_vlan_gw(sk, a, br, &gwlink, e) < 0)
 			return -1;
-		if (cni_result_add_iface(out, gwlink.name, gwlink.has_mac ? cnl_mac_fmt(gwlink.mac, (char[18]){ 0 }) : "", NULL) < 0)
+		if (cni_result_add_iface(out, gwlink.name, gwlink.has_mac ? cnl_mac_fmt(gwlink.mac, (char[18]){ 0 }) : "", NULL) <
+		    0)
 			return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 	}
 	for (size_t i = 0; i < out->n_ips; i++) {
@@ -825,7 +845,7 @@ int attach_del(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk
 	 * network's bridge (or of none: the bridge was deleted). The same container ID and ifname in
 	 * another network (cnitool derives the ID from the netns path; a second ADD was refused) name
 	 * a veth on another bridge: that attachment is not this DEL's. */
-	struct cnl_link hl, br;
+	struct cnl_link hl = { 0 }, br;
 	int br_index = -1;
 	attach_host_veth_name(c->container_id, c->ifname, host);
 	if ((r = cnl_link_get(sk, a->bridge, 0, &br, e)) == 1)
@@ -900,7 +920,8 @@ int attach_check_ctr(struct cni_ctx *c, struct attach_ns *ns, int index, int ifa
 		for (size_t k = 0; k < n_addrs && !found; k++)
 			found = ipnet_same(&addrs[k].addr, &p->ips[i].address);
 		if (!found) {
-			cni_check_fail(e, "address %s is missing from %s in the container", ipnet_fmt(&p->ips[i].address, b1), c->ifname);
+			cni_check_fail(e, "address %s is missing from %s in the container", ipnet_fmt(&p->ips[i].address, b1),
+				       c->ifname);
 			goto out;
 		}
 	}

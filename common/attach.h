@@ -17,20 +17,20 @@
 #define ATTACH_MAX_TRUNK 4094
 
 struct attach_conf {
-	const char *bridge;           /* "bridge", default cni0 */
+	const char *bridge; /* "bridge", default cni0 */
 	bool is_gw, is_default_gw, force_address;
 	bool ip_masq;
 	enum masq_backend masq_backend;
-	int mtu;                      /* 0: kernel default */
+	int mtu; /* 0: kernel default */
 	bool hairpin, promisc, port_isolation, macspoofchk, enable_dad, disable_container_iface;
-	int vlan;                     /* 0: none */
-	uint16_t *trunk;              /* vlanTrunk ids, sorted */
+	int vlan; /* 0: none */
+	uint16_t *trunk; /* vlanTrunk ids, sorted */
 	size_t n_trunk;
 	bool preserve_default_vlan;
-	bool has_mac;                 /* container MAC from runtimeConfig / args / CNI_ARGS */
+	bool has_mac; /* container MAC from runtimeConfig / args / CNI_ARGS */
 	uint8_t mac[6];
 	bool has_ipam;
-	bool has_dns;                 /* the config's own "dns" overrides IPAM's */
+	bool has_dns; /* the config's own "dns" overrides IPAM's */
 	struct cni_dns dns;
 };
 
@@ -54,15 +54,14 @@ struct attach_ns {
 /* 0 ok, 1 the netns does not exist, -1 error (the plugin's own netns: code 8, as libcni). */
 int attach_ns_prepare(struct attach_ns *n, const char *path, struct cni_error *e);
 /* Open n->csk if needed and write sysctls (pairs path, value; best effort) inside the netns. */
-int attach_ns_sock(struct attach_ns *n, const char *what, const char *const *sysctls, size_t n_sysctls,
-		   struct cni_error *e);
+int attach_ns_sock(struct attach_ns *n, const char *what, const char *const *sysctls, size_t n_sysctls, struct cni_error *e);
 void attach_ns_close(struct attach_ns *n);
 
 /* The container side of an ADD for any plugin: the IPAM result becomes out's ips (on result
  * interface iface_idx, gateways defaulted with isGateway) and routes (a default route per family
  * with isDefaultGateway); then sysctls, addresses, link up and routes on CNI_IFNAME. */
-int attach_ctr_apply(struct cni_ctx *c, const struct attach_conf *a, struct attach_ns *ns, struct cni_result *ires,
-		     int iface_idx, struct cni_result *out);
+int attach_ctr_apply(struct cni_ctx *c, const struct attach_conf *a, struct attach_ns *ns, struct cni_result *ires, int iface_idx,
+		     struct cni_result *out);
 
 /* CHECK of the container side for any plugin: prevResult's addresses on interface iface_idx
  * are on link `index`, its routes exist (code 104 naming what differs). */
@@ -86,7 +85,6 @@ int attach_status(struct cni_ctx *c, const struct attach_conf *a);
 /* Make sure the network's bridge exists and is up (create it race-safely; adopt an existing one;
  * refuse a non-bridge of that name), with VLAN filtering when the config asks for VLANs. Returns
  * its link in *br; *created tells if we made it. The shared-device side (lock, release) is shdev.h. */
-int attach_ensure_bridge(struct nlsock *sk, const struct attach_conf *a, struct cnl_link *br, bool *created,
-			 struct cni_error *e);
+int attach_ensure_bridge(struct nlsock *sk, const struct attach_conf *a, struct cnl_link *br, bool *created, struct cni_error *e);
 
 #endif

@@ -37,18 +37,22 @@ const char *conf_path_idx(char *buf, const char *parent, size_t idx)
 
 static const char *type_name(const cJSON *v)
 {
-	if (cJSON_IsString(v)) return "a string";
-	if (cJSON_IsNumber(v)) return "a number";
-	if (cJSON_IsBool(v)) return "a boolean";
-	if (cJSON_IsArray(v)) return "an array";
-	if (cJSON_IsObject(v)) return "an object";
+	if (cJSON_IsString(v))
+		return "a string";
+	if (cJSON_IsNumber(v))
+		return "a number";
+	if (cJSON_IsBool(v))
+		return "a boolean";
+	if (cJSON_IsArray(v))
+		return "an array";
+	if (cJSON_IsObject(v))
+		return "an object";
 	return "null";
 }
 
 static int wrong_type(const cJSON *v, const char *path, const char *want, struct cni_error *e)
 {
-	return cni_errf(e, CNI_ERR_DECODE, "invalid config: field \"%s\" must be %s, not %s", path, want,
-			type_name(v));
+	return cni_errf(e, CNI_ERR_DECODE, "invalid config: field \"%s\" must be %s, not %s", path, want, type_name(v));
 }
 
 int conf_val_string(const cJSON *v, const char *path, const char **out, struct cni_error *e)
@@ -80,8 +84,8 @@ int conf_bool(const cJSON *obj, const char *parent, const char *key, bool *out, 
 	return 1;
 }
 
-int conf_int(const cJSON *obj, const char *parent, const char *key, long long min, long long max,
-	     long long *out, struct cni_error *e)
+int conf_int(const cJSON *obj, const char *parent, const char *key, long long min, long long max, long long *out,
+	     struct cni_error *e)
 {
 	char p[CONF_PATH_MAX];
 	const cJSON *v = conf_item(obj, key);
@@ -95,8 +99,8 @@ int conf_int(const cJSON *obj, const char *parent, const char *key, long long mi
 	if (!isfinite(d) || d != floor(d))
 		return cni_errf(e, CNI_ERR_DECODE, "invalid config: field \"%s\" must be an integer, not %g", p, d);
 	if (d < (double)min || d > (double)max)
-		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"%s\": %.0f out of range %lld..%lld",
-				p, d, min, max);
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"%s\": %.0f out of range %lld..%lld", p, d,
+				min, max);
 	*out = (long long)d;
 	return 1;
 }
@@ -131,8 +135,7 @@ int conf_val_ip(const cJSON *v, const char *path, struct ip *out, struct cni_err
 	if (conf_val_string(v, path, &s, e) < 0)
 		return -1;
 	if (ip_parse(s, out) < 0)
-		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"%s\": \"%s\" is not an IP address",
-				path, s);
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"%s\": \"%s\" is not an IP address", path, s);
 	return 1;
 }
 
@@ -171,8 +174,8 @@ int conf_ipnet(const cJSON *obj, const char *parent, const char *key, struct ipn
 	if (conf_val_string(v, p, &s, e) < 0)
 		return -1;
 	if (ipnet_parse(s, out) < 0)
-		return cni_errf(e, CNI_ERR_INVALID_CONFIG,
-				"invalid config: field \"%s\": \"%s\" is not a CIDR (address/prefix)", p, s);
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"%s\": \"%s\" is not a CIDR (address/prefix)",
+				p, s);
 	return 1;
 }
 

@@ -24,8 +24,8 @@ const char *conf_path_idx(char *buf, const char *parent, size_t idx);
  * (wrong JSON type: code 6; bad value: code 7; the message names parent.key). */
 int conf_string(const cJSON *obj, const char *parent, const char *key, const char **out, struct cni_error *e);
 int conf_bool(const cJSON *obj, const char *parent, const char *key, bool *out, struct cni_error *e);
-int conf_int(const cJSON *obj, const char *parent, const char *key, long long min, long long max,
-	     long long *out, struct cni_error *e);
+int conf_int(const cJSON *obj, const char *parent, const char *key, long long min, long long max, long long *out,
+	     struct cni_error *e);
 int conf_object(const cJSON *obj, const char *parent, const char *key, const cJSON **out, struct cni_error *e);
 int conf_array(const cJSON *obj, const char *parent, const char *key, const cJSON **out, struct cni_error *e);
 int conf_ip(const cJSON *obj, const char *parent, const char *key, struct ip *out, struct cni_error *e);

@@ -27,8 +27,7 @@ static int ct_cb(const struct nlmsghdr *h, void *arg)
 
 	if (nlmsg_index(h, sizeof(struct nfgenmsg), tb, CTA_MAX) < 0 || !tb[CTA_TUPLE_ORIG] ||
 	    nla_index_nested(tb[CTA_TUPLE_ORIG], tt, CTA_TUPLE_MAX) < 0 || !tt[CTA_TUPLE_PROTO] ||
-	    nla_index_nested(tt[CTA_TUPLE_PROTO], tp, CTA_PROTO_MAX) < 0 || !tp[CTA_PROTO_NUM] ||
-	    !tp[CTA_PROTO_DST_PORT])
+	    nla_index_nested(tt[CTA_TUPLE_PROTO], tp, CTA_PROTO_MAX) < 0 || !tp[CTA_PROTO_NUM] || !tp[CTA_PROTO_DST_PORT])
 		return 0;
 	if (nla_u8(tp[CTA_PROTO_NUM]) != m->proto || nla_u16(tp[CTA_PROTO_DST_PORT]) != m->dport)
 		return 0;

@@ -165,14 +165,12 @@ uint64_t ip_distance(const struct ip *a, const struct ip *b)
 
 struct ip ipnet_network(const struct ipnet *n)
 {
-	return from_u128(to_u128(&n->ip) & ~host_mask(n->ip.len, n->prefix) & family_mask(n->ip.len),
-			 n->ip.len);
+	return from_u128(to_u128(&n->ip) & ~host_mask(n->ip.len, n->prefix) & family_mask(n->ip.len), n->ip.len);
 }
 
 struct ip ipnet_last(const struct ipnet *n)
 {
-	return from_u128((to_u128(&n->ip) | host_mask(n->ip.len, n->prefix)) & family_mask(n->ip.len),
-			 n->ip.len);
+	return from_u128((to_u128(&n->ip) | host_mask(n->ip.len, n->prefix)) & family_mask(n->ip.len), n->ip.len);
 }
 
 bool ipnet_contains(const struct ipnet *n, const struct ip *a)

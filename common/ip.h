@@ -18,13 +18,25 @@ struct ipnet {
 	int prefix;
 };
 
-#define IP_STRLEN 46          /* INET6_ADDRSTRLEN */
+#define IP_STRLEN 46 /* INET6_ADDRSTRLEN */
 #define IPNET_STRLEN (IP_STRLEN + 4)
 
-static inline bool ip_is_set(const struct ip *a) { return a->len != 0; }
-static inline bool ip_is_v4(const struct ip *a) { return a->len == 4; }
-static inline int ip_bits(const struct ip *a) { return a->len * 8; }
-static inline int ip_family_bits(int len) { return len * 8; }
+static inline bool ip_is_set(const struct ip *a)
+{
+	return a->len != 0;
+}
+static inline bool ip_is_v4(const struct ip *a)
+{
+	return a->len == 4;
+}
+static inline int ip_bits(const struct ip *a)
+{
+	return a->len * 8;
+}
+static inline int ip_family_bits(int len)
+{
+	return len * 8;
+}
 
 /* Parse a textual address. IPv4-mapped IPv6 ("::ffff:a.b.c.d") becomes IPv4,
  * as Go's net.IP.To4() does. Returns 0 or -1. */

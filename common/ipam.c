@@ -28,8 +28,7 @@ int cni_find_plugin(const char *path, const char *type, char *out, size_t outlen
 		if (len > 0) {
 			struct stat st;
 			int n = snprintf(out, outlen, "%.*s/%s", (int)len, p, type);
-			if (n > 0 && (size_t)n < outlen && stat(out, &st) == 0 && S_ISREG(st.st_mode) &&
-			    access(out, X_OK) == 0)
+			if (n > 0 && (size_t)n < outlen && stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0)
 				return 0;
 		}
 		if (!colon)
@@ -58,8 +57,8 @@ static char **child_env(enum cni_verb verb)
 	return env;
 }
 
-int cni_exec_start(const char *plugin_path, enum cni_verb verb, const char *stdin_data, size_t len,
-		   struct cni_exec *x, struct cni_error *e)
+int cni_exec_start(const char *plugin_path, enum cni_verb verb, const char *stdin_data, size_t len, struct cni_exec *x,
+		   struct cni_error *e)
 {
 	const char *name = strrchr(plugin_path, '/') ? strrchr(plugin_path, '/') + 1 : plugin_path;
 	char **env;
@@ -71,8 +70,13 @@ int cni_exec_start(const char *plugin_path, enum cni_verb verb, const char *stdi
 	if (!(env = child_env(verb)))
 		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 	char *argv[] = { (char *)plugin_path, NULL };
-	const struct subproc_opts o = { .file = plugin_path, .argv = argv, .envp = env, .in = stdin_data ? stdin_data : "",
-					.in_len = len, .out = SUBPROC_CAPTURE, .err = SUBPROC_INHERIT };
+	const struct subproc_opts o = { .file = plugin_path,
+					.argv = argv,
+					.envp = env,
+					.in = stdin_data ? stdin_data : "",
+					.in_len = len,
+					.out = SUBPROC_CAPTURE,
+					.err = SUBPROC_INHERIT };
 	int err = subproc_start(&x->sp, &o);
 	free(env);
 	if (!err)
@@ -196,60 +200,60 @@ int cni_exec_finish(struct cni_exec *x, struct cni_result *res, struct cni_error
 		return 0;
 	}
 	{
-	const char *name = x->name;
-	int status = 0, rc = -1;
-	char *out = NULL;
-	size_t olen = 0;
-	cJSON *j = NULL;
+		const char *name = x->name;
+		int status = 0, rc = -1;
+		char *out = NULL;
+		size_t olen = 0;
+		cJSON *j = NULL;
 
-	if (cni_exec_wait(x, &out, &olen, &status, e) < 0)
-		return -1;
-	if (WIFSIGNALED(status)) {
-		cni_errf(e, CNI_ERR_PLUGIN_EXEC, "plugin %s killed by signal %d", name, WTERMSIG(status));
-		goto out;
-	}
-	if (WEXITSTATUS(status) != 0) {
-		const cJSON *code, *msg, *det;
-		j = olen ? cJSON_Parse(out) : NULL;
-		code = j ? cJSON_GetObjectItemCaseSensitive(j, "code") : NULL;
-		msg = j ? cJSON_GetObjectItemCaseSensitive(j, "msg") : NULL;
-		det = j ? cJSON_GetObjectItemCaseSensitive(j, "details") : NULL;
-		if (cJSON_IsNumber(code)) {
-			const char *m = cJSON_IsString(msg) ? msg->valuestring : "failed";
-			size_t nl = strlen(name);
-			/* name the delegate once: its own message may already start with its name */
-			if (strncmp(m, name, nl) == 0 && m[nl] == ':')
-				cni_errf(e, code->valueint, "%s", m);
-			else
-				cni_errf(e, code->valueint, "%s: %s", name, m);
-			if (cJSON_IsString(det))
-				cni_err_details(e, "%s", det->valuestring);
-		} else {
-			cni_errf(e, CNI_ERR_PLUGIN_EXEC, "plugin %s exited with status %d and no CNI error", name,
-				 WEXITSTATUS(status));
-		}
-		goto out;
-	}
-	if (x->verb == CNI_ADD) {
-		if (!(j = cJSON_Parse(out))) {
-			cni_errf(e, CNI_ERR_DECODE, "plugin %s printed no JSON result", name);
+		if (cni_exec_wait(x, &out, &olen, &status, e) < 0)
+			return -1;
+		if (WIFSIGNALED(status)) {
+			cni_errf(e, CNI_ERR_PLUGIN_EXEC, "plugin %s killed by signal %d", name, WTERMSIG(status));
 			goto out;
 		}
-		if (cni_result_parse(j, "ipam result", res, e) < 0) {
-			cni_err_prefix(e, "plugin %s: ", name);
+		if (WEXITSTATUS(status) != 0) {
+			const cJSON *code, *msg, *det;
+			j = olen ? cJSON_Parse(out) : NULL;
+			code = j ? cJSON_GetObjectItemCaseSensitive(j, "code") : NULL;
+			msg = j ? cJSON_GetObjectItemCaseSensitive(j, "msg") : NULL;
+			det = j ? cJSON_GetObjectItemCaseSensitive(j, "details") : NULL;
+			if (cJSON_IsNumber(code)) {
+				const char *m = cJSON_IsString(msg) ? msg->valuestring : "failed";
+				size_t nl = strlen(name);
+				/* name the delegate once: its own message may already start with its name */
+				if (strncmp(m, name, nl) == 0 && m[nl] == ':')
+					cni_errf(e, code->valueint, "%s", m);
+				else
+					cni_errf(e, code->valueint, "%s: %s", name, m);
+				if (cJSON_IsString(det))
+					cni_err_details(e, "%s", det->valuestring);
+			} else {
+				cni_errf(e, CNI_ERR_PLUGIN_EXEC, "plugin %s exited with status %d and no CNI error", name,
+					 WEXITSTATUS(status));
+			}
 			goto out;
 		}
-	}
-	rc = 0;
-out:
-	cJSON_Delete(j);
-	free(out);
-	return rc;
+		if (x->verb == CNI_ADD) {
+			if (!(j = cJSON_Parse(out))) {
+				cni_errf(e, CNI_ERR_DECODE, "plugin %s printed no JSON result", name);
+				goto out;
+			}
+			if (cni_result_parse(j, "ipam result", res, e) < 0) {
+				cni_err_prefix(e, "plugin %s: ", name);
+				goto out;
+			}
+		}
+		rc = 0;
+	out:
+		cJSON_Delete(j);
+		free(out);
+		return rc;
 	}
 }
 
-int cni_exec_plugin(const char *plugin_path, enum cni_verb verb, const char *stdin_data, size_t len,
-		    struct cni_result *res, struct cni_error *e)
+int cni_exec_plugin(const char *plugin_path, enum cni_verb verb, const char *stdin_data, size_t len, struct cni_result *res,
+		    struct cni_error *e)
 {
 	struct cni_exec x;
 	if (cni_exec_start(plugin_path, verb, stdin_data, len, &x, e) < 0)

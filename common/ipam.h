@@ -26,8 +26,8 @@ struct cni_exec {
 };
 
 /* Exec a plugin with the caller's CNI_* env but CNI_COMMAND = verb, config = stdin_data. */
-int cni_exec_start(const char *plugin_path, enum cni_verb verb, const char *stdin_data, size_t len,
-		   struct cni_exec *x, struct cni_error *e);
+int cni_exec_start(const char *plugin_path, enum cni_verb verb, const char *stdin_data, size_t len, struct cni_exec *x,
+		   struct cni_error *e);
 /* Wait for it; on success of ADD, *res holds its result (converted to 1.1.0). */
 int cni_exec_finish(struct cni_exec *x, struct cni_result *res, struct cni_error *e);
 /* Wait for it and hand back its raw stdout (NUL-terminated, the caller frees it) and its wait
@@ -36,8 +36,8 @@ int cni_exec_finish(struct cni_exec *x, struct cni_result *res, struct cni_error
  * could not be read (the plugin is reaped either way). Not for an in-process run. */
 int cni_exec_wait(struct cni_exec *x, char **out, size_t *len, int *status, struct cni_error *e);
 /* start + finish */
-int cni_exec_plugin(const char *plugin_path, enum cni_verb verb, const char *stdin_data, size_t len,
-		    struct cni_result *res, struct cni_error *e);
+int cni_exec_plugin(const char *plugin_path, enum cni_verb verb, const char *stdin_data, size_t len, struct cni_result *res,
+		    struct cni_error *e);
 
 /* ipam.type from the config: 1 = set, 0 = no ipam (L2 only), -1 = error (code 7 when it
  * is not a plain name). */

@@ -80,15 +80,18 @@ int cni_log_config(struct cni_log *l, const cJSON *conf, struct cni_error *e)
 	if (!l->env_level && conf_string(conf, "", "logLevel", &lv, pe) > 0 && *lv) {
 		int n = level_parse(lv);
 		if (n < 0)
-			rc = cni_errf(pe, CNI_ERR_INVALID_CONFIG,
-				      "invalid config: field \"logLevel\": \"%s\" is not a log level (want off, error, info or debug)", lv);
+			rc = cni_errf(
+				pe, CNI_ERR_INVALID_CONFIG,
+				"invalid config: field \"logLevel\": \"%s\" is not a log level (want off, error, info or debug)",
+				lv);
 		else
 			l->level = n;
 	} else if (pe->code)
 		rc = -1;
 	if (!l->env_file && conf_string(conf, "", "logFile", &f, pe) > 0 && *f) {
 		if (f[0] != '/')
-			rc = cni_errf(pe, CNI_ERR_INVALID_CONFIG, "invalid config: field \"logFile\": \"%s\" must be an absolute path", f);
+			rc = cni_errf(pe, CNI_ERR_INVALID_CONFIG,
+				      "invalid config: field \"logFile\": \"%s\" must be an absolute path", f);
 		else if (l->level != CNI_LOG_OFF)
 			log_open(l, f);
 	} else if (pe->code)
@@ -141,7 +144,6 @@ static void put_kv(struct line *ln, const char *key, const char *v)
 		put(ln, "\"");
 }
 
-
 /* UTC calendar fields of a Unix time (the proleptic Gregorian civil-from-days algorithm). Not
  * gmtime_r: in a static binary it brings in the time-zone reader and, with it, glibc's scanf. */
 static void utc_tm(time_t t, struct tm *tm)
@@ -153,10 +155,10 @@ static void utc_tm(time_t t, struct tm *tm)
 	}
 	days += 719468; /* from 1970-01-01 to 0000-03-01 */
 	long long era = (days >= 0 ? days : days - 146096) / 146097;
-	long long doe = days - era * 146097;                                 /* [0, 146096] */
+	long long doe = days - era * 146097; /* [0, 146096] */
 	long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
-	long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);              /* [0, 365] */
-	long long mp = (5 * doy + 2) / 153;                                   /* [0, 11] from March */
+	long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100); /* [0, 365] */
+	long long mp = (5 * doy + 2) / 153; /* [0, 11] from March */
 	long long m = mp < 10 ? mp + 3 : mp - 9;
 	*tm = (struct tm){ 0 };
 	tm->tm_year = (int)(yoe + era * 400 + (m <= 2) - 1900);
@@ -188,8 +190,8 @@ void cni_log_verb(struct cni_log *l, const struct cni_log_entry *x)
 	utc_tm(wall.tv_sec, &tm);
 	ln.n = 0;
 	ln.full = false;
-	put(&ln, "time=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-	    tm.tm_hour, tm.tm_min, tm.tm_sec, wall.tv_nsec / 1000000, failed ? "error" : "info");
+	put(&ln, "time=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, wall.tv_nsec / 1000000, failed ? "error" : "info");
 	put_kv(&ln, "plugin", x->plugin);
 	put_kv(&ln, "verb", x->verb);
 	put_kv(&ln, "container", x->container_id);

@@ -16,7 +16,7 @@
 enum cni_log_level { CNI_LOG_OFF, CNI_LOG_ERROR, CNI_LOG_INFO, CNI_LOG_DEBUG };
 
 struct cni_log {
-	int fd;                  /* -1: no log */
+	int fd; /* -1: no log */
 	int level;
 	bool env_file, env_level; /* set by the environment: the config's keys do not apply */
 	bool conf_done;
@@ -33,8 +33,8 @@ int cni_log_config(struct cni_log *l, const cJSON *conf, struct cni_error *e);
 struct cni_log_entry {
 	const char *plugin, *verb, *container_id, *ifname, *net, *netns, *version;
 	const struct cni_result *result; /* ADD's, or NULL */
-	size_t n_valid;                  /* GC: valid attachments */
-	const struct cni_error *err;     /* NULL or code 0: ok */
+	size_t n_valid; /* GC: valid attachments */
+	const struct cni_error *err; /* NULL or code 0: ok */
 };
 /* Writes the verb's line (one write(2), O_APPEND) and closes the log. */
 void cni_log_verb(struct cni_log *l, const struct cni_log_entry *x);

@@ -4,13 +4,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,7 +31,6 @@
 #define COMMENT_MAX NFT_COMMENT_MAX
 #define CHAIN_LEN NFTTAB_CHAIN_LEN
 
-extern char **environ;
 
 int masq_backend_parse(const char *s, enum masq_backend *b, struct cni_error *e)
 {
@@ -58,7 +55,10 @@ static bool id_ok(const struct masq_id *id, struct cni_error *e)
 	return true;
 }
 
-static const char *map_of(const struct ip *ip) { return ip_is_v4(ip) ? "masq4" : "masq6"; }
+static const char *map_of(const struct ip *ip)
+{
+	return ip_is_v4(ip) ? "masq4" : "masq6";
+}
 
 /* ---- names ---- */
 
@@ -270,7 +270,7 @@ static int nft_check_rules(const struct masq_id *id, const struct ipnet *ips, si
 	if ((r = chain_addrs(n, chain, &have, &n_have, e)) <= 0) {
 		if (!r)
 			cni_check_fail(e, "SNAT: chain %s of container %s (%s) is missing from table " TABLE, chain,
-				 id->container_id, id->ifname);
+				       id->container_id, id->ifname);
 		goto out;
 	}
 	for (size_t i = 0; i < cnt; i++) {
@@ -289,8 +289,8 @@ static int nft_check_rules(const struct masq_id *id, const struct ipnet *ips, si
 			goto out;
 		}
 		if (strcmp(t, chain) != 0) {
-			cni_check_fail(e, "SNAT: map %s of table " TABLE " sends %s to chain %s, not %s",
-				 map_of(&ips[i].ip), a, t[0] ? t : "(no chain)", chain);
+			cni_check_fail(e, "SNAT: map %s of table " TABLE " sends %s to chain %s, not %s", map_of(&ips[i].ip), a,
+				       t[0] ? t : "(no chain)", chain);
 			goto out;
 		}
 	}
@@ -360,16 +360,19 @@ static int ipt_names(const struct masq_id *id, char chain[29], char **comment, s
 /* What an exec'd command left: exit status (-1: could not run or killed; errno_ in *err_no). */
 struct cmd_out {
 	int status, err_no;
-	char *out;      /* stdout, when asked for */
-	char err[256];  /* first line of stderr */
+	char *out; /* stdout, when asked for */
+	char err[256]; /* first line of stderr */
 };
 
 /* Run argv (PATH lookup, no shell); stdout is collected when `want_out` (at most 64 MiB). stderr
  * goes to a memfd, read after exit, so neither stream can block the other. */
 static void run_argv(char *const argv[], bool want_out, struct cmd_out *r)
 {
-	const struct subproc_opts o = { .file = argv[0], .search = true, .argv = argv,
-					.out = want_out ? SUBPROC_CAPTURE : SUBPROC_NULL, .err = SUBPROC_CAPTURE };
+	const struct subproc_opts o = { .file = argv[0],
+					.search = true,
+					.argv = argv,
+					.out = want_out ? SUBPROC_CAPTURE : SUBPROC_NULL,
+					.err = SUBPROC_CAPTURE };
 	struct subproc s;
 	size_t len;
 	int st = 0;
@@ -400,7 +403,10 @@ static int ipt(char *const argv[], bool ok1, struct cni_error *e)
 	return cni_errf(e, CNI_ERR_KERNEL, "SNAT backend iptables: \"%s\" failed (status %d): %s", what, r.status, r.err);
 }
 
-static char *tool_of(bool v4) { return v4 ? "iptables" : "ip6tables"; }
+static char *tool_of(bool v4)
+{
+	return v4 ? "iptables" : "ip6tables";
+}
 
 static int ipt_add(const struct masq_id *id, const struct ipnet *ips, size_t cnt, struct cni_error *e)
 {
@@ -423,11 +429,12 @@ static int ipt_add(const struct masq_id *id, const struct ipnet *ips, size_t cnt
 			goto out;
 		/* In the reference's order; -C before -A, as go-iptables' AppendUnique. */
 		char *rules[3][16] = {
-			{ tool, "-w", "-t", "nat", "-C", chain, "-d", net, "-j", "ACCEPT", "-m", "comment", "--comment", comment, NULL },
-			{ tool, "-w", "-t", "nat", "-C", chain, "!", "-d", mcast, "-j", "MASQUERADE", "-m", "comment", "--comment",
-			  comment, NULL },
-			{ tool, "-w", "-t", "nat", "-C", "POSTROUTING", "-s", src, "-j", chain, "-m", "comment", "--comment", comment,
+			{ tool, "-w", "-t", "nat", "-C", chain, "-d", net, "-j", "ACCEPT", "-m", "comment", "--comment", comment,
 			  NULL },
+			{ tool, "-w", "-t", "nat", "-C", chain, "!", "-d", mcast, "-j", "MASQUERADE", "-m", "comment",
+			  "--comment", comment, NULL },
+			{ tool, "-w", "-t", "nat", "-C", "POSTROUTING", "-s", src, "-j", chain, "-m", "comment", "--comment",
+			  comment, NULL },
 		};
 		for (int k = 0; k < 3; k++) {
 			int s = ipt(rules[k], true, e);
@@ -579,11 +586,12 @@ static int ipt_check(const struct masq_id *id, const struct ipnet *ips, size_t c
 		ipnet_fmt(&ips[i], net);
 		ip_fmt(&ips[i].ip, src);
 		char *rules[3][16] = {
-			{ tool, "-w", "-t", "nat", "-C", "POSTROUTING", "-s", src, "-j", chain, "-m", "comment", "--comment", comment,
-			  NULL },
-			{ tool, "-w", "-t", "nat", "-C", chain, "-d", net, "-j", "ACCEPT", "-m", "comment", "--comment", comment, NULL },
-			{ tool, "-w", "-t", "nat", "-C", chain, "!", "-d", mcast, "-j", "MASQUERADE", "-m", "comment", "--comment",
+			{ tool, "-w", "-t", "nat", "-C", "POSTROUTING", "-s", src, "-j", chain, "-m", "comment", "--comment",
 			  comment, NULL },
+			{ tool, "-w", "-t", "nat", "-C", chain, "-d", net, "-j", "ACCEPT", "-m", "comment", "--comment", comment,
+			  NULL },
+			{ tool, "-w", "-t", "nat", "-C", chain, "!", "-d", mcast, "-j", "MASQUERADE", "-m", "comment",
+			  "--comment", comment, NULL },
 		};
 		char *hasc[] = { tool, "-w", "-t", "nat", "-S", chain, NULL };
 		int s = ipt(hasc, true, e);
@@ -593,8 +601,8 @@ static int ipt_check(const struct masq_id *id, const struct ipnet *ips, size_t c
 			cni_check_fail(e, "SNAT: %s nat has no chain %s (for %s)", tool, chain, src);
 			goto out;
 		}
-		static const char *what[3] = { "POSTROUTING rule sending %s to chain %s", "ACCEPT rule for %s's subnet in chain %s",
-					       "MASQUERADE rule for %s in chain %s" };
+		static const char *what[3] = { "POSTROUTING rule sending %s to chain %s",
+					       "ACCEPT rule for %s's subnet in chain %s", "MASQUERADE rule for %s in chain %s" };
 		for (int k = 0; k < 3; k++) {
 			if ((s = ipt(rules[k], true, e)) < 0)
 				goto out;

@@ -41,8 +41,7 @@ int masq_add(enum masq_backend b, const struct masq_id *id, const struct ipnet *
  * nftables table "inet cni_plugins_masquerade" if present). Absent rules are success. */
 int masq_del(const struct masq_id *id, struct cni_error *e);
 /* Verify the rules for these addresses exist (code 104 naming what is missing). */
-int masq_check(enum masq_backend b, const struct masq_id *id, const struct ipnet *ips, size_t n,
-	       struct cni_error *e);
+int masq_check(enum masq_backend b, const struct masq_id *id, const struct ipnet *ips, size_t n, struct cni_error *e);
 /* Remove every attachment of `network` that is not in valid[] (nftables backend;
  * iptables chains carry no network identity, like the reference). */
 int masq_gc(const char *network, const struct cni_attachment *valid, size_t n_valid, struct cni_error *e);

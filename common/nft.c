@@ -78,7 +78,10 @@ static void req_init(struct nlbuf *w, uint16_t msg, uint16_t flags, int family)
 	nft_msg(w, (uint16_t)(NFNL_SUBSYS_NFTABLES << 8 | msg), flags, family, 0, 0);
 }
 
-static size_t nest(struct nlbuf *w, uint16_t type) { return nlb_nest(w, type | NLA_F_NESTED); }
+static size_t nest(struct nlbuf *w, uint16_t type)
+{
+	return nlb_nest(w, type | NLA_F_NESTED);
+}
 static void put_be32(struct nlbuf *w, uint16_t type, uint32_t v)
 {
 	v = htobe32(v);
@@ -214,8 +217,8 @@ static int rule_cb(const struct nlmsghdr *h, void *arg)
 	return 0;
 }
 
-int nft_get_rules(struct nft *n, int family, const char *table, const char *chain, struct nft_rule_info **out,
-		  size_t *cnt, struct cni_error *e)
+int nft_get_rules(struct nft *n, int family, const char *table, const char *chain, struct nft_rule_info **out, size_t *cnt,
+		  struct cni_error *e)
 {
 	struct rules_arg ra = { 0 };
 	struct nlbuf r = { 0 };
@@ -269,8 +272,8 @@ static int elem_cb(const struct nlmsghdr *h, void *arg)
 	return 0;
 }
 
-int nft_get_map_elem(struct nft *n, int family, const char *table, const char *map, const void *key, size_t klen,
-		     char *target, size_t tlen, struct cni_error *e)
+int nft_get_map_elem(struct nft *n, int family, const char *table, const char *map, const void *key, size_t klen, char *target,
+		     size_t tlen, struct cni_error *e)
 {
 	struct elem_arg ea = { target, tlen, false };
 	size_t elems, el, k;
@@ -377,7 +380,7 @@ static void ex_cmp(struct nlbuf *w, uint32_t op, const void *v, size_t len)
 	ex_end(w, el, d);
 }
 
-static void ex_bitwise(struct nlbuf *w, const void *mask, const void *xor, size_t len)
+static void ex_bitwise(struct nlbuf *w, const void *mask, const void * xor, size_t len)
 {
 	size_t d, el = ex_begin(w, "bitwise", &d);
 	put_be32(w, NFTA_BITWISE_SREG, NFT_REG_1);
@@ -455,7 +458,10 @@ static size_t tokenize(const char *line, size_t llen, struct tok *t, size_t max)
 	return n;
 }
 
-static bool is(const struct tok *t, const char *s) { return !t->quoted && t->len == strlen(s) && memcmp(t->s, s, t->len) == 0; }
+static bool is(const struct tok *t, const char *s)
+{
+	return !t->quoted && t->len == strlen(s) && memcmp(t->s, s, t->len) == 0;
+}
 
 /* A token as a C string, or false when it does not fit. */
 static bool tstr(const struct tok *t, char *buf, size_t blen)
@@ -499,9 +505,12 @@ static int proto_num(const struct tok *t)
 /* an optional relational operator; false when none */
 static bool relop(const struct tok *t, uint32_t *op)
 {
-	static const struct { const char *s; uint32_t op; } ops[] = {
-		{ "==", NFT_CMP_EQ }, { "!=", NFT_CMP_NEQ }, { "<", NFT_CMP_LT },
-		{ "<=", NFT_CMP_LTE }, { ">", NFT_CMP_GT }, { ">=", NFT_CMP_GTE },
+	static const struct {
+		const char *s;
+		uint32_t op;
+	} ops[] = {
+		{ "==", NFT_CMP_EQ },  { "!=", NFT_CMP_NEQ }, { "<", NFT_CMP_LT },
+		{ "<=", NFT_CMP_LTE }, { ">", NFT_CMP_GT },   { ">=", NFT_CMP_GTE },
 	};
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
 		if (is(t, ops[i].s)) {
@@ -513,7 +522,7 @@ static bool relop(const struct tok *t, uint32_t *op)
 
 struct rstate {
 	int nfproto; /* the family the rule has matched so far (0 none) */
-	int l4;      /* the transport protocol it has matched (-1 none) */
+	int l4; /* the transport protocol it has matched (-1 none) */
 };
 
 static void dep_nfproto(struct nlbuf *w, struct rstate *st, int fam)
@@ -577,12 +586,12 @@ static bool ifname_key(const struct tok *t, uint8_t key[16])
  * pass over the rule finds them, the second writes the merged form. */
 #define MAX_PORTM 64
 struct portm {
-	size_t tok;   /* where the match starts in the rule */
-	int seg;      /* matches merge only within one run between other statements */
-	bool sport;   /* offset 0, else 2 (dport) */
+	size_t tok; /* where the match starts in the rule */
+	int seg; /* matches merge only within one run between other statements */
+	bool sport; /* offset 0, else 2 (dport) */
 	uint32_t op;
 	uint16_t val; /* network order */
-	int act;      /* 0 as written, 1 merged with `other` (4 bytes at 0), 2 merged away */
+	int act; /* 0 as written, 1 merged with `other` (4 bytes at 0), 2 merged away */
 	uint16_t other;
 };
 struct plan {
@@ -595,7 +604,7 @@ struct plan {
 static void plan_merge(struct plan *pl)
 {
 	for (int seg = 0; seg <= pl->seg; seg++) {
-		struct portm *v[MAX_PORTM];
+		struct portm *v[MAX_PORTM] = { 0 };
 		size_t k = 0;
 		/* stable by offset: sports first, each in rule order */
 		for (int pass = 0; pass < 2; pass++)
@@ -632,7 +641,10 @@ struct rctx {
 };
 
 /* k more tokens from i on? */
-static bool need(const struct rctx *c, size_t k) { return c->i + k <= c->n; }
+static bool need(const struct rctx *c, size_t k)
+{
+	return c->i + k <= c->n;
+}
 
 /* "vmap @SET" at t[i]: the lookup of register 1 in SET, into the verdict */
 static bool vmap_at(struct rctx *c, size_t at)
@@ -967,26 +979,36 @@ static const struct {
 	char word[11];
 	uint8_t kind;
 } statements[] = {
-	{ "comment", ST_COMMENT }, { "ip", ST_ADDR },       { "ip6", ST_ADDR },       { "iifname", ST_IFNAME },
-	{ "oifname", ST_IFNAME },  { "meta", ST_META },     { "th", ST_PORT },        { "tcp", ST_PORT },
-	{ "udp", ST_PORT },        { "sctp", ST_PORT },     { "fib", ST_FIB },        { "ether", ST_ETHER },
-	{ "masquerade", ST_MASQ }, { "dnat", ST_DNAT },     { "return", ST_VERDICT }, { "drop", ST_VERDICT },
-	{ "accept", ST_VERDICT },  { "jump", ST_VERDICT },  { "goto", ST_VERDICT },
+	{ "comment", ST_COMMENT }, { "ip", ST_ADDR },	   { "ip6", ST_ADDR },	     { "iifname", ST_IFNAME },
+	{ "oifname", ST_IFNAME },  { "meta", ST_META },	   { "th", ST_PORT },	     { "tcp", ST_PORT },
+	{ "udp", ST_PORT },	   { "sctp", ST_PORT },	   { "fib", ST_FIB },	     { "ether", ST_ETHER },
+	{ "masquerade", ST_MASQ }, { "dnat", ST_DNAT },	   { "return", ST_VERDICT }, { "drop", ST_VERDICT },
+	{ "accept", ST_VERDICT },  { "jump", ST_VERDICT }, { "goto", ST_VERDICT },
 };
 
 static bool statement(struct rctx *c, int kind)
 {
 	switch (kind) {
-	case ST_COMMENT: return st_comment(c);
-	case ST_ADDR: return st_addr(c);
-	case ST_IFNAME: return st_ifname(c);
-	case ST_META: return st_meta(c);
-	case ST_PORT: return st_port(c);
-	case ST_FIB: return st_fib(c);
-	case ST_ETHER: return st_ether(c);
-	case ST_MASQ: return st_masquerade(c);
-	case ST_DNAT: return st_dnat(c);
-	default: return st_verdict(c);
+	case ST_COMMENT:
+		return st_comment(c);
+	case ST_ADDR:
+		return st_addr(c);
+	case ST_IFNAME:
+		return st_ifname(c);
+	case ST_META:
+		return st_meta(c);
+	case ST_PORT:
+		return st_port(c);
+	case ST_FIB:
+		return st_fib(c);
+	case ST_ETHER:
+		return st_ether(c);
+	case ST_MASQ:
+		return st_masquerade(c);
+	case ST_DNAT:
+		return st_dnat(c);
+	default:
+		return st_verdict(c);
 	}
 }
 
@@ -1106,7 +1128,10 @@ static bool elem_key(const struct tok *t, size_t n, uint8_t key[16], size_t *kle
 
 /* ---- one command line into one message ---- */
 
-static bool name_tok(const struct tok *t, char *buf, size_t blen) { return !t->quoted && t->len && tstr(t, buf, blen); }
+static bool name_tok(const struct tok *t, char *buf, size_t blen)
+{
+	return !t->quoted && t->len && tstr(t, buf, blen);
+}
 
 /* One command line being translated: its tokens t[0..n) ("VERB WHAT FAMILY TABLE [OBJ] ..."),
  * the family and names they give, and the message's sequence number. The commands below each
@@ -1160,8 +1185,8 @@ static const struct {
  * description), byte for byte: `nft list` prints the key from it. */
 static void map_udata(struct nlbuf *w, uint8_t order)
 {
-	static const unsigned char concat[] = { 0, 4, 0, 0, 0, 0, 1, 4, 0, 0, 0, 0, 3, 8, 0, 4,
-						0x0d, 0, 0, 0, 1, 0, 6, 4, 0, 0, 0, 0 };
+	static const unsigned char concat[] = { 0, 4, 0,    0, 0, 0, 1, 4, 0, 0, 0, 0, 3, 8,
+						0, 4, 0x0d, 0, 0, 0, 1, 0, 6, 4, 0, 0, 0, 0 };
 	unsigned char ud[] = { 0, 4, order, 0, 0, 0, 1, 4, 0, 0, 0, 0, 6, 4, 0, 0, 0, 0 };
 	if (order)
 		nlb_put(w, NFTA_SET_USERDATA, ud, sizeof(ud));
@@ -1334,20 +1359,26 @@ static const struct {
 	char verb[7], what[8];
 	uint8_t kind;
 } commands[] = {
-	{ "add", "map", CMD_MAP },         { "add", "chain", CMD_CHAIN },   { "delete", "chain", CMD_DEL_CHAIN },
+	{ "add", "map", CMD_MAP },	     { "add", "chain", CMD_CHAIN },	 { "delete", "chain", CMD_DEL_CHAIN },
 	{ "flush", "chain", CMD_DEL_CHAIN }, { "delete", "rule", CMD_DEL_RULE }, { "add", "rule", CMD_RULE },
-	{ "insert", "rule", CMD_RULE },    { "add", "element", CMD_ELEMENT }, { "delete", "element", CMD_ELEMENT },
+	{ "insert", "rule", CMD_RULE },	     { "add", "element", CMD_ELEMENT },	 { "delete", "element", CMD_ELEMENT },
 };
 
 static bool command_of(struct cctx *c, int kind)
 {
 	switch (kind) {
-	case CMD_MAP: return cmd_add_map(c);
-	case CMD_CHAIN: return cmd_add_chain(c);
-	case CMD_DEL_CHAIN: return cmd_del_chain(c);
-	case CMD_DEL_RULE: return cmd_del_rule(c);
-	case CMD_RULE: return cmd_add_rule(c);
-	default: return cmd_element(c);
+	case CMD_MAP:
+		return cmd_add_map(c);
+	case CMD_CHAIN:
+		return cmd_add_chain(c);
+	case CMD_DEL_CHAIN:
+		return cmd_del_chain(c);
+	case CMD_DEL_RULE:
+		return cmd_del_rule(c);
+	case CMD_RULE:
+		return cmd_add_rule(c);
+	default:
+		return cmd_element(c);
 	}
 }
 
@@ -1384,8 +1415,7 @@ struct line {
 
 /* The command lines translated into w, one message each, numbered base+1, base+2... after the
  * BATCH_BEGIN (base); lines[] keeps each line for the error messages. 0, or -1 with e filled. */
-static int batch_build(struct nlbuf *w, const char *cmds, uint32_t base, struct line **lines, size_t *nl,
-		       struct cni_error *e)
+static int batch_build(struct nlbuf *w, const char *cmds, uint32_t base, struct line **lines, size_t *nl, struct cni_error *e)
 {
 	struct tok t[TOK_MAX];
 	size_t cap = 0;
@@ -1586,7 +1616,7 @@ void nft_unlock(int fd)
 void nft_comment_clean(char *s)
 {
 	size_t i;
-	for (i = 0; s[i] && i < NFT_COMMENT_MAX; i++)
+	for (i = 0; i < NFT_COMMENT_MAX && s[i]; i++)
 		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f || s[i] == '"' || s[i] == '\\')
 			s[i] = '_';
 	s[i] = '\0';
@@ -1615,7 +1645,10 @@ struct chains_arg {
 	size_t n, cap;
 };
 
-static void chains_reset(void *arg) { ((struct chains_arg *)arg)->n = 0; }
+static void chains_reset(void *arg)
+{
+	((struct chains_arg *)arg)->n = 0;
+}
 
 static int chains_cb(const struct nlmsghdr *h, void *arg)
 {
@@ -1637,8 +1670,7 @@ static int chains_cb(const struct nlmsghdr *h, void *arg)
 	return 0;
 }
 
-int nft_list_chains(struct nft *n, int family, const char *table, struct nft_chain_info **out, size_t *cnt,
-		    struct cni_error *e)
+int nft_list_chains(struct nft *n, int family, const char *table, struct nft_chain_info **out, size_t *cnt, struct cni_error *e)
 {
 	struct chains_arg ca = { table, NULL, 0, 0 };
 	struct nlbuf r = { 0 };
@@ -1666,7 +1698,10 @@ struct map_arg {
 	size_t n, cap;
 };
 
-static void map_reset(void *arg) { ((struct map_arg *)arg)->n = 0; }
+static void map_reset(void *arg)
+{
+	((struct map_arg *)arg)->n = 0;
+}
 
 /* One reply carries many elements: ELEMENTS { LIST_ELEM { KEY { VALUE }, DATA { VERDICT {
  * CODE, CHAIN } } }, LIST_ELEM ... }. */
@@ -1679,7 +1714,7 @@ static int map_cb(const struct nlmsghdr *h, void *arg)
 
 	if (!els)
 		return 0;
-	nla_each(el, els) {
+	nla_each (el, els) {
 		if ((el->nla_type & NLA_TYPE_MASK) != NFTA_LIST_ELEM)
 			continue;
 		const struct nlattr *k = nla_child(el, NFTA_SET_ELEM_KEY);
@@ -1708,8 +1743,8 @@ static int map_cb(const struct nlmsghdr *h, void *arg)
 	return 0;
 }
 
-int nft_list_map(struct nft *n, int family, const char *table, const char *map, struct nft_map_elem **out,
-		 size_t *cnt, struct cni_error *e)
+int nft_list_map(struct nft *n, int family, const char *table, const char *map, struct nft_map_elem **out, size_t *cnt,
+		 struct cni_error *e)
 {
 	struct map_arg ma = { 0 };
 	struct nlbuf r = { 0 };

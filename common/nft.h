@@ -37,13 +37,13 @@ struct nft_rule_info {
 int nft_get_chain(struct nft *n, int family, const char *table, const char *chain, char *comment, size_t clen,
 		  struct cni_error *e);
 /* The chain's rules in order: 1 (*out malloc'ed, *cnt of them), 0 = no such table or chain. */
-int nft_get_rules(struct nft *n, int family, const char *table, const char *chain, struct nft_rule_info **out,
-		  size_t *cnt, struct cni_error *e);
+int nft_get_rules(struct nft *n, int family, const char *table, const char *chain, struct nft_rule_info **out, size_t *cnt,
+		  struct cni_error *e);
 /* Where one element of a verdict map leads: 1 = found, the chain it jumps or goes to into
  * target ("" for a verdict without chain), 0 = no such element, map or table. `key` is the
  * element's key as the kernel stores it (addresses in network order, ifnames NUL-padded). */
-int nft_get_map_elem(struct nft *n, int family, const char *table, const char *map, const void *key, size_t klen,
-		     char *target, size_t tlen, struct cni_error *e);
+int nft_get_map_elem(struct nft *n, int family, const char *table, const char *map, const void *key, size_t klen, char *target,
+		     size_t tlen, struct cni_error *e);
 
 /* Whole-table reads for GC, one netlink dump each (O(table), not one request per object). */
 #define NFT_NAME_LEN 256 /* the kernel's limit for table, chain and set names, NUL included */
@@ -53,18 +53,17 @@ struct nft_chain_info {
 };
 /* Every chain of the table, in the kernel's order: 0 (*out malloc'ed, *cnt of them; a table
  * that does not exist has none), -1 error. */
-int nft_list_chains(struct nft *n, int family, const char *table, struct nft_chain_info **out, size_t *cnt,
-		    struct cni_error *e);
+int nft_list_chains(struct nft *n, int family, const char *table, struct nft_chain_info **out, size_t *cnt, struct cni_error *e);
 struct nft_map_elem {
 	uint8_t key[64]; /* as the kernel stores it (see nft_get_map_elem) */
 	size_t klen;
 	bool has_verdict;
-	int32_t verdict;          /* NFT_JUMP, NFT_GOTO, NF_ACCEPT, ... */
+	int32_t verdict; /* NFT_JUMP, NFT_GOTO, NF_ACCEPT, ... */
 	char chain[NFT_NAME_LEN]; /* the chain a jump or goto leads to, else "" */
 };
 /* Every element of a verdict map: 1 (*out malloc'ed, *cnt of them), 0 = no such map or table. */
-int nft_list_map(struct nft *n, int family, const char *table, const char *map, struct nft_map_elem **out,
-		 size_t *cnt, struct cni_error *e);
+int nft_list_map(struct nft *n, int family, const char *table, const char *map, struct nft_map_elem **out, size_t *cnt,
+		 struct cni_error *e);
 
 /* The lock every nft user of this suite takes around read-modify-write (flock on
  * /run/cni-c/nft.lock). Returns an fd to pass to nft_unlock. */

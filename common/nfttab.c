@@ -132,8 +132,8 @@ size_t nfttab_key_ifname(const char *ifname, uint8_t key[16])
 	return 16;
 }
 
-int nfttab_stale(struct nft *n, const struct nfttab *t, const char *network, const struct cni_attachment *valid,
-		 size_t n_valid, struct nft_chain_info **out, size_t *cnt, struct cni_error *e)
+int nfttab_stale(struct nft *n, const struct nfttab *t, const char *network, const struct cni_attachment *valid, size_t n_valid,
+		 struct nft_chain_info **out, size_t *cnt, struct cni_error *e)
 {
 	char pre[NFTTAB_CHAIN_LEN], (*keep)[NFTTAB_CHAIN_LEN] = calloc(n_valid + 1, sizeof(*keep));
 	struct nft_chain_info *ch = NULL;
@@ -193,8 +193,10 @@ static bool key_fmt(const struct nfttab_map *m, const struct nft_map_elem *el, c
 		return snprintf(out, olen, "\"%s\"", name) < (int)olen;
 	}
 	if (strcmp(m->type, "inet_proto . inet_service") == 0 && el->klen >= 6) {
-		const char *p = el->key[0] == IPPROTO_TCP ? "tcp" : el->key[0] == IPPROTO_UDP ? "udp"
-			      : el->key[0] == IPPROTO_SCTP ? "sctp" : NULL;
+		const char *p = el->key[0] == IPPROTO_TCP    ? "tcp"
+				: el->key[0] == IPPROTO_UDP  ? "udp"
+				: el->key[0] == IPPROTO_SCTP ? "sctp"
+							     : NULL;
 		return p && snprintf(out, olen, "%s . %u", p, (unsigned)el->key[4] << 8 | el->key[5]) < (int)olen;
 	}
 	return false;
@@ -214,7 +216,8 @@ int nfttab_drop_chain_refs(struct nft *n, struct sb *b, const struct nfttab *t, 
 				continue;
 			if (!key_fmt(m, &el[i], key, sizeof(key))) {
 				free(el);
-				return cni_errf(e, CNI_ERR_INTERNAL, "%s: an element of map %s leading to %s has a key this plugin cannot write",
+				return cni_errf(e, CNI_ERR_INTERNAL,
+						"%s: an element of map %s leading to %s has a key this plugin cannot write",
 						t->who, m->name, chain);
 			}
 			sb_add(b, "delete element %s %s { %s }\n", t->ref, m->name, key);

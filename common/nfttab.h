@@ -21,11 +21,11 @@ struct nfttab_map {
 	char name[8], type[28]; /* "masq4", "ipv4_addr" (the text after "type", before ": verdict") */
 };
 struct nfttab_chain {
-	char name[12];    /* "postrouting" */
+	char name[12]; /* "postrouting" */
 	const char *spec; /* "type nat hook postrouting priority srcnat; policy accept;" */
 };
 struct nfttab_rule {
-	char chain[12];              /* a base chain named here holds exactly its base rules */
+	char chain[12]; /* a base chain named here holds exactly its base rules */
 	const char *rule, *comment;
 };
 
@@ -35,17 +35,17 @@ struct nfttab_rule {
 enum nfttab_naming { NFTTAB_NET_ATTACHMENT, NFTTAB_ATTACHMENT };
 
 struct nfttab {
-	int family;                        /* NFPROTO_INET, NFPROTO_BRIDGE */
-	char ref[24];                      /* family and name as commands write them: "inet cni_c_masq" */
-	char name[16];                     /* "cni_c_masq" */
-	const char *comment;               /* the table's */
-	const struct nfttab_map *maps;     /* each list ends with an entry whose name is "" */
+	int family; /* NFPROTO_INET, NFPROTO_BRIDGE */
+	char ref[24]; /* family and name as commands write them: "inet cni_c_masq" */
+	char name[16]; /* "cni_c_masq" */
+	const char *comment; /* the table's */
+	const struct nfttab_map *maps; /* each list ends with an entry whose name is "" */
 	const struct nfttab_chain *chains; /* the base chains, in the order they are added */
-	const struct nfttab_rule *rules;   /* the base rules, in order */
-	char chain_prefix[3];              /* of the per-attachment chains: "a-" */
+	const struct nfttab_rule *rules; /* the base rules, in order */
+	char chain_prefix[3]; /* of the per-attachment chains: "a-" */
 	enum nfttab_naming naming;
-	char who[12];                      /* what CHECK's errors start with: "SNAT" */
-	const char *altered, *missing;     /* CHECK's words for base rules changed / table or chains absent */
+	char who[12]; /* what CHECK's errors start with: "SNAT" */
+	const char *altered, *missing; /* CHECK's words for base rules changed / table or chains absent */
 };
 
 /* "a-" 16 hex "-" 16 hex NUL, the longest name of either kind */
@@ -77,14 +77,14 @@ static inline int nfttab_chain(struct nft *n, const struct nfttab *t, const char
 {
 	return nft_get_chain(n, t->family, t->name, chain, comment, clen, e);
 }
-static inline int nfttab_rules(struct nft *n, const struct nfttab *t, const char *chain, struct nft_rule_info **out,
-			       size_t *cnt, struct cni_error *e)
+static inline int nfttab_rules(struct nft *n, const struct nfttab *t, const char *chain, struct nft_rule_info **out, size_t *cnt,
+			       struct cni_error *e)
 {
 	return nft_get_rules(n, t->family, t->name, chain, out, cnt, e);
 }
 /* Where the element `key` of map leads: 1 (its chain into target), 0 absent, -1 error. */
-static inline int nfttab_elem(struct nft *n, const struct nfttab *t, const char *map, const void *key, size_t klen,
-			      char *target, size_t tlen, struct cni_error *e)
+static inline int nfttab_elem(struct nft *n, const struct nfttab *t, const char *map, const void *key, size_t klen, char *target,
+			      size_t tlen, struct cni_error *e)
 {
 	return nft_get_map_elem(n, t->family, t->name, map, key, klen, target, tlen, e);
 }
@@ -102,8 +102,8 @@ static inline size_t nfttab_key_port(uint8_t proto, unsigned port, uint8_t key[8
 
 /* GC: the table's chains of network's attachments that are not in valid[] (entries without
  * container ID or ifname match nothing), into *out (malloc'ed, *cnt of them). 0, or -1. */
-int nfttab_stale(struct nft *n, const struct nfttab *t, const char *network, const struct cni_attachment *valid,
-		 size_t n_valid, struct nft_chain_info **out, size_t *cnt, struct cni_error *e);
+int nfttab_stale(struct nft *n, const struct nfttab *t, const char *network, const struct cni_attachment *valid, size_t n_valid,
+		 struct nft_chain_info **out, size_t *cnt, struct cni_error *e);
 
 /* The commands removing a chain nothing jumps to any more: its rules, then itself. */
 void nfttab_drop_chain(struct sb *b, const struct nfttab *t, const char *chain);

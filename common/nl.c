@@ -54,8 +54,9 @@ void cnl_close(struct nlsock *sk)
 
 static void link_msg(struct nlbuf *w, int type, int flags, int family, int index, unsigned ifflags, unsigned change)
 {
-	struct ifinfomsg ifi = { .ifi_family = (unsigned char)family, .ifi_index = index, .ifi_flags = ifflags,
-				 .ifi_change = change };
+	struct ifinfomsg ifi = {
+		.ifi_family = (unsigned char)family, .ifi_index = index, .ifi_flags = ifflags, .ifi_change = change
+	};
 	nlb_msg(w, (uint16_t)type, (uint16_t)flags, &ifi, sizeof(ifi));
 }
 
@@ -81,7 +82,6 @@ static void info_end(struct nlbuf *w, struct linkinfo i)
 	nlb_nest_end(w, i.data);
 	nlb_nest_end(w, i.li);
 }
-
 
 static void parse_linkinfo(const struct nlattr *li, struct cnl_link *l)
 {
@@ -210,8 +210,7 @@ static int link_dump_cb(const struct nlmsghdr *h, void *arg)
 
 /* The whole dump is read before cb runs: a callback may make requests of its own on the same
  * socket (GC deletes ports), which would otherwise swallow the rest of the dump. */
-int cnl_link_dump(struct nlsock *sk, int master, int (*cb)(const struct cnl_link *l, void *arg), void *arg,
-		 struct cni_error *e)
+int cnl_link_dump(struct nlsock *sk, int master, int (*cb)(const struct cnl_link *l, void *arg), void *arg, struct cni_error *e)
 {
 	for (int tries = 0; tries < 5; tries++) {
 		struct dump_arg d = { master, NULL, 0, 0 };
@@ -240,7 +239,7 @@ int cnl_link_dump(struct nlsock *sk, int master, int (*cb)(const struct cnl_link
 }
 
 int cnl_bridge_create(struct nlsock *sk, const char *name, int mtu, const uint8_t mac[6], bool vlan_filtering,
-		     struct cni_error *e)
+		      struct cni_error *e)
 {
 	struct nlbuf w = { 0 };
 	link_msg(&w, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, AF_UNSPEC, 0, IFF_UP, IFF_UP);
@@ -289,7 +288,8 @@ int cnl_veth_create(struct nlsock *sk, const struct cnl_veth *v, struct cni_erro
 	unsigned up = v->up ? IFF_UP : 0;
 	struct nlbuf w = { 0 };
 	link_msg(&w, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, AF_UNSPEC, 0, up, up);
-	struct ifinfomsg peer = { .ifi_family = AF_UNSPEC, .ifi_flags = v->peer_up ? IFF_UP : 0,
+	struct ifinfomsg peer = { .ifi_family = AF_UNSPEC,
+				  .ifi_flags = v->peer_up ? IFF_UP : 0,
 				  .ifi_change = v->peer_up ? IFF_UP : 0 };
 	size_t p;
 	int rc;
@@ -322,8 +322,8 @@ int cnl_veth_create(struct nlsock *sk, const struct cnl_veth *v, struct cni_erro
 	return 0;
 }
 
-int cnl_link_modify(struct nlsock *sk, int index, unsigned flags, unsigned mask, int mtu, const uint8_t *mac,
-		   int master, struct cni_error *e)
+int cnl_link_modify(struct nlsock *sk, int index, unsigned flags, unsigned mask, int mtu, const uint8_t *mac, int master,
+		    struct cni_error *e)
 {
 	struct nlbuf w = { 0 };
 	link_msg(&w, RTM_NEWLINK, 0, AF_UNSPEC, index, flags, mask);
@@ -382,8 +382,8 @@ int cnl_brport_set(struct nlsock *sk, int index, int hairpin, int isolated, stru
 	return 0;
 }
 
-int cnl_bridge_vlan(struct nlsock *sk, int index, bool add, uint16_t vid, uint16_t vid_end, bool pvid, bool untagged,
-		   bool self, struct cni_error *e)
+int cnl_bridge_vlan(struct nlsock *sk, int index, bool add, uint16_t vid, uint16_t vid_end, bool pvid, bool untagged, bool self,
+		    struct cni_error *e)
 {
 	struct nlbuf w = { 0 };
 	link_msg(&w, add ? RTM_SETLINK : RTM_DELLINK, 0, AF_BRIDGE, index, 0, 0);
@@ -427,7 +427,7 @@ static int vlan_cb(const struct nlmsghdr *h, void *arg)
 	const struct nlattr *tb[IFLA_MAX + 1];
 	if (ifi->ifi_index != a->index || nlmsg_index(h, sizeof(*ifi), tb, IFLA_MAX) < 0 || !tb[IFLA_AF_SPEC])
 		return 0;
-	nla_each(it, tb[IFLA_AF_SPEC]) {
+	nla_each (it, tb[IFLA_AF_SPEC]) {
 		struct bridge_vlan_info vi;
 		if ((it->nla_type & NLA_TYPE_MASK) != IFLA_BRIDGE_VLAN_INFO || nla_plen(it) < sizeof(vi))
 			continue;
@@ -440,8 +440,7 @@ static int vlan_cb(const struct nlmsghdr *h, void *arg)
 	return 0;
 }
 
-int cnl_bridge_vlan_list(struct nlsock *sk, int index, uint16_t *vids, size_t max, size_t *n, int *pvid,
-			struct cni_error *e)
+int cnl_bridge_vlan_list(struct nlsock *sk, int index, uint16_t *vids, size_t max, size_t *n, int *pvid, struct cni_error *e)
 {
 	struct vlan_arg a = { index, vids, max, 0, 0 };
 	struct nlbuf w = { 0 };
@@ -475,8 +474,7 @@ int cnl_addr_add(struct nlsock *sk, int index, const struct ipnet *a, bool nodad
 {
 	char b[IPNET_STRLEN];
 	struct nlbuf w = { 0 };
-	addr_msg(&w, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, index, a,
-				    nodad && !ip_is_v4(&a->ip) ? IFA_F_NODAD : 0);
+	addr_msg(&w, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, index, a, nodad && !ip_is_v4(&a->ip) ? IFA_F_NODAD : 0);
 	int rc;
 	if (ip_is_v4(&a->ip) && a->prefix < 31) {
 		struct ip bc = ipnet_last(a);
@@ -496,8 +494,7 @@ int cnl_addr_del(struct nlsock *sk, int index, const struct ipnet *a, struct cni
 	int rc;
 	rc = request(sk, &w, NULL, NULL);
 	if (rc < 0 && rc != -EADDRNOTAVAIL && rc != -ENOENT)
-		return cni_errf(e, CNI_ERR_KERNEL, "removing address %s from link %d: %s", ipnet_fmt(a, b), index,
-				strerror(-rc));
+		return cni_errf(e, CNI_ERR_KERNEL, "removing address %s from link %d: %s", ipnet_fmt(a, b), index, strerror(-rc));
 	return 0;
 }
 
@@ -566,9 +563,9 @@ static void route_msg(struct nlbuf *w, int type, int flags, const struct cni_rou
 			    .rtm_dst_len = (unsigned char)r->dst.prefix,
 			    .rtm_table = RT_TABLE_MAIN,
 			    .rtm_protocol = RTPROT_BOOT,
-			    .rtm_scope = (unsigned char)(r->has_scope ? r->scope
-						       : (gw && gw->len) ? RT_SCOPE_UNIVERSE
-									 : RT_SCOPE_LINK),
+			    .rtm_scope = (unsigned char)(r->has_scope	   ? r->scope
+							 : (gw && gw->len) ? RT_SCOPE_UNIVERSE
+									   : RT_SCOPE_LINK),
 			    .rtm_type = RTN_UNICAST };
 	if (r->has_table && r->table < 256)
 		rt.rtm_table = (unsigned char)r->table;
@@ -658,8 +655,8 @@ int cnl_route_exists(struct nlsock *sk, const struct cni_route *r, const struct 
 
 /* ---- vlan ---- */
 
-int cnl_vlan_create(struct nlsock *sk, const char *name, int parent, uint16_t vid, int mtu, const uint8_t *mac,
-		   int netns_fd, bool up, struct cni_error *e)
+int cnl_vlan_create(struct nlsock *sk, const char *name, int parent, uint16_t vid, int mtu, const uint8_t *mac, int netns_fd,
+		    bool up, struct cni_error *e)
 {
 	unsigned f = up ? IFF_UP : 0;
 	struct nlbuf w = { 0 };
@@ -814,8 +811,8 @@ static int fdb_cb(const struct nlmsghdr *h, void *arg)
 	struct fdb_arg *a = arg;
 	const struct ndmsg *nd = NLMSG_DATA(h);
 	const struct nlattr *tb[NDA_MAX + 1];
-	if (nd->ndm_ifindex != a->index || nlmsg_index(h, sizeof(*nd), tb, NDA_MAX) < 0 || !tb[NDA_LLADDR] ||
-	    !tb[NDA_DST] || (int)nla_plen(tb[NDA_LLADDR]) != 6 || memcmp(nla_payload(tb[NDA_LLADDR]), zero, 6) != 0)
+	if (nd->ndm_ifindex != a->index || nlmsg_index(h, sizeof(*nd), tb, NDA_MAX) < 0 || !tb[NDA_LLADDR] || !tb[NDA_DST] ||
+	    (int)nla_plen(tb[NDA_LLADDR]) != 6 || memcmp(nla_payload(tb[NDA_LLADDR]), zero, 6) != 0)
 		return 0;
 	int l = (int)nla_plen(tb[NDA_DST]);
 	if (l != 4 && l != 16)
@@ -863,12 +860,12 @@ int cnl_fdb(struct nlsock *sk, bool add, int index, const uint8_t *mac, const st
 {
 	static const uint8_t zero[6];
 	char b[IP_STRLEN];
-	struct ndmsg nd = { .ndm_family = AF_BRIDGE, .ndm_ifindex = index, .ndm_state = NUD_PERMANENT | NUD_NOARP,
-			    .ndm_flags = NTF_SELF };
+	struct ndmsg nd = {
+		.ndm_family = AF_BRIDGE, .ndm_ifindex = index, .ndm_state = NUD_PERMANENT | NUD_NOARP, .ndm_flags = NTF_SELF
+	};
 	struct nlbuf w = { 0 };
 	int rc;
-	nlb_msg(&w, add ? RTM_NEWNEIGH : RTM_DELNEIGH,
-					      add ? NLM_F_CREATE | NLM_F_APPEND : 0, &nd, sizeof(nd));
+	nlb_msg(&w, add ? RTM_NEWNEIGH : RTM_DELNEIGH, add ? NLM_F_CREATE | NLM_F_APPEND : 0, &nd, sizeof(nd));
 	nlb_put(&w, NDA_LLADDR, mac ? mac : zero, 6);
 	if (dst && dst->len)
 		nlb_put(&w, NDA_DST, dst->b, dst->len);

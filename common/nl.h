@@ -16,14 +16,14 @@ struct nlsock;
 struct cnl_link {
 	int index;
 	char name[16];
-	char kind[16];     /* "bridge", "veth", "vxlan", "vlan", "" */
-	int master;        /* ifindex of the master (bridge), 0 */
-	unsigned flags;    /* IFF_* */
+	char kind[16]; /* "bridge", "veth", "vxlan", "vlan", "" */
+	int master; /* ifindex of the master (bridge), 0 */
+	unsigned flags; /* IFF_* */
 	int mtu;
 	uint8_t mac[6];
 	bool has_mac;
-	int link;          /* IFLA_LINK: a veth's peer index, a vlan's parent */
-	int link_netnsid;  /* -1 when the peer/parent is in this netns */
+	int link; /* IFLA_LINK: a veth's peer index, a vlan's parent */
+	int link_netnsid; /* -1 when the peer/parent is in this netns */
 	uint8_t operstate;
 	char alias[256];
 	bool promisc;
@@ -45,25 +45,24 @@ void cnl_close(struct nlsock *sk);
 /* By name (index 0) or index: 1 found, 0 absent, -1 error. */
 int cnl_link_get(struct nlsock *sk, const char *name, int index, struct cnl_link *out, struct cni_error *e);
 /* Every link (optionally only the ports of master `master`); cb returns <0 to stop. */
-int cnl_link_dump(struct nlsock *sk, int master, int (*cb)(const struct cnl_link *l, void *arg), void *arg,
-		 struct cni_error *e);
+int cnl_link_dump(struct nlsock *sk, int master, int (*cb)(const struct cnl_link *l, void *arg), void *arg, struct cni_error *e);
 
 /* Create a bridge; 1 created, 0 a link of that name already existed (caller checks kind),
  * -errno with e filled (so callers can tell EOPNOTSUPP: no VLAN filtering in this kernel). */
 int cnl_bridge_create(struct nlsock *sk, const char *name, int mtu, const uint8_t mac[6], bool vlan_filtering,
-		     struct cni_error *e);
+		      struct cni_error *e);
 int cnl_bridge_set_vlan_filtering(struct nlsock *sk, int index, bool on, struct cni_error *e);
 
 struct cnl_veth {
-	const char *name;       /* host end */
-	const uint8_t *mac;     /* NULL: kernel's */
-	int mtu;                /* 0: default */
-	int master;             /* bridge ifindex, 0 none */
-	const char *alias;      /* IFLA_IFALIAS of the host end, NULL none */
+	const char *name; /* host end */
+	const uint8_t *mac; /* NULL: kernel's */
+	int mtu; /* 0: default */
+	int master; /* bridge ifindex, 0 none */
+	const char *alias; /* IFLA_IFALIAS of the host end, NULL none */
 	bool up;
 	const char *peer_name;
 	const uint8_t *peer_mac;
-	int peer_netns_fd;      /* -1: same netns */
+	int peer_netns_fd; /* -1: same netns */
 	bool peer_up;
 };
 /* -EEXIST (with e filled) when a name is taken, so callers can tell which side. */
@@ -71,8 +70,8 @@ int cnl_veth_create(struct nlsock *sk, const struct cnl_veth *v, struct cni_erro
 
 /* Generic link changes. flags/mask as in ifinfomsg; mtu 0, mac NULL and master -1 leave
  * those (master 0 releases the link from its master). */
-int cnl_link_modify(struct nlsock *sk, int index, unsigned flags, unsigned mask, int mtu, const uint8_t *mac,
-		   int master, struct cni_error *e);
+int cnl_link_modify(struct nlsock *sk, int index, unsigned flags, unsigned mask, int mtu, const uint8_t *mac, int master,
+		    struct cni_error *e);
 /* IFLA_IFALIAS: the mark of a device we created and may remove. */
 int cnl_link_set_alias(struct nlsock *sk, int index, const char *alias, struct cni_error *e);
 /* 0 deleted, 1 absent. */
@@ -81,11 +80,10 @@ int cnl_link_del(struct nlsock *sk, int index, const char *name, struct cni_erro
 /* Bridge port flags: -1 leaves a flag alone. */
 int cnl_brport_set(struct nlsock *sk, int index, int hairpin, int isolated, struct cni_error *e);
 /* Bridge VLAN on a port (or the bridge itself with self=true). */
-int cnl_bridge_vlan(struct nlsock *sk, int index, bool add, uint16_t vid, uint16_t vid_end, bool pvid, bool untagged,
-		   bool self, struct cni_error *e);
+int cnl_bridge_vlan(struct nlsock *sk, int index, bool add, uint16_t vid, uint16_t vid_end, bool pvid, bool untagged, bool self,
+		    struct cni_error *e);
 /* The VLANs of a port: vids[] (up to max), pvid out. */
-int cnl_bridge_vlan_list(struct nlsock *sk, int index, uint16_t *vids, size_t max, size_t *n, int *pvid,
-			struct cni_error *e);
+int cnl_bridge_vlan_list(struct nlsock *sk, int index, uint16_t *vids, size_t max, size_t *n, int *pvid, struct cni_error *e);
 
 struct cnl_addr_info {
 	struct ipnet addr;
@@ -107,9 +105,9 @@ struct cnl_vxlan {
 	const char *name;
 	uint32_t vni;
 	uint16_t port;
-	struct ip local;       /* len 0: none */
-	struct ip group;       /* multicast group, len 0: none */
-	int link;              /* underlay ifindex, 0: none */
+	struct ip local; /* len 0: none */
+	struct ip group; /* multicast group, len 0: none */
+	int link; /* underlay ifindex, 0: none */
 	bool learning;
 	int mtu;
 };
@@ -119,8 +117,8 @@ int cnl_vxlan_create(struct nlsock *sk, const struct cnl_vxlan *v, struct cni_er
 /* An 802.1Q sub-interface of `parent` (down unless up), created in netns_fd (-1: here).
  * 0 created, -errno with e filled (EOPNOTSUPP: no 8021q in this kernel; EEXIST: the name, or
  * that VLAN ID on that parent, is taken). */
-int cnl_vlan_create(struct nlsock *sk, const char *name, int parent, uint16_t vid, int mtu, const uint8_t *mac,
-		   int netns_fd, bool up, struct cni_error *e);
+int cnl_vlan_create(struct nlsock *sk, const char *name, int parent, uint16_t vid, int mtu, const uint8_t *mac, int netns_fd,
+		    bool up, struct cni_error *e);
 /* Rename a (down) link. -EEXIST when the name is taken. */
 int cnl_link_rename(struct nlsock *sk, int index, const char *name, struct cni_error *e);
 

@@ -81,10 +81,22 @@ void nlb_put(struct nlbuf *w, uint16_t type, const void *data, size_t len)
 		memcpy((char *)a + NLA_HDRLEN, data, len);
 }
 
-void nlb_str(struct nlbuf *w, uint16_t type, const char *s) { nlb_put(w, type, s, strlen(s) + 1); }
-void nlb_u8(struct nlbuf *w, uint16_t type, uint8_t v) { nlb_put(w, type, &v, sizeof(v)); }
-void nlb_u16(struct nlbuf *w, uint16_t type, uint16_t v) { nlb_put(w, type, &v, sizeof(v)); }
-void nlb_u32(struct nlbuf *w, uint16_t type, uint32_t v) { nlb_put(w, type, &v, sizeof(v)); }
+void nlb_str(struct nlbuf *w, uint16_t type, const char *s)
+{
+	nlb_put(w, type, s, strlen(s) + 1);
+}
+void nlb_u8(struct nlbuf *w, uint16_t type, uint8_t v)
+{
+	nlb_put(w, type, &v, sizeof(v));
+}
+void nlb_u16(struct nlbuf *w, uint16_t type, uint16_t v)
+{
+	nlb_put(w, type, &v, sizeof(v));
+}
+void nlb_u32(struct nlbuf *w, uint16_t type, uint32_t v)
+{
+	nlb_put(w, type, &v, sizeof(v));
+}
 
 size_t nlb_nest(struct nlbuf *w, uint16_t type)
 {

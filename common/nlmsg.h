@@ -39,13 +39,25 @@ void nlb_u32(struct nlbuf *w, uint16_t type, uint32_t v);
  * its offset for nlb_nest_end. */
 size_t nlb_nest(struct nlbuf *w, uint16_t type);
 void nlb_nest_end(struct nlbuf *w, size_t at);
-static inline struct nlmsghdr *nlb_hdr(const struct nlbuf *w) { return (struct nlmsghdr *)(void *)(w->b + w->msg); }
+static inline struct nlmsghdr *nlb_hdr(const struct nlbuf *w)
+{
+	return (struct nlmsghdr *)(void *)(w->b + w->msg);
+}
 
 /* ---- parsing ---- */
 
-static inline const void *nla_payload(const struct nlattr *a) { return (const char *)a + NLA_HDRLEN; }
-static inline size_t nla_plen(const struct nlattr *a) { return a->nla_len - NLA_HDRLEN; }
-static inline uint8_t nla_u8(const struct nlattr *a) { return *(const uint8_t *)nla_payload(a); }
+static inline const void *nla_payload(const struct nlattr *a)
+{
+	return (const char *)a + NLA_HDRLEN;
+}
+static inline size_t nla_plen(const struct nlattr *a)
+{
+	return a->nla_len - NLA_HDRLEN;
+}
+static inline uint8_t nla_u8(const struct nlattr *a)
+{
+	return *(const uint8_t *)nla_payload(a);
+}
 static inline uint16_t nla_u16(const struct nlattr *a)
 {
 	uint16_t v;
@@ -76,8 +88,8 @@ static inline const struct nlattr *nla_child(const struct nlattr *a, int type)
 	return a ? nla_find(nla_payload(a), nla_plen(a), type) : NULL;
 }
 /* Each attribute nested in `a`: `it` walks them. */
-#define nla_each(it, a)                                                                          \
-	for (const struct nlattr *it = nla_next(nla_payload(a), nla_plen(a), NULL); it;          \
+#define nla_each(it, a)                                                                 \
+	for (const struct nlattr *it = nla_next(nla_payload(a), nla_plen(a), NULL); it; \
 	     it = nla_next(nla_payload(a), nla_plen(a), it))
 
 /* ---- talking ---- */

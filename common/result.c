@@ -76,8 +76,7 @@ int cni_dns_empty(const struct cni_dns *d)
 	return !d->nameservers.n && !d->search.n && !d->options.n && !(d->domain && *d->domain);
 }
 
-static int strlist_parse(const cJSON *obj, const char *parent, const char *key, struct cni_strlist *l,
-			 struct cni_error *e)
+static int strlist_parse(const cJSON *obj, const char *parent, const char *key, struct cni_strlist *l, struct cni_error *e)
 {
 	char p[CONF_PATH_MAX], pi[CONF_PATH_MAX];
 	const cJSON *arr = NULL, *it;
@@ -87,7 +86,7 @@ static int strlist_parse(const cJSON *obj, const char *parent, const char *key, 
 	if (r <= 0)
 		return r;
 	conf_path(p, parent, key);
-	cJSON_ArrayForEach(it, arr) {
+	cJSON_ArrayForEach (it, arr) {
 		if (conf_val_string(it, conf_path_idx(pi, p, i++), &s, e) < 0)
 			return -1;
 		if (cni_strlist_add(l, s) < 0)
@@ -100,8 +99,8 @@ int cni_dns_parse(const cJSON *j, const char *what, struct cni_dns *d, struct cn
 {
 	const char *dom = NULL;
 	if (strlist_parse(j, what, "nameservers", &d->nameservers, e) < 0 ||
-	    strlist_parse(j, what, "search", &d->search, e) < 0 ||
-	    strlist_parse(j, what, "options", &d->options, e) < 0 || conf_string(j, what, "domain", &dom, e) < 0)
+	    strlist_parse(j, what, "search", &d->search, e) < 0 || strlist_parse(j, what, "options", &d->options, e) < 0 ||
+	    conf_string(j, what, "domain", &dom, e) < 0)
 		return -1;
 	if (dom && !(d->domain = strdup(dom)))
 		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
@@ -241,8 +240,7 @@ cJSON *cni_route_to_json(const struct cni_route *rt, int full)
 	return o;
 }
 
-static int parse_ipcfg(const cJSON *j, const char *path, const char *addrkey, struct cni_ipcfg *ip,
-		       struct cni_error *e)
+static int parse_ipcfg(const cJSON *j, const char *path, const char *addrkey, struct cni_ipcfg *ip, struct cni_error *e)
 {
 	long long v;
 	int r;
@@ -270,7 +268,7 @@ static int parse_routes(const cJSON *arr, const char *path, struct cni_result *r
 	size_t i = 0;
 	if (!cJSON_IsArray(arr))
 		return cni_errf(e, CNI_ERR_DECODE, "%s must be an array", path);
-	cJSON_ArrayForEach(it, arr) {
+	cJSON_ArrayForEach (it, arr) {
 		struct cni_route rt;
 		if (cni_route_parse(it, conf_path_idx(p, path, i++), &rt, e) < 0)
 			return -1;
@@ -311,7 +309,7 @@ static int parse_ifaces(const cJSON *j, const char *what, struct cni_result *r, 
 
 	if (conf_array(j, what, "interfaces", &arr, e) < 0)
 		return -1;
-	cJSON_ArrayForEach(it, arr) {
+	cJSON_ArrayForEach (it, arr) {
 		const char *name = NULL, *mac = NULL, *sb = NULL, *sock = NULL, *pci = NULL;
 		long long mtu = 0;
 		conf_path_idx(pi, conf_path(p, what, "interfaces"), i++);
@@ -340,7 +338,7 @@ static int parse_v03(const cJSON *j, const char *what, struct cni_result *r, str
 
 	if (parse_ifaces(j, what, r, e) < 0 || conf_array(j, what, "ips", &arr, e) < 0)
 		return -1;
-	cJSON_ArrayForEach(it, arr) {
+	cJSON_ArrayForEach (it, arr) {
 		struct cni_ipcfg ip;
 		if (parse_ipcfg(it, conf_path_idx(pi, conf_path(p, what, "ips"), i++), "address", &ip, e) < 0)
 			return -1;
@@ -417,8 +415,8 @@ static cJSON *to_v02(const struct cni_result *r, const char *version, struct cni
 			ip6 = &r->ips[i];
 	}
 	if (!ip4 && !ip6) {
-		cni_errf(e, CNI_ERR_INCOMPATIBLE_VERSION,
-			 "cannot express the result as cniVersion %s: it needs an IP address", version);
+		cni_errf(e, CNI_ERR_INCOMPATIBLE_VERSION, "cannot express the result as cniVersion %s: it needs an IP address",
+			 version);
 		return NULL;
 	}
 	if (!(o = cJSON_CreateObject()))

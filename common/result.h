@@ -11,21 +11,21 @@
 struct cni_iface {
 	char name[64];
 	char mac[24];
-	int mtu;              /* 0: not reported */
-	char *sandbox;        /* NULL: host side */
+	int mtu; /* 0: not reported */
+	char *sandbox; /* NULL: host side */
 	char *socket_path;
 	char *pci_id;
 };
 
 struct cni_ipcfg {
 	struct ipnet address; /* address with its subnet's prefix */
-	struct ip gateway;    /* len 0: none */
-	int iface;            /* index into interfaces, -1: none */
+	struct ip gateway; /* len 0: none */
+	int iface; /* index into interfaces, -1: none */
 };
 
 struct cni_route {
 	struct ipnet dst;
-	struct ip gw;         /* len 0: none */
+	struct ip gw; /* len 0: none */
 	int mtu, advmss, priority;
 	int has_table, table;
 	int has_scope, scope;

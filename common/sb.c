@@ -60,7 +60,10 @@ void sb_put(struct sb *b, const void *s, size_t n)
 	b->s[b->n] = '\0';
 }
 
-void sb_puts(struct sb *b, const char *s) { sb_put(b, s, strlen(s)); }
+void sb_puts(struct sb *b, const char *s)
+{
+	sb_put(b, s, strlen(s));
+}
 
 char *sb_take(struct sb *b, size_t *len)
 {

@@ -26,7 +26,10 @@ static const uint64_t K[80] = {
 	0x431d67c49c100d4cULL, 0x4cc5d4becb3e42b6ULL, 0x597f299cfc657e2aULL, 0x5fcb6fab3ad6faecULL, 0x6c44198c4a475817ULL,
 };
 
-static uint64_t ror(uint64_t x, int n) { return (x >> n) | (x << (64 - n)); }
+static uint64_t ror(uint64_t x, int n)
+{
+	return (x >> n) | (x << (64 - n));
+}
 
 static void block(uint64_t h[8], const uint8_t *p)
 {

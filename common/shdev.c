@@ -26,13 +26,13 @@ int shdev_lock(const char *kind, const char *name, int how, struct cni_error *e)
 	return fd;
 }
 
-int shdev_enslave(struct nlsock *sk, const struct cnl_link *dev, const struct cnl_link *br, const char *what,
-		  struct cni_error *e)
+int shdev_enslave(struct nlsock *sk, const struct cnl_link *dev, const struct cnl_link *br, const char *what, struct cni_error *e)
 {
 	if (dev->master == br->index && (dev->flags & IFF_UP))
 		return 0;
 	if (dev->master && dev->master != br->index)
-		return cni_errf(e, CNI_ERR_EXISTS, "%s is a port of another master (ifindex %d), not %s", what, dev->master, br->name);
+		return cni_errf(e, CNI_ERR_EXISTS, "%s is a port of another master (ifindex %d), not %s", what, dev->master,
+				br->name);
 	return cnl_link_modify(sk, dev->index, IFF_UP, IFF_UP, 0, NULL, br->index, e);
 }
 

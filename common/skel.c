@@ -108,8 +108,7 @@ const char *cni_arg(const struct cni_ctx *c, const char *key)
 bool cni_attachment_valid(const struct cni_ctx *c, const char *container_id, const char *ifname)
 {
 	for (size_t i = 0; i < c->n_valid; i++)
-		if (strcmp(c->valid[i].container_id, container_id) == 0 &&
-		    (!ifname || strcmp(c->valid[i].ifname, ifname) == 0))
+		if (strcmp(c->valid[i].container_id, container_id) == 0 && (!ifname || strcmp(c->valid[i].ifname, ifname) == 0))
 			return true;
 	return false;
 }
@@ -137,17 +136,16 @@ static int parse_attachments(struct cni_ctx *c, const char *key, struct cni_erro
 	if (conf_array(c->conf, "", key, &arr, e) <= 0)
 		return e->code ? -1 : 0;
 	conf_path(p, "", key);
-	cJSON_ArrayForEach(it, arr) {
+	cJSON_ArrayForEach (it, arr) {
 		struct cni_attachment a = { 0 };
 		conf_path_idx(pi, p, i++);
 		if (!cJSON_IsObject(it))
 			return cni_errf(e, CNI_ERR_DECODE, "invalid config: field \"%s\" must be an object", pi);
-		if (conf_string(it, pi, "containerID", &a.container_id, e) < 0 ||
-		    conf_string(it, pi, "ifname", &a.ifname, e) < 0)
+		if (conf_string(it, pi, "containerID", &a.container_id, e) < 0 || conf_string(it, pi, "ifname", &a.ifname, e) < 0)
 			return -1;
 		if (!a.container_id || !a.ifname)
-			return cni_errf(e, CNI_ERR_INVALID_CONFIG,
-					"invalid config: field \"%s\" needs containerID and ifname", pi);
+			return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"%s\" needs containerID and ifname",
+					pi);
 		struct cni_attachment *v = realloc(c->valid, (c->n_valid + 1) * sizeof(*v));
 		if (!v)
 			return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
@@ -307,18 +305,18 @@ static int check_env(struct cni_ctx *c, struct cni_error *e)
 		return cni_errf(e, CNI_ERR_INVALID_ENV, "required env variables [%s] missing", missing);
 	if (c->container_id && (c->verb == CNI_ADD || c->verb == CNI_CHECK || c->verb == CNI_DEL) &&
 	    !conf_valid_cni_name(c->container_id)) {
-		cni_errf(e, CNI_ERR_INVALID_ENV, "CNI_CONTAINERID \"%s\" has invalid characters (want [a-zA-Z0-9][a-zA-Z0-9_.-]*)",
-			 c->container_id);
+		cni_errf(e, CNI_ERR_INVALID_ENV,
+			 "CNI_CONTAINERID \"%s\" has invalid characters (want [a-zA-Z0-9][a-zA-Z0-9_.-]*)", c->container_id);
 		cni_err_details(e, "%s", c->container_id);
 		return -1;
 	}
 	if (c->container_id && strlen(c->container_id) > 1024)
 		return cni_errf(e, CNI_ERR_INVALID_ENV, "CNI_CONTAINERID is longer than 1024 bytes");
-	if (c->ifname && (c->verb == CNI_ADD || c->verb == CNI_CHECK || c->verb == CNI_DEL) &&
-	    !conf_valid_ifname(c->ifname))
-		return cni_errf(e, CNI_ERR_INVALID_ENV,
-				"CNI_IFNAME \"%s\" is not a valid interface name (1-15 bytes, no '/', ':' or spaces, not . or ..)",
-				c->ifname);
+	if (c->ifname && (c->verb == CNI_ADD || c->verb == CNI_CHECK || c->verb == CNI_DEL) && !conf_valid_ifname(c->ifname))
+		return cni_errf(
+			e, CNI_ERR_INVALID_ENV,
+			"CNI_IFNAME \"%s\" is not a valid interface name (1-15 bytes, no '/', ':' or spaces, not . or ..)",
+			c->ifname);
 	return 0;
 }
 
@@ -486,10 +484,16 @@ fail:
 	if (!lg.conf_done && !lg.env_file)
 		log_failed_config(&c, &lg);
 done:
-	cni_log_verb(&lg, &(struct cni_log_entry){
-		.plugin = p->name, .verb = c.command, .container_id = c.container_id, .ifname = c.ifname,
-		.net = c.name, .netns = c.netns, .version = c.version,
-		.result = rc == 0 && c.verb == CNI_ADD ? &out : NULL, .n_valid = c.n_valid, .err = rc ? e : NULL });
+	cni_log_verb(&lg, &(struct cni_log_entry){ .plugin = p->name,
+						   .verb = c.command,
+						   .container_id = c.container_id,
+						   .ifname = c.ifname,
+						   .net = c.name,
+						   .netns = c.netns,
+						   .version = c.version,
+						   .result = rc == 0 && c.verb == CNI_ADD ? &out : NULL,
+						   .n_valid = c.n_valid,
+						   .err = rc ? e : NULL });
 	cni_result_free(&out);
 	cni_ctx_free(&c);
 	return rc;

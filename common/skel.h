@@ -30,20 +30,20 @@ struct cni_ctx {
 	const char *container_id;
 	const char *netns;
 	const char *ifname;
-	const char *args_env;   /* CNI_ARGS as given */
-	const char *path;       /* CNI_PATH */
+	const char *args_env; /* CNI_ARGS as given */
+	const char *path; /* CNI_PATH */
 
-	char *stdin_buf;        /* the config bytes, NUL-terminated */
+	char *stdin_buf; /* the config bytes, NUL-terminated */
 	size_t stdin_len;
-	cJSON *conf;            /* parsed config */
-	const char *version;    /* cniVersion ("0.1.0" when absent) */
-	const char *name;       /* network name */
+	cJSON *conf; /* parsed config */
+	const char *version; /* cniVersion ("0.1.0" when absent) */
+	const char *name; /* network name */
 	const char *type;
 
 	bool has_prev;
 	struct cni_result prev; /* prevResult, converted to the 1.1.0 model */
 
-	struct cni_kv *args;    /* CNI_ARGS, parsed */
+	struct cni_kv *args; /* CNI_ARGS, parsed */
 	size_t n_args;
 
 	struct cni_attachment *valid; /* GC only */

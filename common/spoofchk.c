@@ -120,8 +120,7 @@ static int element_target(struct nft *n, const char *veth, char *target, size_t 
 
 /* ADD writes only what differs: a repeated ADD runs no batch, and a first ADD deletes
  * nothing (a batch that deletes costs an RCU grace period when the socket closes). */
-int spoofchk_add(const char *container_id, const char *ifname, const char *host_veth, const char *mac,
-		 struct cni_error *e)
+int spoofchk_add(const char *container_id, const char *ifname, const char *host_veth, const char *mac, struct cni_error *e)
 {
 	struct nft *n = NULL;
 	struct chain_state st;
@@ -209,8 +208,7 @@ out:
 	return rc;
 }
 
-int spoofchk_check(const char *container_id, const char *ifname, const char *host_veth, const char *mac,
-		   struct cni_error *e)
+int spoofchk_check(const char *container_id, const char *ifname, const char *host_veth, const char *mac, struct cni_error *e)
 {
 	struct nft *n = NULL;
 	struct chain_state st;
@@ -227,13 +225,13 @@ int spoofchk_check(const char *container_id, const char *ifname, const char *hos
 		goto out;
 	if ((r = chain_read(n, chain, &st, e)) <= 0) {
 		if (!r)
-			cni_check_fail(e, "macspoofchk: chain %s of container %s (%s) is missing from table " TABLE,
-				 chain, container_id, ifname);
+			cni_check_fail(e, "macspoofchk: chain %s of container %s (%s) is missing from table " TABLE, chain,
+				       container_id, ifname);
 		goto out;
 	}
 	if (strcasecmp(st.mac, mac) != 0) {
 		cni_check_fail(e, "macspoofchk: chain %s lets through MAC %s, the container has %s", chain,
-			 st.mac[0] ? st.mac : "none", mac);
+			       st.mac[0] ? st.mac : "none", mac);
 		goto out;
 	}
 	if (!st.drop) {
@@ -243,8 +241,8 @@ int spoofchk_check(const char *container_id, const char *ifname, const char *hos
 	if ((r = element_target(n, host_veth, t, sizeof(t), e)) < 0)
 		goto out;
 	if (!r || strcmp(t, chain) != 0) {
-		cni_check_fail(e, "macspoofchk: map ports of table " TABLE " sends %s %s%s, not to chain %s",
-			 host_veth, r ? "to chain " : "nowhere", r ? t : "", chain);
+		cni_check_fail(e, "macspoofchk: map ports of table " TABLE " sends %s %s%s, not to chain %s", host_veth,
+			       r ? "to chain " : "nowhere", r ? t : "", chain);
 		goto out;
 	}
 	rc = 0;

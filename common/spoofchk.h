@@ -8,11 +8,9 @@
 
 #include "err.h"
 
-int spoofchk_add(const char *container_id, const char *ifname, const char *host_veth, const char *mac,
-		 struct cni_error *e);
+int spoofchk_add(const char *container_id, const char *ifname, const char *host_veth, const char *mac, struct cni_error *e);
 /* Absent is success; needs neither the veth name nor the MAC. */
 int spoofchk_del(const char *container_id, const char *ifname, struct cni_error *e);
-int spoofchk_check(const char *container_id, const char *ifname, const char *host_veth, const char *mac,
-		   struct cni_error *e);
+int spoofchk_check(const char *container_id, const char *ifname, const char *host_veth, const char *mac, struct cni_error *e);
 
 #endif

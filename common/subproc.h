@@ -11,16 +11,16 @@
 /* What one of the child's stdout/stderr is connected to. */
 enum subproc_io {
 	SUBPROC_INHERIT, /* ours */
-	SUBPROC_NULL,    /* /dev/null */
+	SUBPROC_NULL, /* /dev/null */
 	SUBPROC_CAPTURE, /* stdout: a pipe read by subproc_wait; stderr: a memfd read after exit */
 };
 
 struct subproc_opts {
-	const char *file;       /* the program; with `search`, a name looked up in PATH */
+	const char *file; /* the program; with `search`, a name looked up in PATH */
 	bool search;
 	char *const *argv;
-	char *const *envp;      /* NULL: this process's environment */
-	const char *in;         /* stdin: these in_len bytes (from a memfd: no pipe deadlock); NULL: ours */
+	char *const *envp; /* NULL: this process's environment */
+	const char *in; /* stdin: these in_len bytes (from a memfd: no pipe deadlock); NULL: ours */
 	size_t in_len;
 	enum subproc_io out, err;
 };
@@ -28,14 +28,14 @@ struct subproc_opts {
 /* Where subproc_start failed. */
 enum subproc_stage {
 	SUBPROC_SETUP = 1, /* making its descriptors */
-	SUBPROC_STDIN,     /* writing its stdin */
-	SUBPROC_EXEC,      /* posix_spawn (e.g. ENOENT: no such program) */
+	SUBPROC_STDIN, /* writing its stdin */
+	SUBPROC_EXEC, /* posix_spawn (e.g. ENOENT: no such program) */
 };
 
 struct subproc {
-	pid_t pid;    /* 0: none running */
-	int out_fd;   /* stdout's pipe (SUBPROC_CAPTURE), else -1 */
-	int err_fd;   /* stderr's memfd (SUBPROC_CAPTURE), else -1 */
+	pid_t pid; /* 0: none running */
+	int out_fd; /* stdout's pipe (SUBPROC_CAPTURE), else -1 */
+	int err_fd; /* stderr's memfd (SUBPROC_CAPTURE), else -1 */
 	enum subproc_stage stage;
 };
 

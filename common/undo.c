@@ -7,8 +7,8 @@ int undo_push(struct undo *u, undo_fn fn, const void *arg, size_t len, struct cn
 {
 	if (u->n == UNDO_MAX || len > UNDO_ARG) {
 		fn((void *)arg);
-		return cni_errf(e, CNI_ERR_INTERNAL, "internal error: undo record full (%zu steps) or argument too large (%zu bytes)",
-				u->n, len);
+		return cni_errf(e, CNI_ERR_INTERNAL,
+				"internal error: undo record full (%zu steps) or argument too large (%zu bytes)", u->n, len);
 	}
 	u->step[u->n].fn = fn;
 	memcpy(u->step[u->n].arg.b, arg, len);

@@ -19,7 +19,7 @@ ROOT=$PWD
 US=$'\x1f'
 MUTANTS=(
 	"enabledad-ignored${US}common/attach.c${US}{ \"enabledad\", offsetof${US}{ \"enabledad-mutant\", offsetof${US}bridge${US}enabledad"
-	"del-keeps-snat${US}common/masq.c${US}if (r == 1 && drop_chain_cmds(${US}if (0 && r == 1 && drop_chain_cmds(${US}bridge${US}^DEL removes veth, reservation and SNAT"
+	"del-keeps-snat${US}common/masq.c${US}(r == 1 && nfttab_drop_chain_refs(${US}(0 && r == 1 && nfttab_drop_chain_refs(${US}bridge${US}^DEL removes veth, reservation and SNAT"
 	"gc-keeps-everything${US}plugins/ipam/host-local/verbs.c${US}if (cni_attachment_valid(g->c, o->id, o->ifname[0] ? o->ifname : NULL))${US}if (1 || cni_attachment_valid(g->c, o->id, o->ifname[0] ? o->ifname : NULL))${US}host-local${US}^GC keeps valid attachments"
 	"check-always-succeeds${US}plugins/bridge/bridge.c${US}attach_check(c, &b->a, sk) == 0) {${US}(attach_check(c, &b->a, sk), cni_err_clear(&c->err), 1)) {${US}bridge${US}^CHECK passes after ADD and fails after each kind of tampering"
 	"vni-isolation-dropped${US}plugins/vxlan/vxlan.c${US}\"vxbr%lld\", v->vni);${US}\"vxbr%lld\", 0LL);${US}vxlan${US}^VNI 100 and VNI 200"

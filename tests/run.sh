@@ -92,6 +92,7 @@ for lane in $LANES; do
 		[[ $lane == asan ]] && build=build-asan
 		lane_ok "$lane" || { echo "not ok - lane $lane: build failed" >"$OUT/lanefail-$lane"; continue; }
 		addjob "$lane" unit "$build" unit
+		if [[ $lane == release ]]; then addjob "$lane" lint "$build" lint; fi
 		for s in "${SUITES[@]}"; do
 			d=$build
 			# fault injection needs the fault points: the release lane runs it on the test build
@@ -162,6 +163,9 @@ run_job() { # N: runs job N, output in $OUT/N.tap, "rc start end" in $OUT/N.meta
 	start=$(date +%s.%N)
 	if [[ $suite == unit ]]; then
 		"$dir/unit-tests" >"$OUT/$n.tap" 2>&1
+		rc=$?
+	elif [[ $suite == lint ]]; then
+		scripts/lint.sh >"$OUT/$n.tap" 2>&1
 		rc=$?
 	elif [[ $lane == mutate ]]; then
 		timeout -s TERM -k 30 "$SUITE_TIMEOUT" tests/mutate.sh >"$OUT/$n.tap" 2>&1

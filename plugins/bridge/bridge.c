@@ -28,7 +28,8 @@ static int parse(struct cni_ctx *c, void *conf)
 	struct cni_error *e = &c->err;
 	if (attach_conf_parse(c, &b->a, "cni0", e) < 0)
 		return -1;
-	if (conf_string(c->conf, "", "uplink", &b->uplink, e) < 0 || conf_bool(c->conf, "", "uplinkForce", &b->uplink_force, e) < 0)
+	if (conf_string(c->conf, "", "uplink", &b->uplink, e) < 0 ||
+	    conf_bool(c->conf, "", "uplinkForce", &b->uplink_force, e) < 0)
 		return -1;
 	return 0;
 }
@@ -38,14 +39,17 @@ static int verify(struct cni_ctx *c, void *conf)
 	const struct bridge_conf *b = conf;
 	struct cni_error *e = &c->err;
 	if (b->uplink && !conf_valid_ifname(b->uplink))
-		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"uplink\": \"%s\" is not a valid interface name",
-				b->uplink);
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG,
+				"invalid config: field \"uplink\": \"%s\" is not a valid interface name", b->uplink);
 	if (b->uplink && strcmp(b->uplink, b->a.bridge) == 0)
 		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"uplink\" names the bridge itself");
 	return 0;
 }
 
-static void free_conf(void *conf) { attach_conf_free(&((struct bridge_conf *)conf)->a); }
+static void free_conf(void *conf)
+{
+	attach_conf_free(&((struct bridge_conf *)conf)->a);
+}
 
 /* The flat network: a host interface enslaved to the bridge. An interface carrying the
  * host's own addresses would lose them to the bridge, so that needs uplinkForce. */
@@ -54,11 +58,14 @@ static int ensure_uplink(struct nlsock *sk, const struct bridge_conf *b, const s
 	struct cnl_link up;
 	int r = cnl_link_get(sk, b->uplink, 0, &up, e);
 	if (r <= 0)
-		return r < 0 ? -1 : cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"uplink\": interface %s does not exist", b->uplink);
+		return r < 0 ? -1
+			     : cni_errf(e, CNI_ERR_INVALID_CONFIG,
+					"invalid config: field \"uplink\": interface %s does not exist", b->uplink);
 	if (up.master == br->index)
 		return (up.flags & IFF_UP) ? 0 : cnl_link_modify(sk, up.index, IFF_UP, IFF_UP, 0, NULL, -1, e);
 	if (up.master)
-		return cni_errf(e, CNI_ERR_EXISTS, "uplink %s is already a port of another master (ifindex %d)", b->uplink, up.master);
+		return cni_errf(e, CNI_ERR_EXISTS, "uplink %s is already a port of another master (ifindex %d)", b->uplink,
+				up.master);
 	if (!b->uplink_force) {
 		struct cnl_addr_info *v = NULL;
 		size_t n = 0;
@@ -67,9 +74,10 @@ static int ensure_uplink(struct nlsock *sk, const struct bridge_conf *b, const s
 			return -1;
 		for (size_t i = 0; i < n; i++)
 			if (v[i].scope != RT_SCOPE_LINK && v[i].scope != RT_SCOPE_HOST) {
-				cni_errf(e, CNI_ERR_INVALID_CONFIG,
-					 "invalid config: field \"uplink\": %s carries the host address %s; enslaving it to bridge %s would cut it off (set \"uplinkForce\": true to do it anyway)",
-					 b->uplink, ipnet_fmt(&v[i].addr, a), br->name);
+				cni_errf(
+					e, CNI_ERR_INVALID_CONFIG,
+					"invalid config: field \"uplink\": %s carries the host address %s; enslaving it to bridge %s would cut it off (set \"uplinkForce\": true to do it anyway)",
+					b->uplink, ipnet_fmt(&v[i].addr, a), br->name);
 				free(v);
 				return -1;
 			}
@@ -112,7 +120,8 @@ static int cmd_add(struct cni_ctx *c, void *conf, struct cni_result *out)
 		return -1;
 	if (cnl_open(&sk, &c->err) < 0 || attach_ensure_bridge(sk, &b->a, &br, &created, &c->err) < 0)
 		goto out;
-	if (created && undo_push(&u, undo_bridge, &(struct bridge_undo){ sk, lock, &br }, sizeof(struct bridge_undo), &c->err) < 0)
+	if (created &&
+	    undo_push(&u, undo_bridge, &(struct bridge_undo){ sk, lock, &br }, sizeof(struct bridge_undo), &c->err) < 0)
 		goto out;
 	if ((!b->uplink || ensure_uplink(sk, b, &br, &c->err) == 0) && attach_add(c, &b->a, sk, &br, out) == 0)
 		rc = 0;
@@ -144,8 +153,8 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 		rc = 0;
 		if (b->uplink) {
 			struct cnl_link up, br;
-			if (cnl_link_get(sk, b->uplink, 0, &up, &c->err) != 1 || cnl_link_get(sk, b->a.bridge, 0, &br, &c->err) != 1 ||
-			    up.master != br.index)
+			if (cnl_link_get(sk, b->uplink, 0, &up, &c->err) != 1 ||
+			    cnl_link_get(sk, b->a.bridge, 0, &br, &c->err) != 1 || up.master != br.index)
 				rc = cni_check_fail(&c->err, "uplink %s is not a port of bridge %s", b->uplink, b->a.bridge);
 		}
 	}
@@ -153,8 +162,14 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 	return rc;
 }
 
-static int cmd_gc(struct cni_ctx *c, void *conf) { return attach_gc(c, &((const struct bridge_conf *)conf)->a); }
-static int cmd_status(struct cni_ctx *c, void *conf) { return attach_status(c, &((const struct bridge_conf *)conf)->a); }
+static int cmd_gc(struct cni_ctx *c, void *conf)
+{
+	return attach_gc(c, &((const struct bridge_conf *)conf)->a);
+}
+static int cmd_status(struct cni_ctx *c, void *conf)
+{
+	return attach_status(c, &((const struct bridge_conf *)conf)->a);
+}
 
 static const char *const bridge_args[] = { "MAC", "IP", NULL };
 /* netlink needs CAP_NET_ADMIN, setns(2) into the container CAP_SYS_ADMIN, and opening a

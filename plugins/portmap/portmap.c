@@ -46,7 +46,7 @@ struct pm_map {
 	uint8_t proto; /* IPPROTO_TCP/UDP/SCTP */
 	uint16_t host, cont;
 	struct ip host_ip; /* len 0: any */
-	bool host_any;     /* hostIP 0.0.0.0 or ::: that family, any address */
+	bool host_any; /* hostIP 0.0.0.0 or ::: that family, any address */
 };
 
 struct pm_conf {
@@ -61,7 +61,10 @@ struct pm_conf {
 	char comment[COMMENT_MAX + 1];
 };
 
-static const char *proto_name(uint8_t p) { return p == IPPROTO_UDP ? "udp" : p == IPPROTO_SCTP ? "sctp" : "tcp"; }
+static const char *proto_name(uint8_t p)
+{
+	return p == IPPROTO_UDP ? "udp" : p == IPPROTO_SCTP ? "sctp" : "tcp";
+}
 
 static void pm_free(void *conf)
 {
@@ -81,12 +84,14 @@ static void pm_free(void *conf)
  * addresses and prefixes, and interface names after iifname/oifname. */
 static bool cond_token_ok(const char *t, const char *prev)
 {
-	static const char *const kw[] = { "ip", "ip6", "saddr", "daddr", "meta", "iifname", "oifname", "iif", "oif",
-					  "mark", "th", "tcp", "udp", "sctp", "sport", "dport", "ct", "state", "new",
-					  "established", "related", "fib", "type", "local", "l4proto", "nfproto", "ipv4",
-					  "ipv6", "protocol", "nexthdr", "dscp", "length", "skuid", "skgid", "iiftype",
-					  "oiftype", "pkttype", "unicast", "broadcast", "multicast", "and", "or", "xor",
-					  "!=", "==", "<", ">", "<=", ">=", "!", "&", "|", "^", NULL };
+	static const char *const kw[] = { "ip",	      "ip6",	 "saddr",   "daddr",	 "meta",      "iifname",     "oifname",
+					  "iif",      "oif",	 "mark",    "th",	 "tcp",	      "udp",	     "sctp",
+					  "sport",    "dport",	 "ct",	    "state",	 "new",	      "established", "related",
+					  "fib",      "type",	 "local",   "l4proto",	 "nfproto",   "ipv4",	     "ipv6",
+					  "protocol", "nexthdr", "dscp",    "length",	 "skuid",     "skgid",	     "iiftype",
+					  "oiftype",  "pkttype", "unicast", "broadcast", "multicast", "and",	     "or",
+					  "xor",      "!=",	 "==",	    "<",	 ">",	      "<=",	     ">=",
+					  "!",	      "&",	 "|",	    "^",	 NULL };
 	struct ipnet n;
 	struct ip a;
 	bool digits = *t != '\0';
@@ -137,10 +142,11 @@ static int parse_conditions(const cJSON *root, const char *key, char **out, stru
 		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 	if (r <= 0)
 		return r;
-	cJSON_ArrayForEach(v, arr) {
+	cJSON_ArrayForEach (v, arr) {
 		const char *s;
 		if (i >= MAX_COND)
-			return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"%s\": more than %d conditions", key, MAX_COND);
+			return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"%s\": more than %d conditions", key,
+					MAX_COND);
 		if (conf_val_string(v, conf_path_idx(path, key, i++), &s, e) < 0)
 			return -1;
 		/* one nft expression each: nothing that ends the command, the rule or a string */
@@ -169,7 +175,7 @@ static int parse_mappings(struct cni_ctx *c, struct pm_conf *p)
 		return r;
 	if (!(p->maps = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(*p->maps))))
 		return cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
-	cJSON_ArrayForEach(m, arr) {
+	cJSON_ArrayForEach (m, arr) {
 		struct pm_map *x = &p->maps[p->n_maps];
 		long long hp = 0, cp = 0;
 		const char *proto = NULL, *hip = NULL;
@@ -197,10 +203,12 @@ static int parse_mappings(struct cni_ctx *c, struct pm_conf *p)
 			x->proto = IPPROTO_SCTP;
 		else
 			return cni_errf(&c->err, CNI_ERR_INVALID_CONFIG,
-					"invalid config: field \"%s\": \"%s\" is not tcp, udp or sctp", conf_path(sub, path, "protocol"), proto);
+					"invalid config: field \"%s\": \"%s\" is not tcp, udp or sctp",
+					conf_path(sub, path, "protocol"), proto);
 		if (hip && *hip) {
 			if (ip_parse(hip, &x->host_ip) < 0)
-				return cni_errf(&c->err, CNI_ERR_INVALID_CONFIG, "invalid config: field \"%s\": \"%s\" is not an IP address",
+				return cni_errf(&c->err, CNI_ERR_INVALID_CONFIG,
+						"invalid config: field \"%s\": \"%s\" is not an IP address",
 						conf_path(sub, path, "hostIP"), hip);
 			static const uint8_t zero[16];
 			x->host_any = memcmp(x->host_ip.b, zero, x->host_ip.len) == 0;
@@ -276,8 +284,7 @@ static const struct nfttab tab = {
 	.missing = "table " TABLE " or its hook chains are missing",
 };
 
-static int chain_name(const char *network, const char *ifname, const char *cid, char out[CHAIN_LEN],
-		      struct cni_error *e)
+static int chain_name(const char *network, const char *ifname, const char *cid, char out[CHAIN_LEN], struct cni_error *e)
 {
 	return nfttab_chain_name(&tab, network, ifname, cid, out, e);
 }
@@ -296,10 +303,12 @@ static int parse_fields(struct cni_ctx *c, struct pm_conf *p, bool need_prev)
 		return -1;
 	if (backend && *backend && strcmp(backend, "nftables") != 0)
 		return cni_errf(&c->err, CNI_ERR_INVALID_CONFIG,
-				"invalid config: field \"backend\": \"%s\" is not supported: this portmap uses nftables only", backend);
+				"invalid config: field \"backend\": \"%s\" is not supported: this portmap uses nftables only",
+				backend);
 	if (ext && *ext)
-		return cni_errf(&c->err, CNI_ERR_INVALID_CONFIG,
-				"invalid config: field \"externalSetMarkChain\" needs the iptables backend; this portmap uses nftables (leave it out)");
+		return cni_errf(
+			&c->err, CNI_ERR_INVALID_CONFIG,
+			"invalid config: field \"externalSetMarkChain\" needs the iptables backend; this portmap uses nftables (leave it out)");
 	p->mark = 1u << bit;
 	if (parse_conditions(c->conf, "conditionsV4", &p->cond[0], &c->err) < 0 ||
 	    parse_conditions(c->conf, "conditionsV6", &p->cond[1], &c->err) < 0 || parse_mappings(c, p) < 0)
@@ -371,19 +380,22 @@ static void mapping_rules(struct sb *b, const struct pm_conf *p, const struct pm
 	if (p->snat) {
 		if (p->masq_all)
 			sb_add(b, "add rule " TABLE " %s %s meta mark set meta mark or 0x%08x comment \"%s masqAll\"\n", chain,
-				   match, p->mark, pc);
+			       match, p->mark, pc);
 		else {
-			sb_add(b, "add rule " TABLE " %s %s %s saddr %s meta mark set meta mark or 0x%08x comment \"%s hairpin\"\n",
-				   chain, match, fam, ipnet_fmt(&net, sub), p->mark, pc);
+			sb_add(b,
+			       "add rule " TABLE " %s %s %s saddr %s meta mark set meta mark or 0x%08x comment \"%s hairpin\"\n",
+			       chain, match, fam, ipnet_fmt(&net, sub), p->mark, pc);
 			if (v4)
-				sb_add(b, "add rule " TABLE " %s %s ip saddr 127.0.0.1 meta mark set meta mark or 0x%08x comment \"%s localhost\"\n",
-					   chain, match, p->mark, pc);
+				sb_add(b,
+				       "add rule " TABLE
+				       " %s %s ip saddr 127.0.0.1 meta mark set meta mark or 0x%08x comment \"%s localhost\"\n",
+				       chain, match, p->mark, pc);
 		}
 	}
 	snprintf(dst, sizeof(dst), v4 ? "%s:%u" : "[%s]:%u", a, m->cont);
 	/* ::1 cannot be forwarded out of the host (IPv6 has no route_localnet) */
 	sb_add(b, "add rule " TABLE " %s %s%s dnat %s to %s comment \"%s dnat %s\"\n", chain, match,
-		   v4 ? "" : " ip6 daddr != ::1", fam, dst, pc, dst);
+	       v4 ? "" : " ip6 daddr != ::1", fam, dst, pc, dst);
 }
 
 /* Does mapping m apply to this family? */
@@ -459,7 +471,7 @@ static int port_chain_parse(const char *name, char proto[8], unsigned *port)
  * (and their map elements) left empty, then the chain. Nothing when the chain is absent. */
 static int drop_cmds(struct nft *n, const char *chain, struct sb *b, struct cni_error *e)
 {
-	char (*pcs)[32] = NULL;
+	char(*pcs)[32] = NULL;
 	size_t npc = 0;
 	int r = port_chains_of(n, chain, &pcs, &npc, e);
 
@@ -485,7 +497,9 @@ static int drop_cmds(struct nft *n, const char *chain, struct sb *b, struct cni_
 			/* the element, unless someone removed it already (deleting it again fails the batch) */
 			uint8_t key[8];
 			char tgt[64];
-			nfttab_key_port(strcmp(proto, "udp") == 0 ? IPPROTO_UDP : strcmp(proto, "sctp") == 0 ? IPPROTO_SCTP : IPPROTO_TCP,
+			nfttab_key_port(strcmp(proto, "udp") == 0    ? IPPROTO_UDP
+					: strcmp(proto, "sctp") == 0 ? IPPROTO_SCTP
+								     : IPPROTO_TCP,
 					port, key);
 			if ((r = nfttab_elem(n, &tab, "ports", key, sizeof(key), tgt, sizeof(tgt), e)) < 0) {
 				free(pcs);
@@ -554,7 +568,7 @@ out:
 /* The port chains, their map elements and this attachment's jumps, into b. 0, or -1 (e). */
 static int port_cmds(struct nft *n, const struct pm_conf *p, struct sb *b, struct cni_error *e)
 {
-	char (*pcs)[32] = calloc(p->n_maps + 1, sizeof(*pcs));
+	char(*pcs)[32] = calloc(p->n_maps + 1, sizeof(*pcs));
 	size_t npc = 0;
 	int r, rc = -1;
 	if (!pcs)
@@ -585,7 +599,7 @@ static int port_cmds(struct nft *n, const struct pm_conf *p, struct sb *b, struc
 		else
 			for (int f = 0; f < 2; f++)
 				sb_add(b, "insert rule " TABLE " %s meta nfproto %s %sjump %s comment \"%s\"\n", pc,
-					   f == 0 ? "ipv4" : "ipv6", p->cond[f], p->chain, p->chain);
+				       f == 0 ? "ipv4" : "ipv6", p->cond[f], p->chain, p->chain);
 	}
 	rc = 0;
 out:
@@ -606,8 +620,10 @@ static int base_cmds(struct nft *n, const struct pm_conf *p, struct sb *b, struc
 			return -1;
 		if (!b->n)
 			nfttab_skeleton(b, &tab, false, false);
-		sb_add(b, "add rule " TABLE " postrouting meta mark and 0x%08x == 0x%08x masquerade comment \"masquerade mark 0x%08x\"\n",
-			   p->mark, p->mark, p->mark);
+		sb_add(b,
+		       "add rule " TABLE
+		       " postrouting meta mark and 0x%08x == 0x%08x masquerade comment \"masquerade mark 0x%08x\"\n",
+		       p->mark, p->mark, p->mark);
 	}
 	return 0;
 }
@@ -730,8 +746,8 @@ static int check_rules(struct nft *n, struct cni_ctx *c, const struct pm_conf *p
 
 	if ((x = nfttab_rules(n, &tab, p->chain, &r, &cnt, &c->err)) <= 0) {
 		if (!x)
-			cni_check_fail(&c->err, "portmap: chain %s of container %s (%s) is missing from table " TABLE,
-				 p->chain, c->container_id, c->ifname);
+			cni_check_fail(&c->err, "portmap: chain %s of container %s (%s) is missing from table " TABLE, p->chain,
+				       c->container_id, c->ifname);
 		goto out;
 	}
 	if (expected_rules(p, &b) < 0) {
@@ -780,14 +796,14 @@ static int check_port(struct nft *n, struct cni_ctx *c, const struct pm_conf *p,
 		found = strcmp(pr[j].comment, p->chain) == 0;
 	free(pr);
 	if (!found)
-		return cni_check_fail(&c->err, "portmap: host port %s/%u does not lead to chain %s",
-				proto_name(m->proto), m->host, p->chain);
+		return cni_check_fail(&c->err, "portmap: host port %s/%u does not lead to chain %s", proto_name(m->proto),
+				      m->host, p->chain);
 	nfttab_key_port(m->proto, m->host, key);
 	if ((x = nfttab_elem(n, &tab, "ports", key, sizeof(key), tgt, sizeof(tgt), &c->err)) < 0)
 		return -1;
 	if (!x || strcmp(tgt, pc) != 0)
 		return cni_check_fail(&c->err, "portmap: map ports of table " TABLE " has no element %s . %u leading to %s",
-				proto_name(m->proto), m->host, pc);
+				      proto_name(m->proto), m->host, pc);
 	return 0;
 }
 
@@ -803,7 +819,9 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 		goto out;
 	if (p->snat && (x = masq_rule(n, p->mark, &c->err)) <= 0) {
 		if (!x)
-			cni_check_fail(&c->err, "portmap: no masquerade rule for mark 0x%08x in chain postrouting of table " TABLE, p->mark);
+			cni_check_fail(&c->err,
+				       "portmap: no masquerade rule for mark 0x%08x in chain postrouting of table " TABLE,
+				       p->mark);
 		goto out;
 	}
 	if (check_rules(n, c, p) < 0)

@@ -45,7 +45,8 @@ static int parse(struct cni_ctx *c, void *conf)
 		return -1;
 	if (!r)
 		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"vlanId\" (1..4094) is required");
-	if (conf_bool(c->conf, "", "linkInContainer", &v->link_in_container, e) < 0 || conf_string(c->conf, "", "bridge", &br, e) < 0)
+	if (conf_bool(c->conf, "", "linkInContainer", &v->link_in_container, e) < 0 ||
+	    conf_string(c->conf, "", "bridge", &br, e) < 0)
 		return -1;
 	v->bridged = br != NULL;
 	if (attach_conf_parse(c, &v->a, "cni0", e) < 0)
@@ -63,33 +64,37 @@ static int verify(struct cni_ctx *c, void *conf)
 	const struct vlan_conf *v = conf;
 	struct cni_error *e = &c->err;
 	if (!conf_valid_ifname(v->master))
-		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"master\": \"%s\" is not a valid interface name",
-				v->master);
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG,
+				"invalid config: field \"master\": \"%s\" is not a valid interface name", v->master);
 	if (v->bridged && v->link_in_container)
-		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: fields \"bridge\" and \"linkInContainer\" exclude each other");
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG,
+				"invalid config: fields \"bridge\" and \"linkInContainer\" exclude each other");
 	return 0;
 }
 
-static void free_conf(void *conf) { attach_conf_free(&((struct vlan_conf *)conf)->a); }
+static void free_conf(void *conf)
+{
+	attach_conf_free(&((struct vlan_conf *)conf)->a);
+}
 
 static int no_8021q(int r, const struct vlan_conf *v, struct cni_error *e)
 {
 	if (r == -EOPNOTSUPP)
-		return cni_errf_force(e, CNI_ERR_KERNEL, "the kernel has no 8021q support: load module 8021q (VLAN %lld on %s)", v->vid,
-				      v->master);
+		return cni_errf_force(e, CNI_ERR_KERNEL, "the kernel has no 8021q support: load module 8021q (VLAN %lld on %s)",
+				      v->vid, v->master);
 	return -1;
 }
 
-static int master_link(struct nlsock *sk, const struct vlan_conf *v, const char *where, struct cnl_link *m,
-		       struct cni_error *e)
+static int master_link(struct nlsock *sk, const struct vlan_conf *v, const char *where, struct cnl_link *m, struct cni_error *e)
 {
 	int r = cnl_link_get(sk, v->master, 0, m, e);
 	if (r <= 0)
-		return r < 0 ? -1 : cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"master\": %s does not exist %s", v->master,
-					   where);
+		return r < 0 ? -1
+			     : cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"master\": %s does not exist %s",
+					v->master, where);
 	if (v->a.mtu > m->mtu)
-		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"mtu\": %d is above master %s's MTU %d", v->a.mtu,
-				v->master, m->mtu);
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"mtu\": %d is above master %s's MTU %d",
+				v->a.mtu, v->master, m->mtu);
 	return 0;
 }
 
@@ -124,13 +129,13 @@ static void undo_ref_link(void *arg)
 
 /* The sub-interface of master m, made under a temporary name straight into the netns (a name
  * taken on the host must not get in the way); *l is it. */
-static int ref_create(struct cni_ctx *c, struct vlan_conf *v, struct nlsock *msk, struct attach_ns *ns,
-		      const struct cnl_link *m, const char *tmp, struct cnl_link *l)
+static int ref_create(struct cni_ctx *c, struct vlan_conf *v, struct nlsock *msk, struct attach_ns *ns, const struct cnl_link *m,
+		      const char *tmp, struct cnl_link *l)
 {
 	struct cni_error *e = &c->err;
 	for (int attempt = 0;; attempt++) {
 		int r = cnl_vlan_create(msk, tmp, m->index, (uint16_t)v->vid, v->a.mtu ? v->a.mtu : m->mtu,
-				       v->a.has_mac ? v->a.mac : NULL, v->link_in_container ? -1 : ns->nsfd, false, e);
+					v->a.has_mac ? v->a.mac : NULL, v->link_in_container ? -1 : ns->nsfd, false, e);
 		if (r == 0)
 			return 0;
 		if (r != -EEXIST || attempt)
@@ -141,9 +146,10 @@ static int ref_create(struct cni_ctx *c, struct vlan_conf *v, struct nlsock *msk
 			cnl_link_del(ns->csk, l->index, tmp, e);
 			continue;
 		}
-		return cni_errf(e, CNI_ERR_EXISTS,
-				"master %s already has a VLAN %lld sub-interface (used by another container or the host); use \"bridge\" to share a VLAN between containers",
-				v->master, v->vid);
+		return cni_errf(
+			e, CNI_ERR_EXISTS,
+			"master %s already has a VLAN %lld sub-interface (used by another container or the host); use \"bridge\" to share a VLAN between containers",
+			v->master, v->vid);
 	}
 }
 
@@ -308,8 +314,9 @@ static int sub_matches(const struct vlan_conf *v, const struct cnl_link *s, cons
 	if (strcmp(s->kind, "vlan") != 0)
 		return cni_errf(e, CNI_ERR_EXISTS, "%s exists and is not a VLAN sub-interface (kind \"%s\")", v->sub, s->kind);
 	if (s->vlan_id != v->vid || s->link != m->index)
-		return cni_errf(e, CNI_ERR_EXISTS, "existing %s is VLAN %d of ifindex %d, not VLAN %lld of %s; refusing to reconfigure it",
-				v->sub, s->vlan_id, s->link, v->vid, v->master);
+		return cni_errf(e, CNI_ERR_EXISTS,
+				"existing %s is VLAN %d of ifindex %d, not VLAN %lld of %s; refusing to reconfigure it", v->sub,
+				s->vlan_id, s->link, v->vid, v->master);
 	return 0;
 }
 
@@ -349,7 +356,8 @@ static int ensure_sub(struct vlan_conf *v, struct nlsock *sk, const struct cnl_l
 {
 	int r;
 	if (!exists) {
-		if ((r = cnl_vlan_create(sk, v->sub, m->index, (uint16_t)v->vid, v->a.mtu, NULL, -1, true, e)) < 0 && r != -EEXIST)
+		if ((r = cnl_vlan_create(sk, v->sub, m->index, (uint16_t)v->vid, v->a.mtu, NULL, -1, true, e)) < 0 &&
+		    r != -EEXIST)
 			return no_8021q(r, v, e);
 		*created = r == 0;
 		cni_err_clear(e);
@@ -447,8 +455,8 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 	if (cnl_link_get(sk, v->master, 0, &m, &c->err) != 1 || cnl_link_get(sk, v->sub, 0, &s, &c->err) != 1 ||
 	    cnl_link_get(sk, v->a.bridge, 0, &br, &c->err) != 1 || sub_matches(v, &s, &m, &c->err) < 0 || s.master != br.index ||
 	    !(s.flags & IFF_UP)) {
-		cni_errf_force(&c->err, CNI_ERR_CHECK_FAILED, "%s is not an up VLAN %lld sub-interface of %s on bridge %s", v->sub, v->vid,
-			       v->master, v->a.bridge);
+		cni_errf_force(&c->err, CNI_ERR_CHECK_FAILED, "%s is not an up VLAN %lld sub-interface of %s on bridge %s",
+			       v->sub, v->vid, v->master, v->a.bridge);
 		goto out;
 	}
 	rc = 0;

@@ -27,15 +27,15 @@
 struct vx_conf {
 	struct attach_conf a;
 	long long vni;
-	const char *underlay;    /* underlayDevice */
-	struct ip local;         /* len 0: from the underlay */
+	const char *underlay; /* underlayDevice */
+	struct ip local; /* len 0: from the underlay */
 	long long port;
 	struct ip peers[MAX_PEERS];
 	size_t n_peers;
 	struct ip group;
 	bool learning, keep_vtep;
 	bool mtu_given;
-	bool local_given;        /* "local" in the config (else chosen from the underlay) */
+	bool local_given; /* "local" in the config (else chosen from the underlay) */
 	char vtep[16];
 	char bridge[16];
 };
@@ -70,12 +70,13 @@ static int parse(struct cni_ctx *c, void *conf)
 	if (conf_array(root, "", "peers", &peers, e) < 0)
 		return -1;
 	size_t i = 0;
-	cJSON_ArrayForEach(it, peers) {
+	cJSON_ArrayForEach (it, peers) {
 		struct ip ip;
 		if (conf_val_ip(it, conf_path_idx(p, "peers", i++), &ip, e) < 0)
 			return -1;
 		if (v->n_peers == MAX_PEERS)
-			return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"peers\": more than %d peers", MAX_PEERS);
+			return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"peers\": more than %d peers",
+					MAX_PEERS);
 		bool dup = false;
 		for (size_t k = 0; k < v->n_peers; k++)
 			dup |= ip_equal(&v->peers[k], &ip);
@@ -90,16 +91,16 @@ static int verify(struct cni_ctx *c, void *conf)
 	const struct vx_conf *v = conf;
 	struct cni_error *e = &c->err;
 	if (v->underlay && !conf_valid_ifname(v->underlay))
-		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"underlayDevice\": \"%s\" is not a valid interface name",
-				v->underlay);
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG,
+				"invalid config: field \"underlayDevice\": \"%s\" is not a valid interface name", v->underlay);
 	if (v->n_peers && v->group.len)
 		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: fields \"peers\" and \"group\" exclude each other");
 	if (v->group.len) {
 		bool mc = ip_is_v4(&v->group) ? (v->group.b[0] & 0xf0) == 0xe0 : v->group.b[0] == 0xff;
 		char b[IP_STRLEN];
 		if (!mc)
-			return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"group\": %s is not a multicast address",
-					ip_fmt(&v->group, b));
+			return cni_errf(e, CNI_ERR_INVALID_CONFIG,
+					"invalid config: field \"group\": %s is not a multicast address", ip_fmt(&v->group, b));
 		if (!v->underlay)
 			return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"group\" needs \"underlayDevice\"");
 	}
@@ -107,14 +108,19 @@ static int verify(struct cni_ctx *c, void *conf)
 	int fam = v->local.len ? v->local.len : v->group.len ? v->group.len : v->n_peers ? v->peers[0].len : 0;
 	for (size_t k = 0; k < v->n_peers; k++)
 		if (v->peers[k].len != fam)
-			return cni_errf(e, CNI_ERR_INVALID_CONFIG,
-					"invalid config: field \"peers[%zu]\": address family differs from the other VTEP addresses", k);
+			return cni_errf(
+				e, CNI_ERR_INVALID_CONFIG,
+				"invalid config: field \"peers[%zu]\": address family differs from the other VTEP addresses", k);
 	if (v->group.len && v->group.len != fam)
-		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"group\": address family differs from \"local\"");
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG,
+				"invalid config: field \"group\": address family differs from \"local\"");
 	return 0;
 }
 
-static void free_conf(void *conf) { attach_conf_free(&((struct vx_conf *)conf)->a); }
+static void free_conf(void *conf)
+{
+	attach_conf_free(&((struct vx_conf *)conf)->a);
+}
 
 static int underlay_family(const struct vx_conf *v)
 {
@@ -128,8 +134,9 @@ static int resolve_underlay(struct nlsock *sk, struct vx_conf *v, struct cnl_lin
 	int fam = underlay_family(v), r;
 	if (v->underlay) {
 		if ((r = cnl_link_get(sk, v->underlay, 0, ul, e)) <= 0)
-			return r < 0 ? -1 : cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"underlayDevice\": %s does not exist",
-						       v->underlay);
+			return r < 0 ? -1
+				     : cni_errf(e, CNI_ERR_INVALID_CONFIG,
+						"invalid config: field \"underlayDevice\": %s does not exist", v->underlay);
 	} else {
 		int oif;
 		if (cnl_default_route_oif(sk, fam, &oif, e) < 0) {
@@ -158,8 +165,9 @@ static int resolve_underlay(struct nlsock *sk, struct vx_conf *v, struct cnl_lin
 				v->local = a[i].addr.ip;
 		free(a);
 		if (!v->local.len)
-			return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: underlay %s has no IPv%d address to use as \"local\"",
-					ul->name, fam == 4 ? 4 : 6);
+			return cni_errf(e, CNI_ERR_INVALID_CONFIG,
+					"invalid config: underlay %s has no IPv%d address to use as \"local\"", ul->name,
+					fam == 4 ? 4 : 6);
 	}
 	/* This node in "peers" (one list written for every node): flooding to itself would loop
 	 * frames back and teach the bridge local MACs at the wrong port. */
@@ -173,9 +181,10 @@ static int resolve_underlay(struct nlsock *sk, struct vx_conf *v, struct cnl_lin
 	if (!v->mtu_given)
 		v->a.mtu = fit;
 	else if (v->a.mtu > fit) /* larger frames would leave the VTEP and never arrive */
-		return cni_errf(e, CNI_ERR_INVALID_CONFIG,
-				"invalid config: \"mtu\": %d does not fit the underlay: %s has MTU %d, less %d for VXLAN over IPv%d leaves %d",
-				v->a.mtu, ul->name, ul->mtu, fam == 4 ? 50 : 70, fam == 4 ? 4 : 6, fit);
+		return cni_errf(
+			e, CNI_ERR_INVALID_CONFIG,
+			"invalid config: \"mtu\": %d does not fit the underlay: %s has MTU %d, less %d for VXLAN over IPv%d leaves %d",
+			v->a.mtu, ul->name, ul->mtu, fam == 4 ? 50 : 70, fam == 4 ? 4 : 6, fit);
 	return 0;
 }
 
@@ -195,42 +204,51 @@ static int vtep_matches(const struct vx_conf *v, const struct cnl_link *l, const
 	if (strcmp(l->kind, "vxlan") != 0)
 		return cni_errf(e, CNI_ERR_EXISTS, "vxlan: %s exists and is not a VXLAN device (kind \"%s\")", v->vtep, l->kind);
 	if (l->vni != (uint32_t)v->vni)
-		return cni_errf(e, CNI_ERR_EXISTS, "vxlan: existing %s has VNI %u, config says \"vni\": %lld; refusing to reconfigure it",
-				v->vtep, l->vni, v->vni);
+		return cni_errf(e, CNI_ERR_EXISTS,
+				"vxlan: existing %s has VNI %u, config says \"vni\": %lld; refusing to reconfigure it", v->vtep,
+				l->vni, v->vni);
 	if (l->port != v->port)
-		return cni_errf(e, CNI_ERR_EXISTS, "vxlan: existing %s uses port %u, config says \"port\": %lld; refusing to reconfigure it",
+		return cni_errf(e, CNI_ERR_EXISTS,
+				"vxlan: existing %s uses port %u, config says \"port\": %lld; refusing to reconfigure it",
 				v->vtep, l->port, v->port);
 	if (!ip_equal(&l->local, &v->local)) {
 		if (v->local_given)
-			return cni_errf(e, CNI_ERR_EXISTS,
-					"vxlan: existing %s has local address %s, config says \"local\": %s; refusing to reconfigure it", v->vtep,
-					l->local.len ? ip_fmt(&l->local, a) : "(none)", ip_fmt(&v->local, b));
-		return cni_errf(e, CNI_ERR_EXISTS,
-				"vxlan: existing %s has local address %s, which is not an IPv%d address of underlay %s (the config has no "
-				"\"local\"; %s would be chosen); refusing to reconfigure it",
-				v->vtep, l->local.len ? ip_fmt(&l->local, a) : "(none)", v->local.len == 4 ? 4 : 6, ul->name,
-				ip_fmt(&v->local, b));
+			return cni_errf(
+				e, CNI_ERR_EXISTS,
+				"vxlan: existing %s has local address %s, config says \"local\": %s; refusing to reconfigure it",
+				v->vtep, l->local.len ? ip_fmt(&l->local, a) : "(none)", ip_fmt(&v->local, b));
+		return cni_errf(
+			e, CNI_ERR_EXISTS,
+			"vxlan: existing %s has local address %s, which is not an IPv%d address of underlay %s (the config has no "
+			"\"local\"; %s would be chosen); refusing to reconfigure it",
+			v->vtep, l->local.len ? ip_fmt(&l->local, a) : "(none)", v->local.len == 4 ? 4 : 6, ul->name,
+			ip_fmt(&v->local, b));
 	}
 	if (!ip_equal(&l->group, &v->group))
-		return cni_errf(e, CNI_ERR_EXISTS, "vxlan: existing %s has group %s, config says \"group\": %s; refusing to reconfigure it",
-				v->vtep, l->group.len ? ip_fmt(&l->group, a) : "(none)", v->group.len ? ip_fmt(&v->group, b) : "(none)");
+		return cni_errf(e, CNI_ERR_EXISTS,
+				"vxlan: existing %s has group %s, config says \"group\": %s; refusing to reconfigure it", v->vtep,
+				l->group.len ? ip_fmt(&l->group, a) : "(none)", v->group.len ? ip_fmt(&v->group, b) : "(none)");
 	if (l->learning != v->learning)
-		return cni_errf(e, CNI_ERR_EXISTS, "vxlan: existing %s has learning %s, config says \"learning\": %s; refusing to reconfigure it",
+		return cni_errf(e, CNI_ERR_EXISTS,
+				"vxlan: existing %s has learning %s, config says \"learning\": %s; refusing to reconfigure it",
 				v->vtep, l->learning ? "on" : "off", v->learning ? "true" : "false");
 	/* containers get the config's MTU: a VTEP with a smaller one would drop their large frames */
 	if (l->mtu != v->a.mtu)
-		return cni_errf(e, CNI_ERR_EXISTS,
-				"vxlan: existing %s has MTU %d, the config's is %d (\"mtu\", or the underlay's MTU less VXLAN's headers); refusing to reconfigure it",
-				v->vtep, l->mtu, v->a.mtu);
+		return cni_errf(
+			e, CNI_ERR_EXISTS,
+			"vxlan: existing %s has MTU %d, the config's is %d (\"mtu\", or the underlay's MTU less VXLAN's headers); refusing to reconfigure it",
+			v->vtep, l->mtu, v->a.mtu);
 	if (l->vx_link && l->vx_link != ul->index) {
 		if (v->underlay)
-			return cni_errf(e, CNI_ERR_EXISTS,
-					"vxlan: existing %s sits on another underlay device (ifindex %d), config says \"underlayDevice\": %s",
-					v->vtep, l->vx_link, ul->name);
-		return cni_errf(e, CNI_ERR_EXISTS,
-				"vxlan: existing %s sits on another underlay device (ifindex %d), not %s, the default route's link (the "
-				"config has no \"underlayDevice\")",
+			return cni_errf(
+				e, CNI_ERR_EXISTS,
+				"vxlan: existing %s sits on another underlay device (ifindex %d), config says \"underlayDevice\": %s",
 				v->vtep, l->vx_link, ul->name);
+		return cni_errf(
+			e, CNI_ERR_EXISTS,
+			"vxlan: existing %s sits on another underlay device (ifindex %d), not %s, the default route's link (the "
+			"config has no \"underlayDevice\")",
+			v->vtep, l->vx_link, ul->name);
 	}
 	return 0;
 }
@@ -273,8 +291,14 @@ static int ensure_vtep(struct nlsock *sk, const struct vx_conf *v, const struct 
 	if ((r = cnl_link_get(sk, v->vtep, 0, vt, e)) < 0)
 		return -1;
 	if (r == 0) {
-		struct cnl_vxlan x = { .name = v->vtep, .vni = (uint32_t)v->vni, .port = (uint16_t)v->port, .local = v->local,
-				      .group = v->group, .link = ul->index, .learning = v->learning, .mtu = v->a.mtu };
+		struct cnl_vxlan x = { .name = v->vtep,
+				       .vni = (uint32_t)v->vni,
+				       .port = (uint16_t)v->port,
+				       .local = v->local,
+				       .group = v->group,
+				       .link = ul->index,
+				       .learning = v->learning,
+				       .mtu = v->a.mtu };
 		if ((r = cnl_vxlan_create(sk, &x, e)) < 0) {
 			if (r == -EADDRINUSE || r == -EEXIST)
 				cni_err_prefix(e, "another VXLAN device already uses VNI %lld on port %lld: ", v->vni, v->port);
@@ -284,8 +308,8 @@ static int ensure_vtep(struct nlsock *sk, const struct vx_conf *v, const struct 
 		if ((r = cnl_link_get(sk, v->vtep, 0, vt, e)) < 0)
 			return -1;
 		if (r == 0) /* EEXIST with our name free: the kernel refused the VNI, in use by another device */
-			return cni_errf(e, CNI_ERR_EXISTS, "vxlan: another VXLAN device already uses VNI %lld on port %lld", v->vni,
-					v->port);
+			return cni_errf(e, CNI_ERR_EXISTS, "vxlan: another VXLAN device already uses VNI %lld on port %lld",
+					v->vni, v->port);
 	}
 	if (vtep_matches(v, vt, ul, e) < 0)
 		return -1;
@@ -322,8 +346,7 @@ static bool bridge_ours(const struct vx_conf *v, const struct cnl_link *br)
 	char mark[64], def[IFNAMSIZ];
 	bridge_mark(v, mark, sizeof(mark));
 	snprintf(def, sizeof(def), "vxbr%lld", (long long)v->vni); /* the default "bridge" */
-	return strcmp(br->kind, "bridge") == 0 &&
-	       (strcmp(br->alias, mark) == 0 || (!br->alias[0] && strcmp(br->name, def) == 0));
+	return strcmp(br->kind, "bridge") == 0 && (strcmp(br->alias, mark) == 0 || (!br->alias[0] && strcmp(br->name, def) == 0));
 }
 
 /* This VNI's VTEP as the config describes it (kind, VNI, port, group): a device of that name
@@ -448,8 +471,7 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 	size_t n = 0;
 	char b[IP_STRLEN];
 	int rc = -1, r;
-	if (cnl_open(&sk, &c->err) < 0 || resolve_underlay(sk, v, &ul, &c->err) < 0 ||
-	    attach_check(c, &v->a, sk) < 0)
+	if (cnl_open(&sk, &c->err) < 0 || resolve_underlay(sk, v, &ul, &c->err) < 0 || attach_check(c, &v->a, sk) < 0)
 		goto out;
 	if ((r = cnl_link_get(sk, v->vtep, 0, &vt, &c->err)) <= 0) {
 		if (!r)
@@ -472,7 +494,8 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 			for (size_t k = 0; k < n; k++)
 				found |= ip_equal(&have[k], &v->peers[i]);
 			if (!found) {
-				cni_check_fail(&c->err, "vxlan: peer %s has no FDB entry on %s", ip_fmt(&v->peers[i], b), v->vtep);
+				cni_check_fail(&c->err, "vxlan: peer %s has no FDB entry on %s", ip_fmt(&v->peers[i], b),
+					       v->vtep);
 				goto out;
 			}
 		}
@@ -554,8 +577,8 @@ static int cmd_status(struct cni_ctx *c, void *conf)
 		goto out;
 	}
 	if (!(ul.flags & IFF_UP) || (ul.operstate != IF_OPER_UP && ul.operstate != IF_OPER_UNKNOWN)) {
-		cni_errf(&c->err, CNI_ERR_LIMITED_CONNECTIVITY, "vxlan: underlay %s is down: containers on other hosts are unreachable",
-			 ul.name);
+		cni_errf(&c->err, CNI_ERR_LIMITED_CONNECTIVITY,
+			 "vxlan: underlay %s is down: containers on other hosts are unreachable", ul.name);
 		goto out;
 	}
 	rc = 0;

@@ -302,7 +302,8 @@ static int par(int n, int p, struct cand *c, const char *tag)
 				double t = run(c, "ADD", cid, c->nons ? "/nonexistent" : ns, &out, NULL);
 				/* keep the addresses the result holds */
 				char *a = out ? strstr(out, "\"address\"") : NULL;
-				snprintf(area + (size_t)i * 512, 512, "%s %.400s", t < 0 ? "FAIL" : "OK", a ? a : (out ? out : ""));
+				snprintf(area + (size_t)i * 512, 512, "%s %.400s", t < 0 ? "FAIL" : "OK",
+					 a ? a : (out ? out : ""));
 				free(out);
 			}
 			_exit(0);

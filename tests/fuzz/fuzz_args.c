@@ -20,8 +20,8 @@ static bool listed(const char *const *l, const char *k, size_t kl)
 /* The rules, written again from libcni's LoadArgs: should s parse, given the plugin's keys? */
 static bool should_parse(const char *s, const char *const *known)
 {
-	static const char *const labels[] = { "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID",
-					      "K8S_POD_UID", NULL };
+	static const char *const labels[] = { "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID",
+					      NULL };
 	bool unknown = false, ignore = false;
 	if (!*s)
 		return true;

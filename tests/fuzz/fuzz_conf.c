@@ -111,7 +111,7 @@ static void walk(const cJSON *node, const char *path, int depth)
 			result_roundtrip(&r);
 			cni_result_free(&r);
 		}
-		cJSON_ArrayForEach(it, node) {
+		cJSON_ArrayForEach (it, node) {
 			const char *k = it->string ? it->string : "";
 			const char *s;
 			bool b;
@@ -147,7 +147,7 @@ static void walk(const cJSON *node, const char *path, int depth)
 			walk(it, conf_path(p, path, k), depth + 1);
 		}
 	} else if (cJSON_IsArray(node)) {
-		cJSON_ArrayForEach(it, node) {
+		cJSON_ArrayForEach (it, node) {
 			struct cni_error e = { 0 };
 			const char *s;
 			struct ip ip;

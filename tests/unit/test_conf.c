@@ -21,7 +21,8 @@ void test_conf(void)
 	OK(conf_string(j, "", "nul", &s, &e) == 0, "null is absent");
 	OK(conf_string(j, "", "missing", &s, &e) == 0, "absent");
 	cni_err_clear(&e);
-	OK(conf_int(j, "", "f", 0, 9, &v, &e) < 0 && e.code == CNI_ERR_DECODE && strstr(e.msg, "\"f\""), "non-integer: %s", e.msg);
+	OK(conf_int(j, "", "f", 0, 9, &v, &e) < 0 && e.code == CNI_ERR_DECODE && strstr(e.msg, "\"f\""), "non-integer: %s",
+	   e.msg);
 	cni_err_clear(&e);
 	OK(conf_int(j, "", "big", 68, 65535, &v, &e) < 0 && e.code == CNI_ERR_INVALID_CONFIG && strstr(e.msg, "70000"),
 	   "out of range: %s", e.msg);
@@ -32,17 +33,21 @@ void test_conf(void)
 
 	OK(conf_valid_ifname("eth0") && conf_valid_ifname("a23456789012345"), "valid ifnames");
 	OK(!conf_valid_ifname("a234567890123456") && !conf_valid_ifname("") && !conf_valid_ifname(".") &&
-	   !conf_valid_ifname("..") && !conf_valid_ifname("a/b") && !conf_valid_ifname("a:b") && !conf_valid_ifname("a b"),
+		   !conf_valid_ifname("..") && !conf_valid_ifname("a/b") && !conf_valid_ifname("a:b") &&
+		   !conf_valid_ifname("a b"),
 	   "invalid ifnames");
 	OK(conf_valid_cni_name("abc-1.2_3") && !conf_valid_cni_name("-abc") && !conf_valid_cni_name("../etc") &&
-	   !conf_valid_cni_name("a/b") && !conf_valid_cni_name(""), "network/container names");
+		   !conf_valid_cni_name("a/b") && !conf_valid_cni_name(""),
+	   "network/container names");
 	OK(conf_valid_utf8("h\xc3\xa9llo", 6) && !conf_valid_utf8("\xff", 1) && !conf_valid_utf8("\xc3", 1) &&
-	   !conf_valid_utf8("\xc0\x80", 2) && !conf_valid_utf8("\xed\xa0\x80", 3), "utf-8 validation");
+		   !conf_valid_utf8("\xc0\x80", 2) && !conf_valid_utf8("\xed\xa0\x80", 3),
+	   "utf-8 validation");
 
-	OK(cni_version_cmp("0.3.1", "0.4.0") < 0 && cni_version_cmp("1.1.0", "1.0.0") > 0 &&
-	   cni_version_cmp("1.0", "1.0.0") == 0, "version order");
+	OK(cni_version_cmp("0.3.1", "0.4.0") < 0 && cni_version_cmp("1.1.0", "1.0.0") > 0 && cni_version_cmp("1.0", "1.0.0") == 0,
+	   "version order");
 	OK(cni_version_supported("0.1.0") && cni_version_supported("1.1.0") && !cni_version_supported("1.2.0") &&
-	   !cni_version_supported("0.3"), "supported versions");
+		   !cni_version_supported("0.3"),
+	   "supported versions");
 	int p[3];
 	OK(cni_version_parse("1.x", p) < 0 && cni_version_parse("1.2.3.4", p) < 0 && cni_version_parse("", p) < 0,
 	   "malformed versions");

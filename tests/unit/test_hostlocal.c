@@ -47,19 +47,24 @@ void test_hostlocal(void)
 
 	OK(load(NET("{\"ranges\":[[{\"subnet\":\"10.200.2.0/24\",\"rangeStart\":\"10.200.2.10\",\"rangeEnd\":\"10.200.2.20\","
 		    "\"gateway\":\"10.200.2.254\"}],[{\"subnet\":\"fd00:200:2::/64\"}]],\"routes\":[{\"dst\":\"0.0.0.0/0\"}]}"),
-		NULL, &cfg, &e) == 0 && cfg.n_sets == 2 && cfg.n_routes == 1, "dual stack with explicit range %s", e.msg);
+		NULL, &cfg, &e) == 0 &&
+		   cfg.n_sets == 2 && cfg.n_routes == 1,
+	   "dual stack with explicit range %s", e.msg);
 	hl_config_free(&cfg);
 
-	OK(load(NET("{\"ranges\":[[{\"subnet\":\"10.200.3.0/24\"}]]}"), "IP=10.200.3.7", &cfg, &e) == 0 &&
-	   cfg.n_requested == 1, "CNI_ARGS IP=");
+	OK(load(NET("{\"ranges\":[[{\"subnet\":\"10.200.3.0/24\"}]]}"), "IP=10.200.3.7", &cfg, &e) == 0 && cfg.n_requested == 1,
+	   "CNI_ARGS IP=");
 	hl_config_free(&cfg);
 	OK(load("{\"cniVersion\":\"1.0.0\",\"name\":\"n\",\"ipam\":{\"ranges\":[[{\"subnet\":\"10.200.3.0/24\"}]]},"
-		"\"runtimeConfig\":{\"ips\":[\"10.200.3.8/24\"]}}", "IP=10.200.3.7", &cfg, &e) == 0 &&
-	   cfg.n_requested == 1 && cfg.requested[0].b[3] == 8, "runtimeConfig.ips overrides CNI_ARGS IP=");
+		"\"runtimeConfig\":{\"ips\":[\"10.200.3.8/24\"]}}",
+		"IP=10.200.3.7", &cfg, &e) == 0 &&
+		   cfg.n_requested == 1 && cfg.requested[0].b[3] == 8,
+	   "runtimeConfig.ips overrides CNI_ARGS IP=");
 	hl_config_free(&cfg);
 	OK(load("{\"cniVersion\":\"1.0.0\",\"name\":\"n\",\"ipam\":{\"ranges\":[[{\"subnet\":\"10.200.3.0/24\"}]]},"
 		"\"args\":{\"cni\":{\"ips\":[\"10.200.3.9\"]}},\"runtimeConfig\":{\"ipRanges\":[[{\"subnet\":\"10.200.4.0/24\"}]]}}",
-		NULL, &cfg, &e) == 0 && cfg.n_requested == 1 && cfg.n_sets == 2 && cfg.sets[0].r[0].subnet.ip.b[2] == 4,
+		NULL, &cfg, &e) == 0 &&
+		   cfg.n_requested == 1 && cfg.n_sets == 2 && cfg.sets[0].r[0].subnet.ip.b[2] == 4,
 	   "args.cni.ips and runtime ipRanges first %s", e.msg);
 	hl_config_free(&cfg);
 
@@ -73,12 +78,15 @@ void test_hostlocal(void)
 		{ NET("{\"ranges\":[[{\"subnet\":\"10.200.0.0/31\"}]]}"), 7, "too small" },
 		{ NET("{\"ranges\":[[{\"subnet\":\"fd00::/127\"}]]}"), 7, "too small" },
 		{ NET("{\"ranges\":[[{\"subnet\":\"10.200.0.5/24\"}]]}"), 7, "host bits" },
-		{ NET("{\"ranges\":[[{\"subnet\":\"10.200.0.0/24\",\"gateway\":\"10.200.1.1\"}]]}"), 7, "ipam.ranges[0][0].gateway" },
-		{ NET("{\"ranges\":[[{\"subnet\":\"10.200.0.0/24\",\"rangeStart\":\"10.200.0.9\",\"rangeEnd\":\"10.200.0.3\"}]]}"), 7,
-		  "after rangeEnd" },
+		{ NET("{\"ranges\":[[{\"subnet\":\"10.200.0.0/24\",\"gateway\":\"10.200.1.1\"}]]}"), 7,
+		  "ipam.ranges[0][0].gateway" },
+		{ NET("{\"ranges\":[[{\"subnet\":\"10.200.0.0/24\",\"rangeStart\":\"10.200.0.9\",\"rangeEnd\":\"10.200.0.3\"}]]}"),
+		  7, "after rangeEnd" },
 		{ NET("{\"ranges\":[[{\"subnet\":\"10.200.0.0/24\"},{\"subnet\":\"10.200.0.0/25\"}]]}"), 7, "overlaps" },
-		{ NET("{\"ranges\":[[{\"subnet\":\"10.200.0.0/24\"}],[{\"subnet\":\"10.200.0.128/25\"}]]}"), 7, "range set 0 overlaps" },
-		{ NET("{\"ranges\":[[{\"subnet\":\"10.200.0.0/24\"},{\"subnet\":\"fd00::/64\"}]]}"), 7, "mixed address families" },
+		{ NET("{\"ranges\":[[{\"subnet\":\"10.200.0.0/24\"}],[{\"subnet\":\"10.200.0.128/25\"}]]}"), 7,
+		  "range set 0 overlaps" },
+		{ NET("{\"ranges\":[[{\"subnet\":\"10.200.0.0/24\"},{\"subnet\":\"fd00::/64\"}]]}"), 7,
+		  "mixed address families" },
 		{ NET("{\"ranges\":[[{\"subnet\":\"10.200.0.0/33\"}]]}"), 7, "ipam.ranges[0][0].subnet" },
 		{ NET("{\"ranges\":[[{\"subnet\":42}]]}"), 6, "must be a string" },
 		{ NET("{\"ranges\":[{\"subnet\":\"10.200.0.0/24\"}]}"), 6, "ipam.ranges[0]" },
@@ -86,7 +94,8 @@ void test_hostlocal(void)
 		{ NET("{\"ranges\":[[{\"rangeStart\":\"10.200.0.2\"}]]}"), 7, "subnet\" is required" },
 		{ NET("{\"ranges\":[[{\"subnet\":\"10.200.0.0/24\"}]],\"routes\":[{\"dst\":\"x\"}]}"), 7, "ipam.routes[0].dst" },
 		{ "{\"cniVersion\":\"0.2.0\",\"name\":\"n\",\"ipam\":{\"ranges\":[[{\"subnet\":\"10.200.0.0/24\"}],"
-		  "[{\"subnet\":\"10.200.1.0/24\"}]]}}", 1, "more than 1 address per family" },
+		  "[{\"subnet\":\"10.200.1.0/24\"}]]}}",
+		  1, "more than 1 address per family" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int rc = load(bad[i].json, NULL, &cfg, &e);
@@ -96,5 +105,6 @@ void test_hostlocal(void)
 			hl_config_free(&cfg);
 	}
 	OK(load(NET("{\"ranges\":[[{\"subnet\":\"10.200.3.0/24\"}]]}"), "IP=nope", &cfg, &e) < 0 && e.code == 6 &&
-	   strstr(e.msg, "IP=\"nope\""), "bad CNI_ARGS IP: %s", e.msg);
+		   strstr(e.msg, "IP=\"nope\""),
+	   "bad CNI_ARGS IP: %s", e.msg);
 }

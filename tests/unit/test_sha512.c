@@ -9,12 +9,17 @@ void test_sha512(void)
 {
 	char h[129];
 	sha512_hex("abc", 3, h, 128);
-	STREQ(h, "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f", "sha512(abc)");
+	STREQ(h,
+	      "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f",
+	      "sha512(abc)");
 	sha512_hex("", 0, h, 24);
 	STREQ(h, "cf83e1357eefb8bdf1542850", "sha512('') truncated to 24");
-	const char *m = "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu";
+	const char *m =
+		"abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu";
 	sha512_hex(m, strlen(m), h, 128);
-	STREQ(h, "8e959b75dae313da8cf4f72814fc143f8f7779c6eb9f7fa17299aeadb6889018501d289e4900f7e4331b99dec4b5433ac7d329eeb6dd26545e96e55b874be909", "sha512 two-block message");
+	STREQ(h,
+	      "8e959b75dae313da8cf4f72814fc143f8f7779c6eb9f7fa17299aeadb6889018501d289e4900f7e4331b99dec4b5433ac7d329eeb6dd26545e96e55b874be909",
+	      "sha512 two-block message");
 }
 
 /* The derived names are a contract with what earlier runs (and the reference plugins) left in the
@@ -27,9 +32,15 @@ void test_sha512_names(void)
 
 	sha512_hexf(h, 11, "%s%s", cid, ifname);
 	snprintf(name, sizeof(name), "veth%s", h);
-	STREQ(name, "veth" "e602d623954", "host veth name: veth + 11 hex of sha512(containerID ifname)");
+	STREQ(name,
+	      "veth"
+	      "e602d623954",
+	      "host veth name: veth + 11 hex of sha512(containerID ifname)");
 	snprintf(name, sizeof(name), "vlt%s", h);
-	STREQ(name, "vlt" "e602d623954", "vlan's temporary name: vlt + the same 11 hex");
+	STREQ(name,
+	      "vlt"
+	      "e602d623954",
+	      "vlan's temporary name: vlt + the same 11 hex");
 	sha512_hexf(h, 11, "%s.%d", "cni0", 42);
 	snprintf(name, sizeof(name), "vgw%s", h);
 	STREQ(name, "vgw8bc5ede7ea5", "VLAN gateway veth: vgw + 11 hex of sha512(bridge.vlan)");

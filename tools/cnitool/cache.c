@@ -20,9 +20,10 @@ int cache_path(const char *dir, const char *net, const struct rtconf *rt, char *
 {
 	*out = NULL;
 	if (!*net || !*rt->container_id || !*rt->ifname)
-		return cni_errf(e, CNI_ERR_INVALID_CONFIG,
-				"cache file path requires network name (\"%s\"), container ID (\"%s\"), and interface name (\"%s\")",
-				net, rt->container_id, rt->ifname);
+		return cni_errf(
+			e, CNI_ERR_INVALID_CONFIG,
+			"cache file path requires network name (\"%s\"), container ID (\"%s\"), and interface name (\"%s\")", net,
+			rt->container_id, rt->ifname);
 	/* libcni joins them unchecked (only ADD validates them); a '/' would leave results/ */
 	if (strchr(net, '/') || strchr(rt->container_id, '/') || strchr(rt->ifname, '/'))
 		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "cache file path: '/' in network name \"%s\" or interface name \"%s\"",
@@ -105,8 +106,7 @@ out:
 	return rc;
 }
 
-int cache_add(const char *dir, const struct netlist *l, const struct rtconf *rt, const cJSON *result,
-	      struct cni_error *e)
+int cache_add(const char *dir, const struct netlist *l, const struct rtconf *rt, const cJSON *result, struct cni_error *e)
 {
 	struct sb b = { 0 };
 	cJSON *res = NULL;
@@ -212,8 +212,8 @@ static int convert_result(const cJSON *j, const char *version, cJSON **out, stru
 	return 0;
 }
 
-int cache_get_result(const char *dir, const char *net, const char *version, const struct rtconf *rt,
-		     cJSON **result, struct cni_error *e)
+int cache_get_result(const char *dir, const char *net, const char *version, const struct rtconf *rt, cJSON **result,
+		     struct cni_error *e)
 {
 	char *path, *bytes;
 	size_t len;
@@ -281,7 +281,7 @@ static int parse_attachment(const cJSON *j, struct attachment *a)
 	    !cJSON_IsString(ifn) || !*ifn->valuestring || !cJSON_IsString(net) || !*net->valuestring ||
 	    (args && !cJSON_IsArray(args)) || (caps && !cJSON_IsObject(caps)))
 		return -1;
-	cJSON_ArrayForEach(p, args) {
+	cJSON_ArrayForEach (p, args) {
 		if (!cJSON_IsArray(p) && !cJSON_IsNull(p))
 			return -1;
 		for (const cJSON *s = p->child; s; s = s->next)
@@ -294,7 +294,7 @@ static int parse_attachment(const cJSON *j, struct attachment *a)
 		goto oom;
 	if (n && !(a->rt.args = calloc(n, sizeof(*a->rt.args))))
 		goto oom;
-	cJSON_ArrayForEach(p, args) {
+	cJSON_ArrayForEach (p, args) {
 		/* a [2]string: missing members are "", extra ones ignored */
 		const cJSON *k = p->child, *v = k ? k->next : NULL;
 		struct cni_kv *kv = &a->rt.args[a->rt.n_args++];

@@ -155,8 +155,9 @@ static int setup(const char *net, const char *netns, const char *ifname_flag, st
 			cJSON_Delete(rt->caps);
 			rt->caps = NULL;
 		} else if (!cJSON_IsObject(rt->caps)) {
-			return cni_errf(e, CNI_ERR_DECODE,
-					"json: cannot unmarshal CAP_ARGS into Go value of type map[string]interface {}: not an object");
+			return cni_errf(
+				e, CNI_ERR_DECODE,
+				"json: cannot unmarshal CAP_ARGS into Go value of type map[string]interface {}: not an object");
 		} else {
 			gojson_canon(rt->caps);
 		}
@@ -254,7 +255,7 @@ static int run(enum cmd cmd, const char *net, const char *netns, const char *ifn
 
 int main(int argc, char **argv)
 {
-	const char *pos[8], *ifname = NULL;
+	const char *pos[8] = { 0 }, *ifname = NULL;
 	int npos = 0;
 	bool flags_done = false;
 	enum cmd cmd;

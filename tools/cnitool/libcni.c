@@ -49,8 +49,8 @@ static const char *describe(const struct plugin_conf *p, char *buf, size_t n)
 
 /* libcni's Args.AsEnv: the caller's environment with the six CNI_* variables set (CNI_COMMAND
  * by cni_exec_start). GC and STATUS pass an empty RuntimeConf, VERSION fake values. */
-static int set_env(const char *cid, const char *netns, const struct cni_kv *args, size_t n_args,
-		   const char *ifname, const char *path, struct cni_error *e)
+static int set_env(const char *cid, const char *netns, const struct cni_kv *args, size_t n_args, const char *ifname,
+		   const char *path, struct cni_error *e)
 {
 	struct sb b = { 0 };
 	char *s;
@@ -218,8 +218,7 @@ oom:
 
 /* ExecPluginWithResult's decoding: a result without cniVersion takes the config's
  * (fixupResultVersion), then it must be a version we can read. */
-static int parse_result(const char *out, size_t len, const char *conf_version, struct cni_result *r,
-			struct cni_error *e)
+static int parse_result(const char *out, size_t len, const char *conf_version, struct cni_result *r, struct cni_error *e)
 {
 	cJSON *j = gojson_parse(out, len);
 	const cJSON *v;
@@ -291,8 +290,9 @@ static int check_versions(const struct cnitool *t, const struct netlist *l, stru
 			if (strcmp(pe.msg, "unknown CNI_COMMAND: VERSION") == 0) {
 				ok = strcmp(want, "0.1.0") == 0;
 				if (!ok && rc == 0)
-					rc = cni_errf(e, CNI_ERR_INCOMPATIBLE_VERSION, "plugin %s does not support config version \"%s\"",
-						      l->plugins[i].type, want);
+					rc = cni_errf(e, CNI_ERR_INCOMPATIBLE_VERSION,
+						      "plugin %s does not support config version \"%s\"", l->plugins[i].type,
+						      want);
 			} else if (rc == 0) {
 				*e = pe;
 				rc = -1;
@@ -312,7 +312,7 @@ static int check_versions(const struct cnitool *t, const struct netlist *l, stru
 			else
 				rc = cni_errf(e, CNI_ERR_DECODE, "decoding version info: missing field supportedVersions");
 		} else if (rc == 0) {
-			cJSON_ArrayForEach(s, sv)
+			cJSON_ArrayForEach (s, sv)
 				ok |= cJSON_IsString(s) && strcmp(s->valuestring, want) == 0;
 		}
 		if (rc == 0 && !ok)
@@ -367,8 +367,8 @@ static int del_one(const struct cnitool *t, const struct netlist *l, const struc
 	return rc;
 }
 
-int lc_add(const struct cnitool *t, const struct netlist *l, const struct rtconf *rt, cJSON **result,
-	   struct cni_error *e, struct cni_error *rollback)
+int lc_add(const struct cnitool *t, const struct netlist *l, const struct rtconf *rt, cJSON **result, struct cni_error *e,
+	   struct cni_error *rollback)
 {
 	cJSON *prev = NULL;
 	size_t i, ran = 0;
@@ -385,8 +385,7 @@ int lc_add(const struct cnitool *t, const struct netlist *l, const struct rtconf
 		cJSON *j;
 		int rc;
 
-		if (cni_find_plugin(t->path, p->type, path, sizeof(path), e) < 0 ||
-		    validate_names(l->name, rt->ifname, e) < 0 ||
+		if (cni_find_plugin(t->path, p->type, path, sizeof(path), e) < 0 || validate_names(l->name, rt->ifname, e) < 0 ||
 		    !(conf = build_conf(p, l->name, l->version, prev, rt, NULL, &len, e)))
 			goto fail;
 		ran = i + 1;
@@ -416,27 +415,26 @@ int lc_add(const struct cnitool *t, const struct netlist *l, const struct rtconf
 	return 0;
 fail:
 	cni_err_prefix(e, "plugin %s failed (add): ", describe(&l->plugins[i], d, sizeof(d)));
-rollback:
-	{
-		/* DEL as DelNetworkList would, in reverse, over the plugins that ran; prevResult is
+rollback : {
+	/* DEL as DelNetworkList would, in reverse, over the plugins that ran; prevResult is
 		 * what the chain had returned so far, in the list's version */
-		cJSON *del_prev = NULL;
-		if (prev && go_version_ge(l->version, "0.4.0")) {
-			struct cni_result r;
-			struct cni_error ig = { 0 };
-			if (cni_result_parse(prev, "result", &r, &ig) == 0) {
-				del_prev = lc_result_json(&r, l->version, &ig);
-				cni_result_free(&r);
-			}
+	cJSON *del_prev = NULL;
+	if (prev && go_version_ge(l->version, "0.4.0")) {
+		struct cni_result r;
+		struct cni_error ig = { 0 };
+		if (cni_result_parse(prev, "result", &r, &ig) == 0) {
+			del_prev = lc_result_json(&r, l->version, &ig);
+			cni_result_free(&r);
 		}
-		for (size_t k = ran; k-- > 0;) {
-			struct cni_error de = { 0 };
-			if (del_one(t, l, &l->plugins[k], del_prev, rt, &de) < 0 && !rollback->code)
-				*rollback = de;
-		}
-		cJSON_Delete(del_prev);
-		cache_del(t->cache_dir, l->name, rt);
 	}
+	for (size_t k = ran; k-- > 0;) {
+		struct cni_error de = { 0 };
+		if (del_one(t, l, &l->plugins[k], del_prev, rt, &de) < 0 && !rollback->code)
+			*rollback = de;
+	}
+	cJSON_Delete(del_prev);
+	cache_del(t->cache_dir, l->name, rt);
+}
 	cJSON_Delete(prev);
 	return -1;
 }
@@ -449,8 +447,8 @@ int lc_check(const struct cnitool *t, const struct netlist *l, const struct rtco
 	if (go_version_parse(l->version, pv) < 0)
 		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid version \"%s\"", l->version);
 	if (!go_version_ge(l->version, "0.4.0"))
-		return cni_errf(e, CNI_ERR_INCOMPATIBLE_VERSION, "configuration version \"%s\" does not support the CHECK command",
-				l->version);
+		return cni_errf(e, CNI_ERR_INCOMPATIBLE_VERSION,
+				"configuration version \"%s\" does not support the CHECK command", l->version);
 	if (l->disable_check)
 		return 0;
 	if (cache_get_result(t->cache_dir, l->name, l->version, rt, &cached, e) < 0) {
@@ -545,7 +543,8 @@ int lc_gc(const struct cnitool *t, const struct netlist *l, bool keep_cached, st
 			continue;
 		}
 		if (lc_del(t, l, &att[i].rt, &de) < 0) {
-			cni_err_prefix(&de, "failed to delete stale attachment %s %s: ", att[i].rt.container_id, att[i].rt.ifname);
+			cni_err_prefix(&de, "failed to delete stale attachment %s %s: ", att[i].rt.container_id,
+				       att[i].rt.ifname);
 			join_err(&all, &de);
 			code = code ? code : de.code;
 		}

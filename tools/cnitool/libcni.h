@@ -21,12 +21,12 @@ struct rtconf {
 	char *ifname;
 	struct cni_kv *args; /* CNI_ARGS pairs (libcni's [][2]string), in order */
 	size_t n_args;
-	cJSON *caps;         /* capability args: an object, or NULL */
+	cJSON *caps; /* capability args: an object, or NULL */
 };
 
 /* libcni's CNIConfig. */
 struct cnitool {
-	const char *path;      /* CNI_PATH, colon-separated */
+	const char *path; /* CNI_PATH, colon-separated */
 	const char *cache_dir; /* holds results/ */
 };
 
@@ -37,8 +37,8 @@ void rtconf_free(struct rtconf *rt);
  * A failure runs DEL for the plugins already run, the failed one included, as the spec asks of a
  * runtime ("a delete must still be executed even if the add fails"); a failing rollback is
  * reported in *rollback. */
-int lc_add(const struct cnitool *t, const struct netlist *l, const struct rtconf *rt, cJSON **result,
-	   struct cni_error *e, struct cni_error *rollback);
+int lc_add(const struct cnitool *t, const struct netlist *l, const struct rtconf *rt, cJSON **result, struct cni_error *e,
+	   struct cni_error *rollback);
 /* CheckNetworkList: every plugin, in order, with the cached result as prevResult. */
 int lc_check(const struct cnitool *t, const struct netlist *l, const struct rtconf *rt, struct cni_error *e);
 /* DelNetworkList: every plugin in reverse order, prevResult from the cache; the cache entry goes. */
@@ -57,11 +57,10 @@ cJSON *lc_result_json(const struct cni_result *r, const char *version, struct cn
 
 /* The cache (cache.c), laid out and encoded exactly as libcni's. */
 int cache_path(const char *dir, const char *net, const struct rtconf *rt, char **out, struct cni_error *e);
-int cache_add(const char *dir, const struct netlist *l, const struct rtconf *rt, const cJSON *result,
-	      struct cni_error *e);
+int cache_add(const char *dir, const struct netlist *l, const struct rtconf *rt, const cJSON *result, struct cni_error *e);
 /* getCachedResult: the cached result converted to `version`; *result NULL when there is none. */
-int cache_get_result(const char *dir, const char *net, const char *version, const struct rtconf *rt,
-		     cJSON **result, struct cni_error *e);
+int cache_get_result(const char *dir, const char *net, const char *version, const struct rtconf *rt, cJSON **result,
+		     struct cni_error *e);
 void cache_del(const char *dir, const char *net, const struct rtconf *rt);
 
 struct attachment {

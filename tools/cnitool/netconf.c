@@ -167,9 +167,14 @@ static int pc_string(const cJSON *o, const char *key, const char **out, struct c
 	if (!v)
 		return 0;
 	if (!cJSON_IsString(v))
-		return cni_errf(e, CNI_ERR_DECODE,
-				"error parsing configuration: json: cannot unmarshal %s into Go struct field PluginConf.%s of type string",
-				cJSON_IsNumber(v) ? "number" : cJSON_IsBool(v) ? "bool" : cJSON_IsArray(v) ? "array" : "object", key);
+		return cni_errf(
+			e, CNI_ERR_DECODE,
+			"error parsing configuration: json: cannot unmarshal %s into Go struct field PluginConf.%s of type string",
+			cJSON_IsNumber(v)  ? "number"
+			: cJSON_IsBool(v)  ? "bool"
+			: cJSON_IsArray(v) ? "array"
+					   : "object",
+			key);
 	*out = v->valuestring;
 	return 0;
 }
@@ -183,8 +188,12 @@ static int plugin_conf_from_json(cJSON *j, struct plugin_conf *p, struct cni_err
 	memset(p, 0, sizeof(*p));
 	p->conf = j;
 	if (!cJSON_IsObject(j)) {
-		cni_errf(e, CNI_ERR_DECODE, "error parsing configuration: json: cannot unmarshal %s into Go value of type types.PluginConf",
-			 cJSON_IsArray(j) ? "array" : cJSON_IsString(j) ? "string" : cJSON_IsNumber(j) ? "number" : "bool");
+		cni_errf(e, CNI_ERR_DECODE,
+			 "error parsing configuration: json: cannot unmarshal %s into Go value of type types.PluginConf",
+			 cJSON_IsArray(j)    ? "array"
+			 : cJSON_IsString(j) ? "string"
+			 : cJSON_IsNumber(j) ? "number"
+					     : "bool");
 		goto fail;
 	}
 	gojson_canon(j);
@@ -194,8 +203,10 @@ static int plugin_conf_from_json(cJSON *j, struct plugin_conf *p, struct cni_err
 	if ((ipam = conf_item(j, "ipam"))) {
 		const char *t;
 		if (!cJSON_IsObject(ipam)) {
-			cni_errf(e, CNI_ERR_DECODE, "error parsing configuration: json: cannot unmarshal %s into Go struct field PluginConf.ipam of type types.IPAM",
-				 json_type(ipam));
+			cni_errf(
+				e, CNI_ERR_DECODE,
+				"error parsing configuration: json: cannot unmarshal %s into Go struct field PluginConf.ipam of type types.IPAM",
+				json_type(ipam));
 			goto fail;
 		}
 		if (pc_string(ipam, "type", &t, e) < 0)
@@ -204,14 +215,18 @@ static int plugin_conf_from_json(cJSON *j, struct plugin_conf *p, struct cni_err
 	if ((caps = conf_item(j, "capabilities"))) {
 		size_t n = 0;
 		if (!cJSON_IsObject(caps)) {
-			cni_errf(e, CNI_ERR_DECODE, "error parsing configuration: json: cannot unmarshal %s into Go struct field PluginConf.capabilities of type map[string]bool",
-				 json_type(caps));
+			cni_errf(
+				e, CNI_ERR_DECODE,
+				"error parsing configuration: json: cannot unmarshal %s into Go struct field PluginConf.capabilities of type map[string]bool",
+				json_type(caps));
 			goto fail;
 		}
-		cJSON_ArrayForEach(c, caps) {
+		cJSON_ArrayForEach (c, caps) {
 			if (!cJSON_IsBool(c) && !cJSON_IsNull(c)) {
-				cni_errf(e, CNI_ERR_DECODE, "error parsing configuration: json: cannot unmarshal %s into Go struct field PluginConf.capabilities of type bool",
-					 json_type(c));
+				cni_errf(
+					e, CNI_ERR_DECODE,
+					"error parsing configuration: json: cannot unmarshal %s into Go struct field PluginConf.capabilities of type bool",
+					json_type(c));
 				goto fail;
 			}
 			n++;
@@ -220,7 +235,7 @@ static int plugin_conf_from_json(cJSON *j, struct plugin_conf *p, struct cni_err
 			cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 			goto fail;
 		}
-		cJSON_ArrayForEach(c, caps)
+		cJSON_ArrayForEach (c, caps)
 			if (cJSON_IsTrue(c))
 				p->caps[p->n_caps++] = c->string;
 	}
@@ -282,14 +297,17 @@ static int pick_version(const cJSON *root, const char *given, char **out, struct
 		return *out ? 0 : cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 	}
 	if (!cJSON_IsArray(vs))
-		return cni_errf(e, CNI_ERR_DECODE, "error parsing configuration list: invalid type for cniVersions: %s", json_type(vs));
-	cJSON_ArrayForEach(v, vs) {
+		return cni_errf(e, CNI_ERR_DECODE, "error parsing configuration list: invalid type for cniVersions: %s",
+				json_type(vs));
+	cJSON_ArrayForEach (v, vs) {
 		if (!cJSON_IsString(v))
-			return cni_errf(e, CNI_ERR_DECODE, "error parsing configuration list: invalid type for cniVersions index %zu: %s",
-					i, json_type(v));
+			return cni_errf(e, CNI_ERR_DECODE,
+					"error parsing configuration list: invalid type for cniVersions index %zu: %s", i,
+					json_type(v));
 		int c = go_version_cmp(v->valuestring, "1.1.0", &err);
 		if (err)
-			return cni_errf(e, CNI_ERR_DECODE, "error parsing configuration list: invalid cniVersions entry %s at index %zu",
+			return cni_errf(e, CNI_ERR_DECODE,
+					"error parsing configuration list: invalid cniVersions entry %s at index %zu",
 					v->valuestring, i);
 		if (c <= 0 && (!best || go_version_cmp(v->valuestring, best, &err) > 0))
 			best = v->valuestring;
@@ -350,7 +368,8 @@ int netlist_from_bytes(const char *bytes, size_t len, struct netlist *l, struct 
 	plugins = cJSON_GetObjectItemCaseSensitive(root, "plugins");
 	if (!plugins) {
 		if (l->inline_only) {
-			cni_errf(e, CNI_ERR_DECODE, "error parsing configuration list: `loadOnlyInlinedPlugins` is true, and no 'plugins' key");
+			cni_errf(e, CNI_ERR_DECODE,
+				 "error parsing configuration list: `loadOnlyInlinedPlugins` is true, and no 'plugins' key");
 			goto fail;
 		}
 		cJSON_Delete(root);
@@ -364,7 +383,7 @@ int netlist_from_bytes(const char *bytes, size_t len, struct netlist *l, struct 
 		cni_errf(e, CNI_ERR_DECODE, "error parsing configuration list: no plugins in list");
 		goto fail;
 	}
-	cJSON_ArrayForEach(v, plugins) {
+	cJSON_ArrayForEach (v, plugins) {
 		cJSON *dup = cJSON_Duplicate(v, true);
 		if (!dup)
 			goto oom;

@@ -9,7 +9,7 @@
 #include "err.h"
 
 struct plugin_conf {
-	cJSON *conf;      /* the plugin's object as Go decodes it (keys sorted, duplicates resolved) */
+	cJSON *conf; /* the plugin's object as Go decodes it (keys sorted, duplicates resolved) */
 	const char *type; /* into conf */
 	const char *name; /* into conf, "" when absent */
 	/* capabilities the plugin declares true, into conf */
@@ -23,7 +23,7 @@ struct netlist {
 	bool disable_check, disable_gc, inline_only;
 	struct plugin_conf *plugins;
 	size_t n_plugins;
-	char *bytes;   /* what libcni caches as "config": the .conflist file, or the up-converted .conf */
+	char *bytes; /* what libcni caches as "config": the .conflist file, or the up-converted .conf */
 	size_t len;
 };
 

@@ -8,8 +8,8 @@
 #include "hostlocal.h"
 
 /* Try every free address of r in [from, to]; 1 = reserved *out, 0 = none free. */
-static int scan_segment(struct hl_store *s, const struct hl_range *r, struct ip from, const struct ip *to,
-			const char *id, const char *ifname, struct ip *out, struct cni_error *e)
+static int scan_segment(struct hl_store *s, const struct hl_range *r, struct ip from, const struct ip *to, const char *id,
+			const char *ifname, struct ip *out, struct cni_error *e)
 {
 	struct ip x = from;
 	for (;;) {
@@ -31,8 +31,8 @@ static int scan_segment(struct hl_store *s, const struct hl_range *r, struct ip 
 	}
 }
 
-static int alloc_in_set(struct hl_store *s, const struct hl_rangeset *set, size_t set_idx, const char *id,
-			const char *ifname, struct ip *out, const struct hl_range **rout, struct cni_error *e)
+static int alloc_in_set(struct hl_store *s, const struct hl_rangeset *set, size_t set_idx, const char *id, const char *ifname,
+			struct ip *out, const struct hl_range **rout, struct cni_error *e)
 {
 	struct ip last, cur;
 	size_t ri = 0;
@@ -86,11 +86,11 @@ struct alloc {
 	struct hl_store *s;
 	const struct hl_config *cfg;
 	const char *id, *ifname;
-	struct ip *got;               /* per range set */
-	bool *fresh;                  /* per range set: reserved by this ADD (released if it fails) */
-	const struct hl_range **rng;  /* per range set: the range got[i] lies in */
-	bool *used;                   /* per requested address */
-	struct ip *held, *old;        /* this attachment's reservations; the oldest format's (ID only) */
+	struct ip *got; /* per range set */
+	bool *fresh; /* per range set: reserved by this ADD (released if it fails) */
+	const struct hl_range **rng; /* per range set: the range got[i] lies in */
+	bool *used; /* per requested address */
+	struct ip *held, *old; /* this attachment's reservations; the oldest format's (ID only) */
 	size_t nheld, nold;
 };
 
@@ -104,7 +104,8 @@ static int take_requested(struct alloc *al, size_t i, size_t q, struct cni_error
 	al->used[q] = true;
 	al->rng[i] = hl_rangeset_find(set, want);
 	if (hl_range_reserved_addr(al->rng[i], want))
-		return cni_errf(e, CNI_ERR_IP_TAKEN, "requested IP address %s is the gateway, network or broadcast address of range %s",
+		return cni_errf(e, CNI_ERR_IP_TAKEN,
+				"requested IP address %s is the gateway, network or broadcast address of range %s",
 				ip_fmt(want, a), hl_rangeset_str(set, rs, sizeof(rs)));
 	int rr = hl_store_reserve(al->s, want, al->id, al->ifname, e);
 	if (rr < 0)
@@ -177,7 +178,8 @@ static int alloc_finish(struct alloc *al, struct cni_result *res, struct cni_err
 
 	for (size_t q = 0; q < cfg->n_requested; q++)
 		if (!al->used[q])
-			return cni_errf(e, CNI_ERR_IP_TAKEN, "failed to allocate all requested IPs: %s is in no range set of network \"%s\"",
+			return cni_errf(e, CNI_ERR_IP_TAKEN,
+					"failed to allocate all requested IPs: %s is in no range set of network \"%s\"",
 					ip_fmt(&cfg->requested[q], a), cfg->name);
 	for (size_t i = 0; i < cfg->n_sets; i++)
 		if (al->fresh[i] && hl_store_set_last_reserved(al->s, i, &al->got[i], e) < 0)
@@ -195,12 +197,17 @@ static int alloc_finish(struct alloc *al, struct cni_result *res, struct cni_err
 	return 0;
 }
 
-int hl_alloc(struct hl_store *s, const struct hl_config *cfg, const char *id, const char *ifname,
-	     struct cni_result *res, struct cni_error *e)
+int hl_alloc(struct hl_store *s, const struct hl_config *cfg, const char *id, const char *ifname, struct cni_result *res,
+	     struct cni_error *e)
 {
-	struct alloc al = { .s = s, .cfg = cfg, .id = id, .ifname = ifname,
-			    .got = calloc(cfg->n_sets, sizeof(*al.got)), .fresh = calloc(cfg->n_sets, sizeof(*al.fresh)),
-			    .rng = calloc(cfg->n_sets, sizeof(*al.rng)), .used = calloc(cfg->n_requested + 1, sizeof(*al.used)) };
+	struct alloc al = { .s = s,
+			    .cfg = cfg,
+			    .id = id,
+			    .ifname = ifname,
+			    .got = calloc(cfg->n_sets, sizeof(*al.got)),
+			    .fresh = calloc(cfg->n_sets, sizeof(*al.fresh)),
+			    .rng = calloc(cfg->n_sets, sizeof(*al.rng)),
+			    .used = calloc(cfg->n_requested + 1, sizeof(*al.used)) };
 	int rc = -1;
 
 	if (!al.got || !al.fresh || !al.used || !al.rng) {

@@ -80,19 +80,20 @@ static int parse_rangeset(const cJSON *arr, const char *path, struct hl_rangeset
 		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"%s\" is an empty range set", path);
 	if (!(set->r = calloc((size_t)cJSON_GetArraySize(arr), sizeof(*set->r))))
 		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-	cJSON_ArrayForEach(it, arr) {
+	cJSON_ArrayForEach (it, arr) {
 		struct hl_range *r = &set->r[i];
 		if (parse_range(it, conf_path_idx(p, path, i), r, e) < 0)
 			goto fail;
 		if (i && r->subnet.ip.len != set->r[0].subnet.ip.len) {
-			cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"%s\": mixed address families in one range set", p);
+			cni_errf(e, CNI_ERR_INVALID_CONFIG,
+				 "invalid config: field \"%s\": mixed address families in one range set", p);
 			goto fail;
 		}
 		for (size_t k = 0; k < i; k++)
 			if (ranges_overlap(&set->r[k], r)) {
 				char a[IP_STRLEN], b[IP_STRLEN];
-				cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"%s\": range %s-%s overlaps %s[%zu]", p,
-					 ip_fmt(&r->start, a), ip_fmt(&r->end, b), path, k);
+				cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"%s\": range %s-%s overlaps %s[%zu]",
+					 p, ip_fmt(&r->start, a), ip_fmt(&r->end, b), path, k);
 				goto fail;
 			}
 		set->n = ++i;
@@ -109,7 +110,7 @@ static int parse_sets_array(const cJSON *arr, const char *path, struct hl_config
 	char p[CONF_PATH_MAX];
 	const cJSON *it;
 	size_t i = 0;
-	cJSON_ArrayForEach(it, arr) {
+	cJSON_ArrayForEach (it, arr) {
 		struct hl_rangeset set;
 		if (parse_rangeset(it, conf_path_idx(p, path, i++), &set, e) < 0 || add_set(cfg, &set, e) < 0)
 			return -1;
@@ -139,7 +140,7 @@ static int parse_ip_list(const cJSON *obj, const char *parent, struct hl_config 
 	if (r <= 0)
 		return r;
 	conf_path(p, parent, "ips");
-	cJSON_ArrayForEach(it, arr) {
+	cJSON_ArrayForEach (it, arr) {
 		struct ip ip;
 		if (conf_val_ip_or_cidr(it, conf_path_idx(pi, p, i++), &ip, e) < 0 || add_requested(cfg, &ip, e) < 0)
 			return -1;
@@ -189,8 +190,10 @@ static int check_sets(const struct cni_ctx *c, const struct hl_config *cfg, stru
 			for (size_t a = 0; a < cfg->sets[i].n; a++)
 				for (size_t b = 0; b < cfg->sets[j].n; b++)
 					if (ranges_overlap(&cfg->sets[i].r[a], &cfg->sets[j].r[b]))
-						return cni_errf(e, CNI_ERR_INVALID_CONFIG,
-								"invalid config: field \"ipam.ranges\": range set %zu overlaps with range set %zu", j, i);
+						return cni_errf(
+							e, CNI_ERR_INVALID_CONFIG,
+							"invalid config: field \"ipam.ranges\": range set %zu overlaps with range set %zu",
+							j, i);
 	}
 	if ((n4 > 1 || n6 > 1) && cni_version_cmp(c->version, "0.3.0") < 0)
 		return cni_errf(e, CNI_ERR_INCOMPATIBLE_VERSION,
@@ -207,7 +210,7 @@ static int parse_routes(const cJSON *ipam, struct hl_config *cfg, struct cni_err
 
 	if (conf_array(ipam, "ipam", "routes", &routes, e) < 0)
 		return -1;
-	cJSON_ArrayForEach(it, routes) {
+	cJSON_ArrayForEach (it, routes) {
 		struct cni_route rt;
 		if (cni_route_parse(it, conf_path_idx(p, "ipam.routes", i++), &rt, e) < 0)
 			return -1;

@@ -14,7 +14,7 @@
 #define HL_DEFAULT_DATA_DIR "/var/lib/cni/networks"
 
 struct hl_range {
-	struct ipnet subnet;  /* network address + prefix */
+	struct ipnet subnet; /* network address + prefix */
 	struct ip start, end; /* inclusive */
 	struct ip gateway;
 };
@@ -69,11 +69,10 @@ int hl_store_reserve(struct hl_store *s, const struct ip *ip, const char *id, co
 int hl_store_owner(struct hl_store *s, const struct ip *ip, struct hl_owner *o, struct cni_error *e);
 void hl_owner_free(struct hl_owner *o);
 /* Addresses held by (id, ifname). */
-int hl_store_find(struct hl_store *s, enum hl_match how, const char *id, const char *ifname, struct ip **ips,
-		  size_t *n, struct cni_error *e);
+int hl_store_find(struct hl_store *s, enum hl_match how, const char *id, const char *ifname, struct ip **ips, size_t *n,
+		  struct cni_error *e);
 /* Release one address if (id, ifname) owns it. */
-int hl_store_release_ip(struct hl_store *s, const struct ip *ip, const char *id, const char *ifname,
-			struct cni_error *e);
+int hl_store_release_ip(struct hl_store *s, const struct ip *ip, const char *id, const char *ifname, struct cni_error *e);
 /* Release what (id, ifname) holds (HL_EXACT_OR_LEGACY); 0 when it held nothing. */
 int hl_store_release_owner(struct hl_store *s, const char *id, const char *ifname, struct cni_error *e);
 
@@ -96,8 +95,8 @@ int hl_store_foreach(struct hl_store *s, hl_visit_fn fn, void *arg, struct cni_e
 /* The plugin table (verbs.c) is declared in common/ipam.h, for the plugins that run it in-process. */
 
 /* Allocator. */
-int hl_alloc(struct hl_store *s, const struct hl_config *cfg, const char *id, const char *ifname,
-	     struct cni_result *res, struct cni_error *e);
+int hl_alloc(struct hl_store *s, const struct hl_config *cfg, const char *id, const char *ifname, struct cni_result *res,
+	     struct cni_error *e);
 int hl_resolv_conf(const char *path, struct cni_dns *dns, struct cni_error *e);
 
 #endif

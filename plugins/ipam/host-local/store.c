@@ -35,8 +35,8 @@
 #define OWNER_MAX 4096
 
 enum ent_kind {
-	ENT_OWNED,   /* "<id>\r\n<ifname>", or "<id>" (ifname "") */
-	ENT_TORN,    /* empty: a crash between create and write; owns nothing, reclaimable */
+	ENT_OWNED, /* "<id>\r\n<ifname>", or "<id>" (ifname "") */
+	ENT_TORN, /* empty: a crash between create and write; owns nothing, reclaimable */
 	ENT_FOREIGN, /* a symlink, fifo or unreadable entry: taken, by nobody we know */
 };
 
@@ -422,8 +422,8 @@ int hl_store_owner(struct hl_store *s, const struct ip *ip, struct hl_owner *o, 
 	return 1;
 }
 
-int hl_store_find(struct hl_store *s, enum hl_match how, const char *id, const char *ifname, struct ip **ips,
-		  size_t *n, struct cni_error *e)
+int hl_store_find(struct hl_store *s, enum hl_match how, const char *id, const char *ifname, struct ip **ips, size_t *n,
+		  struct cni_error *e)
 {
 	*ips = NULL;
 	*n = 0;
@@ -573,8 +573,7 @@ static int unreserve(struct hl_store *s, const struct ip *ip, struct cni_error *
 	return 0;
 }
 
-int hl_store_release_ip(struct hl_store *s, const struct ip *ip, const char *id, const char *ifname,
-			struct cni_error *e)
+int hl_store_release_ip(struct hl_store *s, const struct ip *ip, const char *id, const char *ifname, struct cni_error *e)
 {
 	const struct hl_ent *x = ent_find(s, ip);
 	if (!x || x->kind != ENT_OWNED || !owner_is(&x->o, id, ifname))

@@ -64,15 +64,16 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 	char a[IP_STRLEN];
 
 	if (store_absent(cfg)) {
-		cni_check_fail(e, "host-local: no address is reserved for container %s (%s) in network \"%s\"",
-			       c->container_id, c->ifname, cfg->name);
+		cni_check_fail(e, "host-local: no address is reserved for container %s (%s) in network \"%s\"", c->container_id,
+			       c->ifname, cfg->name);
 		goto out;
 	}
-	if (hl_store_open(&s, cfg->data_dir, cfg->name, e) < 0 || hl_store_find(s, HL_EXACT_OR_LEGACY, c->container_id, c->ifname, &ips, &n, e) < 0)
+	if (hl_store_open(&s, cfg->data_dir, cfg->name, e) < 0 ||
+	    hl_store_find(s, HL_EXACT_OR_LEGACY, c->container_id, c->ifname, &ips, &n, e) < 0)
 		goto out;
 	if (n == 0) {
-		cni_check_fail(e, "host-local: no address is reserved for container %s (%s) in network \"%s\"",
-			       c->container_id, c->ifname, cfg->name);
+		cni_check_fail(e, "host-local: no address is reserved for container %s (%s) in network \"%s\"", c->container_id,
+			       c->ifname, cfg->name);
 		goto out;
 	}
 	/* Every address of prevResult that lies in our ranges must still be ours. */
@@ -84,8 +85,8 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 		for (size_t k = 0; k < n; k++)
 			held |= ip_equal(&ips[k], want);
 		if (ours && !held) {
-			cni_check_fail(e, "host-local: %s from prevResult is not reserved for container %s (%s)",
-				       ip_fmt(want, a), c->container_id, c->ifname);
+			cni_check_fail(e, "host-local: %s from prevResult is not reserved for container %s (%s)", ip_fmt(want, a),
+				       c->container_id, c->ifname);
 			goto out;
 		}
 	}
@@ -187,8 +188,14 @@ out:
 
 static const char *const hl_args[] = { "IP", NULL };
 
-static int hl_parse(struct cni_ctx *c, void *conf) { return hl_config_parse(c, conf, &c->err); }
-static void hl_free(void *conf) { hl_config_free(conf); }
+static int hl_parse(struct cni_ctx *c, void *conf)
+{
+	return hl_config_parse(c, conf, &c->err);
+}
+static void hl_free(void *conf)
+{
+	hl_config_free(conf);
+}
 
 const struct cni_plugin hostlocal_plugin = {
 	.name = "host-local",
