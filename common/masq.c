@@ -31,7 +31,6 @@
 #define COMMENT_MAX NFT_COMMENT_MAX
 #define CHAIN_LEN NFTTAB_CHAIN_LEN
 
-
 int masq_backend_parse(const char *s, enum masq_backend *b, struct cni_error *e)
 {
 	if (!s || !*s || strcmp(s, "nftables") == 0)
