@@ -35,6 +35,7 @@ MUTANTS=(
 	"check-ignores-gateway${US}common/attach.c${US}if (!found)
 			return cni_check_fail(e, \"gateway %s is missing from %s\"${US}if (0)
 			return cni_check_fail(e, \"gateway %s is missing from %s\"${US}tamper${US}^bridge gateway address removed"
+	"portmap-teardown-trusts-the-chain${US}plugins/portmap/portmap.c${US}if (port_chains_jumping(n, chain, &pcs, &npc, e) < 0) {${US}if (0 && port_chains_jumping(n, chain, &pcs, &npc, e) < 0) {${US}tamper${US}^portmap: each damage"
 	"failed-add-removes-used-bridge${US}plugins/bridge/bridge.c${US}if (flock(b->lock, LOCK_EX) == 0)
 		remove_if_unused${US}if (1)
 		remove_if_unused${US}bridge${US}^failing ADDs that made the bridge"

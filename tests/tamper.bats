@@ -166,3 +166,51 @@ repairs() {
 		repairs "$d"
 	done
 }
+
+# portmap chained after the bridge: pm_conf PREVRESULT
+pm_conf() {
+	jq -cn --arg n "$NET" --argjson p "$1" \
+		'{cniVersion:"1.0.0",name:$n,type:"portmap",runtimeConfig:{portMappings:[{hostPort:18080,containerPort:80,protocol:"tcp"}]},prevResult:$p}'
+}
+pm_residue() { in_host nft list table inet cni_c_portmap 2>/dev/null | grep -E 'chain (a|p)-|tcp \. 18080 :' ; }
+
+@test "portmap: each damage (attachment chain flushed, port chain flushed, its jump, map element, table, ruleset): CHECK reports it, DEL and a new ADD converge" {
+	local d ch h pm
+	for d in achain pchain pjump element table ruleset; do
+		echo "# damage: $d" >&3
+		hcni ADD bridge "$(conf)" c1$T
+		assert_success
+		pm=$(pm_conf "$output")
+		hcni ADD portmap "$pm" c1$T
+		assert_success
+		hcni CHECK portmap "$pm" c1$T
+		assert_success
+		[[ -n $(pm_residue) ]]
+		case $d in
+		achain) in_host nft flush chain inet cni_c_portmap "$(in_host nft list table inet cni_c_portmap | awk '/chain a-/ {print $2; exit}')" ;;
+		pchain) in_host nft flush chain inet cni_c_portmap p-tcp-18080 ;;
+		pjump)
+			h=$(in_host nft -a list chain inet cni_c_portmap p-tcp-18080 | awk '/jump a-/ {print $NF; exit}')
+			in_host nft delete rule inet cni_c_portmap p-tcp-18080 handle "$h" ;;
+		element) in_host nft delete element inet cni_c_portmap ports '{ tcp . 18080 }' ;;
+		table) in_host nft delete table inet cni_c_portmap ;;
+		ruleset) in_host nft flush ruleset ;;
+		esac
+		hcni CHECK portmap "$pm" c1$T
+		assert_failure
+		assert_equal "$(jqo .code)" 104
+		hcni DEL portmap "$pm" c1$T
+		assert_success
+		assert_equal "$(pm_residue)" ""
+		hcni ADD portmap "$pm" c1$T
+		assert_success
+		hcni CHECK portmap "$pm" c1$T
+		assert_success
+		hcni DEL portmap "$pm" c1$T
+		assert_success
+		assert_equal "$(pm_residue)" ""
+		hcni DEL bridge "$(conf)" c1$T
+		assert_success
+		assert_equal "$(residue)" ""
+	done
+}

@@ -447,6 +447,43 @@ static int port_chains_of(struct nft *n, const char *chain, char (**out)[32], si
 	return 1;
 }
 
+/* Whatever the attachment chain's rules still say (flushed or edited by hand, it may name none):
+ * every other port chain holding a jump commented with its name, appended to *out. 0, or -1. */
+static int port_chains_jumping(struct nft *n, const char *chain, char (**out)[32], size_t *cnt, struct cni_error *e)
+{
+	struct nft_chain_info *ch = NULL;
+	size_t nch = 0;
+	if (nft_list_chains(n, tab.family, tab.name, &ch, &nch, e) < 0)
+		return -1;
+	for (size_t i = 0; i < nch; i++) {
+		struct nft_rule_info *r = NULL;
+		size_t nr = 0;
+		bool known = strncmp(ch[i].name, "p-", 2) != 0, hit = false;
+		for (size_t k = 0; k < *cnt && !known; k++)
+			known = strcmp((*out)[k], ch[i].name) == 0;
+		if (known)
+			continue;
+		if (nfttab_rules(n, &tab, ch[i].name, &r, &nr, e) < 0) {
+			free(ch);
+			return -1;
+		}
+		for (size_t k = 0; k < nr && !hit; k++)
+			hit = strcmp(r[k].comment, chain) == 0;
+		free(r);
+		if (!hit)
+			continue;
+		char(*grown)[32] = realloc(*out, (*cnt + 1) * sizeof(**out));
+		if (!grown) {
+			free(ch);
+			return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+		}
+		*out = grown;
+		snprintf((*out)[(*cnt)++], 32, "%s", ch[i].name);
+	}
+	free(ch);
+	return 0;
+}
+
 /* A port chain's name, p-<proto>-<port>: 0 and its parts, or -1. */
 static int port_chain_parse(const char *name, char proto[8], unsigned *port)
 {
@@ -477,6 +514,10 @@ static int drop_cmds(struct nft *n, const char *chain, struct sb *b, struct cni_
 
 	if (r <= 0)
 		return r;
+	if (port_chains_jumping(n, chain, &pcs, &npc, e) < 0) {
+		free(pcs);
+		return -1;
+	}
 	for (size_t i = 0; i < npc; i++) {
 		struct nft_rule_info *pr = NULL;
 		size_t cnt = 0, left = 0;
