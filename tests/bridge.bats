@@ -368,6 +368,8 @@ until_ok() {
 }
 
 @test "an exec'd IPAM plugin reads the config from stdin and gets no descriptor of the plugin's beyond 0, 1 and 2" {
+	# the valgrind lane's wrapper scripts hold descriptors of their own, which the child inherits
+	skip_if_wrapped bridge
 	# a stand-in for host-local: notes its descriptors and its stdin, then becomes host-local
 	local dir=$BATS_TEST_TMPDIR/fakepath conf want got
 	mkdir -p "$dir"
