@@ -219,6 +219,10 @@ DUAL='[[{"subnet":"10.200.21.0/24"}],[{"subnet":"fd00:200:21::/64"}]]'
 	assert_success
 	assert_equal "$(jqo -r '.ips[0].address')" "10.200.20.3/24"
 	# without /proc (no way to link the unnamed file) the file is made with O_EXCL, as the reference does
+	# (an ASan build reads its options from /proc, so its leak check cannot be turned off there)
+	if nm -D "$PLUGIN_DIR/host-local" 2>/dev/null | grep -q __asan_init; then
+		skip "the part without /proc: an ASan build cannot run there (the release lane runs it)"
+	fi
 	run unshare -m sh -c 'umount -l /proc && exec env CNI_COMMAND=ADD CNI_CONTAINERID=c CNI_IFNAME=eth0 CNI_NETNS=/x CNI_PATH=/x "$0"' \
 		"$PLUGIN_DIR/host-local" <<<"$(conf "$V4")"
 	assert_success
