@@ -667,23 +667,13 @@ int masq_check(enum masq_backend b, const struct masq_id *id, const struct ipnet
 	return b == MASQ_IPTABLES ? ipt_check(id, ips, n, e) : nft_check_rules(id, ips, n, e);
 }
 
-/* An element's key as nft writes it: masq4 and masq6 hold IPv4 and IPv6 addresses. */
-static bool elem_key_fmt(const struct nft_map_elem *el, char *out, size_t olen)
-{
-	if (el->klen == 4)
-		return inet_ntop(AF_INET, el->key, out, (socklen_t)olen) != NULL;
-	if (el->klen == 16)
-		return inet_ntop(AF_INET6, el->key, out, (socklen_t)olen) != NULL;
-	return false;
-}
-
 int masq_gc(const char *network, const struct cni_attachment *valid, size_t n_valid, struct cni_error *e)
 {
 	struct nft *n = NULL;
 	struct sb b = { 0 };
 	struct nft_chain_info *ch = NULL;
-	struct nft_map_elem *el[2] = { NULL, NULL };
-	size_t nch = 0, nel[2] = { 0, 0 };
+	const char **names = NULL;
+	size_t nch = 0;
 	int lock = -1, rc = -1;
 
 	if (!network || !*network)
@@ -694,28 +684,20 @@ int masq_gc(const char *network, const struct cni_attachment *valid, size_t n_va
 	 * chain: GC walks everything anyway. No table: no chains, nothing to do. */
 	if (nfttab_stale(n, &tab, network, valid, n_valid, &ch, &nch, e) < 0)
 		goto out;
-	for (int m = 0; m < 2 && nch; m++)
-		if (nft_list_map(n, NFPROTO_INET, TABLE_NAME, masq_maps[m].name, &el[m], &nel[m], e) < 0)
-			goto out;
-	for (size_t c = 0; c < nch; c++) {
-		const char *name = ch[c].name;
-		for (int m = 0; m < 2; m++)
-			for (size_t k = 0; k < nel[m]; k++) {
-				char key[INET6_ADDRSTRLEN];
-				const struct nft_map_elem *x = &el[m][k];
-				if (x->has_verdict && (x->verdict == NFT_GOTO || x->verdict == NFT_JUMP) &&
-				    strcmp(x->chain, name) == 0 && elem_key_fmt(x, key, sizeof(key)))
-					sb_add(&b, "delete element " TABLE " %s { %s }\n", masq_maps[m].name, key);
-			}
-		nfttab_drop_chain(&b, &tab, name);
+	if (nch && !(names = calloc(nch, sizeof(*names)))) {
+		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+		goto out;
 	}
+	for (size_t c = 0; c < nch; c++)
+		names[c] = ch[c].name;
+	if (nfttab_drop_chains_refs(n, &b, &tab, names, nch, e) < 0)
+		goto out;
 	if (nfttab_run(n, &b, e, "SNAT GC of network %s: ", network) < 0)
 		goto out;
 	rc = 0;
 out:
 	free(ch);
-	free(el[0]);
-	free(el[1]);
+	free(names);
 	free(b.s);
 	nft_close(n);
 	nft_unlock(lock);

@@ -202,30 +202,43 @@ static bool key_fmt(const struct nfttab_map *m, const struct nft_map_elem *el, c
 	return false;
 }
 
-int nfttab_drop_chain_refs(struct nft *n, struct sb *b, const struct nfttab *t, const char *chain, struct cni_error *e)
+static bool leads_to(const struct nft_map_elem *el, const char *chain)
 {
-	for (const struct nfttab_map *m = t->maps; m->name[0]; m++) {
+	return el->has_verdict && (el->verdict == NFT_GOTO || el->verdict == NFT_JUMP) && strcmp(el->chain, chain) == 0;
+}
+
+int nfttab_drop_chains_refs(struct nft *n, struct sb *b, const struct nfttab *t, const char *const *chains, size_t cnt,
+			    struct cni_error *e)
+{
+	for (const struct nfttab_map *m = t->maps; cnt && m->name[0]; m++) {
 		struct nft_map_elem *el = NULL;
-		size_t cnt = 0;
-		if (nft_list_map(n, t->family, t->name, m->name, &el, &cnt, e) < 0)
+		size_t nel = 0;
+		if (nft_list_map(n, t->family, t->name, m->name, &el, &nel, e) < 0)
 			return -1;
-		for (size_t i = 0; i < cnt; i++) {
-			char key[64];
-			if (!el[i].has_verdict || (el[i].verdict != NFT_GOTO && el[i].verdict != NFT_JUMP) ||
-			    strcmp(el[i].chain, chain) != 0)
-				continue;
-			if (!key_fmt(m, &el[i], key, sizeof(key))) {
-				free(el);
-				return cni_errf(e, CNI_ERR_INTERNAL,
+		for (size_t c = 0; c < cnt; c++)
+			for (size_t i = 0; i < nel; i++) {
+				char key[64];
+				if (!leads_to(&el[i], chains[c]))
+					continue;
+				if (!key_fmt(m, &el[i], key, sizeof(key))) {
+					free(el);
+					return cni_errf(
+						e, CNI_ERR_INTERNAL,
 						"%s: an element of map %s leading to %s has a key this plugin cannot write",
-						t->who, m->name, chain);
+						t->who, m->name, chains[c]);
+				}
+				sb_add(b, "delete element %s %s { %s }\n", t->ref, m->name, key);
 			}
-			sb_add(b, "delete element %s %s { %s }\n", t->ref, m->name, key);
-		}
 		free(el);
 	}
-	nfttab_drop_chain(b, t, chain);
+	for (size_t c = 0; c < cnt; c++)
+		nfttab_drop_chain(b, t, chains[c]);
 	return 0;
+}
+
+int nfttab_drop_chain_refs(struct nft *n, struct sb *b, const struct nfttab *t, const char *chain, struct cni_error *e)
+{
+	return nfttab_drop_chains_refs(n, b, t, &chain, 1, e);
 }
 
 int nfttab_run(struct nft *n, const struct sb *b, struct cni_error *e, const char *fmt, ...)

@@ -111,6 +111,9 @@ void nfttab_drop_chain(struct sb *b, const struct nfttab *t, const char *chain);
  * in the maps themselves: whatever was deleted, flushed or edited by hand before (a rule that
  * named an element, the chain's rules), nothing left in a map keeps the chain busy. 0, or -1. */
 int nfttab_drop_chain_refs(struct nft *n, struct sb *b, const struct nfttab *t, const char *chain, struct cni_error *e);
+/* The same for several chains, each map read once (GC). */
+int nfttab_drop_chains_refs(struct nft *n, struct sb *b, const struct nfttab *t, const char *const *chains, size_t cnt,
+			    struct cni_error *e);
 /* b's commands as one batch, nothing when b is empty; "out of memory" when building b failed;
  * a refused batch's error is prefixed with the formatted text. 0, or -1. */
 int nfttab_run(struct nft *n, const struct sb *b, struct cni_error *e, const char *fmt, ...)
