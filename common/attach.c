@@ -1107,3 +1107,38 @@ int attach_status(struct cni_ctx *c, const struct attach_conf *a)
 		return -1;
 	return 0;
 }
+
+/* ---- RELOAD ---- */
+
+int attach_reload(struct cni_ctx *c, const struct attach_conf *a)
+{
+	struct cni_error *e = &c->err;
+	const struct cni_result *p = &c->prev;
+	const struct cni_iface *pcont = NULL;
+	struct masq_id id = { c->name, c->container_id, c->ifname };
+	struct ipnet v[16];
+	size_t n = 0;
+	int cont_idx = -1;
+	char host[16];
+
+	for (size_t i = 0; i < p->n_ifaces && !pcont; i++)
+		if (strcmp(p->ifaces[i].name, c->ifname) == 0 && p->ifaces[i].sandbox && *p->ifaces[i].sandbox) {
+			pcont = &p->ifaces[i];
+			cont_idx = (int)i;
+		}
+	if (!pcont)
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: prevResult has no interface %s in a sandbox",
+				c->ifname);
+	/* ADD masquerades every address of its result; they all sit on the container's interface */
+	for (size_t i = 0; i < p->n_ips && n < 16; i++)
+		if (p->ips[i].iface == cont_idx || p->ips[i].iface < 0)
+			v[n++] = p->ips[i].address;
+	if (a->ip_masq && n && masq_add(a->masq_backend, &id, v, n, e) < 0)
+		return -1;
+	if (!a->macspoofchk)
+		return 0;
+	if (!pcont->mac[0])
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: prevResult's interface %s has no mac", c->ifname);
+	attach_host_veth_name(c->container_id, c->ifname, host);
+	return spoofchk_add(c->container_id, c->ifname, host, pcont->mac, e);
+}

@@ -79,6 +79,9 @@ int attach_del(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk
 int attach_check(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk);
 /* GC: IPAM GC plus SNAT rules of attachments not valid. */
 int attach_gc(struct cni_ctx *c, const struct attach_conf *a);
+/* RELOAD: the SNAT and spoof check rules of prevResult's attachment, again (idempotent); nothing
+ * else is looked at or changed. */
+int attach_reload(struct cni_ctx *c, const struct attach_conf *a);
 /* STATUS: IPAM STATUS plus the SNAT backend's availability. */
 int attach_status(struct cni_ctx *c, const struct attach_conf *a);
 

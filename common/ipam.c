@@ -14,8 +14,6 @@
 
 extern char **environ;
 
-static const char *const verb_names[] = { "ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION" };
-
 int cni_find_plugin(const char *path, const char *type, char *out, size_t outlen, struct cni_error *e)
 {
 	if (!type || !*type || strchr(type, '/') || strcmp(type, ".") == 0 || strcmp(type, "..") == 0)
@@ -51,7 +49,7 @@ static char **child_env(enum cni_verb verb)
 		if (strncmp(*v, "CNI_COMMAND=", 12) != 0)
 			env[j++] = *v;
 	static char cmd[32];
-	snprintf(cmd, sizeof(cmd), "CNI_COMMAND=%s", verb_names[verb]);
+	snprintf(cmd, sizeof(cmd), "CNI_COMMAND=%s", cni_verb_name(verb));
 	env[j++] = cmd;
 	env[j] = NULL;
 	return env;

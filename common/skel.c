@@ -283,6 +283,10 @@ static const char *env(const char *k)
 	return v && *v ? v : NULL;
 }
 
+/* The verbs about one attachment (container ID and ifname). */
+#define ATTACHMENT_VERBS (1u << CNI_ADD | 1u << CNI_CHECK | 1u << CNI_DEL | 1u << CNI_RELOAD)
+#define ATTACHMENT_VERB(v) ((ATTACHMENT_VERBS >> (v)) & 1u)
+
 /* Which CNI_* variables each verb needs, as libcni's skel checks them. */
 static int check_env(struct cni_ctx *c, struct cni_error *e)
 {
@@ -290,9 +294,9 @@ static int check_env(struct cni_ctx *c, struct cni_error *e)
 		const char *name;
 		unsigned need; /* bit per verb */
 	} vars[] = {
-		{ "CNI_CONTAINERID", 1u << CNI_ADD | 1u << CNI_CHECK | 1u << CNI_DEL },
+		{ "CNI_CONTAINERID", ATTACHMENT_VERBS },
 		{ "CNI_NETNS", 1u << CNI_ADD | 1u << CNI_CHECK },
-		{ "CNI_IFNAME", 1u << CNI_ADD | 1u << CNI_CHECK | 1u << CNI_DEL },
+		{ "CNI_IFNAME", ATTACHMENT_VERBS },
 		{ "CNI_PATH", 1u << CNI_ADD | 1u << CNI_CHECK | 1u << CNI_DEL | 1u << CNI_GC | 1u << CNI_STATUS },
 	};
 	char missing[128] = "";
@@ -303,8 +307,7 @@ static int check_env(struct cni_ctx *c, struct cni_error *e)
 		}
 	if (missing[0])
 		return cni_errf(e, CNI_ERR_INVALID_ENV, "required env variables [%s] missing", missing);
-	if (c->container_id && (c->verb == CNI_ADD || c->verb == CNI_CHECK || c->verb == CNI_DEL) &&
-	    !conf_valid_cni_name(c->container_id)) {
+	if (c->container_id && ATTACHMENT_VERB(c->verb) && !conf_valid_cni_name(c->container_id)) {
 		cni_errf(e, CNI_ERR_INVALID_ENV,
 			 "CNI_CONTAINERID \"%s\" has invalid characters (want [a-zA-Z0-9][a-zA-Z0-9_.-]*)", c->container_id);
 		cni_err_details(e, "%s", c->container_id);
@@ -312,7 +315,7 @@ static int check_env(struct cni_ctx *c, struct cni_error *e)
 	}
 	if (c->container_id && strlen(c->container_id) > 1024)
 		return cni_errf(e, CNI_ERR_INVALID_ENV, "CNI_CONTAINERID is longer than 1024 bytes");
-	if (c->ifname && (c->verb == CNI_ADD || c->verb == CNI_CHECK || c->verb == CNI_DEL) && !conf_valid_ifname(c->ifname))
+	if (c->ifname && ATTACHMENT_VERB(c->verb) && !conf_valid_ifname(c->ifname))
 		return cni_errf(
 			e, CNI_ERR_INVALID_ENV,
 			"CNI_IFNAME \"%s\" is not a valid interface name (1-15 bytes, no '/', ':' or spaces, not . or ..)",
@@ -334,8 +337,6 @@ static void log_failed_config(struct cni_ctx *c, struct cni_log *lg)
 		c->conf = cJSON_ParseWithOpts(c->stdin_buf, NULL, 1);
 	cni_log_config(lg, c->conf, NULL);
 }
-
-static const char *const verbs[] = { "ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION" };
 
 int cni_conf_open(const struct cni_plugin *p, struct cni_ctx *c, void **conf)
 {
@@ -369,6 +370,12 @@ int cni_verb_run(const struct cni_plugin *p, struct cni_ctx *c, void *conf, stru
 		return p->gc ? p->gc(c, conf) : 0;
 	case CNI_STATUS:
 		return p->status ? p->status(c, conf) : 0;
+	case CNI_RELOAD:
+		if (!c->has_prev)
+			return cni_errf(
+				&c->err, CNI_ERR_INVALID_CONFIG,
+				"invalid config: field \"prevResult\" is required: RELOAD re-applies the rules of the attachment it describes");
+		return p->reload ? p->reload(c, conf) : 0;
 	case CNI_VERSION:
 		break;
 	}
@@ -384,8 +391,7 @@ static int before_verb(const struct cni_plugin *p, struct cni_ctx *c, struct cni
 	if ((c->verb == CNI_GC || c->verb == CNI_STATUS) && cni_version_cmp(c->version, "1.1.0") < 0)
 		return cni_errf(e, CNI_ERR_INCOMPATIBLE_VERSION, "config version \"%s\" does not allow %s (needs 1.1.0 or later)",
 				c->version, c->command);
-	if ((c->verb == CNI_ADD || c->verb == CNI_CHECK || c->verb == CNI_DEL) && !p->any_cni_args &&
-	    cni_args_parse(c->args_env, p->cni_args, &c->args, &c->n_args, e) < 0)
+	if (ATTACHMENT_VERB(c->verb) && !p->any_cni_args && cni_args_parse(c->args_env, p->cni_args, &c->args, &c->n_args, e) < 0)
 		return -1;
 	if (cni_caps_limit(p->caps, e) < 0)
 		return -1;
@@ -452,8 +458,8 @@ int cni_plugin_main(const struct cni_plugin *p)
 			cni_c_version, cni_versions_list(list, sizeof(list)));
 		return 0;
 	}
-	for (v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++)
-		if (strcmp(c.command, verbs[v]) == 0)
+	for (v = 0; v <= CNI_RELOAD; v++)
+		if (strcmp(c.command, cni_verb_name((enum cni_verb)v)) == 0)
 			break;
 	c.container_id = env("CNI_CONTAINERID");
 	c.netns = env("CNI_NETNS");
@@ -463,7 +469,7 @@ int cni_plugin_main(const struct cni_plugin *p)
 	/* the log first: every failure below is logged when CNI_C_LOG_FILE is set */
 	if (cni_log_start(&lg, e) < 0)
 		goto fail;
-	if (v == sizeof(verbs) / sizeof(verbs[0])) {
+	if (v > CNI_RELOAD) {
 		cni_errf(e, CNI_ERR_INVALID_ENV, "unknown CNI_COMMAND: %s", c.command);
 		goto fail;
 	}

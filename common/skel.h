@@ -11,7 +11,18 @@
 
 #define CNI_STDIN_MAX (1u << 20)
 
-enum cni_verb { CNI_ADD, CNI_DEL, CNI_CHECK, CNI_GC, CNI_STATUS, CNI_VERSION };
+/* RELOAD is this suite's own verb (not in the CNI spec; other plugins refuse it as an unknown
+ * CNI_COMMAND): re-apply an existing attachment's host-side rules (SNAT, spoof check, host ports)
+ * from prevResult, the runtime's cached result, after a firewall reload wiped them. It touches
+ * nothing else and is idempotent. `cnitool reload` sends it. */
+enum cni_verb { CNI_ADD, CNI_DEL, CNI_CHECK, CNI_GC, CNI_STATUS, CNI_VERSION, CNI_RELOAD };
+
+/* CNI_COMMAND's value for a verb. */
+static inline const char *cni_verb_name(enum cni_verb v)
+{
+	static const char *const names[] = { "ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION", "RELOAD" };
+	return (unsigned)v < sizeof(names) / sizeof(names[0]) ? names[v] : "?";
+}
 
 struct cni_kv {
 	char *key;
@@ -86,6 +97,8 @@ struct cni_plugin {
 	int (*del)(struct cni_ctx *c, void *conf);
 	int (*gc)(struct cni_ctx *c, void *conf);
 	int (*status)(struct cni_ctx *c, void *conf);
+	/* RELOAD (see enum cni_verb); a plugin without host-side rules leaves it out (success). */
+	int (*reload)(struct cni_ctx *c, void *conf);
 };
 
 /* The plugin's config for c: allocated, parsed and verified (0), or -1 with c->err set; *conf is

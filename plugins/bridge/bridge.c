@@ -171,6 +171,11 @@ static int cmd_status(struct cni_ctx *c, void *conf)
 	return attach_status(c, &((const struct bridge_conf *)conf)->a);
 }
 
+static int cmd_reload(struct cni_ctx *c, void *conf)
+{
+	return attach_reload(c, &((const struct bridge_conf *)conf)->a);
+}
+
 static const char *const bridge_args[] = { "MAC", "IP", NULL };
 /* netlink needs CAP_NET_ADMIN, setns(2) into the container CAP_SYS_ADMIN, and opening a
  * CNI_NETNS of the form /proc/<pid>/ns/net (what ctr and some runtimes pass) CAP_SYS_PTRACE. */
@@ -192,6 +197,7 @@ int main(void)
 		.del = cmd_del,
 		.gc = cmd_gc,
 		.status = cmd_status,
+		.reload = cmd_reload,
 	};
 	return cni_plugin_main(&p);
 }

@@ -328,12 +328,12 @@ static int parse_fields(struct cni_ctx *c, struct pm_conf *p, bool need_prev)
 	return 0;
 }
 
-/* ADD and CHECK need prevResult; DEL must work whatever is left: only the attachment's identity
+/* ADD, CHECK and RELOAD need prevResult; DEL must work whatever is left: only the attachment's identity
  * matters to it, not the mappings. */
 static int parse(struct cni_ctx *c, void *conf)
 {
 	struct pm_conf *p = conf;
-	if (parse_fields(c, p, c->verb == CNI_ADD || c->verb == CNI_CHECK) == 0)
+	if (parse_fields(c, p, c->verb == CNI_ADD || c->verb == CNI_CHECK || c->verb == CNI_RELOAD) == 0)
 		return 0;
 	if (c->verb != CNI_DEL)
 		return -1;
@@ -736,6 +736,16 @@ out:
 	return rc;
 }
 
+/* RELOAD: what ADD makes, made again the same way (a repeated ADD replaces the attachment's
+ * chains); the result is not printed. */
+static int cmd_reload(struct cni_ctx *c, void *conf)
+{
+	struct cni_result out = { 0 };
+	int rc = cmd_add(c, conf, &out);
+	cni_result_free(&out);
+	return rc;
+}
+
 /* utils.MustFormatChainNameWithPrefix(name, id, "DN-") of the reference: 28 characters */
 static int ref_chain(struct cni_ctx *c, char out[29])
 {
@@ -952,6 +962,7 @@ int main(void)
 		.del = cmd_del,
 		.gc = cmd_gc,
 		.status = cmd_status,
+		.reload = cmd_reload,
 	};
 	return cni_plugin_main(&pl);
 }

@@ -497,6 +497,13 @@ out:
 	return rc;
 }
 
+/* reference mode has no host-side rules */
+static int cmd_reload(struct cni_ctx *c, void *conf)
+{
+	const struct vlan_conf *v = conf;
+	return v->bridged ? attach_reload(c, &v->a) : 0;
+}
+
 static const char *const vlan_args[] = { "MAC", "IP", NULL };
 static const int vlan_caps[] = { CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_SYS_PTRACE, -1 };
 
@@ -516,6 +523,7 @@ int main(void)
 		.del = cmd_del,
 		.gc = cmd_gc,
 		.status = cmd_status,
+		.reload = cmd_reload,
 	};
 	return cni_plugin_main(&p);
 }

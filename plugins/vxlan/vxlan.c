@@ -587,6 +587,11 @@ out:
 	return rc;
 }
 
+static int cmd_reload(struct cni_ctx *c, void *conf)
+{
+	return attach_reload(c, &((const struct vx_conf *)conf)->a);
+}
+
 static const char *const vx_args[] = { "MAC", "IP", NULL };
 static const int vx_caps[] = { CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_SYS_PTRACE, -1 };
 
@@ -606,6 +611,7 @@ int main(void)
 		.del = cmd_del,
 		.gc = cmd_gc,
 		.status = cmd_status,
+		.reload = cmd_reload,
 	};
 	return cni_plugin_main(&p);
 }

@@ -253,6 +253,7 @@ void attachments_free(struct attachment *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free(v[i].network);
+		free(v[i].config);
 		rtconf_free(&v[i].rt);
 	}
 	free(v);
@@ -304,6 +305,13 @@ static int parse_attachment(const cJSON *j, struct attachment *a)
 	}
 	if (caps && !(a->rt.caps = cJSON_Duplicate(caps, true)))
 		goto oom;
+	/* []byte: base64; Go fails the whole file on bad base64 */
+	if (cfg && *cfg->valuestring && !(a->config = gojson_base64_decode(cfg->valuestring, &a->config_len))) {
+		free(a->network);
+		rtconf_free(&a->rt);
+		memset(a, 0, sizeof(*a));
+		return -1;
+	}
 	return 0;
 oom:
 	free(a->network);

@@ -27,22 +27,25 @@ static const char usage[] =
 	"  del         Delete network interface from a network namespace\n"
 	"  gc          Garbage collect network interfaces\n"
 	"  help        Help about any command\n"
+	"  reload      Re-apply the host-side rules (SNAT, spoof check, host ports) of every cached attachment\n"
 	"  status      Get status of network interfaces\n"
 	"\n"
 	"Flags:\n"
 	"  -h, --help            help for cnitool\n"
 	"      --version         print cnitool's version\n"
+	"      --cache-dir dir   the runtime's result cache (defaults to env var CNI_CACHE_DIR or " LIBCNI_CACHE_DIR ")\n"
 	"  -i, --ifname string   Interface name (defaults to env var CNI_IFNAME or 'eth0')\n"
 	"\n"
-	"Usage: cnitool add|check|del <network-name> <netns>; cnitool gc|status <network-name> [<netns>]\n"
+	"Usage: cnitool add|check|del <network-name> <netns>; cnitool gc|status <network-name> [<netns>];\n"
+	"       cnitool reload [<network-name>]\n"
 	"\n"
 	"Environment: NETCONFPATH (default " DEFAULT_NET_DIR "), CNI_PATH, CNI_IFNAME, CNI_ARGS (K=V;K=V),\n"
 	"CAP_ARGS (capability args as JSON), CNI_CACHE_DIR (default " LIBCNI_CACHE_DIR ", results in <dir>/results),\n"
 	"CNI_GC_KEEP_CACHED=1 (gc keeps the cached attachments, passing them to the plugins as valid)\n";
 
-enum cmd { CMD_ADD, CMD_CHECK, CMD_DEL, CMD_GC, CMD_STATUS };
+enum cmd { CMD_ADD, CMD_CHECK, CMD_DEL, CMD_GC, CMD_STATUS, CMD_RELOAD };
 
-static const char *const cmd_names[] = { "add", "check", "del", "gc", "status" };
+static const char *const cmd_names[] = { "add", "check", "del", "gc", "status", "reload" };
 
 static int fail(const struct cni_error *e)
 {
@@ -194,9 +197,9 @@ static bool keep_cached(void)
 	return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0);
 }
 
-static int run(enum cmd cmd, const char *net, const char *netns, const char *ifname_flag)
+static int run(enum cmd cmd, const char *net, const char *netns, const char *ifname_flag, const char *cache_dir)
 {
-	struct cnitool t = { .path = getenv("CNI_PATH"), .cache_dir = getenv("CNI_CACHE_DIR") };
+	struct cnitool t = { .path = getenv("CNI_PATH"), .cache_dir = cache_dir ? cache_dir : getenv("CNI_CACHE_DIR") };
 	struct cni_error e = { 0 }, rb = { 0 };
 	struct netlist l = { 0 };
 	struct rtconf rt = { 0 };
@@ -207,6 +210,10 @@ static int run(enum cmd cmd, const char *net, const char *netns, const char *ifn
 		t.path = "";
 	if (!t.cache_dir || !*t.cache_dir)
 		t.cache_dir = LIBCNI_CACHE_DIR;
+	if (cmd == CMD_RELOAD) {
+		const char *dir = getenv("NETCONFPATH");
+		return lc_reload(&t, dir && *dir ? dir : DEFAULT_NET_DIR, net, &e) < 0 ? fail(&e) : 0;
+	}
 	rc = setup(net, netns, ifname_flag, &l, &rt, &e);
 	if (rc == 0) {
 		switch (cmd) {
@@ -224,6 +231,8 @@ static int run(enum cmd cmd, const char *net, const char *netns, const char *ifn
 			break;
 		case CMD_STATUS:
 			rc = lc_status(&t, &l, &e);
+			break;
+		case CMD_RELOAD: /* handled above */
 			break;
 		}
 	}
@@ -255,7 +264,7 @@ static int run(enum cmd cmd, const char *net, const char *netns, const char *ifn
 
 int main(int argc, char **argv)
 {
-	const char *pos[8] = { 0 }, *ifname = NULL;
+	const char *pos[8] = { 0 }, *ifname = NULL, *cache_dir = NULL;
 	int npos = 0;
 	bool flags_done = false;
 	enum cmd cmd;
@@ -278,6 +287,14 @@ int main(int argc, char **argv)
 				return fail(&e);
 			}
 			ifname = argv[i];
+		} else if (!flags_done && strcmp(a, "--cache-dir") == 0) {
+			if (++i >= argc) {
+				cni_errf(&e, CNI_ERR_INVALID_ENV, "flag needs an argument: %s", a);
+				return fail(&e);
+			}
+			cache_dir = argv[i];
+		} else if (!flags_done && strncmp(a, "--cache-dir=", 12) == 0) {
+			cache_dir = a + 12;
 		} else if (!flags_done && strncmp(a, "--ifname=", 9) == 0) {
 			ifname = a + 9;
 		} else if (!flags_done && strncmp(a, "-i", 2) == 0) {
@@ -293,15 +310,17 @@ int main(int argc, char **argv)
 		fputs(usage, stdout);
 		return 0;
 	}
-	for (cmd = CMD_ADD; cmd <= CMD_STATUS; cmd++)
+	for (cmd = CMD_ADD; cmd <= CMD_RELOAD; cmd++)
 		if (strcmp(pos[0], cmd_names[cmd]) == 0)
 			break;
-	if (cmd > CMD_STATUS) {
+	if (cmd > CMD_RELOAD) {
 		cni_errf(&e, CNI_ERR_INVALID_ENV, "unknown command \"%s\" for \"cnitool\"", pos[0]);
 		fail(&e);
 		fputs("Run 'cnitool --help' for usage.\n", stderr);
 		return 1;
 	}
+	if (cmd == CMD_RELOAD)
+		return run(cmd, npos > 1 ? pos[1] : NULL, NULL, NULL, cache_dir);
 	/* add, check and del need the netns (the container ID comes from it); gc and status do not */
 	if (npos < (cmd >= CMD_GC ? 2 : 3)) {
 		cni_errf(&e, CNI_ERR_INVALID_ENV, "requires at least %d arg(s), only received %d", cmd >= CMD_GC ? 1 : 2,
@@ -310,5 +329,5 @@ int main(int argc, char **argv)
 		fprintf(stderr, "Usage: cnitool %s <network-name> %s\n", cmd_names[cmd], cmd >= CMD_GC ? "[<netns>]" : "<netns>");
 		return 1;
 	}
-	return run(cmd, pos[1], npos > 2 ? pos[2] : NULL, ifname);
+	return run(cmd, pos[1], npos > 2 ? pos[2] : NULL, ifname, cache_dir);
 }

@@ -281,6 +281,62 @@ void gojson_base64(const void *data, size_t n, struct sb *b)
 	}
 }
 
+/* base64.StdEncoding.Decode as json.Unmarshal runs it on a []byte: '\r' and '\n' skipped, padding
+ * required, nothing after it. */
+char *gojson_base64_decode(const char *s, size_t *n)
+{
+	size_t len = strlen(s), o = 0, q = 0, pad = 0;
+	char *out = malloc(len / 4 * 3 + 3);
+	uint32_t v = 0;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		int d;
+		char ch = s[i];
+		if (ch == '\r' || ch == '\n')
+			continue;
+		if (ch == '=') {
+			d = 0;
+			pad++;
+		} else if (pad) {
+			goto bad;
+		} else if (ch >= 'A' && ch <= 'Z') {
+			d = ch - 'A';
+		} else if (ch >= 'a' && ch <= 'z') {
+			d = ch - 'a' + 26;
+		} else if (ch >= '0' && ch <= '9') {
+			d = ch - '0' + 52;
+		} else if (ch == '+' || ch == '/') {
+			d = ch == '+' ? 62 : 63;
+		} else {
+			goto bad;
+		}
+		v = v << 6 | (uint32_t)d;
+		if (++q == 4) {
+			if (pad > 2)
+				goto bad;
+			out[o++] = (char)(v >> 16);
+			if (pad < 2)
+				out[o++] = (char)(v >> 8);
+			if (pad < 1)
+				out[o++] = (char)v;
+			q = 0;
+			v = 0;
+			if (pad)
+				pad = 3; /* nothing may follow a padded quantum */
+		}
+	}
+	if (q)
+		goto bad;
+	out[o] = '\0';
+	*n = o;
+	return out;
+bad:
+	free(out);
+	return NULL;
+}
+
 cJSON *gojson_parse(const char *s, size_t len)
 {
 	const char *end = NULL;

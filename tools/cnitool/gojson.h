@@ -25,6 +25,10 @@ void gojson_string(const char *s, struct sb *b);
 /* Standard base64 with padding: how Go marshals a []byte. */
 void gojson_base64(const void *data, size_t n, struct sb *b);
 
+/* Its reverse, NUL-terminated (*n bytes before the NUL); NULL when s is not valid base64 (or out
+ * of memory). */
+char *gojson_base64_decode(const char *s, size_t *n);
+
 /* Parse len bytes of JSON (no trailing garbage); NULL when it is not JSON. */
 cJSON *gojson_parse(const char *s, size_t len);
 

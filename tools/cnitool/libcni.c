@@ -134,8 +134,8 @@ static int finish(struct cni_exec *x, char **out, size_t *len, struct cni_error 
 	return -1;
 }
 
-static int exec_plugin(const struct cnitool *t, const struct plugin_conf *p, enum cni_verb verb, const struct rtconf *rt,
-		       const char *conf, size_t len, char **out, size_t *olen, struct cni_error *e)
+int lc_exec_plugin(const struct cnitool *t, const struct plugin_conf *p, enum cni_verb verb, const struct rtconf *rt,
+		   const char *conf, size_t len, char **out, size_t *olen, struct cni_error *e)
 {
 	struct cni_exec x;
 	char *o = NULL;
@@ -168,8 +168,8 @@ static int set_member(cJSON *o, const char *key, cJSON *v)
  * runtimeConfig holding the capability args the plugin declares true; marshaled as Go does.
  * rt NULL: GC and STATUS, which inject name and cniVersion only (and GC, when given the valid
  * attachments, both keys libcni sends them under). */
-static char *build_conf(const struct plugin_conf *p, const char *name, const char *version, const cJSON *prev,
-			const struct rtconf *rt, const cJSON *valid, size_t *len, struct cni_error *e)
+char *lc_build_conf(const struct plugin_conf *p, const char *name, const char *version, const cJSON *prev,
+		    const struct rtconf *rt, const cJSON *valid, size_t *len, struct cni_error *e)
 {
 	cJSON *c = cJSON_Duplicate(p->conf, true), *rc = NULL;
 	struct sb b = { 0 };
@@ -356,11 +356,11 @@ static int del_one(const struct cnitool *t, const struct netlist *l, const struc
 		   const struct rtconf *rt, struct cni_error *e)
 {
 	size_t len;
-	char *conf = build_conf(p, l->name, l->version, prev, rt, NULL, &len, e), d[160];
+	char *conf = lc_build_conf(p, l->name, l->version, prev, rt, NULL, &len, e), d[160];
 	int rc;
 	if (!conf)
 		return -1;
-	rc = exec_plugin(t, p, CNI_DEL, rt, conf, len, NULL, NULL, e);
+	rc = lc_exec_plugin(t, p, CNI_DEL, rt, conf, len, NULL, NULL, e);
 	free(conf);
 	if (rc < 0)
 		cni_err_prefix(e, "plugin %s failed (delete): ", describe(p, d, sizeof(d)));
@@ -386,10 +386,10 @@ int lc_add(const struct cnitool *t, const struct netlist *l, const struct rtconf
 		int rc;
 
 		if (cni_find_plugin(t->path, p->type, path, sizeof(path), e) < 0 || validate_names(l->name, rt->ifname, e) < 0 ||
-		    !(conf = build_conf(p, l->name, l->version, prev, rt, NULL, &len, e)))
+		    !(conf = lc_build_conf(p, l->name, l->version, prev, rt, NULL, &len, e)))
 			goto fail;
 		ran = i + 1;
-		rc = exec_plugin(t, p, CNI_ADD, rt, conf, len, &out, &olen, e);
+		rc = lc_exec_plugin(t, p, CNI_ADD, rt, conf, len, &out, &olen, e);
 		free(conf);
 		if (rc < 0)
 			goto fail;
@@ -458,8 +458,8 @@ int lc_check(const struct cnitool *t, const struct netlist *l, const struct rtco
 	for (size_t i = 0; i < l->n_plugins; i++) {
 		const struct plugin_conf *p = &l->plugins[i];
 		size_t len;
-		char *conf = build_conf(p, l->name, l->version, cached, rt, NULL, &len, e);
-		int rc = conf ? exec_plugin(t, p, CNI_CHECK, rt, conf, len, NULL, NULL, e) : -1;
+		char *conf = lc_build_conf(p, l->name, l->version, cached, rt, NULL, &len, e);
+		int rc = conf ? lc_exec_plugin(t, p, CNI_CHECK, rt, conf, len, NULL, NULL, e) : -1;
 		free(conf);
 		if (rc < 0) {
 			cJSON_Delete(cached);
@@ -555,8 +555,8 @@ int lc_gc(const struct cnitool *t, const struct netlist *l, bool keep_cached, st
 			const struct plugin_conf *p = &l->plugins[i];
 			struct cni_error ge = { 0 };
 			size_t len;
-			char *conf = build_conf(p, l->name, l->version, NULL, NULL, valid, &len, &ge);
-			if (!conf || exec_plugin(t, p, CNI_GC, NULL, conf, len, NULL, NULL, &ge) < 0) {
+			char *conf = lc_build_conf(p, l->name, l->version, NULL, NULL, valid, &len, &ge);
+			if (!conf || lc_exec_plugin(t, p, CNI_GC, NULL, conf, len, NULL, NULL, &ge) < 0) {
 				cni_err_prefix(&ge, "failed to GC plugin %s: ", p->type);
 				join_err(&all, &ge);
 				code = code ? code : ge.code;
@@ -582,8 +582,8 @@ int lc_status(const struct cnitool *t, const struct netlist *l, struct cni_error
 	for (size_t i = 0; i < l->n_plugins; i++) {
 		const struct plugin_conf *p = &l->plugins[i];
 		size_t len;
-		char *conf = build_conf(p, l->name, l->version, NULL, NULL, NULL, &len, e);
-		int rc = conf ? exec_plugin(t, p, CNI_STATUS, NULL, conf, len, NULL, NULL, e) : -1;
+		char *conf = lc_build_conf(p, l->name, l->version, NULL, NULL, NULL, &len, e);
+		int rc = conf ? lc_exec_plugin(t, p, CNI_STATUS, NULL, conf, len, NULL, NULL, e) : -1;
 		free(conf);
 		if (rc < 0)
 			return -1;

@@ -51,6 +51,17 @@ int lc_gc(const struct cnitool *t, const struct netlist *l, bool keep_cached, st
 /* GetStatusNetworkList: STATUS each plugin (cniVersion >= 1.1.0), the first error wins. */
 int lc_status(const struct cnitool *t, const struct netlist *l, struct cni_error *e);
 
+/* RELOAD (see enum cni_verb) for every cached attachment (of `network` when not NULL): one line
+ * per attachment on stdout (reloaded, skipped: netns gone, or failed: why), then the tally. The
+ * chain is the one cached at ADD, else the network's config in conf_dir. -1 when any failed. */
+int lc_reload(const struct cnitool *t, const char *conf_dir, const char *network, struct cni_error *e);
+
+/* One plugin's config as libcni builds it (buildOneConfig), and its execution (RawExec). */
+char *lc_build_conf(const struct plugin_conf *p, const char *name, const char *version, const cJSON *prev,
+		    const struct rtconf *rt, const cJSON *valid, size_t *len, struct cni_error *e);
+int lc_exec_plugin(const struct cnitool *t, const struct plugin_conf *p, enum cni_verb verb, const struct rtconf *rt,
+		   const char *conf, size_t len, char **out, size_t *olen, struct cni_error *e);
+
 /* The result JSON as libcni marshals a result of `version` (types100 sorts its keys, drops an
  * empty dns; types040 keeps struct order and an empty dns). NULL with e filled. */
 cJSON *lc_result_json(const struct cni_result *r, const char *version, struct cni_error *e);
@@ -66,6 +77,8 @@ void cache_del(const char *dir, const char *net, const struct rtconf *rt);
 struct attachment {
 	char *network;
 	struct rtconf rt;
+	char *config; /* the network list's bytes as cached at ADD ("config"), NULL when absent */
+	size_t config_len;
 };
 /* GetCachedAttachments(""): every valid cniCacheV1 entry, in file name order. */
 int cache_attachments(const char *dir, struct attachment **out, size_t *n, struct cni_error *e);
