@@ -165,15 +165,16 @@ setup() {
 	dpkg --compare-versions "0.1.0" lt "0.1.0+1.gaaaaaaa"
 }
 
-@test "release: make deb installs under /opt/cni/bin, /usr/share/doc/cni-c and /usr/lib/tmpfiles.d only" {
+@test "release: make deb installs under /opt/cni/bin, /usr/share/doc/cni-c, /usr/lib/tmpfiles.d and /usr/lib/systemd/system only" {
 	local p
 	run sh -c 'dpkg-deb -c "$1" | awk "{print \$6}"' sh "$DEB"
 	assert_success
 	for p in $PROGRAMS; do assert_line "./opt/cni/bin/$p"; done
 	assert_line "./usr/share/doc/cni-c/copyright"
 	assert_line "./usr/lib/tmpfiles.d/cni-c.conf"
+	assert_line "./usr/lib/systemd/system/cni-c-reload.service"
 	# nothing in Debian's containernetworking-plugins directory, nothing else
-	run sh -c 'dpkg-deb -c "$1" | awk "{print \$6}" | grep -v -E "^\./(|opt/|opt/cni/|opt/cni/bin/.*|usr/|usr/lib/|usr/lib/tmpfiles\.d/.*|usr/share/|usr/share/doc/|usr/share/doc/cni-c/.*|usr/share/lintian/|usr/share/lintian/overrides/|usr/share/lintian/overrides/cni-c)$"' sh "$DEB"
+	run sh -c 'dpkg-deb -c "$1" | awk "{print \$6}" | grep -v -E "^\./(|opt/|opt/cni/|opt/cni/bin/.*|usr/|usr/lib/|usr/lib/tmpfiles\.d/.*|usr/lib/systemd/|usr/lib/systemd/system/|usr/lib/systemd/system/cni-c-reload\.service|usr/share/|usr/share/doc/|usr/share/doc/cni-c/.*|usr/share/lintian/|usr/share/lintian/overrides/|usr/share/lintian/overrides/cni-c)$"' sh "$DEB"
 	assert_output ""
 	run sh -c 'dpkg-deb -c "$1" | awk "\$2 != \"root/root\""' sh "$DEB"
 	assert_output ""
@@ -194,6 +195,31 @@ setup() {
 	run systemd-tmpfiles --root="$r" --create cni-c.conf
 	assert_success
 	assert_equal "$(stat -c '%a %u %g' "$r/run/cni-c")" "755 0 0"
+}
+
+@test "release: the reload unit: systemd accepts it as it is, it runs the installed cnitool's reload after and with the firewall services" {
+	require systemd-analyze
+	local r=$BATS_TEST_TMPDIR/root u
+	dpkg-deb -x "$DEB" "$r"
+	u=$r/usr/lib/systemd/system/cni-c-reload.service
+	grep -qx 'ExecStart=/opt/cni/bin/cnitool reload' "$u"
+	grep -qx 'ExecReload=/opt/cni/bin/cnitool reload' "$u"
+	for k in After PartOf ReloadPropagatedFrom; do
+		grep -qx "$k=nftables.service netfilter-persistent.service firewalld.service" "$u" || fail "$k"
+	done
+	# verify against the unpacked binary (the host has nothing in /opt/cni/bin): no warning at all,
+	# an unknown key would be one; and the binary it names knows the command
+	mkdir -p "$BATS_TEST_TMPDIR/u"
+	sed "s|/opt/cni/bin/|$r/opt/cni/bin/|" "$u" >"$BATS_TEST_TMPDIR/u/cni-c-reload.service"
+	run systemd-analyze verify --man=no "$BATS_TEST_TMPDIR/u/cni-c-reload.service"
+	assert_success
+	assert_output ""
+	sed 's/^PartOf=/PartOff=/' "$u" >"$BATS_TEST_TMPDIR/u/cni-c-reload.service"
+	run systemd-analyze verify --man=no "$BATS_TEST_TMPDIR/u/cni-c-reload.service"
+	assert_output --partial "Unknown key 'PartOff'"
+	run "$r/opt/cni/bin/cnitool" --cache-dir "$BATS_TEST_TMPDIR/nocache" reload
+	assert_success
+	assert_output "0 reloaded, 0 skipped, 0 failed"
 }
 
 @test "release: LICENSE is the Apache License 2.0 in full; NOTICE names the third-party code" {
