@@ -731,12 +731,19 @@ static int ipam_result(struct cni_ctx *c, struct cni_ipam_add *ia, struct cni_re
 	return cni_errf(e, CNI_ERR_PLUGIN_EXEC, "IPAM plugin \"%s\" returned no IP configuration", t ? t : "?");
 }
 
-/* The result's interfaces: bridge (0), host veth (1), container veth (2). */
-static int result_ifaces(struct cni_ctx *c, const struct cnl_link *br, const char *host, const uint8_t hostmac[6],
-			 const uint8_t contmac[6], struct cni_result *out)
+/* The result's interfaces: bridge (0), host veth (1), container veth (2). The bridge's MAC is read
+ * again: a bridge without a MAC of its own takes its lowest port's, so the first port changes it. */
+static int result_ifaces(struct cni_ctx *c, struct nlsock *sk, const struct cnl_link *br, const char *host,
+			 const uint8_t hostmac[6], const uint8_t contmac[6], struct cni_result *out)
 {
 	char hm[18], cm[18];
-	if (cni_result_add_iface(out, br->name, br->has_mac ? cnl_mac_fmt(br->mac, (char[18]){ 0 }) : "", NULL) < 0 ||
+	struct cnl_link now;
+	int r = cnl_link_get(sk, NULL, br->index, &now, &c->err);
+	if (r < 0)
+		return -1;
+	if (r == 0 || strcmp(now.name, br->name) != 0)
+		now = *br;
+	if (cni_result_add_iface(out, br->name, now.has_mac ? cnl_mac_fmt(now.mac, (char[18]){ 0 }) : "", NULL) < 0 ||
 	    cni_result_add_iface(out, host, cnl_mac_fmt(hostmac, hm), NULL) < 0 ||
 	    cni_result_add_iface(out, c->ifname, cnl_mac_fmt(contmac, cm), c->netns) < 0)
 		return cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
@@ -791,7 +798,11 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk
 	if ((adopted = existing_iface(c, a, sk, br, &ns, host, hostmac, contmac)) < 0)
 		goto out;
 	/* IPAM runs while we do the kernel work. */
-	if ((a->has_ipam && cni_ipam_add_start(&ipam, c, u, e) < 0) || FAULT(e, "ipam-start") < 0)
+	if (a->has_ipam && cni_ipam_add_start(&ipam, c, u, e) < 0)
+		goto out;
+	/* a failed repair leaves the live attachment as it was: its address stays reserved */
+	ipam.keep = adopted;
+	if (FAULT(e, "ipam-start") < 0)
 		goto out;
 	if (!adopted) {
 		cnl_mac_random(hostmac);
@@ -809,7 +820,7 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk
 		goto out;
 	if (FAULT(e, "spoofchk") < 0 || (a->has_ipam && ipam_result(c, &ipam, &ires) < 0))
 		goto out;
-	if (result_ifaces(c, br, host, hostmac, contmac, out) < 0 || attach_ctr_apply(c, a, &ns, &ires, 2, out) < 0 ||
+	if (result_ifaces(c, sk, br, host, hostmac, contmac, out) < 0 || attach_ctr_apply(c, a, &ns, &ires, 2, out) < 0 ||
 	    FAULT(e, "container") < 0)
 		goto out;
 	if (host_gateway(a, sk, br, out, e) < 0 || FAULT(e, "gateway") < 0)

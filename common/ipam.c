@@ -312,7 +312,7 @@ static void ipam_add_undo(void *arg)
 		ia->added = cni_exec_finish(&ia->x, &tmp, &ig) == 0;
 		cni_result_free(&tmp);
 	}
-	if (ia->added)
+	if (ia->added && !ia->keep)
 		cni_ipam_exec(ia->c, CNI_DEL, NULL, &ig);
 	ia->added = false;
 }

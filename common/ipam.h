@@ -54,6 +54,9 @@ struct cni_ipam_add {
 	const struct cni_ctx *c;
 	struct cni_exec x;
 	bool running, added;
+	/* the undo reaps the IPAM run but releases nothing: set when the ADD repeats a live
+	 * attachment's, whose reservation is the one the container is using */
+	bool keep;
 };
 int cni_ipam_add_start(struct cni_ipam_add *ia, const struct cni_ctx *c, struct undo *u, struct cni_error *e);
 /* Wait for its result (once). */

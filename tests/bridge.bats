@@ -963,3 +963,14 @@ until_ok() {
 	grep -qE 'unlinkat\(.*"10\.200\.40\.[0-9]+"' "$BATS_TEST_TMPDIR/stDEL"
 	[[ -z $(find "$DATA" -name '10.200.40.*') ]]
 }
+
+@test "a bridge made by someone else, without a MAC of its own: the result reports its MAC after the port joined (it takes its lowest port's), and CHECK passes" {
+	in_host ip link add "$BR" type bridge
+	in_host ip link set "$BR" up
+	add_ctr c1$T '"isGateway":true'
+	local res=$output mac
+	mac=$(in_host cat /sys/class/net/$BR/address)
+	assert_equal "$(jq -r '.interfaces[0].mac' <<<"$res")" "$mac"
+	hcni CHECK bridge "$(brconf '"isGateway":true' | jq -c --argjson p "$res" '.prevResult=$p')" c1$T
+	assert_success
+}

@@ -137,3 +137,40 @@ vlan_walk_setup() {
 	for n in 1 2 3; do cni ADD host-local "$conf" after$n; assert_success; done
 	assert_equal "$(ls "$DATA/n$T" | grep -c '^10\.')" 3
 }
+
+@test "bridge: a repeated ADD (repair) failing or crashing at any step keeps the live attachment: its reservation, its veth pair, its result" {
+	ip -n "$HOSTNS" link add "br$T" type bridge
+	ip -n "$HOSTNS" link set "br$T" up
+	local conf first n steps res
+	conf=$(printf '{"cniVersion":"1.0.0","name":"n%s","type":"bridge","bridge":"br%s","isGateway":true,"ipMasq":true,"macspoofchk":true,"ipam":{"type":"host-local","dataDir":"%s","ranges":[[{"subnet":"10.200.150.0/24"}]]}}' "$T" "$T" "$DATA")
+	mkns c$T
+	hcni ADD bridge "$conf" c$T
+	assert_success
+	first=$(jqo -cS .)
+	res=$(grep -l "c$T" "$DATA/n$T"/10.* | head -1)
+	[[ -n $res ]] || fail "no reservation after ADD"
+	# the steps a repeated ADD passes
+	run ip netns exec "$HOSTNS" env CNI_COMMAND=ADD CNI_CONTAINERID=c$T CNI_IFNAME=eth0 CNI_NETNS=/var/run/netns/c$T \
+		CNI_PATH="$PLUGIN_DIR" CNI_TEST_TRACE=1 "$PLUGIN_DIR/bridge" <<<"$conf"
+	assert_success
+	steps=$(grep -c '^cni-fault:' <<<"$output")
+	[[ $steps -ge 5 ]] || fail "only $steps fault points"
+	for n in $(seq 1 "$steps"); do
+		CNI_TEST_FAIL_AT=$n hcni ADD bridge "$conf" c$T
+		expect_error 100 "injected fault at step $n"
+		[[ -e $res ]] || fail "a repair failing at step $n released the live attachment's reservation"
+		ip -n c$T link show eth0 >/dev/null || fail "a repair failing at step $n removed the container's interface"
+		CNI_TEST_FAIL_AT=$n CNI_TEST_FAIL_MODE=crash hcni ADD bridge "$conf" c$T
+		assert_equal "$status" 99
+		[[ -e $res ]] || fail "a repair crashing at step $n released the reservation"
+		# the next repeated ADD repairs whatever the failed one left half done
+		hcni ADD bridge "$conf" c$T
+		assert_success
+		assert_equal "$(jqo -cS .)" "$first"
+	done
+	hcni CHECK bridge "$(jq -c --argjson p "$first" '.prevResult=$p' <<<"$conf")" c$T
+	assert_success
+	hcni DEL bridge "$conf" c$T
+	assert_success
+	nothing_left c$T "br$T lo " || fail "DEL after the repairs left something"
+}

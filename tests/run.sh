@@ -53,7 +53,7 @@ VM_SUITES=${VM_SUITES:-vm/vlan.bats bridge.bats:vlan corpus.bats:vlan libcni.bat
 # by side); stress, faults (test builds only) and the runtime suites only in the other lanes
 # (entries separated by ';'). bridge and vxlan run with host-local unwrapped in CNI_PATH, so their
 # IPAM runs in-process (the production path) under memcheck.
-VG_SUITES=${VG_SUITES:-spec.bats:;host-local.bats:;host-local-store.bats:^(ENOSPC|EROFS|a reservation|a container|a /22);bridge.bats:;vxlan.bats:;masq.bats:^(del|check|gc|nft|iptables|available|valgrind);portmap.bats:;loopback.bats:;cnitool.bats:;corpus.bats:^corpus: host-local$;corpus.bats:^corpus: bridge$;corpus.bats:^corpus: (vxlan|vlan|portmap|loopback)$}
+VG_SUITES=${VG_SUITES:-spec.bats:;host-local.bats:;host-local-store.bats:^(ENOSPC|EROFS|a reservation|a container|a /22);bridge.bats:;vxlan.bats:;masq.bats:^(del|check|gc|nft|iptables|available|valgrind);portmap.bats:;loopback.bats:;cnitool.bats:;reload.bats:;corpus.bats:^corpus: host-local$;corpus.bats:^corpus: bridge$;corpus.bats:^corpus: (vxlan|vlan|portmap|loopback)$}
 VG_INPROC=${VG_INPROC:-bridge.bats vxlan.bats}
 
 passed=0 failed=0 skipped=0
