@@ -100,3 +100,32 @@ ip_of() { P inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}
 	refute_output --partial 10.200.224.
 	assert_equal "$(ip -n "$PODNS" -o link show type veth | wc -l)" 0
 }
+
+@test "podman: after nft flush ruleset, cnitool reload over podman's own result cache brings the port mapping back" {
+	run P network create --subnet 10.200.226.0/24 "$NET"
+	assert_success
+	run P run -d --ulimit nofile=1024:4096 --ulimit nproc=1024:2048 --name w$T --network "$NET" -p 18080:80 localhost/bb sh -c \
+		'mkdir -p /www && echo hello-from-podman >/www/index.html && exec httpd -f -p 80 -h /www'
+	assert_success
+	local i f
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		get 10.200.226.1 | grep -q hello-from-podman && break
+		sleep 0.5
+	done
+	run get 10.200.226.1
+	assert_output --partial hello-from-podman
+	# podman (libcni) cached the attachment where cnitool reload looks by default
+	f=$(ls /var/lib/cni/results/"$NET"-* 2>/dev/null | head -1)
+	[[ -n $f ]] || fail "no cache entry of $NET in /var/lib/cni/results: $(ls /var/lib/cni/results)"
+	echo "# podman's cache entry: $(jq -c 'del(.config) | .result |= {interfaces}' "$f")" >&3
+	ip netns exec "$PODNS" nft flush ruleset
+	run get 10.200.226.1
+	refute_output --partial hello-from-podman
+	run ip netns exec "$PODNS" env CNI_PATH="$PLUGIN_DIR:/usr/lib/cni" "$PLUGIN_DIR/cnitool" reload "$NET"
+	echo "# $output" >&3
+	assert_success
+	assert_line --regexp "^$NET [0-9a-f]{64} eth0: reloaded"
+	assert_line "1 reloaded, 0 skipped, 0 failed"
+	run get 10.200.226.1
+	assert_output --partial hello-from-podman
+}
