@@ -239,3 +239,26 @@ EOF
 	run in_host ip -o link show type bridge
 	assert_output ''
 }
+
+@test "reload for vxlan: the overlay's SNAT and spoof check come back after a flush; traffic out through SNAT again" {
+	cat >"$NETDIR/$NET.conflist" <<EOF2
+{"cniVersion":"1.1.0","name":"$NET","plugins":[{"type":"vxlan","vni":70,"underlayDevice":"up$T","peers":["10.200.71.2"],"isGateway":true,"isDefaultGateway":true,"ipMasq":true,"macspoofchk":true,"ipam":{"type":"host-local","dataDir":"$DATA","ranges":[[{"subnet":"10.200.72.0/24"}]]}}]}
+EOF2
+	mkns c1$T
+	ct add "$NET" /var/run/netns/c1$T
+	assert_success
+	ping_ok c1$T 10.200.71.2
+	local before
+	before=$(ruleset)
+	[[ $before == *masquerade* && $before == *"ether saddr"* ]] || fail "rules missing after ADD: $before"
+	in_host nft flush ruleset
+	run ping_ok c1$T 10.200.71.2
+	assert_failure
+	ct reload
+	assert_success
+	assert_line "1 reloaded, 0 skipped, 0 failed"
+	assert_equal "$(ruleset)" "$before"
+	ping_ok c1$T 10.200.71.2
+	ct del "$NET" /var/run/netns/c1$T
+	assert_success
+}
