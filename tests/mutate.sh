@@ -38,7 +38,7 @@ MUTANTS=(
 	"portmap-teardown-trusts-the-chain${US}plugins/portmap/portmap.c${US}if (port_chains_jumping(n, chain, &pcs, &npc, e) < 0) {${US}if (0 && port_chains_jumping(n, chain, &pcs, &npc, e) < 0) {${US}tamper${US}^portmap: each damage"
 	"reload-forgets-snat${US}common/attach.c${US}if (a->ip_masq && n && masq_add(a->masq_backend, &id, v, n, e) < 0)${US}if (0 && a->ip_masq && n && masq_add(a->masq_backend, &id, v, n, e) < 0)${US}reload${US}^after nft flush ruleset"
 	"reload-skips-portmap${US}plugins/portmap/portmap.c${US}int rc = cmd_add(c, conf, &out);${US}int rc = c ? 0 : cmd_add(c, conf, &out);${US}reload${US}^after nft flush ruleset"
-	"reload-ignores-dead-netns${US}tools/cnitool/reload.c${US}|| !netns_alive(ns)) {${US}|| 0 * !netns_alive(ns)) {${US}reload${US}^reload: an attachment whose netns is gone"
+	"reload-ignores-dead-netns${US}tools/cnitool/reload.c${US}|| !netns_alive(ns)) {${US}|| (0 && !netns_alive(ns))) {${US}reload${US}^reload: an attachment whose netns is gone"
 	"stale-bridge-mac${US}common/attach.c${US}if (r == 0 || strcmp(now.name, br->name) != 0)${US}if (1 || strcmp(now.name, br->name) != 0)${US}bridge${US}^a bridge made by someone else, without a MAC"
 	"failed-add-removes-used-bridge${US}plugins/bridge/bridge.c${US}if (flock(b->lock, LOCK_EX) == 0)
 		remove_if_unused${US}if (1)
