@@ -81,7 +81,7 @@ add_mod() {
 	[[ " ${order[*]} " == *" $1 "* ]] || { order+=("$1"); cp "$f" "$root/mods/"; }
 }
 for m in 8021q bridge veth vxlan dummy nf_tables nft_masq nft_nat nft_chain_nat nft_compat nf_conntrack \
-	nft_fib_inet nft_fib_ipv4 nft_fib_ipv6 nft_ct nf_conntrack_netlink; do add_mod "$m"; done
+	nft_fib_inet nft_fib_ipv4 nft_fib_ipv6 nft_ct nf_conntrack_netlink nft_meta_bridge; do add_mod "$m"; done
 for f in "$root"/mods/*.ko.xz; do [[ -e $f ]] && xz -d "$f"; done
 for f in "$root"/mods/*.ko.zst; do [[ -e $f ]] && zstd -qd --rm "$f"; done
 printf '%s\n' "${order[@]}" >"$root/mods/order"

@@ -313,3 +313,22 @@ vadd() {
 	assert_success
 	assert_equal "$(reserved "$DATA/h1/v100")" ""
 }
+
+@test "RELOAD: bridged mode's SNAT and spoof check come back after nft flush ruleset, exactly as ADD made them; reference mode has nothing to reload" {
+	local m=',"bridge":"brvlan100","ipMasq":true,"macspoofchk":true' res before
+	vadd "$HA" 1 a1$T 100 "$m"; assert_success
+	res=$output
+	before=$(ip netns exec "$HA" nft list ruleset)
+	[[ $before == *masquerade* && $before == *"ether saddr"* ]] || fail "rules missing after ADD: $before"
+	ip netns exec "$HA" nft flush ruleset
+	HOSTNS=$HA hcni RELOAD vlan "$(vconf 1 100 "$m" | jq -c --argjson p "$res" '.prevResult=$p')" a1$T
+	assert_success
+	assert_output ''
+	# the same tables, whatever order they come back in
+	assert_equal "$(ip netns exec "$HA" nft list ruleset | grep -v '^table\|^}' | sort)" "$(grep -v '^table\|^}' <<<"$before" | sort)"
+	vadd "$HB" 2 r1$T 300 ''; assert_success
+	HOSTNS=$HB hcni RELOAD vlan "$(vconf 2 300 '' | jq -c --argjson p "$output" '.prevResult=$p')" r1$T
+	assert_success
+	run ip netns exec "$HB" nft list tables
+	assert_output ''
+}
