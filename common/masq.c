@@ -407,6 +407,28 @@ static char *tool_of(bool v4)
 	return v4 ? "iptables" : "ip6tables";
 }
 
+/* The reference's three rules for one address, as -C commands, in the order it appends them: ACCEPT
+ * for the subnet, MASQUERADE unless multicast, the POSTROUTING jump. net and src hold the operands. */
+enum { IPT_ACCEPT, IPT_MASQ, IPT_JUMP };
+static void ipt_rules(const struct ipnet *ip, char *chain, char *comment, char net[IPNET_STRLEN], char src[IP_STRLEN],
+		      char *rules[3][16])
+{
+	bool v4 = ip_is_v4(&ip->ip);
+	char *tool = tool_of(v4), *mcast = v4 ? "224.0.0.0/4" : "ff00::/8";
+	/* The reference's -d operand is ipn.String(): the address with its host bits. */
+	ipnet_fmt(ip, net);
+	ip_fmt(&ip->ip, src);
+	char *r[3][16] = {
+		[IPT_ACCEPT] = { tool, "-w", "-t", "nat", "-C", chain, "-d", net, "-j", "ACCEPT", "-m", "comment", "--comment",
+				 comment, NULL },
+		[IPT_MASQ] = { tool, "-w", "-t", "nat", "-C", chain, "!", "-d", mcast, "-j", "MASQUERADE", "-m", "comment",
+			       "--comment", comment, NULL },
+		[IPT_JUMP] = { tool, "-w", "-t", "nat", "-C", "POSTROUTING", "-s", src, "-j", chain, "-m", "comment", "--comment",
+			       comment, NULL },
+	};
+	memcpy(rules, r, sizeof(r));
+}
+
 static int ipt_add(const struct masq_id *id, const struct ipnet *ips, size_t cnt, struct cni_error *e)
 {
 	char chain[29], net[IPNET_STRLEN], src[IP_STRLEN], *comment = NULL;
@@ -415,26 +437,15 @@ static int ipt_add(const struct masq_id *id, const struct ipnet *ips, size_t cnt
 	if (ipt_names(id, chain, &comment, e) < 0)
 		return -1;
 	for (size_t i = 0; i < cnt; i++) {
-		bool v4 = ip_is_v4(&ips[i].ip);
-		char *tool = tool_of(v4), *mcast = v4 ? "224.0.0.0/4" : "ff00::/8";
-		/* The reference's -d operand is ipn.String(): the address with its host bits. */
-		ipnet_fmt(&ips[i], net);
-		ip_fmt(&ips[i].ip, src);
+		char *rules[3][16], *tool = tool_of(ip_is_v4(&ips[i].ip));
 		char *newc[] = { tool, "-w", "-t", "nat", "-N", chain, NULL };
 		char *hasc[] = { tool, "-w", "-t", "nat", "-S", chain, NULL };
 		struct cmd_out r;
 		run_argv(newc, false, &r);
 		if (r.status != 0 && ipt(hasc, false, e) < 0)
 			goto out;
-		/* In the reference's order; -C before -A, as go-iptables' AppendUnique. */
-		char *rules[3][16] = {
-			{ tool, "-w", "-t", "nat", "-C", chain, "-d", net, "-j", "ACCEPT", "-m", "comment", "--comment", comment,
-			  NULL },
-			{ tool, "-w", "-t", "nat", "-C", chain, "!", "-d", mcast, "-j", "MASQUERADE", "-m", "comment",
-			  "--comment", comment, NULL },
-			{ tool, "-w", "-t", "nat", "-C", "POSTROUTING", "-s", src, "-j", chain, "-m", "comment", "--comment",
-			  comment, NULL },
-		};
+		ipt_rules(&ips[i], chain, comment, net, src, rules);
+		/* -C before -A, as go-iptables' AppendUnique. */
 		for (int k = 0; k < 3; k++) {
 			int s = ipt(rules[k], true, e);
 			if (s < 0)
@@ -574,35 +585,28 @@ out:
 
 static int ipt_check(const struct masq_id *id, const struct ipnet *ips, size_t cnt, struct cni_error *e)
 {
+	static const int order[3] = { IPT_JUMP, IPT_ACCEPT, IPT_MASQ };
+	static const char *what[3] = { [IPT_JUMP] = "POSTROUTING rule sending %s to chain %s",
+				       [IPT_ACCEPT] = "ACCEPT rule for %s's subnet in chain %s",
+				       [IPT_MASQ] = "MASQUERADE rule for %s in chain %s" };
 	char chain[29], net[IPNET_STRLEN], src[IP_STRLEN], *comment = NULL;
 	int rc = -1;
 
 	if (ipt_names(id, chain, &comment, e) < 0)
 		return -1;
 	for (size_t i = 0; i < cnt; i++) {
-		bool v4 = ip_is_v4(&ips[i].ip);
-		char *tool = tool_of(v4), *mcast = v4 ? "224.0.0.0/4" : "ff00::/8";
-		ipnet_fmt(&ips[i], net);
-		ip_fmt(&ips[i].ip, src);
-		char *rules[3][16] = {
-			{ tool, "-w", "-t", "nat", "-C", "POSTROUTING", "-s", src, "-j", chain, "-m", "comment", "--comment",
-			  comment, NULL },
-			{ tool, "-w", "-t", "nat", "-C", chain, "-d", net, "-j", "ACCEPT", "-m", "comment", "--comment", comment,
-			  NULL },
-			{ tool, "-w", "-t", "nat", "-C", chain, "!", "-d", mcast, "-j", "MASQUERADE", "-m", "comment",
-			  "--comment", comment, NULL },
-		};
+		char *rules[3][16], *tool = tool_of(ip_is_v4(&ips[i].ip));
 		char *hasc[] = { tool, "-w", "-t", "nat", "-S", chain, NULL };
 		int s = ipt(hasc, true, e);
+		ipt_rules(&ips[i], chain, comment, net, src, rules);
 		if (s < 0)
 			goto out;
 		if (s == 1) {
 			cni_check_fail(e, "SNAT: %s nat has no chain %s (for %s)", tool, chain, src);
 			goto out;
 		}
-		static const char *what[3] = { "POSTROUTING rule sending %s to chain %s",
-					       "ACCEPT rule for %s's subnet in chain %s", "MASQUERADE rule for %s in chain %s" };
-		for (int k = 0; k < 3; k++) {
+		for (int j = 0; j < 3; j++) {
+			int k = order[j];
 			if ((s = ipt(rules[k], true, e)) < 0)
 				goto out;
 			if (s == 1) {
