@@ -320,13 +320,31 @@ static int sub_matches(const struct vlan_conf *v, const struct cnl_link *s, cons
 	return 0;
 }
 
+/* The bridge is gone (deleted by someone): the VLAN's sub-interface, ours when it is that VLAN of
+ * the master and a port of nothing, has no attachment left to serve and goes too. */
+static int remove_orphan_sub(struct nlsock *sk, const struct vlan_conf *v, struct cni_error *e)
+{
+	struct cnl_link s, m;
+	struct cni_error ig = { 0 };
+	int r;
+	if ((r = cnl_link_get(sk, v->sub, 0, &s, e)) <= 0 || (r = cnl_link_get(sk, v->master, 0, &m, e)) <= 0)
+		return r < 0 ? -1 : 0;
+	if (s.master || sub_matches(v, &s, &m, &ig) < 0)
+		return 0;
+	return cnl_link_del(sk, s.index, NULL, e) < 0 ? -1 : 0;
+}
+
 /* With the last container gone, the sub-interface and the bridge go too. */
 static int remove_if_unused(struct nlsock *sk, const struct vlan_conf *v, struct cni_error *e)
 {
 	struct cnl_link br, s;
 	int r;
-	if ((r = cnl_link_get(sk, v->a.bridge, 0, &br, e)) <= 0 || strcmp(br.kind, "bridge") != 0)
-		return r < 0 ? -1 : 0;
+	if ((r = cnl_link_get(sk, v->a.bridge, 0, &br, e)) < 0)
+		return -1;
+	if (r == 0)
+		return remove_orphan_sub(sk, v, e);
+	if (strcmp(br.kind, "bridge") != 0)
+		return 0;
 	if ((r = cnl_link_get(sk, v->sub, 0, &s, e)) < 0)
 		return -1;
 	bool sub_here = r == 1 && s.master == br.index && strcmp(s.kind, "vlan") == 0;

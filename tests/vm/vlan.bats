@@ -332,3 +332,82 @@ vadd() {
 	run ip netns exec "$HB" nft list tables
 	assert_output ''
 }
+
+# vresidue VID: what is left on host A of its attachments (links other than lo and the trunk, our
+# nft chains, reservations); empty when nothing
+vresidue() {
+	ip -n "$HA" -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -v -x -e lo -e trunk | sed 's/^/link /'
+	ip netns exec "$HA" nft list ruleset 2>/dev/null | grep -E 'chain (a|s)-' | sed 's/^/nft /'
+	reserved "$DATA/h1/v$1" | sed 's/^/reservation /'
+}
+
+# vdamage KIND RESULT: break attachment a1 on host A (RESULT: its ADD result)
+vdamage() {
+	local ch
+	case $1 in
+	sub-interface) ip -n "$HA" link del trunk.100 ;;
+	bridge) ip -n "$HA" link del brvlan100 ;;
+	host-veth) ip -n "$HA" link del "$(jq -r '.interfaces[1].name' <<<"$2")" ;;
+	container-interface) ip -n a1$T link del eth0 ;;
+	snat-chain)
+		ch=$(ip netns exec "$HA" nft list table inet cni_c_masq | awk '$1 == "chain" && $2 ~ /^a-/ {print $2; exit}')
+		ip netns exec "$HA" nft flush chain inet cni_c_masq "$ch" ;;
+	ruleset) ip netns exec "$HA" nft flush ruleset ;;
+	reservation) rm "$DATA/h1/v100/$(jq -r '.ips[0].address | split("/")[0]' <<<"$2")" ;;
+	netns) ip netns del a1$T ;;
+	esac
+}
+
+# tamper MODE-EXTRA DAMAGE...: for each damage, ADD a1 on host A, CHECK passes, damage it, CHECK
+# answers 104, DEL succeeds and leaves nothing, a new ADD (once the kernel let go of what the damage
+# left) and DEL work and leave nothing
+tamper() {
+	local m=$1 d res conf
+	shift
+	for d in "$@"; do
+		vadd "$HA" 1 a1$T 100 "$m"
+		[[ $status == 0 ]] || fail "$d: ADD: $output"
+		res=$output
+		conf=$(vconf 1 100 "$m" | jq -c --argjson p "$res" '.prevResult=$p')
+		HOSTNS=$HA hcni CHECK vlan "$conf" a1$T
+		[[ $status == 0 ]] || fail "$d: CHECK before the damage: $output"
+		vdamage "$d" "$res"
+		HOSTNS=$HA hcni CHECK vlan "$conf" a1$T
+		[[ $status == 1 && $(jqo .code) == 104 ]] || fail "$d: CHECK did not report it: $output"
+		HOSTNS=$HA hcni DEL vlan "$(vconf 1 100 "$m")" a1$T
+		[[ $status == 0 ]] || fail "$d: DEL: $output"
+		[[ -z $(vresidue 100) ]] || fail "$d: DEL left $(vresidue 100)"
+		[[ -e /var/run/netns/a1$T ]] || mkns a1$T
+		wait_for 30 vadd_ok "$HA" 1 a1$T 100 "$m" || fail "$d: ADD after the DEL: $output"
+		HOSTNS=$HA hcni DEL vlan "$(vconf 1 100 "$m")" a1$T
+		[[ $status == 0 ]] || fail "$d: second DEL: $output"
+		[[ -z $(vresidue 100) ]] || fail "$d: the second DEL left $(vresidue 100)"
+	done
+}
+
+@test "tamper, bridged mode: sub-interface, bridge, host veth or container interface deleted, SNAT chain or ruleset flushed, reservation removed, netns deleted: CHECK 104, DEL converges, ADD again" {
+	tamper ',"bridge":"brvlan100","ipMasq":true,"macspoofchk":true' sub-interface bridge host-veth container-interface snat-chain ruleset reservation netns
+}
+
+@test "tamper, reference mode: container interface deleted, reservation removed, netns deleted: CHECK 104, DEL converges, ADD again" {
+	tamper '' container-interface reservation netns
+}
+
+@test "tamper, bridged mode: an ADD repeated after the sub-interface was deleted or the SNAT chain or the ruleset flushed repairs it and returns the same result" {
+	local m=',"bridge":"brvlan100","ipMasq":true,"macspoofchk":true' d res conf
+	for d in sub-interface snat-chain ruleset; do
+		vadd "$HA" 1 a1$T 100 "$m"
+		[[ $status == 0 ]] || fail "$d: ADD: $output"
+		res=$output
+		vdamage "$d" "$res"
+		vadd "$HA" 1 a1$T 100 "$m"
+		[[ $status == 0 ]] || fail "$d: the repeated ADD: $output"
+		assert_equal "$(jqo -cS .)" "$(jq -cS . <<<"$res")"
+		conf=$(vconf 1 100 "$m" | jq -c --argjson p "$res" '.prevResult=$p')
+		HOSTNS=$HA hcni CHECK vlan "$conf" a1$T
+		[[ $status == 0 ]] || fail "$d: CHECK after the repair: $output"
+		HOSTNS=$HA hcni DEL vlan "$(vconf 1 100 "$m")" a1$T
+		assert_success
+		[[ -z $(vresidue 100) ]] || fail "$d: DEL left $(vresidue 100)"
+	done
+}
