@@ -44,17 +44,17 @@ conf() { # NAME TYPE BRIDGE SUBNET DATADIR [extra]
 	echo "$work/$1.json"
 }
 ours=$(realpath "$BUILD")
-c_ours=$(conf ours bridge cnib0 10.200.128.0/17 "$work/ipam")
-c_ref=$(conf ref bridge cnib1 10.200.0.0/17 "$work/ipam-ref")
+c_ours=$(conf ours bridge cnib0 10.200.128.0/18 "$work/ipam")
+c_ref=$(conf ref bridge cnib1 10.200.0.0/18 "$work/ipam-ref")
 c_vx=$(conf vx vxlan vxbr100 10.200.200.0/21 "$work/ipam-vx" '"vni":100,"underlayDevice":"ul0","peers":["10.200.199.2"],"keepVtep":true')
-c_hl=$(conf hl host-local x 10.200.128.0/17 "$work/ipam-hl")
-c_hlr=$(conf hlr host-local x 10.200.0.0/17 "$work/ipam-hlr")
+c_hl=$(conf hl host-local x 10.200.128.0/18 "$work/ipam-hl")
+c_hlr=$(conf hlr host-local x 10.200.0.0/18 "$work/ipam-hlr")
 c_fl=$(conf floor floor cnifloor0 10.200.0.0/16 "$work/x")
 # the same two with dataDir on tmpfs (as the reference's docs suggest, against leaks at reboot):
 # the difference is what the disk costs
 mkdir -p /run/cni-bench-$$
-c_ourst=$(conf ourst bridge cnib2 10.201.128.0/17 "/run/cni-bench-$$/ipam")
-c_reft=$(conf reft bridge cnib3 10.201.0.0/17 "/run/cni-bench-$$/ipam-ref")
+c_ourst=$(conf ourst bridge cnib2 10.200.64.0/19 "/run/cni-bench-$$/ipam")
+c_reft=$(conf reft bridge cnib3 10.200.96.0/19 "/run/cni-bench-$$/ipam-ref")
 OURS="ours=$ours/bridge,$ours,$c_ours"
 REFC="reference=$REF/bridge,$REF,$c_ref"
 FLOOR="floor=$ours/bench/floor,$ours,$c_fl"
@@ -86,18 +86,19 @@ for k in $GROWTH; do
 	inode env BENCH_TAG=g$k "$B" unpre "$k" "$OURS" "$REFC" >&2
 done
 echo "== 4b. host-local ADD/DEL with 0, 250 and 60,000 reservations in the store; a failing ADD on a full /16" >&2
-# one template of reservations as the reference writes them (10.201.0.2 on), copied into each store
+# one template of reservations as the reference writes them (10.200.0.2 on), copied into each store
+# (files only: these networks have no links)
 tpl=$work/tpl
 mkdir -p "$tpl"
 (cd "$tpl" && for x in $(seq 0 255); do for y in $(seq 0 255); do
 	[[ $x == 0 && $y -lt 2 || $x == 255 && $y == 255 ]] && continue
-	printf 'f%s-%s\r\neth0' $x $y >"10.201.$x.$y"
+	printf 'f%s-%s\r\neth0' $x $y >"10.200.$x.$y"
 done; done)
 store() { # IMPL SIZE: a config whose store holds the first SIZE reservations of the template
 	local d=$work/store-$1-$2
 	mkdir -p "$d/st$1$2"
 	find "$tpl" -type f -printf '%f\n' | sort -t. -k3,3n -k4,4n | head -n "$2" | (cd "$tpl" && xargs -r cp -t "$d/st$1$2")
-	conf "st$1$2" host-local x 10.201.0.0/16 "$d"
+	conf "st$1$2" host-local x 10.200.0.0/16 "$d"
 }
 for impl in ours ref; do
 	p=$ours/host-local cp=$ours
