@@ -1,0 +1,162 @@
+#!/usr/bin/env bats
+# Convergence after outside damage, continued (tamper.bats covers bridge with nftables SNAT and the
+# spoof check, and portmap): a vxlan attachment, the iptables SNAT backend, GC of damaged
+# attachments that are not valid any more, and a repeated ADD after the reservation was removed.
+# Each case damages an attachment as an administrator, a firewall reload or another tool would;
+# CHECK must report it (code 104, naming what is missing), DEL must succeed and leave nothing of
+# it, and a new ADD with the same container ID must work and go with its DEL in turn. Everything
+# happens inside the test's own namespaces (links, nft tables, iptables chains, ruleset).
+
+setup() {
+	load helpers/common
+	load helpers/net
+	T=$(tag)
+	DATA=$BATS_TEST_TMPDIR/ipam
+}
+
+teardown() {
+	net_teardown
+}
+
+# ---- vxlan: host 1 holds the attachment c1, host 2 a peer container p2 on the same VNI ----
+
+VNI=182
+VTEP=vxlan$VNI
+VXBR=vxbr$VNI
+
+# vx_hosts: an underlay bridge (namespace u$T), hosts h$T1 and h$T2 on it: ul0 = 10.200.81.I/24
+vx_hosts() {
+	local i
+	mkns u$T
+	ip -n u$T link add ub type bridge
+	ip -n u$T link set ub up
+	for i in 1 2; do
+		mkns h$T$i
+		ip link add ul0 netns h$T$i type veth peer name p$i netns u$T
+		ip -n u$T link set p$i master ub up
+		ip -n h$T$i addr add 10.200.81.$i/24 dev ul0
+		ip -n h$T$i link set ul0 up
+	done
+	HOSTNS=h${T}1
+	mkns c1$T
+	mkns p2$T
+}
+
+# vxconf HOST: the overlay 10.200.82.0/24, host I hands out .I1-.I9; peers: the other host and
+# 10.200.81.3 (no one there), SNAT with the nftables backend
+vxconf() {
+	local i=$1 o=$((3 - $1))
+	printf '{"cniVersion":"1.0.0","name":"vx%s","type":"vxlan","vni":%s,"underlayDevice":"ul0","peers":["10.200.81.%s","10.200.81.3"],"isGateway":true,"ipMasq":true,"ipam":{"type":"host-local","dataDir":"%s/h%s","ranges":[[{"subnet":"10.200.82.0/24","rangeStart":"10.200.82.%s1","rangeEnd":"10.200.82.%s9"}]]}}' \
+		"$T" "$VNI" "$o" "$DATA" "$i" "$i" "$i"
+}
+vx_prev() { vxconf 1 | jq -c --argjson p "$1" '.prevResult=$p'; }
+
+# SNAT chains of the masq table in the current $HOSTNS
+masq_chain() { in_host nft -j list chains inet | jq -r '.nftables[].chain? // empty | select(.table=="cni_c_masq" and (.name|startswith("a-"))) | .name'; }
+
+# what is left of c1 on host 1: veths, VTEP, bridge, SNAT chains and elements, reservation
+vx_residue() {
+	in_host ip -o link show type veth | awk -F'[:@]' '$2 != " ul0" {print "veth" $2}'
+	in_host ip -o link show type vxlan | awk -F': ' '{print "vtep " $2}'
+	in_host ip -o link show type bridge | awk -F': ' '{print "bridge " $2}'
+	masq_chain | sed 's/^/snat chain /'
+	in_host nft list map inet cni_c_masq masq4 2>/dev/null | grep -o '10\.200\.82\.[0-9]*' | sed 's/^/snat element /'
+	grep -l "c1$T" "$DATA/h1/vx$T"/10.* 2>/dev/null | sed 's/^/reservation /'
+}
+
+# vx_damage KIND: break c1's attachment on host 1
+vx_damage() {
+	local ip
+	ip=$(jq -r '.ips[0].address' <<<"$FIRST")
+	case $1 in
+	vtep) in_host ip link del "$VTEP" ;;
+	bridge) in_host ip link del "$VXBR" ;;
+	host-veth) in_host ip link del "$(jq -r '.interfaces[1].name' <<<"$FIRST")" ;;
+	container-iface) ip -n c1$T link del eth0 ;;
+	fdb) in_host bridge fdb del 00:00:00:00:00:00 dev "$VTEP" dst 10.200.81.2 ;;
+	snat-chain-flushed) in_host nft flush chain inet cni_c_masq "$(masq_chain)" ;;
+	snat-table) in_host nft delete table inet cni_c_masq ;;
+	ruleset) in_host nft flush ruleset ;;
+	reservation) rm -f "$DATA/h1/vx$T/${ip%/*}" ;;
+	netns) ip netns del c1$T ;;
+	*) echo "unknown damage $1" >&2; return 1 ;;
+	esac
+}
+
+# vx_converges KIND CHECK_MESSAGE (empty: CHECK cannot see it)
+vx_converges() {
+	[[ -e /var/run/netns/c1$T ]] || mkns c1$T
+	hcni ADD vxlan "$(vxconf 1)" c1$T
+	assert_success
+	FIRST=$output
+	hcni CHECK vxlan "$(vx_prev "$FIRST")" c1$T
+	assert_success
+	[[ -n $(vx_residue) ]]
+	vx_damage "$1"
+	if [[ -n $2 ]]; then
+		hcni CHECK vxlan "$(vx_prev "$FIRST")" c1$T
+		expect_error 104 "$2"
+	fi
+	hcni DEL vxlan "$(vxconf 1)" c1$T
+	assert_success
+	assert_equal "$(vx_residue)" ""
+	[[ -e /var/run/netns/c1$T ]] || mkns c1$T
+	hcni ADD vxlan "$(vxconf 1)" c1$T
+	assert_success
+	hcni CHECK vxlan "$(vx_prev "$output")" c1$T
+	assert_success
+	hcni DEL vxlan "$(vxconf 1)" c1$T
+	assert_success
+	assert_equal "$(vx_residue)" ""
+}
+
+@test "vxlan: each damage (VTEP, bridge, host veth, container interface, FDB peer, SNAT chain, SNAT table, ruleset, reservation, netns): CHECK reports it, DEL and a new ADD converge" {
+	vx_hosts
+	local d m
+	while IFS='|' read -r d m; do
+		echo "# damage: $d" >&3
+		vx_converges "$d" "$m"
+	done <<EOF
+vtep|VTEP $VTEP is missing
+bridge|bridge $VXBR not found
+host-veth|interface eth0 not found in CNI_NETNS
+container-iface|interface eth0 not found in CNI_NETNS
+fdb|peer 10.200.81.2 has no FDB entry on $VTEP
+snat-chain-flushed|has no masquerade rule for 10\.200\.82\.1[1-9]/24
+snat-table|table inet cni_c_masq or its chain postrouting is missing
+ruleset|is missing
+reservation|no address is reserved for container c1$T
+netns|CNI_NETNS /var/run/netns/c1$T does not exist
+EOF
+}
+
+@test "vxlan: a repeated ADD repairs the VTEP, an FDB peer, the SNAT chain, table and ruleset: same result, CHECK passes, traffic crosses the overlay" {
+	vx_hosts
+	HOSTNS=h${T}2 hcni ADD vxlan "$(vxconf 2)" p2$T
+	assert_success
+	local d ip strip='del(.interfaces[3].mac)'
+	for d in vtep fdb snat-chain-flushed snat-table ruleset; do
+		echo "# damage: $d" >&3
+		hcni ADD vxlan "$(vxconf 1)" c1$T
+		assert_success
+		FIRST=$output
+		ip=$(jqo -r '.ips[0].address')
+		ping_ok c1$T 10.200.82.21
+		vx_damage "$d"
+		hcni ADD vxlan "$(vxconf 1)" c1$T
+		assert_success
+		# a VTEP made again has a new MAC; everything else is the same
+		assert_equal "$(jq -cS "$strip" <<<"$output")" "$(jq -cS "$strip" <<<"$FIRST")"
+		hcni CHECK vxlan "$(vx_prev "$FIRST")" c1$T
+		assert_success
+		ping_ok c1$T 10.200.82.21
+		ping_ok p2$T "${ip%/*}"
+		in_host nft list map inet cni_c_masq masq4 | grep -qF "${ip%/*}"
+
+		hcni DEL vxlan "$(vxconf 1)" c1$T
+		assert_success
+		assert_equal "$(vx_residue)" ""
+	done
+	HOSTNS=h${T}2 hcni DEL vxlan "$(vxconf 2)" p2$T
+	assert_success
+}
