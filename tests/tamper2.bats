@@ -160,3 +160,100 @@ EOF
 	HOSTNS=h${T}2 hcni DEL vxlan "$(vxconf 2)" p2$T
 	assert_success
 }
+
+# ---- bridge with the iptables SNAT backend (iptables-nft here: its chains live in nf_tables) ----
+
+br_setup() {
+	HOSTNS=h$T
+	BR=br$T
+	NET=n$T
+	mkns "$HOSTNS"
+	mkns c1$T
+}
+
+# brconf SUBNET EXTRA: a bridge network with its gateway on the bridge
+brconf() {
+	printf '{"cniVersion":"1.0.0","name":"%s","type":"bridge","bridge":"%s","isGateway":true,%s,"ipam":{"type":"host-local","dataDir":"%s","ranges":[[{"subnet":"%s"}]]}}' \
+		"$NET" "$BR" "$2" "$DATA" "$1"
+}
+ipt_conf() { brconf 10.200.83.0/24 '"ipMasq":true,"ipMasqBackend":"iptables"'; }
+ipt_prev() { ipt_conf | jq -c --argjson p "$1" '.prevResult=$p'; }
+ipt_chain() { in_host iptables -w -t nat -S 2>/dev/null | awk '$1=="-N" && $2 ~ /^CNI-/ {print $2}'; }
+
+# what is left of c1: veths, iptables chains and rules naming CNI-, nft SNAT table, reservation
+ipt_residue() {
+	in_host ip -o link show type veth | awk -F'[:@]' '{print "veth" $2}'
+	in_host iptables-save -t nat 2>/dev/null | grep -e CNI- | sed 's/^/iptables /'
+	in_host nft list table inet cni_c_masq 2>/dev/null | grep -o 'chain a-.*' | sed 's/^/snat /'
+	grep -l "c1$T" "$DATA/$NET"/10.* 2>/dev/null | sed 's/^/reservation /'
+}
+
+ipt_damage() {
+	local ch
+	case $1 in
+	chain-flushed) in_host iptables -w -t nat -F "$(ipt_chain)" ;;
+	chain-deleted)
+		ch=$(ipt_chain)
+		in_host iptables -w -t nat -F POSTROUTING && in_host iptables -w -t nat -F "$ch" && in_host iptables -w -t nat -X "$ch" ;;
+	jump) in_host iptables -w -t nat -F POSTROUTING ;;
+	nat-flushed) in_host iptables -w -t nat -F && in_host iptables -w -t nat -X ;;
+	ruleset) in_host nft flush ruleset ;;
+	*) echo "unknown damage $1" >&2; return 1 ;;
+	esac
+}
+
+@test "ipMasqBackend iptables: chain flushed, its POSTROUTING jump deleted, chain and jump deleted, nat table flushed, ruleset flushed: CHECK reports it, DEL and a new ADD converge" {
+	require iptables iptables-save
+	br_setup
+	local d m
+	while IFS='|' read -r d m; do
+		echo "# damage: $d" >&3
+		hcni ADD bridge "$(ipt_conf)" c1$T
+		assert_success
+		FIRST=$output
+		hcni CHECK bridge "$(ipt_prev "$FIRST")" c1$T
+		assert_success
+		[[ -n $(ipt_chain) ]]
+		ipt_damage "$d"
+		hcni CHECK bridge "$(ipt_prev "$FIRST")" c1$T
+		expect_error 104 "$m"
+		hcni DEL bridge "$(ipt_conf)" c1$T
+		assert_success
+		assert_equal "$(ipt_residue)" ""
+		hcni ADD bridge "$(ipt_conf)" c1$T
+		assert_success
+		hcni CHECK bridge "$(ipt_prev "$output")" c1$T
+		assert_success
+		hcni DEL bridge "$(ipt_conf)" c1$T
+		assert_success
+		assert_equal "$(ipt_residue)" ""
+	done <<EOF
+chain-flushed|SNAT: iptables nat has no ACCEPT rule for 10\.200\.83\.[0-9]+'s subnet in chain CNI-
+jump|SNAT: iptables nat has no POSTROUTING rule sending 10\.200\.83\.[0-9]+ to chain CNI-
+chain-deleted|SNAT: iptables nat has no chain CNI-
+nat-flushed|SNAT: iptables nat has no chain CNI-
+ruleset|SNAT: iptables nat has no chain CNI-
+EOF
+}
+
+@test "ipMasqBackend iptables: a repeated ADD repairs a flushed chain, a deleted jump, a deleted chain, a flushed nat table and ruleset: same result, CHECK passes" {
+	require iptables iptables-save
+	br_setup
+	local d
+	for d in chain-flushed jump chain-deleted nat-flushed ruleset; do
+		echo "# damage: $d" >&3
+		hcni ADD bridge "$(ipt_conf)" c1$T
+		assert_success
+		FIRST=$output
+		ipt_damage "$d"
+		hcni ADD bridge "$(ipt_conf)" c1$T
+		assert_success
+		assert_equal "$(jq -cS . <<<"$output")" "$(jq -cS . <<<"$FIRST")"
+		hcni CHECK bridge "$(ipt_prev "$FIRST")" c1$T
+		assert_success
+		ping_ok c1$T 10.200.83.1
+		hcni DEL bridge "$(ipt_conf)" c1$T
+		assert_success
+		assert_equal "$(ipt_residue)" ""
+	done
+}
