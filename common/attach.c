@@ -1092,6 +1092,11 @@ int attach_gc(struct cni_ctx *c, const struct attach_conf *a)
 		if (masq_gc(c->name, c->valid, c->n_valid, &me) < 0 && !first.code)
 			first = me;
 	}
+	if (a->macspoofchk) {
+		struct cni_error se = { 0 };
+		if (spoofchk_gc(c->valid, c->n_valid, &se) < 0 && !first.code)
+			first = se;
+	}
 	if (first.code) {
 		c->err = first;
 		return -1;

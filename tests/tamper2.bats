@@ -257,3 +257,101 @@ EOF
 		assert_equal "$(ipt_residue)" ""
 	done
 }
+
+# ---- GC of damaged attachments that are not in the valid list ----
+# c1 is damaged and left out of the valid list, c2 is valid and must come through untouched.
+# A container whose netns still lives keeps its veth, and with it its spoof check chain, through
+# GC: the bridge may be shared with other networks and its ports carry no network identity (the
+# reference's GC removes no links either); once the netns is gone, GC collects the chain too.
+
+gc_conf() { brconf 10.200.84.0/24 '"ipMasq":true,"macspoofchk":true'; }
+gc_prev() { gc_conf | jq -c --argjson p "$1" '.prevResult=$p'; }
+gc_valid() { gc_conf | jq -c --arg c c2$T '.cniVersion="1.1.0" | ."cni.dev/valid-attachments"=[{"containerID":$c,"ifname":"eth0"}]'; }
+snat_chains() { in_host nft -j list chains inet | jq -r '.nftables[].chain? // empty | select(.table=="cni_c_masq" and (.name|startswith("a-"))) | .name'; }
+spoof_chains() { in_host nft -j list chains bridge | jq -r '.nftables[].chain? // empty | select(.name|startswith("s-")) | .name'; }
+
+# what is left of c1 ($C1: its ADD result; $C1M, $C1S: its SNAT and spoof check chains); with
+# "live", what a living container keeps (its veth and spoof check chain) is not counted
+gc_residue() {
+	local ip v
+	ip=$(jq -r '.ips[0].address' <<<"$C1")
+	v=$(jq -r '.interfaces[1].name' <<<"$C1")
+	if [[ $1 != live ]]; then
+		in_host ip link show "$v" >/dev/null 2>&1 && echo "veth $v"
+		spoof_chains | grep -x "$C1S" | sed 's/^/spoofchk chain /'
+		in_host nft list map bridge cni_c_spoof ports 2>/dev/null | grep -F "\"$v\"" | sed 's/^/spoofchk element /'
+	fi
+	snat_chains | grep -x "$C1M" | sed 's/^/snat chain /'
+	in_host nft list map inet cni_c_masq masq4 2>/dev/null | grep -oF "${ip%/*} " | sed 's/^/snat element /'
+	grep -l "c1$T" "$DATA/$NET"/10.* 2>/dev/null | sed 's/^/reservation /'
+}
+
+# veth_gone NAME: the kernel took the veth of a deleted netns (it does so asynchronously)
+veth_gone() {
+	local end=$((SECONDS + 10))
+	while in_host ip link show "$1" >/dev/null 2>&1; do
+		((SECONDS < end)) || fail "the kernel kept $1 of the deleted namespace"
+		sleep 0.05
+	done
+}
+
+# c2 as it was: CHECK passes, its SNAT element and spoof check in place, traffic to the gateway
+gc_c2_intact() {
+	hcni CHECK bridge "$(gc_prev "$C2")" c2$T
+	assert_success
+	ping_ok c2$T 10.200.84.1
+}
+
+@test "GC after damage (SNAT rule, SNAT chain flushed, SNAT element, spoof check rule, host veth, netns): the invalid attachment goes, the valid one stays" {
+	br_setup
+	mkns c2$T
+	local d h ip v c2m c2s
+	# c2 first: its chains are the ones there before c1's
+	hcni ADD bridge "$(gc_conf)" c2$T
+	assert_success
+	C2=$output
+	c2m=$(snat_chains)
+	c2s=$(spoof_chains)
+	for d in snat-rule snat-chain-flushed snat-element spoofchk-rule host-veth netns; do
+		echo "# damage: $d" >&3
+		[[ -e /var/run/netns/c1$T ]] || mkns c1$T
+		hcni ADD bridge "$(gc_conf)" c1$T
+		assert_success
+		C1=$output
+		C1M=$(snat_chains | grep -vxF "$c2m")
+		C1S=$(spoof_chains | grep -vxF "$c2s")
+		[[ -n $C1M && -n $C1S ]]
+		ip=$(jq -r '.ips[0].address' <<<"$C1")
+		v=$(jq -r '.interfaces[1].name' <<<"$C1")
+		case $d in
+		snat-rule)
+			h=$(in_host nft -a list chain inet cni_c_masq "$C1M" | awk '/masquerade/ {print $NF; exit}')
+			in_host nft delete rule inet cni_c_masq "$C1M" handle "$h" ;;
+		snat-chain-flushed) in_host nft flush chain inet cni_c_masq "$C1M" ;;
+		snat-element) in_host nft delete element inet cni_c_masq masq4 "{ ${ip%/*} }" ;;
+		spoofchk-rule)
+			h=$(in_host nft -a list chain bridge cni_c_spoof "$C1S" | awk '/drop/ {print $NF; exit}')
+			in_host nft delete rule bridge cni_c_spoof "$C1S" handle "$h" ;;
+		host-veth) in_host ip link del "$v" ;;
+		netns) ip netns del c1$T; veth_gone "$v" ;;
+		esac
+		hcni GC bridge "$(gc_valid)" x
+		assert_success
+		if [[ -e /var/run/netns/c1$T ]] && in_host ip link show "$v" >/dev/null 2>&1; then
+			# the container lives: its veth and spoof check stay; once it is gone, GC takes them
+			assert_equal "$(gc_residue live)" ""
+			ip netns del c1$T
+			veth_gone "$v"
+			hcni GC bridge "$(gc_valid)" x
+			assert_success
+		fi
+		assert_equal "$(gc_residue)" ""
+		gc_c2_intact
+		# and a DEL after GC has nothing left to do, successfully
+		hcni DEL bridge "$(gc_conf)" c1$T
+		assert_success
+		assert_equal "$(gc_residue)" ""
+	done
+	hcni DEL bridge "$(gc_conf)" c2$T
+	assert_success
+}
