@@ -355,3 +355,73 @@ gc_c2_intact() {
 	hcni DEL bridge "$(gc_conf)" c2$T
 	assert_success
 }
+
+# portmap chained after the bridge: pm_conf PORT PREVRESULT
+pm_conf() {
+	jq -cn --arg n "$NET" --argjson port "$1" --argjson p "$2" \
+		'{cniVersion:"1.0.0",name:$n,type:"portmap",runtimeConfig:{portMappings:[{hostPort:$port,containerPort:80,protocol:"tcp"}]},prevResult:$p}'
+}
+pm_valid() { jq -cn --arg n "$NET" --arg c c2$T '{cniVersion:"1.1.0",name:$n,type:"portmap","cni.dev/valid-attachments":[{"containerID":$c,"ifname":"eth0"}]}'; }
+pm_chains() { in_host nft -j list chains inet | jq -r '.nftables[].chain? // empty | select(.table=="cni_c_portmap" and (.name|startswith("a-"))) | .name'; }
+# what is left of c1's port mapping (18081; $C1A its attachment chain)
+pm_residue() {
+	pm_chains | grep -x "$C1A" | sed 's/^/portmap chain /'
+	in_host nft list table inet cni_c_portmap 2>/dev/null | grep -E 'p-tcp-18081|tcp \. 18081 :|jump '"$C1A"
+}
+
+@test "portmap GC after damage (attachment chain flushed, port chain's jump deleted, map element deleted, host veth, netns): the invalid mapping goes, the valid one stays" {
+	br_setup
+	mkns c2$T
+	local d h c2a c2m c2s pm1 pm2
+	hcni ADD bridge "$(gc_conf)" c2$T
+	assert_success
+	C2=$output
+	c2m=$(snat_chains)
+	c2s=$(spoof_chains)
+	pm2=$(pm_conf 18082 "$C2")
+	hcni ADD portmap "$pm2" c2$T
+	assert_success
+	c2a=$(pm_chains)
+	for d in achain pjump element host-veth netns; do
+		echo "# damage: $d" >&3
+		[[ -e /var/run/netns/c1$T ]] || mkns c1$T
+		hcni ADD bridge "$(gc_conf)" c1$T
+		assert_success
+		C1=$output
+		C1M=$(snat_chains | grep -vxF "$c2m")
+		C1S=$(spoof_chains | grep -vxF "$c2s")
+		pm1=$(pm_conf 18081 "$C1")
+		hcni ADD portmap "$pm1" c1$T
+		assert_success
+		C1A=$(pm_chains | grep -vxF "$c2a")
+		[[ -n $C1A && -n $(pm_residue) ]]
+		case $d in
+		achain) in_host nft flush chain inet cni_c_portmap "$C1A" ;;
+		pjump)
+			h=$(in_host nft -a list chain inet cni_c_portmap p-tcp-18081 | awk '/jump a-/ {print $NF; exit}')
+			in_host nft delete rule inet cni_c_portmap p-tcp-18081 handle "$h" ;;
+		element) in_host nft delete element inet cni_c_portmap ports '{ tcp . 18081 }' ;;
+		host-veth) in_host ip link del "$(jq -r '.interfaces[1].name' <<<"$C1")" ;;
+		netns) ip netns del c1$T ;;
+		esac
+		hcni GC portmap "$(pm_valid)" x
+		assert_success
+		assert_equal "$(pm_residue)" ""
+		hcni CHECK portmap "$pm2" c2$T
+		assert_success
+		in_host nft list map inet cni_c_portmap ports | grep -q 'tcp \. 18082 : jump p-tcp-18082'
+		# the runtime's DELs after GC: nothing left to do, successfully
+		hcni DEL portmap "$pm1" c1$T
+		assert_success
+		hcni DEL bridge "$(gc_conf)" c1$T
+		assert_success
+		assert_equal "$(pm_residue)" ""
+		assert_equal "$(gc_residue)" ""
+	done
+	gc_c2_intact
+	hcni DEL portmap "$pm2" c2$T
+	assert_success
+	hcni DEL bridge "$(gc_conf)" c2$T
+	assert_success
+	assert_equal "$(in_host nft list table inet cni_c_portmap | grep -cE 'chain (a|p)-')" 0
+}
