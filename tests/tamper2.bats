@@ -130,12 +130,12 @@ netns|CNI_NETNS /var/run/netns/c1$T does not exist
 EOF
 }
 
-@test "vxlan: a repeated ADD repairs the VTEP, an FDB peer, the SNAT chain, table and ruleset: same result, CHECK passes, traffic crosses the overlay" {
+@test "vxlan: a repeated ADD repairs the VTEP, an FDB peer, the SNAT chain, table and ruleset, the reservation: same result, CHECK passes, traffic crosses the overlay" {
 	vx_hosts
 	HOSTNS=h${T}2 hcni ADD vxlan "$(vxconf 2)" p2$T
 	assert_success
 	local d ip strip='del(.interfaces[3].mac)'
-	for d in vtep fdb snat-chain-flushed snat-table ruleset; do
+	for d in vtep fdb snat-chain-flushed snat-table ruleset reservation; do
 		echo "# damage: $d" >&3
 		hcni ADD vxlan "$(vxconf 1)" c1$T
 		assert_success
@@ -424,4 +424,69 @@ pm_residue() {
 	hcni DEL bridge "$(gc_conf)" c2$T
 	assert_success
 	assert_equal "$(in_host nft list table inet cni_c_portmap | grep -cE 'chain (a|p)-')" 0
+}
+
+# ---- the reservation file removed, then the ADD repeated ----
+
+# A repeated ADD finds the container's interface still holding its address while the store lost
+# its reservation: the ADD asks IPAM for that address again (the `ips` runtime config), so the
+# result is the same. When the address went to another container meanwhile, IPAM is asked
+# afresh: the container gets a new address and loses the old one (two containers with one
+# address would be worse than a changed result).
+
+res_conf() { brconf 10.200.85.0/24 '"ipMasq":true'; }
+res_prev() { res_conf | jq -c --argjson p "$1" '.prevResult=$p'; }
+ctr_addrs() { ip -n "$1" -4 -o addr show dev eth0 scope global | awk '{print $4}' | sort | xargs; }
+
+@test "reservation removed, then a repeated ADD: the same address reserved again, same result, CHECK passes; DEL leaves nothing" {
+	br_setup
+	local ip
+	hcni ADD bridge "$(res_conf)" c1$T
+	assert_success
+	FIRST=$output
+	ip=$(jqo -r '.ips[0].address')
+	rm -f "$DATA/$NET/${ip%/*}"
+	hcni ADD bridge "$(res_conf)" c1$T
+	assert_success
+	assert_equal "$(jq -cS . <<<"$output")" "$(jq -cS . <<<"$FIRST")"
+	assert_equal "$(head -1 "$DATA/$NET/${ip%/*}" | tr -d '\r')" "c1$T"
+	assert_equal "$(ctr_addrs c1$T)" "$ip"
+	hcni CHECK bridge "$(res_prev "$FIRST")" c1$T
+	assert_success
+	ping_ok c1$T 10.200.85.1
+	hcni DEL bridge "$(res_conf)" c1$T
+	assert_success
+	assert_equal "$(ls "$DATA/$NET" | grep -c '^10\.')" 0
+	assert_equal "$(in_host nft list table inet cni_c_masq | grep -c 'chain a-')" 0
+	assert_equal "$(in_host ip -o link show type veth)" ""
+}
+
+@test "reservation removed and its address given to another container, then a repeated ADD: a new address, the old one gone from the interface, no conflict" {
+	br_setup
+	mkns c2$T
+	local ip ip2
+	hcni ADD bridge "$(res_conf)" c1$T
+	assert_success
+	ip=$(jqo -r '.ips[0].address')
+	rm -f "$DATA/$NET/${ip%/*}"
+	CNI_ARGS="IP=${ip%/*}" hcni ADD bridge "$(res_conf)" c2$T
+	assert_success
+	assert_equal "$(jqo -r '.ips[0].address')" "$ip"
+	hcni ADD bridge "$(res_conf)" c1$T
+	assert_success
+	ip2=$(jqo -r '.ips[0].address')
+	[[ $ip2 != "$ip" ]]
+	assert_equal "$(ctr_addrs c1$T)" "$ip2"
+	assert_equal "$(ctr_addrs c2$T)" "$ip"
+	hcni CHECK bridge "$(res_prev "$output")" c1$T
+	assert_success
+	ping_ok c1$T 10.200.85.1
+	ping_ok c2$T 10.200.85.1
+	ping_ok c1$T "${ip%/*}"
+	hcni DEL bridge "$(res_conf)" c1$T
+	assert_success
+	hcni DEL bridge "$(res_conf)" c2$T
+	assert_success
+	assert_equal "$(ls "$DATA/$NET" | grep -c '^10\.')" 0
+	assert_equal "$(in_host nft list table inet cni_c_masq | grep -c 'chain a-')" 0
 }
