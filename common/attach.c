@@ -1203,7 +1203,9 @@ int attach_gc(struct cni_ctx *c, const struct attach_conf *a)
 	}
 	if (a->ip_masq) {
 		struct cni_error me = { 0 };
-		if (masq_gc(c->name, c->valid, c->n_valid, &me) < 0 && !first.code)
+		if ((masq_gc(c->name, c->valid, c->n_valid, &me) < 0 ||
+		     (a->masq_backend == MASQ_IPTABLES && masq_gc_iptables(c->name, c->valid, c->n_valid, &me) < 0)) &&
+		    !first.code)
 			first = me;
 	}
 	if (a->macspoofchk) {

@@ -490,3 +490,58 @@ ctr_addrs() { ip -n "$1" -4 -o addr show dev eth0 scope global | awk '{print $4}
 	assert_equal "$(ls "$DATA/$NET" | grep -c '^10\.')" 0
 	assert_equal "$(in_host nft list table inet cni_c_masq | grep -c 'chain a-')" 0
 }
+
+# The iptables backend's chains carry the network only in their rules' comments ('name: "N" id:
+# "ID"', the reference's layout): GC collects a chain by them, or by its POSTROUTING jump's. A
+# chain flushed by hand after its jump was deleted names nothing any more: it stays (and DEL,
+# which derives the name, removes it).
+# ipt_unjump CHAIN: delete POSTROUTING's jump to CHAIN
+ipt_unjump() {
+	local n
+	n=$(in_host iptables -w -t nat -L POSTROUTING -n --line-numbers | awk -v c="$1" '$2==c {print $1; exit}')
+	[[ -n $n ]] && in_host iptables -w -t nat -D POSTROUTING "$n"
+}
+ipt_gc_valid() { ipt_conf | jq -c --arg c c2$T '.cniVersion="1.1.0" | ."cni.dev/valid-attachments"=[{"containerID":$c,"ifname":"eth0"}]'; }
+
+@test "ipMasqBackend iptables GC after damage (none, chain flushed, jump deleted, netns): the invalid attachment's chain goes, the valid one's stays; a chain emptied and unjumped stays for DEL" {
+	require iptables iptables-save
+	br_setup
+	mkns c2$T
+	local d c2c ch
+	hcni ADD bridge "$(ipt_conf)" c2$T
+	assert_success
+	C2=$output
+	c2c=$(ipt_chain)
+	for d in chain-flushed jump netns none both; do
+		echo "# damage: $d" >&3
+		[[ -e /var/run/netns/c1$T ]] || mkns c1$T
+		hcni ADD bridge "$(ipt_conf)" c1$T
+		assert_success
+		ch=$(ipt_chain | grep -vxF "$c2c")
+		[[ -n $ch ]]
+		case $d in
+		chain-flushed) in_host iptables -w -t nat -F "$ch" ;;
+		jump) ipt_unjump "$ch" ;;
+		netns) ip netns del c1$T ;;
+		both)
+			ipt_unjump "$ch"
+			in_host iptables -w -t nat -F "$ch" ;;
+		esac
+		hcni GC bridge "$(ipt_gc_valid)" x
+		assert_success
+		if [[ $d == both ]]; then
+			in_host iptables -w -t nat -S "$ch" >/dev/null
+		else
+			assert_equal "$(in_host iptables-save -t nat | grep -c -- "$ch")" 0
+		fi
+		# c2 untouched
+		hcni CHECK bridge "$(ipt_prev "$C2")" c2$T
+		assert_success
+		hcni DEL bridge "$(ipt_conf)" c1$T
+		assert_success
+		assert_equal "$(in_host iptables-save -t nat | grep -c -- "$ch")" 0
+	done
+	hcni DEL bridge "$(ipt_conf)" c2$T
+	assert_success
+	assert_equal "$(ipt_residue)" ""
+}
