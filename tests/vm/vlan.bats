@@ -313,3 +313,41 @@ vadd() {
 	assert_success
 	assert_equal "$(reserved "$DATA/h1/v100")" ""
 }
+
+# what is left of a1 on host A after its DEL (a1 was the only container there): sub-interfaces,
+# bridge, veths, SNAT chains, reservations
+vlan_residue() {
+	ip -n "$HA" -o link show type vlan | awk -F'[:@]' '{print "vlan" $2}'
+	ip -n "$HA" -o link show type bridge | awk -F': ' '{print "bridge " $2}'
+	ip -n "$HA" -o link show type veth | awk -F'[:@]' '$2 != " trunk" {print "veth" $2}'
+	ip netns exec "$HA" nft list table inet cni_c_masq 2>/dev/null | grep -o 'chain a-[0-9a-f-]*' | sed 's/^/snat /'
+	reserved "$DATA/h1/v100" | sed 's/^/reservation /'
+}
+
+@test "tamper: bridged (sub-interface deleted, SNAT chain flushed, netns deleted) and reference mode (sub-interface deleted, netns deleted): DEL converges, ADD again works" {
+	local m=',"bridge":"brvlan100","ipMasq":true' d ch
+	for d in bridged:subif bridged:snat bridged:netns ref:subif ref:netns; do
+		echo "# damage: $d" >&3
+		local x=$m
+		[[ $d == ref:* ]] && x=''
+		vadd "$HA" 1 a1$T 100 "$x"; assert_success
+		case $d in
+		bridged:subif) ip -n "$HA" link del trunk.100 ;;
+		bridged:snat)
+			ch=$(ip netns exec "$HA" nft list table inet cni_c_masq | grep -o 'chain a-[0-9a-f-]*' | awk '{print $2; exit}')
+			ip netns exec "$HA" nft flush chain inet cni_c_masq "$ch" ;;
+		ref:subif) ip -n a1$T link del eth0 ;;
+		*:netns) ip netns del a1$T ;;
+		esac
+		HOSTNS=$HA hcni DEL vlan "$(vconf 1 100 "$x")" a1$T
+		assert_success
+		assert_equal "$(vlan_residue)" ""
+		# ADD again (reference mode: once the kernel has freed the ID of a deleted netns' sub-interface)
+		wait_for 30 vadd_ok "$HA" 1 a1$T 100 "$x" || fail "ADD again after $d: $output"
+		HOSTNS=$HA hcni CHECK vlan "$(vconf 1 100 "$x" | jq -c --argjson p "$output" '.prevResult=$p')" a1$T
+		assert_success
+		HOSTNS=$HA hcni DEL vlan "$(vconf 1 100 "$x")" a1$T
+		assert_success
+		assert_equal "$(vlan_residue)" ""
+	done
+}
