@@ -765,10 +765,10 @@ static int add_masq(struct cni_ctx *c, const struct attach_conf *a, const struct
 	return undo_push(u, undo_masq, id, sizeof(*id), &c->err);
 }
 
-/* A repeated ADD adopting the pair asks IPAM for the global addresses the container's interface
- * still has, through the `ips` runtime config (host-local reserves a requested address again when
- * its reservation was lost, and confirms it when it is still held; an IPAM plugin without the
- * convention ignores it), unless the config requests addresses itself. Whatever the result does
+/* A repeated ADD adopting the pair asks host-local for the global addresses the container's
+ * interface still has, through the `ips` runtime config (it reserves a requested address again
+ * when its reservation was lost, and confirms it when it is still held), unless the config
+ * requests addresses itself. Whatever the result does
  * not hold any more is removed from the interface afterwards: a lost reservation's address left
  * there would be handed to another container too. */
 struct held {
@@ -807,9 +807,12 @@ static int held_read(struct attach_ns *ns, int index, struct held *h, struct cni
 static int held_request(const struct cni_ctx *c, struct held *h, struct cni_error *e)
 {
 	const cJSON *rc = conf_runtime_config(c->conf), *args = conf_args_cni(c->conf);
-	const char *ip = cni_arg(c, "IP");
+	const char *ip = cni_arg(c, "IP"), *type = NULL;
 	cJSON *r, *ips;
 	char b[IPNET_STRLEN];
+	/* host-local only: static takes runtime ips in place of its configured addresses */
+	if (cni_ipam_type(c, &type, e) <= 0 || strcmp(type, "host-local") != 0)
+		return e->code ? -1 : 0;
 	if (!h->n || (rc && cJSON_GetObjectItemCaseSensitive(rc, "ips")) ||
 	    (args && cJSON_GetObjectItemCaseSensitive(args, "ips")) || (ip && *ip))
 		return 0;
