@@ -579,6 +579,9 @@ static void undo_masq(void *arg)
 	masq_del(arg, &ig);
 }
 
+struct held;
+static int held_read(struct attach_ns *ns, int index, struct held *h, struct cni_error *e);
+
 /* An ADD repeated for an attachment whose veth pair is still there (a runtime restarted, or retried
  * after a timeout): the container's interface is one end of a pair whose other end is our host end
  * (its name derives from the container ID and ifname), a port of br or of no bridge. The pair is
@@ -613,14 +616,18 @@ static int adopt_pair(struct cni_ctx *c, const struct attach_conf *a, struct nls
  * the ADD with code 106 here, as the reference's does before its IPAM runs, so that the refusal
  * releases nothing (the address IPAM would hand back may be the live attachment's own). */
 static int existing_iface(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk, const struct cnl_link *br,
-			  struct attach_ns *ns, const char *host, uint8_t hostmac[6], uint8_t contmac[6])
+			  struct attach_ns *ns, const char *host, uint8_t hostmac[6], uint8_t contmac[6], struct held *h)
 {
 	struct cnl_link l;
 	int r;
 	if (attach_ns_sock(ns, c->netns, NULL, 0, &c->err) < 0 || (r = cnl_link_get(ns->csk, c->ifname, 0, &l, &c->err)) < 0)
 		return -1;
-	if (r == 0 || (r = adopt_pair(c, a, sk, br, &l, ns, host, hostmac, contmac)) != 0)
-		return r;
+	if (r == 0)
+		return 0;
+	if ((r = adopt_pair(c, a, sk, br, &l, ns, host, hostmac, contmac)) < 0)
+		return -1;
+	if (r == 1)
+		return held_read(ns, l.index, h, &c->err) < 0 ? -1 : 1;
 	return cni_errf(&c->err, CNI_ERR_EXISTS, "interface \"%s\" already exists in CNI_NETNS %s", c->ifname, c->netns);
 }
 
@@ -765,6 +772,117 @@ static int add_masq(struct cni_ctx *c, const struct attach_conf *a, const struct
 	return undo_push(u, undo_masq, id, sizeof(*id), &c->err);
 }
 
+/* A repeated ADD adopting the pair asks host-local for the global addresses the container's
+ * interface still has, through the `ips` runtime config (it reserves a requested address again
+ * when its reservation was lost, and confirms it when it is still held), unless the config
+ * requests addresses itself. Whatever the result does
+ * not hold any more is removed from the interface afterwards: a lost reservation's address left
+ * there would be handed to another container too. */
+struct held {
+	struct cni_ctx sub; /* c, its config asking for the addresses */
+	struct ipnet addr[8];
+	size_t n;
+	int index; /* of the container's interface */
+	bool requested;
+	char *buf;
+	cJSON *conf;
+};
+
+static void held_free(struct held *h)
+{
+	free(h->buf);
+	cJSON_Delete(h->conf);
+}
+
+/* The interface's global addresses into h. */
+static int held_read(struct attach_ns *ns, int index, struct held *h, struct cni_error *e)
+{
+	struct cnl_addr_info *addrs = NULL;
+	size_t n = 0;
+	if (cnl_addr_list(ns->csk, index, 0, &addrs, &n, e) < 0)
+		return -1;
+	h->index = index;
+	for (size_t i = 0; i < n && h->n < sizeof(h->addr) / sizeof(h->addr[0]); i++)
+		if (addrs[i].scope == RT_SCOPE_UNIVERSE)
+			h->addr[h->n++] = addrs[i].addr;
+	free(addrs);
+	return 0;
+}
+
+/* h->sub: c with runtimeConfig.ips naming the held addresses, when there are some and the config
+ * requests none (runtimeConfig.ips, args.cni.ips, CNI_ARGS IP). */
+static int held_request(const struct cni_ctx *c, struct held *h, struct cni_error *e)
+{
+	const cJSON *rc = conf_runtime_config(c->conf), *args = conf_args_cni(c->conf);
+	const char *ip = cni_arg(c, "IP"), *type = NULL;
+	cJSON *r, *ips;
+	char b[IPNET_STRLEN];
+	/* host-local only: static takes runtime ips in place of its configured addresses */
+	if (cni_ipam_type(c, &type, e) <= 0 || strcmp(type, "host-local") != 0)
+		return e->code ? -1 : 0;
+	if (!h->n || (rc && cJSON_GetObjectItemCaseSensitive(rc, "ips")) ||
+	    (args && cJSON_GetObjectItemCaseSensitive(args, "ips")) || (ip && *ip))
+		return 0;
+	if (!(h->conf = cJSON_Duplicate(c->conf, true)))
+		goto oom;
+	r = cJSON_GetObjectItemCaseSensitive(h->conf, "runtimeConfig");
+	if (!cJSON_IsObject(r)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(h->conf, "runtimeConfig");
+		if (!(r = cJSON_AddObjectToObject(h->conf, "runtimeConfig")))
+			goto oom;
+	}
+	if (!(ips = cJSON_AddArrayToObject(r, "ips")))
+		goto oom;
+	for (size_t i = 0; i < h->n; i++)
+		if (!cJSON_AddItemToArray(ips, cJSON_CreateString(ipnet_fmt(&h->addr[i], b))))
+			goto oom;
+	if (!(h->buf = cJSON_PrintUnformatted(h->conf)))
+		goto oom;
+	h->sub = *c;
+	h->sub.conf = h->conf;
+	h->sub.stdin_buf = h->buf;
+	h->sub.stdin_len = strlen(h->buf);
+	h->requested = true;
+	return 0;
+oom:
+	return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+}
+
+/* The held addresses the result does not hold, removed from the interface. */
+static int held_drop_stale(struct attach_ns *ns, const struct held *h, const struct cni_result *out, struct cni_error *e)
+{
+	for (size_t i = 0; i < h->n; i++) {
+		bool kept = false;
+		for (size_t k = 0; k < out->n_ips && !kept; k++)
+			kept = ipnet_same(&out->ips[k].address, &h->addr[i]);
+		if (!kept && cnl_addr_del(ns->csk, h->index, &h->addr[i], e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* IPAM's result; when it refused the held addresses (another container's now, or outside its
+ * ranges after a config change), asked again without them, as a first ADD would. */
+static int ipam_result_held(struct cni_ctx *c, struct cni_ipam_add *ia, struct held *h, struct undo *u, struct cni_result *ires)
+{
+	if (!h->requested)
+		return ipam_result(c, ia, ires);
+	if (ipam_result(c, ia, ires) == 0)
+		return 0;
+	/* only a refusal of the held addresses (taken meanwhile, or out of the ranges now) is retried */
+	if (c->err.code != CNI_ERR_IP_TAKEN)
+		return -1;
+	cni_result_free(ires);
+	memset(ires, 0, sizeof(*ires));
+	cni_err_clear(&c->err);
+	h->requested = false;
+	bool keep = ia->keep;
+	if (cni_ipam_add_start(ia, c, u, &c->err) < 0)
+		return -1;
+	ia->keep = keep;
+	return ipam_result(c, ia, ires);
+}
+
 /* The DNS of the result: the config's, else the IPAM plugin's. */
 static int result_dns(const struct attach_conf *a, struct cni_result *ires, struct cni_result *out, struct cni_error *e)
 {
@@ -784,6 +902,7 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk
 	struct attach_ns ns = { -1, -1, NULL };
 	struct cni_ipam_add ipam;
 	struct cni_result ires = { 0 };
+	struct held h = { 0 };
 	struct masq_id id = { c->name, c->container_id, c->ifname };
 	char host[16], contmac_s[18];
 	uint8_t hostmac[6], contmac[6];
@@ -795,10 +914,11 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk
 			cni_errf(e, CNI_ERR_INVALID_ENV, "CNI_NETNS %s does not exist", c->netns);
 		goto out;
 	}
-	if ((adopted = existing_iface(c, a, sk, br, &ns, host, hostmac, contmac)) < 0)
+	if ((adopted = existing_iface(c, a, sk, br, &ns, host, hostmac, contmac, &h)) < 0 ||
+	    (a->has_ipam && held_request(c, &h, e) < 0))
 		goto out;
 	/* IPAM runs while we do the kernel work. */
-	if (a->has_ipam && cni_ipam_add_start(&ipam, c, u, e) < 0)
+	if (a->has_ipam && cni_ipam_add_start(&ipam, h.requested ? &h.sub : c, u, e) < 0)
 		goto out;
 	/* a failed repair leaves the live attachment as it was: its address stays reserved */
 	ipam.keep = adopted;
@@ -818,10 +938,11 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk
 	if (a->macspoofchk && (spoofchk_add(c->container_id, c->ifname, host, cnl_mac_fmt(contmac, contmac_s), e) < 0 ||
 			       undo_push(u, undo_spoofchk, &id, sizeof(id), e) < 0))
 		goto out;
-	if (FAULT(e, "spoofchk") < 0 || (a->has_ipam && ipam_result(c, &ipam, &ires) < 0))
+	if (FAULT(e, "spoofchk") < 0 || (a->has_ipam && ipam_result_held(c, &ipam, &h, u, &ires) < 0))
 		goto out;
-	if (result_ifaces(c, sk, br, host, hostmac, contmac, out) < 0 || attach_ctr_apply(c, a, &ns, &ires, 2, out) < 0 ||
-	    FAULT(e, "container") < 0)
+	/* a stale address goes first: removing a primary address takes the kernel's secondaries along */
+	if (held_drop_stale(&ns, &h, &ires, e) < 0 || result_ifaces(c, sk, br, host, hostmac, contmac, out) < 0 ||
+	    attach_ctr_apply(c, a, &ns, &ires, 2, out) < 0 || FAULT(e, "container") < 0)
 		goto out;
 	if (host_gateway(a, sk, br, out, e) < 0 || FAULT(e, "gateway") < 0)
 		goto out;
@@ -832,6 +953,7 @@ out:
 	if (rc < 0)
 		undo_run(u);
 	cni_result_free(&ires);
+	held_free(&h);
 	attach_ns_close(&ns);
 	return rc;
 }
@@ -1100,8 +1222,15 @@ int attach_gc(struct cni_ctx *c, const struct attach_conf *a)
 	}
 	if (a->ip_masq) {
 		struct cni_error me = { 0 };
-		if (masq_gc(c->name, c->valid, c->n_valid, &me) < 0 && !first.code)
+		if ((masq_gc(c->name, c->valid, c->n_valid, &me) < 0 ||
+		     (a->masq_backend == MASQ_IPTABLES && masq_gc_iptables(c->name, c->valid, c->n_valid, &me) < 0)) &&
+		    !first.code)
 			first = me;
+	}
+	if (a->macspoofchk) {
+		struct cni_error se = { 0 };
+		if (spoofchk_gc(c->valid, c->n_valid, &se) < 0 && !first.code)
+			first = se;
 	}
 	if (first.code) {
 		c->err = first;

@@ -623,6 +623,121 @@ out:
 	return rc;
 }
 
+/* ---- GC of the iptables backend ---- */
+
+/* "CNI-" and 24 lowercase hex: a chain of the reference's masquerade layout. */
+static bool ref_chain(const char *s)
+{
+	if (strlen(s) != 28 || strncmp(s, "CNI-", 4) != 0)
+		return false;
+	for (const char *p = s + 4; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return false;
+	return true;
+}
+
+struct ipt_gc {
+	const char *network;
+	const struct cni_attachment *valid;
+	size_t n_valid;
+	char (*stale)[29];
+	size_t n;
+};
+
+/* One line of "iptables -t nat -S": a rule of a reference chain, or a jump to one, whose comment
+ * names this network ('name: "N" id: "ID"'), and the chain no valid attachment's: into g->stale. */
+static int ipt_gc_line(char *line, const char *pre, struct ipt_gc *g, struct cni_error *e)
+{
+	char *w[64], chain[29], *cm = NULL;
+	const char *jump = NULL, *ch;
+	int nw = save_words(line, w, 64);
+
+	if (nw < 2 || strcmp(w[0], "-A") != 0)
+		return 0;
+	for (int i = 2; i + 1 < nw; i++) {
+		if (strcmp(w[i], "--comment") == 0)
+			cm = w[i + 1];
+		else if (strcmp(w[i], "-j") == 0 || strcmp(w[i], "--jump") == 0)
+			jump = w[i + 1];
+	}
+	if (!cm || strncmp(cm, pre, strlen(pre)) != 0)
+		return 0;
+	ch = ref_chain(w[1]) ? w[1] : jump && ref_chain(jump) ? jump : NULL;
+	for (size_t i = 0; ch && i < g->n; i++)
+		if (strcmp(g->stale[i], ch) == 0)
+			return 0;
+	for (size_t i = 0; ch && i < g->n_valid; i++) {
+		struct masq_id id = { g->network, g->valid[i].container_id, g->valid[i].ifname };
+		char *c = NULL;
+		if (!id.container_id || ipt_names(&id, chain, &c, e) < 0) {
+			cni_err_clear(e);
+			continue;
+		}
+		free(c);
+		if (strcmp(chain, ch) == 0)
+			return 0;
+	}
+	if (!ch)
+		return 0;
+	char(*v)[29] = realloc(g->stale, (g->n + 1) * sizeof(*v));
+	if (!v)
+		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	g->stale = v;
+	snprintf(g->stale[g->n++], 29, "%s", ch);
+	return 0;
+}
+
+/* The chains of one family's nat table that GC collects, then removed with their jumps. A chain
+ * left with no rule and no jump names no network: it stays (as the reference's GC, which
+ * collects none). No iptables here: nothing of this family to collect. */
+static int ipt_gc_family(bool v4, struct ipt_gc *g, const char *pre, struct cni_error *e)
+{
+	char *list[] = { tool_of(v4), "-w", "-t", "nat", "-S", NULL };
+	struct cmd_out r;
+	int rc = -1;
+
+	g->n = 0;
+	run_argv(list, true, &r);
+	if (r.status < 0 && r.err_no == ENOENT) {
+		free(r.out);
+		return 0;
+	}
+	if (r.status != 0) {
+		free(r.out);
+		return ipt(list, false, e);
+	}
+	for (char *save = NULL, *line = strtok_r(r.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		if (ipt_gc_line(line, pre, g, e) < 0)
+			goto out;
+	for (size_t i = 0; i < g->n; i++)
+		if (ipt_ref_del_chain(v4, g->stale[i], "POSTROUTING", NULL, e) < 0)
+			goto out;
+	rc = 0;
+out:
+	free(r.out);
+	return rc;
+}
+
+int masq_gc_iptables(const char *network, const struct cni_attachment *valid, size_t n_valid, struct cni_error *e)
+{
+	struct ipt_gc g = { network, valid, n_valid, NULL, 0 };
+	struct sb pre = { 0 };
+	int rc = -1;
+
+	if (!network || !*network)
+		return cni_errf(e, CNI_ERR_INTERNAL, "SNAT GC: network name is required");
+	sb_add(&pre, "name: ");
+	go_quote(network, &pre);
+	sb_add(&pre, " id: ");
+	if (pre.oom)
+		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	else if (ipt_gc_family(true, &g, pre.s, e) == 0 && ipt_gc_family(false, &g, pre.s, e) == 0)
+		rc = 0;
+	free(g.stale);
+	free(pre.s);
+	return rc;
+}
+
 /* ---- API ---- */
 
 int masq_add(enum masq_backend b, const struct masq_id *id, const struct ipnet *ips, size_t n, struct cni_error *e)

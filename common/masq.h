@@ -42,8 +42,12 @@ int masq_add(enum masq_backend b, const struct masq_id *id, const struct ipnet *
 int masq_del(const struct masq_id *id, struct cni_error *e);
 /* Verify the rules for these addresses exist (code 104 naming what is missing). */
 int masq_check(enum masq_backend b, const struct masq_id *id, const struct ipnet *ips, size_t n, struct cni_error *e);
-/* Remove every attachment of `network` that is not in valid[] (nftables backend;
- * iptables chains carry no network identity, like the reference). */
+/* GC of the iptables backend's chains (the reference's layout) of `network`: those whose rules
+ * or POSTROUTING jump carry its comment ('name: "N" id: "ID"') and belong to no valid
+ * attachment. A chain emptied and unjumped by hand names no network and stays. */
+int masq_gc_iptables(const char *network, const struct cni_attachment *valid, size_t n_valid, struct cni_error *e);
+/* Remove every attachment of `network` that is not in valid[] (nftables backend; the chain names
+ * carry the network). */
 int masq_gc(const char *network, const struct cni_attachment *valid, size_t n_valid, struct cni_error *e);
 /* STATUS: can this backend work here? Code 50 with the reason when not. */
 int masq_available(enum masq_backend b, struct cni_error *e);

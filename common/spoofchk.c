@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <net/if.h>
+
 #include <linux/netfilter.h>
 
 #include "nft.h"
@@ -202,6 +204,85 @@ int spoofchk_del(const char *container_id, const char *ifname, struct cni_error 
 		goto out;
 	rc = 0;
 out:
+	free(b.s);
+	nft_unlock(lock);
+	nft_close(n);
+	return rc;
+}
+
+/* Is a chain of the table garbage for GC: 1 yes, 0 no, -1 error. */
+static int chain_stale(struct nft *n, const char *chain, const struct cni_attachment *valid, size_t n_valid,
+		       const struct nft_map_elem *el, size_t nel, struct cni_error *e)
+{
+	char name[CHAIN_LEN], veth[IFNAMSIZ];
+	struct chain_state st;
+	int r;
+
+	if (strncmp(chain, tab.chain_prefix, strlen(tab.chain_prefix)) != 0)
+		return 0; /* a base chain */
+	for (size_t i = 0; i < n_valid; i++) {
+		if (!valid[i].container_id || !valid[i].ifname ||
+		    args_ok(valid[i].container_id, valid[i].ifname, NULL, NULL, e) < 0)
+			continue;
+		if (chain_name(valid[i].container_id, valid[i].ifname, name, e) < 0)
+			return -1;
+		if (strcmp(name, chain) == 0)
+			return 0;
+	}
+	cni_err_clear(e);
+	if ((r = chain_read(n, chain, &st, e)) <= 0)
+		return r; /* gone meanwhile: nothing to do */
+	if (st.veth[0] && if_nametoindex(st.veth))
+		return 0;
+	for (size_t i = 0; i < nel; i++) {
+		if (!el[i].has_verdict || strcmp(el[i].chain, chain) != 0)
+			continue;
+		snprintf(veth, sizeof(veth), "%.*s", (int)strnlen((const char *)el[i].key, el[i].klen < 15 ? el[i].klen : 15),
+			 (const char *)el[i].key);
+		if (veth[0] && if_nametoindex(veth))
+			return 0;
+	}
+	return 1;
+}
+
+int spoofchk_gc(const struct cni_attachment *valid, size_t n_valid, struct cni_error *e)
+{
+	struct nft *n = NULL;
+	struct nft_chain_info *ch = NULL;
+	struct nft_map_elem *el = NULL;
+	const char **stale = NULL;
+	struct sb b = { 0 };
+	size_t nch = 0, nel = 0, k = 0;
+	int lock = -1, rc = -1, r;
+
+	if (nft_open(&n, e) < 0) {
+		/* without nf_tables no chain of ours can exist */
+		if (e->code != CNI_ERR_NOT_AVAILABLE)
+			return -1;
+		cni_err_clear(e);
+		return 0;
+	}
+	if ((lock = nft_lock(e)) < 0 || nft_list_chains(n, tab.family, tab.name, &ch, &nch, e) < 0)
+		goto out;
+	if (nch && nft_list_map(n, tab.family, tab.name, "ports", &el, &nel, e) < 0)
+		goto out;
+	if (nch && !(stale = calloc(nch, sizeof(*stale)))) {
+		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	for (size_t c = 0; c < nch; c++) {
+		if ((r = chain_stale(n, ch[c].name, valid, n_valid, el, nel, e)) < 0)
+			goto out;
+		if (r)
+			stale[k++] = ch[c].name;
+	}
+	if (nfttab_drop_chains_refs(n, &b, &tab, stale, k, e) < 0 || nfttab_run(n, &b, e, "macspoofchk GC: ") < 0)
+		goto out;
+	rc = 0;
+out:
+	free(stale);
+	free(el);
+	free(ch);
 	free(b.s);
 	nft_unlock(lock);
 	nft_close(n);
