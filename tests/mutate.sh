@@ -30,7 +30,9 @@ MUTANTS=(
 	if (0 && flush_udp(${US}portmap${US}^UDP: DEL flushes"
 	"legacy-file-gets-second-address${US}plugins/ipam/host-local/alloc.c${US}if (hl_rangeset_find(set, &al->old[h]))${US}if (0 && hl_rangeset_find(set, &al->old[h]))${US}host-local-store${US}oldest format \\(ID only\\) is refused"
 	"del-leaves-oldest-format${US}plugins/ipam/host-local/store.c${US}hl_store_find(s, HL_EXACT_OR_LEGACY, id, ifname, &ips, &n, e)${US}hl_store_find(s, HL_EXACT, id, ifname, &ips, &n, e)${US}host-local-store${US}two DELs release both"
-	"repeated-add-not-adopted${US}common/attach.c${US}if (r == 0 || (r = adopt_pair(c, a, sk, br, &l, ns, host, hostmac, contmac)) != 0)${US}if (r == 0 || (r = 0 * adopt_pair(c, a, sk, br, &l, ns, host, hostmac, contmac)) != 0)${US}bridge${US}^an ADD repeated for a live attachment"
+	"repeated-add-not-adopted${US}common/attach.c${US}if (r == 1)
+		return held_read(${US}if (r == 1 && 0)
+		return held_read(${US}bridge${US}^an ADD repeated for a live attachment"
 	"teardown-trusts-the-rules${US}common/nfttab.c${US}strcmp(el->chain, chain) == 0;${US}strcmp(el->chain, chain) == 0 && 0;${US}tamper${US}^SNAT rule deleted by hand"
 	"check-ignores-gateway${US}common/attach.c${US}if (!found)
 			return cni_check_fail(e, \"gateway %s is missing from %s\"${US}if (0)
