@@ -50,10 +50,10 @@ VM_SUITES=${VM_SUITES:-vm/vlan.bats bridge.bats:vlan corpus.bats:vlan libcni.bat
 # valgrind is slow (~0.5 s per exec): the suites and tests it runs (bats -f regex); the plugin
 # suites whole (tests that count syscalls skip themselves), masq without its timing-bound traffic
 # tests, and the hostile-input corpus (every case a plugin exec, split so that the parts run side
-# by side); stress, faults (test builds only) and the runtime suites only in the other lanes
+# by side: four parts of 130 to 157 cases, host-local+loopback, bridge, vxlan+portmap, vlan); stress, faults (test builds only) and the runtime suites only in the other lanes
 # (entries separated by ';'). bridge and vxlan run with host-local unwrapped in CNI_PATH, so their
 # IPAM runs in-process (the production path) under memcheck.
-VG_SUITES=${VG_SUITES:-spec.bats:;host-local.bats:;host-local-store.bats:^(ENOSPC|EROFS|a reservation|a container|a /22);bridge.bats:;vxlan.bats:;masq.bats:^(del|check|gc|nft|iptables|available|valgrind);portmap.bats:;loopback.bats:;cnitool.bats:;corpus.bats:^corpus: host-local$;corpus.bats:^corpus: bridge$;corpus.bats:^corpus: (vxlan|vlan|portmap|loopback)$}
+VG_SUITES=${VG_SUITES:-spec.bats:;host-local.bats:;host-local-store.bats:^(ENOSPC|EROFS|a reservation|a container|a /22);bridge.bats:;vxlan.bats:;masq.bats:^(del|check|gc|nft|iptables|available|valgrind);portmap.bats:;loopback.bats:;cnitool.bats:;corpus.bats:^corpus: (host-local|loopback)$;corpus.bats:^corpus: bridge$;corpus.bats:^corpus: (vxlan|portmap)$;corpus.bats:^corpus: vlan$}
 VG_INPROC=${VG_INPROC:-bridge.bats vxlan.bats}
 
 passed=0 failed=0 skipped=0
@@ -168,7 +168,10 @@ run_job() { # N: runs job N, output in $OUT/N.tap, "rc start end" in $OUT/N.meta
 		scripts/lint.sh >"$OUT/$n.tap" 2>&1
 		rc=$?
 	elif [[ $lane == mutate ]]; then
-		timeout -s TERM -k 30 "$SUITE_TIMEOUT" tests/mutate.sh >"$OUT/$n.tap" 2>&1
+		# the mutants start from the release build made above, when there is one
+		local base=
+		[[ -x build/bridge && " ${build_failed[*]} " != *" release "* ]] && (have_lane release || have_lane valgrind || have_lane vm) && base=$PWD/build
+		MUTATE_BASE_BUILD=$base timeout -s TERM -k 30 "$SUITE_TIMEOUT" tests/mutate.sh >"$OUT/$n.tap" 2>&1
 		rc=$?
 	elif [[ $lane == vm ]]; then
 		# shellcheck disable=SC2086
