@@ -46,7 +46,9 @@ done
 SUITES=("${SUITES[@]}")
 
 # The VM lane's suites (802.1Q and bridge VLAN filtering); "test/" runs against the test build.
-VM_SUITES=${VM_SUITES:-vm/vlan.bats bridge.bats:vlan corpus.bats:vlan libcni.bats:vlan spec.bats:0.3.0 test/faults.bats:vlan}
+# Only the tests that need those features: spec.bats' other 0.3.0 test (every other plugin) runs
+# on this host in the other lanes. (No spaces or backslashes in a filter: '.' stands for either.)
+VM_SUITES=${VM_SUITES:-vm/vlan.bats bridge.bats:vlan corpus.bats:vlan libcni.bats:vlan spec.bats:^0.3.0.results.from.vlan test/faults.bats:vlan}
 # valgrind is slow (~0.5 s per exec): the suites and tests it runs (bats -f regex); the plugin
 # suites whole (tests that count syscalls skip themselves), masq without its timing-bound traffic
 # tests, and the hostile-input corpus (every case a plugin exec, split so that the parts run side
