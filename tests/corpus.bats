@@ -157,13 +157,17 @@ links_unsorted() {
 # included). Sets SNAP_HL and SNAP_CL ("name master" lines in the kernel's order, see
 # links_unsorted) and SNAP_NFT.
 snapshot() {
-	local raw rest
-	raw=$(ip netns exec "$HNS" sh -c 'ip -o link show; echo @@; ip -n "$1" -o link show; echo @@; nft list tables 2>&1' sh "$CNS")
-	links_unsorted SNAP_HL "${raw%%@@*}"
-	rest=${raw#*@@}
-	links_unsorted SNAP_CL "${rest%%@@*}"
-	rest=${rest#*@@}
-	SNAP_NFT=${rest#$'\n'}
+	# the parts are separated by a line "/" (every line of `ip -o link` starts with an index); with
+	# a newline added at both ends, each part, even an empty one, sits between two such separators
+	local raw rest sep=$'\n/\n'
+	raw=$(ip netns exec "$HNS" sh -c 'ip -o link show; echo /; ip -n "$1" -o link show; echo /; nft list tables 2>&1' sh "$CNS")
+	raw=$'\n'$raw$'\n'
+	links_unsorted SNAP_HL "${raw%%"$sep"*}"
+	rest=$'\n'${raw#*"$sep"}
+	links_unsorted SNAP_CL "${rest%%"$sep"*}"
+	rest=${rest#*"$sep"}
+	# (what $(nft list tables) would give: its trailing newlines gone)
+	SNAP_NFT=${rest%$'\n'}
 }
 
 # same_links BEFORE AFTER: the two snapshots hold the same "name master" lines (in any order);
