@@ -446,35 +446,37 @@ until_ok() {
 	[[ -z $(ls "$DATA/$NET" | grep '^10\.') ]]
 }
 
-@test "50 containers attached and detached in parallel: the bridge and nft table end clean" {
-	local conf i
+@test "50 containers (10 under valgrind) attached and detached in parallel: the bridge and nft table end clean" {
+	local conf i n
+	n=$(rounds bridge 50 10)
 	conf=$(brconf '"ipMasq":true')
-	for i in $(seq 1 50); do ip netns add p$i$T && NS_LIST+=(p$i$T); done
-	for i in $(seq 1 50); do
+	for i in $(seq 1 "$n"); do ip netns add p$i$T && NS_LIST+=(p$i$T); done
+	for i in $(seq 1 "$n"); do
 		ip netns exec "$HOSTNS" env CNI_COMMAND=ADD CNI_CONTAINERID=p$i CNI_IFNAME=eth0 CNI_NETNS=/var/run/netns/p$i$T \
 			CNI_PATH="$PLUGIN_DIR" "$PLUGIN_DIR/bridge" <<<"$conf" >"$BATS_TEST_TMPDIR/add$i" 2>&1 &
 	done
 	wait
-	for i in $(seq 1 50); do jq -e '.ips[0].address' "$BATS_TEST_TMPDIR/add$i" >/dev/null || { cat "$BATS_TEST_TMPDIR/add$i"; false; }; done
-	assert_equal "$(cat "$BATS_TEST_TMPDIR"/add* | jq -r '.ips[0].address' | sort -u | wc -l)" 50
-	assert_equal "$(in_host ip -o link show master "$BR" | wc -l)" 50
-	ping_ok p1$T 10.200.40.51
-	for i in $(seq 1 50); do
+	for i in $(seq 1 "$n"); do jq -e '.ips[0].address' "$BATS_TEST_TMPDIR/add$i" >/dev/null || { cat "$BATS_TEST_TMPDIR/add$i"; false; }; done
+	assert_equal "$(cat "$BATS_TEST_TMPDIR"/add* | jq -r '.ips[0].address' | sort -u | wc -l)" "$n"
+	assert_equal "$(in_host ip -o link show master "$BR" | wc -l)" "$n"
+	ping_ok p1$T 10.200.40.$((n + 1))
+	for i in $(seq 1 "$n"); do
 		ip netns exec "$HOSTNS" env CNI_COMMAND=DEL CNI_CONTAINERID=p$i CNI_IFNAME=eth0 CNI_NETNS=/var/run/netns/p$i$T \
 			CNI_PATH="$PLUGIN_DIR" "$PLUGIN_DIR/bridge" <<<"$conf" >"$BATS_TEST_TMPDIR/del$i" 2>&1 &
 	done
 	wait
-	for i in $(seq 1 50); do [ ! -s "$BATS_TEST_TMPDIR/del$i" ] || { cat "$BATS_TEST_TMPDIR/del$i"; false; }; done
+	for i in $(seq 1 "$n"); do [ ! -s "$BATS_TEST_TMPDIR/del$i" ] || { cat "$BATS_TEST_TMPDIR/del$i"; false; }; done
 	assert_equal "$(in_host ip -o link show master "$BR" | wc -l)" 0
 	assert_equal "$(in_host nft -j list chains inet | jq '[.nftables[].chain? | select(.table=="cni_c_masq" and (.name|startswith("a-")))] | length')" 0
 	assert_equal "$(in_host nft -j list map inet cni_c_masq masq4 | jq '[.nftables[].map?.elem // empty | .[]] | length')" 0
 	[ -z "$(ls "$DATA/$NET" | grep '^10\.')" ]
 }
 
-@test "failing ADDs that made the bridge never delete it under a concurrent good ADD (60 rounds, 3 failing ADDs each)" {
-	local round i b fails=0 out="$BATS_TEST_TMPDIR/round"
+@test "failing ADDs that made the bridge never delete it under a concurrent good ADD (60 rounds, 10 under valgrind, 3 failing ADDs each)" {
+	local round i b fails=0 out="$BATS_TEST_TMPDIR/round" n
+	n=$(rounds bridge 60 10)
 	mkns c$T
-	for round in $(seq 1 60); do
+	for round in $(seq 1 "$n"); do
 		b=b$T$round
 		b=${b:0:15}
 		local conf
@@ -492,7 +494,7 @@ until_ok() {
 			CNI_PATH="$PLUGIN_DIR" "$PLUGIN_DIR/bridge" <<<"$conf" >/dev/null || fail "DEL failed in round $round"
 		ip -n "$HOSTNS" link del "$b" 2>/dev/null || true
 	done
-	[[ $fails == 0 ]] || fail "$fails of 60 good ADDs failed beside failing ones"
+	[[ $fails == 0 ]] || fail "$fails of $n good ADDs failed beside failing ones"
 }
 
 @test "GC removes SNAT rules and reservations of attachments not valid" {

@@ -73,10 +73,13 @@ subst() {
 
 # make_stdin CASEFILE OUT: the bytes after the first "---" line, placeholders replaced, "repeat:"
 # tokens expanded. Byte-exact (NUL, invalid UTF-8 and a missing final newline stay as they are).
+# Also creates the case's empty $SCRATCH (one process less per case than a mkdir of its own).
 make_stdin() {
 	DATA=$DATA NETNS=/var/run/netns/$CNS HOSTNS=/var/run/netns/$HNS NOTNS=$NOTNS PLUGINS=$PLUGIN_DIR \
 		MISSING=$BATS_TEST_TMPDIR/no/such/netns EMPTYDIR=$EMPTYDIR SCRATCH=$SCRATCH REPEATS=$(printf '%s\n' "${C_REPEAT[@]}") \
 		perl -e '
+		(my $parent = $ENV{SCRATCH}) =~ s|/[^/]+$||;
+		mkdir $parent; mkdir $ENV{SCRATCH} or die "cannot create $ENV{SCRATCH}: $!\n";
 		local $/; open(my $f, "<:raw", $ARGV[0]) or die; my $all = <$f>;
 		$all =~ /\A.*?^---\n/ms or die "no --- line\n";
 		my $body = substr($all, $+[0]);
@@ -125,10 +128,58 @@ parse_case() {
 	return 0
 }
 
-# links NS: "name master" per link, sorted (what a case must leave as it found).
-links() {
-	ip -n "$1" -o link show | sed -E 's/^[0-9]+: ([^:@ ]+)(@[^:]*)?:.*/\1 &/' |
-		awk '{m = ""; for (i = 2; i < NF; i++) if ($i == "master") m = $(i + 1); print $1, m}' | sort
+# links_unsorted VAR LINES: the `ip -o link show` LINES as "name master" lines (a link's name, the
+# word after its "master" if any), what a case must leave as it found, in the kernel's order and
+# without a process: two snapshots with equal lines are equal sorted too; only snapshots that differ
+# here are sorted and compared again (same_links).
+links_unsorted() {
+	local -n _out=$1
+	local line name m i
+	local -a w
+	_out=''
+	while IFS= read -r line; do
+		[[ -n $line ]] || continue
+		read -r -a w <<<"$line"
+		if [[ $line =~ ^[0-9]+:\ ([^:@ ]+)(@[^:]*)?: ]]; then
+			name=${BASH_REMATCH[1]}
+			w=("$name" "${w[@]}")
+		fi
+		m=''
+		for ((i = 1; i < ${#w[@]} - 1; i++)); do
+			[[ ${w[i]} == master ]] && m=${w[i + 1]}
+		done
+		_out+="${w[0]} $m"$'\n'
+	done <<<"$2"
+}
+
+# snapshot: what a case must leave as it found, in one process tree in the host namespace: the
+# host's links, the container's links, the host's nftables tables ("nft list tables", errors
+# included). Sets SNAP_HL and SNAP_CL ("name master" lines in the kernel's order, see
+# links_unsorted) and SNAP_NFT.
+snapshot() {
+	# the parts are separated by a line "/" (every line of `ip -o link` starts with an index); with
+	# a newline added at both ends, each part, even an empty one, sits between two such separators
+	local raw rest sep=$'\n/\n'
+	raw=$(ip netns exec "$HNS" sh -c 'ip -o link show; echo /; ip -n "$1" -o link show; echo /; nft list tables 2>&1' sh "$CNS")
+	raw=$'\n'$raw$'\n'
+	links_unsorted SNAP_HL "${raw%%"$sep"*}"
+	rest=$'\n'${raw#*"$sep"}
+	links_unsorted SNAP_CL "${rest%%"$sep"*}"
+	rest=${rest#*"$sep"}
+	# (what $(nft list tables) would give: its trailing newlines gone)
+	SNAP_NFT=${rest%$'\n'}
+}
+
+# same_links BEFORE AFTER: the two snapshots hold the same "name master" lines (in any order);
+# otherwise the lines that differ, in $LINKS_DIFF.
+same_links() {
+	[[ $1 == "$2" ]] && return 0
+	local a b
+	a=$(sort <<<"$1")
+	b=$(sort <<<"$2")
+	[[ $a == "$b" ]] && return 0
+	LINKS_DIFF=$(diff <(echo "$a") <(echo "$b") | grep '^[<>]' | tr '\n' ' ')
+	return 1
 }
 
 # leftovers: files under $DATA that no "leaves:" regex (on the path relative to $DATA) allows,
@@ -185,13 +236,15 @@ run_case() {
 	CASE_N=$((CASE_N + 1))
 	DATA=$BATS_TEST_TMPDIR/data/$CASE_N
 	SCRATCH=$BATS_TEST_TMPDIR/scratch/$CASE_N
-	mkdir -p "$SCRATCH"
 	# Namespaces are reused from case to case while every case leaves them as it found them;
 	# a case with its own setup, or one that failed, gets fresh ones.
 	if [[ -z ${HNS:-} || ${#C_SETUP[@]} -gt 0 || ${#C_CSETUP[@]} -gt 0 ]]; then
 		net_teardown
 		fresh_namespaces || { CASE_FAIL="cannot create the namespaces and fixture"; return 1; }
 	fi
+	# stdin (with the namespaces' names), and the empty $SCRATCH the setup lines may use
+	local in=$BATS_TEST_TMPDIR/stdin.$CASE_N
+	make_stdin "$file" "$in" || { CASE_FAIL="cannot build stdin"; return 1; }
 	local cmd
 	for cmd in "${C_SETUP[@]}"; do
 		ip netns exec "$HNS" sh -c "$(subst "$cmd")" >/dev/null 2>&1 || { CASE_FAIL="setup failed: $cmd"; return 1; }
@@ -199,13 +252,15 @@ run_case() {
 	for cmd in "${C_CSETUP[@]}"; do
 		ip netns exec "$CNS" sh -c "$(subst "$cmd")" >/dev/null 2>&1 || { CASE_FAIL="container-setup failed: $cmd"; return 1; }
 	done
+	# the state before the plugin runs: namespaces reused from the case before (which held, so
+	# they are as that case's last snapshot saw them: nothing ran in them since) are not listed again
 	local hl0 cl0 nft0
-	hl0=$(links "$HNS")
-	cl0=$(links "$CNS")
-	nft0=$(ip netns exec "$HNS" nft list tables 2>&1)
+	if [[ -z ${SNAP_NS:-} || $SNAP_NS != "$HNS $CNS" || ${#C_SETUP[@]} -gt 0 || ${#C_CSETUP[@]} -gt 0 ]]; then
+		snapshot
+	fi
+	hl0=$SNAP_HL cl0=$SNAP_CL nft0=$SNAP_NFT
+	SNAP_NS=''
 
-	local in=$BATS_TEST_TMPDIR/stdin.$CASE_N
-	make_stdin "$file" "$in" || { CASE_FAIL="cannot build stdin"; return 1; }
 	# the environment: a runtime's, then the case's changes
 	local -A envs=([CNI_COMMAND]=$C_VERB [CNI_CONTAINERID]=corpus-ctr [CNI_IFNAME]=eth0
 		[CNI_NETNS]=/var/run/netns/$CNS [CNI_PATH]=$PLUGIN_DIR)
@@ -249,19 +304,22 @@ run_case() {
 		[[ -z ${CORPUS_VERBOSE:-} ]] || echo "# ${file#"$CORPUS"/}: $code $msg" >&3
 	fi
 	local now
-	now=$(links "$HNS")
-	[[ $now == "$hl0" ]] || fails+=("host links changed: $(diff <(echo "$hl0") <(echo "$now") | grep '^[<>]' | tr '\n' ' ')")
-	now=$(links "$CNS")
-	[[ $now == "$cl0" ]] || fails+=("container links changed: $(diff <(echo "$cl0") <(echo "$now") | grep '^[<>]' | tr '\n' ' ')")
-	now=$(ip netns exec "$HNS" nft list tables 2>&1)
-	[[ $now == "$nft0" ]] || fails+=("nftables tables left: $now")
+	snapshot
+	same_links "$hl0" "$SNAP_HL" || fails+=("host links changed: $LINKS_DIFF")
+	same_links "$cl0" "$SNAP_CL" || fails+=("container links changed: $LINKS_DIFF")
+	[[ $SNAP_NFT == "$nft0" ]] || fails+=("nftables tables left: $SNAP_NFT")
 	now=$(leftovers)
 	[[ -z $now ]] || fails+=("left in dataDir: $(tr '\n' ' ' <<<"$now")")
-	rm -rf "$DATA" "$SCRATCH"
+	# (an rm only where there is a dataDir; $SCRATCH, like stdin and the outputs, stays in the
+	# test's temporary directory, which bats removes)
+	if [[ -e $DATA ]]; then rm -rf "$DATA"; fi
 	# namespaces with a case's own fixture, or changed by a failing case, are not reused
 	if [[ ${#fails[@]} -gt 0 || ${#C_SETUP[@]} -gt 0 || ${#C_CSETUP[@]} -gt 0 ]]; then
 		net_teardown
 		HNS=''
+	else
+		# the snapshot just taken is the next case's "before"
+		SNAP_NS="$HNS $CNS"
 	fi
 	if [[ ${#fails[@]} -gt 0 ]]; then
 		local IFS=$'\n'
@@ -277,7 +335,7 @@ run_dir() {
 	local dir=$CORPUS/$1 f name nfail=0 nrun=0 nskip=0
 	local -a report=()
 	CASE_N=0
-	HNS=''
+	HNS='' SNAP_NS=''
 	[[ -d $dir ]] || fail "no directory $dir"
 	for f in "$dir"/*.case; do
 		[[ -e $f ]] || continue

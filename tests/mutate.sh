@@ -5,6 +5,11 @@
 #
 #   tests/mutate.sh [NAME...]     all mutants, or the ones named
 #   MUTATE_JOBS=N                 jobs at once inside make check (default 3)
+#   MUTATE_BASE_BUILD=DIR         a release build (BUILD=build, default flags) of this very tree,
+#                                 e.g. the one tests/run.sh has just made: each mutant's copy starts
+#                                 from it, so make recompiles the broken file and relinks (make
+#                                 tracks sources, headers and the version by mtime); unset, every
+#                                 mutant is built from scratch
 #
 # Each mutant names the suite and tests (bats -f regex) meant to catch it: those run first, against
 # the broken release build, which costs seconds. Only when they let the mutant through does the
@@ -60,6 +65,8 @@ for m in "${MUTANTS[@]}"; do
 	mkdir -p "$dir"
 	# the tree as it is now (uncommitted changes included), without builds or git
 	tar -C "$ROOT" --exclude='./build*' --exclude=./.git --exclude='./fuzz-build*' -cf - . | tar -C "$dir" -xf -
+	# the unbroken objects, older than the file broken below (cp -a keeps their times)
+	[[ -n ${MUTATE_BASE_BUILD:-} && -d ${MUTATE_BASE_BUILD:-} ]] && cp -a "$MUTATE_BASE_BUILD" "$dir/build"
 	count=$(FROM=$from perl -0ne '$n = () = /\Q$ENV{FROM}\E/g; print $n' "$dir/$file")
 	if [[ $count != 1 ]]; then
 		echo "not ok $n mutant $name: the code to break occurs $count times in $file (update the mutant)"

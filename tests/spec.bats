@@ -287,7 +287,7 @@ shape030() {
 	[ -z "$(find "$DATA" -type f -name '10.*' -o -type f -name 'fd00*')" ]
 }
 
-@test "0.3.0 results from vlan, both modes (802.1Q: tests/vm/run.sh BUILD spec.bats:0.3.0 runs it in the VM lane)" {
+@test "0.3.0 results from vlan, both modes (802.1Q: tests/vm/run.sh BUILD spec.bats:^0.3.0.results.from.vlan runs it in the VM lane)" {
 	local T
 	T=$(tag)
 	HOSTNS=h$T
@@ -296,7 +296,7 @@ shape030() {
 	ip -n "$HOSTNS" link set trunk up
 	ip -n "$HOSTNS" link set trunkp up
 	if ! ip -n "$HOSTNS" link add link trunk name t.9 type vlan id 9 2>/dev/null; then
-		skip "the kernel has no 802.1Q (the VM lane runs this: tests/vm/run.sh BUILD spec.bats:0.3.0)"
+		skip "the kernel has no 802.1Q (the VM lane runs this: tests/vm/run.sh BUILD spec.bats:^0.3.0.results.from.vlan)"
 	fi
 	ip -n "$HOSTNS" link del t.9
 	mkns r$T

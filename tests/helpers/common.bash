@@ -51,6 +51,12 @@ skip_if_wrapped() {
 	[[ $(head -c2 "$PLUGIN_DIR/$1" 2>/dev/null) != '#!' ]] || skip "counts syscalls: not through the valgrind wrapper (the release and asan lanes run it)"
 }
 
+# rounds PLUGIN FULL WRAPPED: how many times a loop repeats a call for a race's or a count's sake:
+# FULL, but WRAPPED when PLUGIN_DIR holds the valgrind lane's wrapper scripts, where every exec
+# costs a memcheck start (~0.5 s of CPU) and a few rounds run the same code under memcheck; the
+# release and asan lanes run the same test full-size
+rounds() { if [[ $(head -c2 "$PLUGIN_DIR/$1" 2>/dev/null) == '#!' ]]; then echo "$3"; else echo "$2"; fi; }
+
 # require CMD_OR_PATH...: the test fails (never skips) when one is missing: every tool and
 # reference binary the tests use is installed by the install step (scripts/deps.sh), so a
 # missing one is a broken install, not a reason to pass quietly.

@@ -128,6 +128,7 @@ st=0
 # one entry a line: a filter may hold spaces
 while IFS= read -r s <&3; do
 	echo "# vm: $s on $(uname -r)"
+	t0=$(date +%s)
 	pd=/src/build
 	case $s in test/*) pd=/src/build-test; s=${s#test/} ;; esac
 	f=${s%%:*}
@@ -136,6 +137,7 @@ while IFS= read -r s <&3; do
 	else
 		PLUGIN_DIR=$pd bats --tap -f "${s#*:}" "tests/$f" </dev/null || st=1
 	fi
+	echo "# vm: $s took $(($(date +%s) - t0)) s"
 done 3</suites
 echo "VM-EXIT-STATUS=$st"
 poweroff -f
