@@ -64,19 +64,6 @@ attach() {
 
 prev_of() { local v=PREV_$1; echo "${!v}"; }
 
-# httpd NS [DIR]: a web server on port 80 in the container (serving DIR, default $WWW), once it listens
-# listening NS PORT: wait (5 s at most) until a TCP socket listens on PORT in NS
-listening() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		ip netns exec "$1" ss -Hltn "sport = :$2" | grep -q . && return 0
-		sleep 0.05
-	done
-	echo "nothing listens on port $2 in $1" >&2
-	return 1
-}
-httpd() { ip netns exec "$1" busybox httpd -p 80 -h "${2:-$WWW}" && listening "$1" 80; }
-
 # get NS ADDR PORT: HTTP GET from NS; the body on stdout
 get() {
 	timeout 5 ip netns exec "$1" bash -c 'exec 3<>"/dev/tcp/$0/$1" && printf "GET /index.html HTTP/1.0\r\n\r\n" >&3 && cat <&3' "$2" "$3" 2>/dev/null | tail -1

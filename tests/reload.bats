@@ -61,16 +61,6 @@ attach() {
 	[[ $status == 0 ]] || fail "cnitool add $1: $stderr"
 }
 
-listening() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		ip netns exec "$1" ss -Hltn "sport = :$2" | grep -q . && return 0
-		sleep 0.05
-	done
-	echo "nothing listens on port $2 in $1" >&2
-	return 1
-}
-httpd() { ip netns exec "$1" busybox httpd -p 80 -h "$WWW" && listening "$1" 80; }
 # get ADDR PORT: HTTP GET from the outside; the body on stdout
 get() {
 	timeout 5 ip netns exec "$OUT" bash -c 'exec 3<>"/dev/tcp/$0/$1" && printf "GET /index.html HTTP/1.0\r\n\r\n" >&3 && cat <&3' "$1" "$2" 2>/dev/null | tail -1

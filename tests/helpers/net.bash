@@ -71,3 +71,16 @@ capture() {
 	echo "tcpdump did not start capturing: $(cat "$out.err")" >&2
 	return 1
 }
+
+# listening NS PORT: wait (5 s at most) until a TCP socket listens on PORT in NS
+listening() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		ip netns exec "$1" ss -Hltn "sport = :$2" | grep -q . && return 0
+		sleep 0.05
+	done
+	echo "nothing listens on port $2 in $1" >&2
+	return 1
+}
+# httpd NS [DIR]: a web server on port 80 in NS (serving DIR, default $WWW), once it listens
+httpd() { ip netns exec "$1" busybox httpd -p 80 -h "${2:-$WWW}" && listening "$1" 80; }
