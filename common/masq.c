@@ -637,18 +637,25 @@ static bool ref_chain(const char *s)
 }
 
 struct ipt_gc {
-	const char *network;
-	const struct cni_attachment *valid;
-	size_t n_valid;
+	char (*keep)[29]; /* the valid attachments' chains */
+	size_t n_keep;
 	char (*stale)[29];
 	size_t n;
 };
+
+static bool chain_in(char (*v)[29], size_t n, const char *ch)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i], ch) == 0)
+			return true;
+	return false;
+}
 
 /* One line of "iptables -t nat -S": a rule of a reference chain, or a jump to one, whose comment
  * names this network ('name: "N" id: "ID"'), and the chain no valid attachment's: into g->stale. */
 static int ipt_gc_line(char *line, const char *pre, struct ipt_gc *g, struct cni_error *e)
 {
-	char *w[64], chain[29], *cm = NULL;
+	char *w[64], *cm = NULL;
 	const char *jump = NULL, *ch;
 	int nw = save_words(line, w, 64);
 
@@ -663,21 +670,7 @@ static int ipt_gc_line(char *line, const char *pre, struct ipt_gc *g, struct cni
 	if (!cm || strncmp(cm, pre, strlen(pre)) != 0)
 		return 0;
 	ch = ref_chain(w[1]) ? w[1] : jump && ref_chain(jump) ? jump : NULL;
-	for (size_t i = 0; ch && i < g->n; i++)
-		if (strcmp(g->stale[i], ch) == 0)
-			return 0;
-	for (size_t i = 0; ch && i < g->n_valid; i++) {
-		struct masq_id id = { g->network, g->valid[i].container_id, g->valid[i].ifname };
-		char *c = NULL;
-		if (!id.container_id || ipt_names(&id, chain, &c, e) < 0) {
-			cni_err_clear(e);
-			continue;
-		}
-		free(c);
-		if (strcmp(chain, ch) == 0)
-			return 0;
-	}
-	if (!ch)
+	if (!ch || chain_in(g->stale, g->n, ch) || chain_in(g->keep, g->n_keep, ch))
 		return 0;
 	char(*v)[29] = realloc(g->stale, (g->n + 1) * sizeof(*v));
 	if (!v)
@@ -720,12 +713,22 @@ out:
 
 int masq_gc_iptables(const char *network, const struct cni_attachment *valid, size_t n_valid, struct cni_error *e)
 {
-	struct ipt_gc g = { network, valid, n_valid, NULL, 0 };
+	struct ipt_gc g = { 0 };
 	struct sb pre = { 0 };
 	int rc = -1;
 
 	if (!network || !*network)
 		return cni_errf(e, CNI_ERR_INTERNAL, "SNAT GC: network name is required");
+	if (n_valid && !(g.keep = calloc(n_valid, sizeof(*g.keep))))
+		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+	for (size_t i = 0; i < n_valid; i++) {
+		struct masq_id id = { network, valid[i].container_id, valid[i].ifname };
+		char *c = NULL;
+		if (id.container_id && ipt_names(&id, g.keep[g.n_keep], &c, e) == 0)
+			g.n_keep++;
+		cni_err_clear(e);
+		free(c);
+	}
 	sb_add(&pre, "name: ");
 	go_quote(network, &pre);
 	sb_add(&pre, " id: ");
@@ -733,6 +736,7 @@ int masq_gc_iptables(const char *network, const struct cni_attachment *valid, si
 		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 	else if (ipt_gc_family(true, &g, pre.s, e) == 0 && ipt_gc_family(false, &g, pre.s, e) == 0)
 		rc = 0;
+	free(g.keep);
 	free(g.stale);
 	free(pre.s);
 	return rc;
