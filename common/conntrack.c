@@ -94,7 +94,7 @@ int ct_flush_dport(int family, uint8_t proto, uint16_t port, int *removed, struc
 		if (r == -ENOMEM)
 			cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 		else
-			cni_errf(e, CNI_ERR_KERNEL, "listing conntrack entries: %s", strerror(-r));
+			cni_errf(e, CNI_ERR_KERNEL, "listing conntrack entries: %s", cni_strerror(-r));
 		goto out;
 	}
 	for (size_t i = 0; i < m.n; i++) {
@@ -112,7 +112,7 @@ int ct_flush_dport(int family, uint8_t proto, uint16_t port, int *removed, struc
 			cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 			goto out;
 		} else if (r != -ENOENT) { /* gone meanwhile is fine */
-			cni_errf(e, CNI_ERR_KERNEL, "deleting a conntrack entry: %s", strerror(-r));
+			cni_errf(e, CNI_ERR_KERNEL, "deleting a conntrack entry: %s", cni_strerror(-r));
 			goto out;
 		}
 	}

@@ -43,6 +43,9 @@ void cni_err_details(struct cni_error *e, const char *fmt, ...) __attribute__((f
 /* Prefix the message with context: "ipam: " + old message. */
 void cni_err_prefix(struct cni_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cni_err_clear(struct cni_error *e);
+/* strerror's text for errno value err, the same whichever C library the binary is linked with
+ * (glibc's wording, which Go's syscall errors and so the reference plugins' messages share). */
+const char *cni_strerror(int err);
 /* CHECK found a difference from prevResult: cni_errf with code 104. */
 int cni_check_fail(struct cni_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -80,10 +80,10 @@ int cni_exec_start(const char *plugin_path, enum cni_verb verb, const char *stdi
 	if (!err)
 		return 0;
 	if (x->sp.stage == SUBPROC_EXEC)
-		return cni_errf(e, CNI_ERR_PLUGIN_EXEC, "plugin %s: exec %s: %s", name, plugin_path, strerror(err));
+		return cni_errf(e, CNI_ERR_PLUGIN_EXEC, "plugin %s: exec %s: %s", name, plugin_path, cni_strerror(err));
 	if (x->sp.stage == SUBPROC_STDIN)
-		return cni_errf(e, CNI_ERR_IO, "plugin %s: writing its stdin: %s", name, strerror(err));
-	return cni_errf(e, CNI_ERR_IO, "plugin %s: %s", name, strerror(err));
+		return cni_errf(e, CNI_ERR_IO, "plugin %s: writing its stdin: %s", name, cni_strerror(err));
+	return cni_errf(e, CNI_ERR_IO, "plugin %s: %s", name, cni_strerror(err));
 }
 
 /* Is the file at path the plugin p built from our very sources? Its marker sits in the first page. */

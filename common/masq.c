@@ -395,7 +395,7 @@ static int ipt(char *const argv[], bool ok1, struct cni_error *e)
 		return r.status;
 	if (r.status < 0)
 		return cni_errf(e, CNI_ERR_NOT_AVAILABLE, "SNAT backend iptables: cannot run %s: %s", argv[0],
-				strerror(r.err_no ? r.err_no : ECHILD));
+				cni_strerror(r.err_no ? r.err_no : ECHILD));
 	char what[200] = "";
 	for (size_t i = 0, l = 0; argv[i] && l < sizeof(what); i++)
 		l += (size_t)snprintf(what + l, sizeof(what) - l, "%s%s", i ? " " : "", argv[i]);

@@ -20,7 +20,7 @@ int netns_open(const char *path, int *fd, struct cni_error *e)
 	if (*fd < 0) {
 		if (errno == ENOENT)
 			return 1;
-		return cni_errf(e, CNI_ERR_INVALID_ENV, "CNI_NETNS \"%s\": %s", path, strerror(errno));
+		return cni_errf(e, CNI_ERR_INVALID_ENV, "CNI_NETNS \"%s\": %s", path, cni_strerror(errno));
 	}
 	if (fstatfs(*fd, &sf) < 0 || sf.f_type != NSFS_MAGIC || ioctl(*fd, NS_GET_NSTYPE) != CLONE_NEWNET) {
 		close(*fd);
@@ -34,14 +34,14 @@ int netns_current(int *fd, struct cni_error *e)
 {
 	*fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (*fd < 0)
-		return cni_errf(e, CNI_ERR_INTERNAL, "opening our own network namespace: %s", strerror(errno));
+		return cni_errf(e, CNI_ERR_INTERNAL, "opening our own network namespace: %s", cni_strerror(errno));
 	return 0;
 }
 
 int netns_enter(int fd, const char *what, struct cni_error *e)
 {
 	if (setns(fd, CLONE_NEWNET) < 0)
-		return cni_errf(e, CNI_ERR_INTERNAL, "entering network namespace %s: %s", what, strerror(errno));
+		return cni_errf(e, CNI_ERR_INTERNAL, "entering network namespace %s: %s", what, cni_strerror(errno));
 	return 0;
 }
 

@@ -45,7 +45,7 @@ int nft_open(struct nft **out, struct cni_error *e)
 		if (rc == -ENOMEM)
 			return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 		return cni_errf(e, CNI_ERR_NOT_AVAILABLE, "nftables is not available: no netfilter netlink socket: %s",
-				strerror(-rc));
+				cni_strerror(-rc));
 	}
 	*out = n;
 	return 0;
@@ -137,7 +137,7 @@ static int talk(struct nft *n, struct nlbuf *w, const char *what, nls_cb cb, voi
 		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 	if (rc < 0)
 		return cni_errf(e, rc == -EPERM ? CNI_ERR_KERNEL : CNI_ERR_NOT_AVAILABLE, "nftables: reading %s: %s%s", what,
-				strerror(-rc), rc == -EPERM ? " (needs CAP_NET_ADMIN)" : "");
+				cni_strerror(-rc), rc == -EPERM ? " (needs CAP_NET_ADMIN)" : "");
 	return 1;
 }
 
@@ -1488,13 +1488,14 @@ static int batch_talk(struct nft *n, const struct nlbuf *w, size_t blen, uint32_
 	}
 	/* apart: the kernel reads nothing after a batch's end in the same datagram */
 	if ((r = nls_send(&n->s, w->b, blen)) < 0 || (r = nls_send(&n->s, w->b + blen, w->len - blen)) < 0)
-		return cni_errf(e, CNI_ERR_KERNEL, "nftables: sending a batch of %zu commands: %s", nl, strerror(-r));
+		return cni_errf(e, CNI_ERR_KERNEL, "nftables: sending a batch of %zu commands: %s", nl, cni_strerror(-r));
 	for (;;) {
 		long got = nls_recv(&n->s);
 		if (got == -EMSGSIZE)
 			return cni_errf(e, CNI_ERR_KERNEL, "nftables: an answer to a batch was truncated");
 		if (got < 0)
-			return cni_errf(e, CNI_ERR_KERNEL, "nftables: reading the answers to a batch: %s", strerror((int)-got));
+			return cni_errf(e, CNI_ERR_KERNEL, "nftables: reading the answers to a batch: %s",
+					cni_strerror((int)-got));
 		size_t left = (size_t)got;
 		bool done = false;
 		for (const struct nlmsghdr *m = (const struct nlmsghdr *)(void *)n->s.rbuf; NLMSG_OK(m, left);
@@ -1515,12 +1516,13 @@ static void batch_error(const struct answers *a, const struct line *lines, struc
 	int err = a->first_err ? -a->first_err : -a->batch_err;
 	const struct line *l = a->first_err ? &lines[a->err_line] : &(struct line){ "the batch", strlen("the batch") };
 	if (err == EPERM)
-		cni_errf(e, CNI_ERR_KERNEL, "nftables: %s (needs CAP_NET_ADMIN) in \"%.*s\"", strerror(err), (int)l->len, l->s);
+		cni_errf(e, CNI_ERR_KERNEL, "nftables: %s (needs CAP_NET_ADMIN) in \"%.*s\"", cni_strerror(err), (int)l->len,
+			 l->s);
 	else if (err == EPROTONOSUPPORT || err == EOPNOTSUPP || err == EAFNOSUPPORT)
 		cni_errf(e, CNI_ERR_NOT_AVAILABLE, "nftables: the kernel lacks nf_tables or a needed module: %s in \"%.*s\"",
-			 strerror(err), (int)l->len, l->s);
+			 cni_strerror(err), (int)l->len, l->s);
 	else
-		cni_errf(e, CNI_ERR_KERNEL, "nftables: %s in \"%.*s\"", strerror(err), (int)l->len, l->s);
+		cni_errf(e, CNI_ERR_KERNEL, "nftables: %s in \"%.*s\"", cni_strerror(err), (int)l->len, l->s);
 }
 
 /* Send the commands as one batch; ended (committed) unless dry, when the kernel validates each
@@ -1590,15 +1592,15 @@ int nft_lock(struct cni_error *e)
 	int fd;
 
 	if (mkdir(NFT_LOCK_DIR, 0755) < 0 && errno != EEXIST)
-		return cni_errf(e, CNI_ERR_IO, "creating %s: %s", NFT_LOCK_DIR, strerror(errno));
+		return cni_errf(e, CNI_ERR_IO, "creating %s: %s", NFT_LOCK_DIR, cni_strerror(errno));
 	fd = open(NFT_LOCK_FILE, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return cni_errf(e, CNI_ERR_IO, "opening %s: %s", NFT_LOCK_FILE, strerror(errno));
+		return cni_errf(e, CNI_ERR_IO, "opening %s: %s", NFT_LOCK_FILE, cni_strerror(errno));
 	while (flock(fd, LOCK_EX) < 0) {
 		if (errno != EINTR) {
 			int err = errno;
 			close(fd);
-			return cni_errf(e, CNI_ERR_IO, "locking %s: %s", NFT_LOCK_FILE, strerror(err));
+			return cni_errf(e, CNI_ERR_IO, "locking %s: %s", NFT_LOCK_FILE, cni_strerror(err));
 		}
 	}
 	return fd;

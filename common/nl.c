@@ -38,7 +38,7 @@ int cnl_open(struct nlsock **out, struct cni_error *e)
 		free(sk);
 		if (rc == -ENOMEM)
 			return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-		return cni_errf(e, CNI_ERR_KERNEL, "cannot open a netlink socket: %s", strerror(-rc));
+		return cni_errf(e, CNI_ERR_KERNEL, "cannot open a netlink socket: %s", cni_strerror(-rc));
 	}
 	*out = sk;
 	return 0;
@@ -180,7 +180,7 @@ int cnl_link_get(struct nlsock *sk, const char *name, int index, struct cnl_link
 	if (rc == -ENODEV || rc == -ENOENT)
 		return 0;
 	if (rc < 0)
-		return cni_errf(e, CNI_ERR_KERNEL, "looking up link %s: %s", name ? name : "", strerror(-rc));
+		return cni_errf(e, CNI_ERR_KERNEL, "looking up link %s: %s", name ? name : "", cni_strerror(-rc));
 	return out->index ? 1 : 0;
 }
 
@@ -228,7 +228,7 @@ int cnl_link_dump(struct nlsock *sk, int master, int (*cb)(const struct cnl_link
 			free(d.v);
 			if (rc == -ENOMEM)
 				return cni_errf(e, CNI_ERR_INTERNAL, "listing links: out of memory");
-			return cni_errf(e, CNI_ERR_KERNEL, "listing links: %s", strerror(-rc));
+			return cni_errf(e, CNI_ERR_KERNEL, "listing links: %s", cni_strerror(-rc));
 		}
 		for (size_t i = 0; i < d.n && cb(&d.v[i], arg) >= 0; i++)
 			;
@@ -262,7 +262,7 @@ int cnl_bridge_create(struct nlsock *sk, const char *name, int mtu, const uint8_
 	if (rc == -EEXIST)
 		return 0;
 	if (rc < 0) {
-		cni_errf(e, CNI_ERR_KERNEL, "creating bridge %s: %s", name, strerror(-rc));
+		cni_errf(e, CNI_ERR_KERNEL, "creating bridge %s: %s", name, cni_strerror(-rc));
 		return rc;
 	}
 	return 1;
@@ -277,7 +277,7 @@ int cnl_bridge_set_vlan_filtering(struct nlsock *sk, int index, bool on, struct 
 	nlb_u8(&w, IFLA_BR_VLAN_FILTERING, on);
 	info_end(&w, info);
 	if ((rc = request(sk, &w, NULL, NULL)) < 0) {
-		cni_errf(e, CNI_ERR_KERNEL, "setting vlan_filtering on bridge %d: %s", index, strerror(-rc));
+		cni_errf(e, CNI_ERR_KERNEL, "setting vlan_filtering on bridge %d: %s", index, cni_strerror(-rc));
 		return rc;
 	}
 	return 0;
@@ -316,7 +316,7 @@ int cnl_veth_create(struct nlsock *sk, const struct cnl_veth *v, struct cni_erro
 	info_end(&w, info);
 	rc = request(sk, &w, NULL, NULL);
 	if (rc < 0) {
-		cni_errf(e, CNI_ERR_KERNEL, "creating veth pair %s/%s: %s", v->name, v->peer_name, strerror(-rc));
+		cni_errf(e, CNI_ERR_KERNEL, "creating veth pair %s/%s: %s", v->name, v->peer_name, cni_strerror(-rc));
 		return rc == -EEXIST ? -EEXIST : -1;
 	}
 	return 0;
@@ -335,7 +335,7 @@ int cnl_link_modify(struct nlsock *sk, int index, unsigned flags, unsigned mask,
 	if (master >= 0)
 		nlb_u32(&w, IFLA_MASTER, (uint32_t)master);
 	if ((rc = request(sk, &w, NULL, NULL)) < 0)
-		return cni_errf(e, CNI_ERR_KERNEL, "changing link %d: %s", index, strerror(-rc));
+		return cni_errf(e, CNI_ERR_KERNEL, "changing link %d: %s", index, cni_strerror(-rc));
 	return 0;
 }
 
@@ -346,7 +346,7 @@ int cnl_link_set_alias(struct nlsock *sk, int index, const char *alias, struct c
 	int rc;
 	nlb_str(&w, IFLA_IFALIAS, alias);
 	if ((rc = request(sk, &w, NULL, NULL)) < 0)
-		return cni_errf(e, CNI_ERR_KERNEL, "setting the alias of link %d: %s", index, strerror(-rc));
+		return cni_errf(e, CNI_ERR_KERNEL, "setting the alias of link %d: %s", index, cni_strerror(-rc));
 	return 0;
 }
 
@@ -361,7 +361,7 @@ int cnl_link_del(struct nlsock *sk, int index, const char *name, struct cni_erro
 	if (rc == -ENODEV || rc == -ENOENT)
 		return 1;
 	if (rc < 0)
-		return cni_errf(e, CNI_ERR_KERNEL, "deleting link %s: %s", name ? name : "", strerror(-rc));
+		return cni_errf(e, CNI_ERR_KERNEL, "deleting link %s: %s", name ? name : "", cni_strerror(-rc));
 	return 0;
 }
 
@@ -378,7 +378,7 @@ int cnl_brport_set(struct nlsock *sk, int index, int hairpin, int isolated, stru
 		nlb_u8(&w, IFLA_BRPORT_ISOLATED, (uint8_t)isolated);
 	nlb_nest_end(&w, pi);
 	if ((rc = request(sk, &w, NULL, NULL)) < 0)
-		return cni_errf(e, CNI_ERR_KERNEL, "setting bridge port flags on link %d: %s", index, strerror(-rc));
+		return cni_errf(e, CNI_ERR_KERNEL, "setting bridge port flags on link %d: %s", index, cni_strerror(-rc));
 	return 0;
 }
 
@@ -409,7 +409,7 @@ int cnl_bridge_vlan(struct nlsock *sk, int index, bool add, uint16_t vid, uint16
 	rc = request(sk, &w, NULL, NULL);
 	if (rc < 0 && !(rc == -ENOENT && !add))
 		return cni_errf(e, CNI_ERR_KERNEL, "%s VLAN %u on link %d: %s", add ? "adding" : "removing", vid, index,
-				strerror(-rc));
+				cni_strerror(-rc));
 	return 0;
 }
 
@@ -448,7 +448,7 @@ int cnl_bridge_vlan_list(struct nlsock *sk, int index, uint16_t *vids, size_t ma
 	int rc;
 	nlb_u32(&w, IFLA_EXT_MASK, RTEXT_FILTER_BRVLAN);
 	if ((rc = request(sk, &w, vlan_cb, &a)) < 0)
-		return cni_errf(e, CNI_ERR_KERNEL, "listing bridge VLANs: %s", strerror(-rc));
+		return cni_errf(e, CNI_ERR_KERNEL, "listing bridge VLANs: %s", cni_strerror(-rc));
 	*n = a.n;
 	*pvid = a.pvid;
 	return 0;
@@ -482,7 +482,7 @@ int cnl_addr_add(struct nlsock *sk, int index, const struct ipnet *a, bool nodad
 	}
 	rc = request(sk, &w, NULL, NULL);
 	if (rc < 0 && rc != -EEXIST)
-		return cni_errf(e, CNI_ERR_KERNEL, "adding address %s to link %d: %s", ipnet_fmt(a, b), index, strerror(-rc));
+		return cni_errf(e, CNI_ERR_KERNEL, "adding address %s to link %d: %s", ipnet_fmt(a, b), index, cni_strerror(-rc));
 	return 0;
 }
 
@@ -494,7 +494,8 @@ int cnl_addr_del(struct nlsock *sk, int index, const struct ipnet *a, struct cni
 	int rc;
 	rc = request(sk, &w, NULL, NULL);
 	if (rc < 0 && rc != -EADDRNOTAVAIL && rc != -ENOENT)
-		return cni_errf(e, CNI_ERR_KERNEL, "removing address %s from link %d: %s", ipnet_fmt(a, b), index, strerror(-rc));
+		return cni_errf(e, CNI_ERR_KERNEL, "removing address %s from link %d: %s", ipnet_fmt(a, b), index,
+				cni_strerror(-rc));
 	return 0;
 }
 
@@ -546,7 +547,7 @@ int cnl_addr_list(struct nlsock *sk, int index, int family, struct cnl_addr_info
 		}
 		if (rc < 0 || a.oom) {
 			free(a.v);
-			return cni_errf(e, CNI_ERR_KERNEL, "listing addresses: %s", a.oom ? "out of memory" : strerror(-rc));
+			return cni_errf(e, CNI_ERR_KERNEL, "listing addresses: %s", a.oom ? "out of memory" : cni_strerror(-rc));
 		}
 		*out = a.v;
 		*n = a.n;
@@ -599,7 +600,7 @@ int cnl_route_add(struct nlsock *sk, int index, const struct cni_route *r, const
 	rc = request(sk, &w, NULL, NULL);
 	if (rc < 0 && rc != -EEXIST)
 		return cni_errf(e, CNI_ERR_KERNEL, "adding route %s via %s: %s", ipnet_fmt(&r->dst, b),
-				gw && gw->len ? ip_fmt(gw, g) : "(link)", strerror(-rc));
+				gw && gw->len ? ip_fmt(gw, g) : "(link)", cni_strerror(-rc));
 	return 0;
 }
 
@@ -647,7 +648,7 @@ int cnl_route_exists(struct nlsock *sk, const struct cni_route *r, const struct 
 		if (rc == -EINTR)
 			continue;
 		if (rc < 0)
-			return cni_errf(e, CNI_ERR_KERNEL, "listing routes: %s", strerror(-rc));
+			return cni_errf(e, CNI_ERR_KERNEL, "listing routes: %s", cni_strerror(-rc));
 		return a.found;
 	}
 	return cni_errf(e, CNI_ERR_TRY_AGAIN, "listing routes: interrupted by concurrent changes");
@@ -676,7 +677,7 @@ int cnl_vlan_create(struct nlsock *sk, const char *name, int parent, uint16_t vi
 	info_end(&w, info);
 	rc = request(sk, &w, NULL, NULL);
 	if (rc < 0) {
-		cni_errf(e, CNI_ERR_KERNEL, "creating VLAN %u sub-interface %s: %s", vid, name, strerror(-rc));
+		cni_errf(e, CNI_ERR_KERNEL, "creating VLAN %u sub-interface %s: %s", vid, name, cni_strerror(-rc));
 		return rc;
 	}
 	return 0;
@@ -690,7 +691,7 @@ int cnl_link_rename(struct nlsock *sk, int index, const char *name, struct cni_e
 	nlb_str(&w, IFLA_IFNAME, name);
 	rc = request(sk, &w, NULL, NULL);
 	if (rc < 0) {
-		cni_errf(e, CNI_ERR_KERNEL, "renaming link %d to %s: %s", index, name, strerror(-rc));
+		cni_errf(e, CNI_ERR_KERNEL, "renaming link %d to %s: %s", index, name, cni_strerror(-rc));
 		return rc;
 	}
 	return 0;
@@ -722,7 +723,7 @@ int cnl_vxlan_create(struct nlsock *sk, const struct cnl_vxlan *v, struct cni_er
 	if (rc == -EEXIST)
 		return 0;
 	if (rc < 0) {
-		cni_errf(e, CNI_ERR_KERNEL, "creating VXLAN device %s (VNI %u): %s", v->name, v->vni, strerror(-rc));
+		cni_errf(e, CNI_ERR_KERNEL, "creating VXLAN device %s (VNI %u): %s", v->name, v->vni, cni_strerror(-rc));
 		return rc;
 	}
 	return 1;
@@ -762,7 +763,7 @@ int cnl_default_route_oif(struct nlsock *sk, int family_len, int *oif, struct cn
 		if (rc == -EINTR)
 			continue;
 		if (rc < 0)
-			return cni_errf(e, CNI_ERR_KERNEL, "listing routes: %s", strerror(-rc));
+			return cni_errf(e, CNI_ERR_KERNEL, "listing routes: %s", cni_strerror(-rc));
 		if (!a.oif)
 			return cni_errf(e, CNI_ERR_KERNEL, "no IPv%d default route", family_len == 4 ? 4 : 6);
 		*oif = a.oif;
@@ -794,7 +795,7 @@ int cnl_route_get_oif(struct nlsock *sk, const struct ip *dst, int *oif, struct 
 	rc = request(sk, &w, rtget_cb, oif);
 	if (rc < 0 || !*oif)
 		return cni_errf(e, CNI_ERR_KERNEL, "no route to %s%s%s", ip_fmt(dst, a), rc < 0 ? ": " : "",
-				rc < 0 ? strerror(-rc) : "");
+				rc < 0 ? cni_strerror(-rc) : "");
 	return 0;
 }
 
@@ -845,7 +846,8 @@ int cnl_fdb_zero_dsts(struct nlsock *sk, int index, struct ip **out, size_t *n, 
 		}
 		if (rc < 0 || a.oom) {
 			free(a.v);
-			return cni_errf(e, CNI_ERR_KERNEL, "listing fdb entries: %s", a.oom ? "out of memory" : strerror(-rc));
+			return cni_errf(e, CNI_ERR_KERNEL, "listing fdb entries: %s",
+					a.oom ? "out of memory" : cni_strerror(-rc));
 		}
 		*out = a.v;
 		*n = a.n;
@@ -872,7 +874,7 @@ int cnl_fdb(struct nlsock *sk, bool add, int index, const uint8_t *mac, const st
 	rc = request(sk, &w, NULL, NULL);
 	if (rc < 0 && !(add && rc == -EEXIST) && !(!add && rc == -ENOENT))
 		return cni_errf(e, CNI_ERR_KERNEL, "%s fdb entry to %s on link %d: %s", add ? "adding" : "removing",
-				dst && dst->len ? ip_fmt(dst, b) : "?", index, strerror(-rc));
+				dst && dst->len ? ip_fmt(dst, b) : "?", index, cni_strerror(-rc));
 	return 0;
 }
 

@@ -17,11 +17,11 @@ int shdev_lock(const char *kind, const char *name, int how, struct cni_error *e)
 	mkdir("/run/cni-c", 0755);
 	snprintf(path, sizeof(path), "/run/cni-c/%s-%s.lock", kind, name);
 	if ((fd = open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
-		return cni_errf(e, CNI_ERR_IO, "opening %s: %s", path, strerror(errno));
+		return cni_errf(e, CNI_ERR_IO, "opening %s: %s", path, cni_strerror(errno));
 	while (flock(fd, how) < 0)
 		if (errno != EINTR) {
 			close(fd);
-			return cni_errf(e, CNI_ERR_IO, "locking %s: %s", path, strerror(errno));
+			return cni_errf(e, CNI_ERR_IO, "locking %s: %s", path, cni_strerror(errno));
 		}
 	return fd;
 }

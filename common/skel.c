@@ -119,7 +119,7 @@ int cni_read_error(struct cni_error *e, int err, size_t max)
 		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 	if (err == EFBIG)
 		return cni_errf(e, CNI_ERR_DECODE, "config on stdin is larger than %zu bytes", max);
-	return cni_errf(e, CNI_ERR_IO, "reading stdin: %s", strerror(err));
+	return cni_errf(e, CNI_ERR_IO, "reading stdin: %s", cni_strerror(err));
 }
 
 int cni_read_bounded(int fd, size_t max, char **out, size_t *len, struct cni_error *e)

@@ -32,7 +32,7 @@ int sysctl_set(const char *path, const char *val, struct cni_error *e)
 	int fd;
 	snprintf(full, sizeof(full), "/proc/sys/%s", path);
 	if ((fd = open(full, O_RDWR | O_CLOEXEC)) < 0)
-		return cni_errf(e, CNI_ERR_KERNEL, "sysctl %s: %s", path, strerror(errno));
+		return cni_errf(e, CNI_ERR_KERNEL, "sysctl %s: %s", path, cni_strerror(errno));
 	ssize_t r = read(fd, cur, sizeof(cur) - 1);
 	if (r > 0) {
 		while (r > 0 && cur[r - 1] == '\n')
@@ -46,7 +46,7 @@ int sysctl_set(const char *path, const char *val, struct cni_error *e)
 	if (pwrite(fd, val, len, 0) != (ssize_t)len) {
 		int se = errno;
 		close(fd);
-		return cni_errf(e, CNI_ERR_KERNEL, "sysctl %s=%s: %s", path, val, strerror(se));
+		return cni_errf(e, CNI_ERR_KERNEL, "sysctl %s=%s: %s", path, val, cni_strerror(se));
 	}
 	close(fd);
 	return 0;

@@ -58,11 +58,13 @@ c_reft=$(conf reft bridge cnib3 10.200.96.0/19 "/run/cni-bench-$$/ipam-ref")
 OURS="ours=$ours/bridge,$ours,$c_ours"
 REFC="reference=$REF/bridge,$REF,$c_ref"
 FLOOR="floor=$ours/bench/floor,$ours,$c_fl"
+# the same floor linked as the plugins are (musl): what the floor's own start-up costs
+FLOORM="floor-musl=$ours/bench/floor-musl,$ours,$c_fl"
 res=$work/results.jsonl
 : >"$res"
 
 echo "== 1. bridge + host-local ADD/DEL, $N containers in sequence, interleaved (and the floor)" >&2
-inode env BENCH_TAG=b "$B" seq "$N" "$OURS" "$REFC" "$FLOOR" "ours-tmpfs=$ours/bridge,$ours,$c_ourst" \
+inode env BENCH_TAG=b "$B" seq "$N" "$OURS" "$REFC" "$FLOOR" "$FLOORM" "ours-tmpfs=$ours/bridge,$ours,$c_ourst" \
 	"reference-tmpfs=$REF/bridge,$REF,$c_reft" | tee -a "$res" >&2
 echo "== 2. vxlan ADD/DEL ($N), host-local alone ($N)" >&2
 inode env BENCH_TAG=b "$B" seq "$N" "vxlan=$ours/vxlan,$ours,$c_vx" | tee -a "$res" >&2
@@ -136,6 +138,7 @@ rss() { # NAME PLUGIN CNI_PATH CONF
 rss ours "$ours/bridge" "$ours" "$c_ours"
 rss reference "$REF/bridge" "$REF" "$c_ref"
 rss floor "$ours/bench/floor" "$ours" "$c_fl"
+rss floor-musl "$ours/bench/floor-musl" "$ours" "$c_fl"
 
 plugins="host-local bridge vxlan vlan loopback portmap"
 ours_size=$(for p in $plugins; do strip -o "$work/s-$p" "$BUILD/$p"; stat -c %s "$work/s-$p"; done | paste -sd+ | bc)
@@ -171,8 +174,10 @@ python_free_report() {
 			"| floor ADD / DEL median | \(ms($s.floor.add_median_us)) / \(ms($s.floor.del_median_us)) | | |",
 			"| ours / floor, ADD | \(($s.ours.add_median_us/$s.floor.add_median_us*100|round/100)) (dataDir on tmpfs: \(($s["ours-tmpfs"].add_median_us/$s.floor.add_median_us*100|round/100))) | | |",
 			"| ours / floor, DEL | \(($s.ours.del_median_us/$s.floor.del_median_us*100|round/100)) | | |",
+			"| floor linked with musl, as ours: ADD / DEL median | \(ms($s["floor-musl"].add_median_us)) / \(ms($s["floor-musl"].del_median_us)) | | |",
+			"| ours / floor linked with musl, ADD / DEL | \(($s.ours.add_median_us/$s["floor-musl"].add_median_us*100|round/100)) / \(($s.ours.del_median_us/$s["floor-musl"].del_median_us*100|round/100)) | | |",
 			empty'
-		jq -r 'map(select(.mode=="rss")) | map({(.name): .maxrss_kb}) | add | "| peak RSS of one ADD (floor: \(.floor) KB) | \(.ours) KB | \(.reference) KB | \((.reference/.ours*10|round/10)) |"' "$OUT/results.json"
+		jq -r 'map(select(.mode=="rss")) | map({(.name): .maxrss_kb}) | add | "| peak RSS of one ADD (floor: \(.floor) KB; linked with musl: \(.["floor-musl"]) KB) | \(.ours) KB | \(.reference) KB | \((.reference/.ours*10|round/10)) |"' "$OUT/results.json"
 		jq -r '.[] | select(.mode=="par") | "| \(.n) ADDs, \(.workers) parallel (\(.name)) | \(.wall_ms|round) ms, \(.adds_per_s|round)/s | duplicates: \(.duplicates), failures: \(.failures) | |"' "$OUT/results.json"
 		jq -r '.[] | select(.mode|startswith("growth")) | "| \(.mode) \(.name): ADD / DEL median | \(.add_median_us/1000*100|round/100) / \(.del_median_us/1000*100|round/100) ms | | |"' "$OUT/results.json"
 		jq -r 'map(select((.name // "")|startswith("store"))) | map({(.name): .}) | add as $s | ["0","250","60000"][] as $k |

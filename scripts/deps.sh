@@ -9,7 +9,7 @@
 # DEPS_EXTRA adds packages to any of them. --build-only and --fuzz are the old spellings.
 set -eu
 
-BUILD_PKGS="make gcc libc6-dev binutils pkg-config libcap-dev"
+BUILD_PKGS="make gcc libc6-dev binutils pkg-config musl-dev"
 # scripts/demo.sh: ip, nft, ping, tcpdump, jq, timeout (coreutils), busybox httpd (its web part)
 DEMO_PKGS="iproute2 nftables iputils-ping tcpdump jq busybox-static"
 # scripts/bench.sh: Debian's reference plugins side by side (they exec iptables), the chart and timings

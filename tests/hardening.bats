@@ -90,7 +90,21 @@ restricted() {
 		assert_output --regexp 'statically linked|not a dynamic executable'
 		run readelf -sW "$RELEASE/$b"
 		assert_output --partial '__stack_chk_fail'
-		assert_output --regexp 'FUNC +GLOBAL +DEFAULT +[0-9]+ __[a-z]+_chk'
+		assert_output --regexp 'FUNC +GLOBAL +DEFAULT +[0-9]+ __(mem[a-z]*|[a-z]*printf|st[a-z]*cpy|read[a-z]*)_chk'
+	done
+}
+
+@test "release build: FORTIFY stops a run-time overflow of memcpy, strcpy, snprintf and read" {
+	[ -x "$RELEASE/test-tools/fortify-probe" ] || skip "no release build in $RELEASE (the release lane of tests/run.sh builds it and runs this)"
+	local m
+	for m in memcpy strcpy snprintf read; do
+		# the positive control: what fits is copied
+		run "$RELEASE/test-tools/fortify-probe" $m 1234567
+		assert_success
+		assert_output 1234567
+		run "$RELEASE/test-tools/fortify-probe" $m 1234567890abcdef
+		assert_equal "$status" 134 # SIGABRT
+		assert_output --partial 'buffer overflow detected'
 	done
 }
 

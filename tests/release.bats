@@ -190,7 +190,7 @@ setup() {
 	run "$r/opt/cni/bin/cnitool" --version
 	assert_output "cnitool v$V (C CNI plugin suite)"
 	grep -q 'Apache-2.0' "$r/usr/share/doc/cni-c/copyright"
-	grep -q 'LGPL-2.1' "$r/usr/share/doc/cni-c/copyright"
+	grep -q 'musl' "$r/usr/share/doc/cni-c/copyright"
 	# the tmpfiles entry against the unpacked root: the runtime directory, root-owned, 0755
 	run systemd-tmpfiles --root="$r" --create cni-c.conf
 	assert_success
@@ -227,6 +227,6 @@ setup() {
 	run cat "$ROOT/NOTICE"
 	assert_output --partial "cJSON"
 	assert_output --partial "MIT"
-	assert_output --partial "LGPL-2.1"
-	assert_output --partial "libcap"
+	assert_output --partial "musl"
+	refute_output --partial "glibc"
 }

@@ -1,8 +1,9 @@
 /* The floor: the kernel work of one bridge ADD (or DEL) and nothing else: no config parsing, no
  * IPAM, no result. Driven by cnibench exactly like a plugin (CNI_* env), so "our ADD / floor"
  * says how much overhead is left above the kernel. Address = 10.200.<i/250>.<i%250+2>/16 from
- * the container ID's trailing number; the bridge "cnifloor0" must exist and be up. */
+ * the container ID's trailing number, the host veth named from a hash of the ID; the bridge "cnifloor0" must exist and be up. */
 #include <net/if.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,12 @@ int main(void)
 		;
 	const char *dash = strrchr(cid, '-');
 	int i = dash ? atoi(dash + 1) : 0;
-	snprintf(host, sizeof(host), "vf%d", i);
+	/* the host name from the whole ID (FNV-1a): two floors in one run (glibc and musl builds)
+	 * give the same container number, never the same name */
+	uint32_t h = 2166136261u;
+	for (const char *p = cid; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	snprintf(host, sizeof(host), "vf%08x", h);
 	if (cnl_open(&sk, &e) < 0)
 		return 1;
 	if (strcmp(cmd, "DEL") == 0)

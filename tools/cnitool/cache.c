@@ -68,11 +68,11 @@ static int write_atomic(const char *path, const char *bytes, size_t len, struct 
 	}
 	*strrchr(dir, '/') = '\0';
 	if (mkdir_all(dir) < 0) {
-		cni_errf(e, CNI_ERR_IO, "mkdir %s: %s", dir, strerror(errno));
+		cni_errf(e, CNI_ERR_IO, "mkdir %s: %s", dir, cni_strerror(errno));
 		goto out;
 	}
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) { /* mode 0600, as libcni's */
-		cni_errf(e, CNI_ERR_IO, "open %s: %s", tmp, strerror(errno));
+		cni_errf(e, CNI_ERR_IO, "open %s: %s", tmp, cni_strerror(errno));
 		goto out;
 	}
 	for (size_t off = 0; off < len;) {
@@ -80,19 +80,19 @@ static int write_atomic(const char *path, const char *bytes, size_t len, struct 
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			cni_errf(e, CNI_ERR_IO, "write %s: %s", tmp, w < 0 ? strerror(errno) : "short write");
+			cni_errf(e, CNI_ERR_IO, "write %s: %s", tmp, w < 0 ? cni_strerror(errno) : "short write");
 			goto out;
 		}
 		off += (size_t)w;
 	}
 	if (close(fd) < 0) {
 		fd = -1;
-		cni_errf(e, CNI_ERR_IO, "write %s: %s", tmp, strerror(errno));
+		cni_errf(e, CNI_ERR_IO, "write %s: %s", tmp, cni_strerror(errno));
 		goto out;
 	}
 	fd = -1;
 	if (rename(tmp, path) < 0) {
-		cni_errf(e, CNI_ERR_IO, "rename %s: %s", path, strerror(errno));
+		cni_errf(e, CNI_ERR_IO, "rename %s: %s", path, cni_strerror(errno));
 		goto out;
 	}
 	rc = 0;
@@ -337,7 +337,7 @@ int cache_attachments(const char *dir, struct attachment **out, size_t *n, struc
 		free(rdir);
 		if (errno == ENOENT)
 			return 0;
-		return cni_errf(e, CNI_ERR_IO, "open %s/results: %s", dir, strerror(errno));
+		return cni_errf(e, CNI_ERR_IO, "open %s/results: %s", dir, cni_strerror(errno));
 	}
 	while ((de = readdir(d))) {
 		char **nv;

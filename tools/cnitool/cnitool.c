@@ -72,7 +72,7 @@ static char *abs_path(const char *p, struct cni_error *e)
 
 	if (*p != '/') {
 		if (!(cwd = go_getwd())) {
-			cni_errf(e, CNI_ERR_IO, "getwd: %s", strerror(errno));
+			cni_errf(e, CNI_ERR_IO, "getwd: %s", cni_strerror(errno));
 			return NULL;
 		}
 		if (asprintf(&joined, "%s/%s", cwd, p) < 0)

@@ -428,7 +428,7 @@ static int conf_files(const char *dir, const char *const *exts, char ***out, siz
 	if (!d) {
 		if (errno == ENOENT)
 			return 0;
-		return cni_errf(e, CNI_ERR_IO, "open %s: %s", dir, strerror(errno));
+		return cni_errf(e, CNI_ERR_IO, "open %s: %s", dir, cni_strerror(errno));
 	}
 	while ((de = readdir(d))) {
 		const char *ext = strrchr(de->d_name, '.');
@@ -464,7 +464,7 @@ static int conf_files(const char *dir, const char *const *exts, char ***out, siz
 static int load_file(const char *path, char **bytes, size_t *len, struct cni_error *e)
 {
 	if (read_file(path, CONF_FILE_MAX, bytes, len) < 0)
-		return cni_errf(e, CNI_ERR_IO, "error reading %s: %s", path, strerror(errno));
+		return cni_errf(e, CNI_ERR_IO, "error reading %s: %s", path, cni_strerror(errno));
 	return 0;
 }
 

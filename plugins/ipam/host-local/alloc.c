@@ -1,5 +1,6 @@
 /* The allocator: one address per range set, round-robin from after the last reserved one,
  * taken addresses skipped by bitmap rather than by probing the directory. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,7 +242,8 @@ int hl_resolv_conf(const char *path, struct cni_dns *dns, struct cni_error *e)
 	FILE *f = fopen(path, "re");
 	char line[1024];
 	if (!f)
-		return cni_errf(e, CNI_ERR_IO, "invalid config: field \"ipam.resolvConf\": cannot read %s: %m", path);
+		return cni_errf(e, CNI_ERR_IO, "invalid config: field \"ipam.resolvConf\": cannot read %s: %s", path,
+				cni_strerror(errno));
 	while (fgets(line, sizeof(line), f)) {
 		char *save = NULL, *key = strtok_r(line, " \t\r\n", &save), *v;
 		if (!key || key[0] == '#' || key[0] == ';')

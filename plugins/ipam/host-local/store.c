@@ -55,7 +55,7 @@ struct hl_store {
 
 static int io_err(struct cni_error *e, const struct hl_store *s, const char *what, const char *name)
 {
-	return cni_errf(e, CNI_ERR_IO, "host-local store %s: %s %s: %s", s->path, what, name ? name : "", strerror(errno));
+	return cni_errf(e, CNI_ERR_IO, "host-local store %s: %s %s: %s", s->path, what, name ? name : "", cni_strerror(errno));
 }
 
 static int oom(struct cni_error *e)
@@ -355,7 +355,7 @@ int hl_store_open(struct hl_store **out, const char *data_dir, const char *netwo
 	 * create its path (then open again, reporting as before). */
 	s->dfd = open(s->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (s->dfd < 0 && mkdir_p(s->path) < 0) {
-		cni_errf(e, CNI_ERR_IO, "field \"ipam.dataDir\": cannot create the store %s: %s", s->path, strerror(errno));
+		cni_errf(e, CNI_ERR_IO, "field \"ipam.dataDir\": cannot create the store %s: %s", s->path, cni_strerror(errno));
 		goto fail;
 	}
 	if (s->dfd < 0 && (s->dfd = open(s->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
@@ -364,7 +364,7 @@ int hl_store_open(struct hl_store **out, const char *data_dir, const char *netwo
 		bool link = lstat(s->path, &lst) == 0 && S_ISLNK(lst.st_mode);
 
 		cni_errf(e, CNI_ERR_IO, "field \"ipam.dataDir\": cannot open the store %s: %s", s->path,
-			 link ? "it is a symlink (refused)" : strerror(err));
+			 link ? "it is a symlink (refused)" : cni_strerror(err));
 		goto fail;
 	}
 	if ((s->lockfd = openat(s->dfd, "lock", O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) {
@@ -522,7 +522,7 @@ int hl_store_reserve(struct hl_store *s, const struct ip *ip, const char *id, co
 			break;
 		if (fd == 0)
 			return cni_errf(e, CNI_ERR_IO, "host-local store %s: writing reservation %s: %s", s->path, name,
-					strerror(errno));
+					cni_strerror(errno));
 		if (fd == -2)
 			fd = openat(s->dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd >= 0)
