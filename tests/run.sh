@@ -53,12 +53,13 @@ SUITES=("${SUITES[@]}")
 VM_SUITES=${VM_SUITES:-vm/vlan.bats bridge.bats:vlan;corpus.bats:vlan libcni.bats:vlan spec.bats:^0.3.0.results.from.vlan test/faults.bats:vlan}
 # valgrind is slow (~0.5 s per exec): the suites and tests it runs (bats -f regex); the plugin
 # suites whole (tests that count syscalls skip themselves), masq without its timing-bound traffic
-# tests, and the hostile-input corpus (every case a plugin exec, split so that the parts run side
+# tests, cnitool without the tests whose subject is the reference plugins or the Go cnitool (the
+# same cnitool code runs under memcheck in the others), and the hostile-input corpus (every case a plugin exec, split so that the parts run side
 # by side: four parts of 130 to 157 cases, host-local+loopback, bridge, vxlan+portmap, vlan);
 # stress, faults (test builds only) and the runtime suites only in the other lanes (entries
 # separated by ';'). bridge and vxlan run with host-local unwrapped in CNI_PATH, so their IPAM runs
 # in-process (the production path) under memcheck.
-VG_SUITES=${VG_SUITES:-spec.bats:;host-local.bats:;host-local-store.bats:^(ENOSPC|EROFS|a reservation|a container|a /22);bridge.bats:;vxlan.bats:;masq.bats:^(del|check|gc|nft|iptables|available|valgrind);portmap.bats:;loopback.bats:;cnitool.bats:;reload.bats:;corpus.bats:^corpus: (host-local|loopback)$;corpus.bats:^corpus: bridge$;corpus.bats:^corpus: (vxlan|portmap)$;corpus.bats:^corpus: vlan$}
+VG_SUITES=${VG_SUITES:-spec.bats:;host-local.bats:;host-local-store.bats:^(ENOSPC|EROFS|a reservation|a container|a /22);bridge.bats:;vxlan.bats:;masq.bats:^(del|check|gc|nft|iptables|available|valgrind);portmap.bats:;loopback.bats:;cnitool.bats:^(add, check, del|dual-stack|the cache|container ID|CHECK passes|DEL runs|a plugin|CAP_ARGS|cniVersions|.conf and|plugins from|gc|status|errors);reload.bats:;corpus.bats:^corpus: (host-local|loopback)$;corpus.bats:^corpus: bridge$;corpus.bats:^corpus: (vxlan|portmap)$;corpus.bats:^corpus: vlan$}
 VG_INPROC=${VG_INPROC:-bridge.bats vxlan.bats}
 
 passed=0 failed=0 skipped=0
@@ -116,7 +117,7 @@ for lane in $LANES; do
 			[[ -f $f && -x $f ]] || continue
 			rel=${f#build-dyn/}
 			# a wrapper per binary: errors and definite leaks exit 86, which the tests report
-			printf '#!/bin/sh\nexec valgrind -q --suppressions=%s/tests/valgrind.supp --error-exitcode=86 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect --log-file=%s/logs/%%p.log %s "$@"\n' \
+			printf '#!/bin/sh\nexec valgrind -q --read-inline-info=no --suppressions=%s/tests/valgrind.supp --error-exitcode=86 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect --log-file=%s/logs/%%p.log %s "$@"\n' \
 				"$PWD" "$PWD/$vg" "$PWD/$f" >"$vg/$rel"
 			chmod +x "$vg/$rel"
 		done
