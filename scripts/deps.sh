@@ -16,7 +16,7 @@ DEMO_PKGS="iproute2 nftables iputils-ping tcpdump jq busybox-static"
 BENCH_PKGS="iproute2 nftables iptables jq procps containernetworking-plugins gnuplot-nox time bc"
 TEST_PKGS="bats bats-support bats-assert iproute2 iputils-ping tcpdump nftables jq procps util-linux strace iptables valgrind
            golang-go golang-github-appc-cni-dev podman busybox-static containerd runc
-           containernetworking-plugins systemd clang-format cppcheck"
+           containernetworking-plugins systemd clang-format cppcheck qemu-system-x86 cpio kmod"
 # make fuzz: clang, libFuzzer (its runtime is not a dependency of clang-14) and llvm-symbolizer
 FUZZ_PKGS="clang libclang-rt-14-dev llvm-14"
 case "${1:-test}" in

@@ -7,7 +7,7 @@
 #   tests/vm/run.sh BUILD_DIR [test/]SUITE.bats[:FILTER]...   (FILTER: bats -f regex; "test/": run
 #                   against VM_TEST_BUILD, a TESTING=1 build with the fault points)
 # Env: VM_CACHE (default /var/tmp/cni-c-vm), VM_MEM (MiB, 1024), VM_TIMEOUT (s, 900).
-# Exit 125: the guest never reported a status; 124: skipped (no QEMU and cannot install it).
+# Exit 125: the guest never reported a status; 126: QEMU is missing and could not be installed.
 set -euo pipefail
 # the whole script is one block, read before it runs: editing this file during a run is safe
 {
@@ -17,6 +17,10 @@ suites=("$@")
 cache=${VM_CACHE:-/var/tmp/cni-c-vm}
 mkdir -p "$cache"
 
+# The guests of one run start side by side: one installs and fetches the kernel, the others wait
+# for it (two apt-gets at once fail on dpkg's lock; a kernel half extracted is no kernel).
+exec 9>"$cache/.setup.lock"
+flock 9
 pkgs="qemu-system-x86 busybox-static cpio kmod"
 missing=""
 for p in $pkgs; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=" $p"; done
@@ -26,8 +30,8 @@ if [[ -n $missing ]]; then
 	if ! apt-get install -y -qq --no-install-recommends $missing >/dev/null 2>&1; then
 		apt-get update -qq >/dev/null 2>&1 || true
 		apt-get install -y -qq --no-install-recommends $missing >/dev/null 2>&1 || {
-			echo "# vm: cannot install$missing (no package registry?): lane skipped" >&2
-			exit 124
+			echo "not ok - vm: QEMU is missing: cannot install$missing (no package registry?)"
+			exit 126
 		}
 	fi
 fi
@@ -38,6 +42,8 @@ if [[ ! -f $cache/vmlinuz ]]; then
 	(cd "$cache" && chmod 777 . && apt-get download -qq "$pkg" >/dev/null && dpkg -x ./"$pkg"_*.deb kernel && rm -f ./*.deb)
 	cp "$cache"/kernel/boot/vmlinuz-* "$cache/vmlinuz"
 fi
+flock -u 9
+exec 9>&-
 kver=$(ls "$cache/kernel/lib/modules")
 moddir=$cache/kernel/lib/modules/$kver
 
