@@ -18,9 +18,9 @@ void __chk_fail(void)
 	abort();
 }
 
-#define CHK(cond)                    \
-	do {                         \
-		if (cond)            \
+#define CHK(cond)                     \
+	do {                          \
+		if (cond)             \
 			__chk_fail(); \
 	} while (0)
 

@@ -76,13 +76,13 @@ CNI_FORTIFY_FN int vsnprintf(char *__restrict s, size_t n, const char *__restric
 
 /* Reads into a buffer: the length must fit the destination (glibc's __read_chk and kin). The
  * libc function is reached through an alias of the same symbol. */
-#define CNI_FORTIFY_READ(ret, name, params, args, buf, len)                                          \
-	ret __cni_real_##name params __asm__(#name);                                                 \
-	CNI_FORTIFY_FN ret name params                                                               \
-	{                                                                                             \
-		if (CNI_BOS0(buf) != (size_t)-1 && (len) > CNI_BOS0(buf))                             \
-			__chk_fail();                                                                \
-		return __cni_real_##name args;                                                       \
+#define CNI_FORTIFY_READ(ret, name, params, args, buf, len)               \
+	ret __cni_real_##name params __asm__(#name);                      \
+	CNI_FORTIFY_FN ret name params                                    \
+	{                                                                 \
+		if (CNI_BOS0(buf) != (size_t)-1 && (len) > CNI_BOS0(buf)) \
+			__chk_fail();                                     \
+		return __cni_real_##name args;                            \
 	}
 CNI_FORTIFY_READ(ssize_t, read, (int fd, void *buf, size_t n), (fd, buf, n), buf, n)
 CNI_FORTIFY_READ(ssize_t, pread, (int fd, void *buf, size_t n, off_t off), (fd, buf, n, off), buf, n)
@@ -91,8 +91,8 @@ CNI_FORTIFY_READ(ssize_t, recvfrom,
 		 (int fd, void *__restrict buf, size_t n, int fl, struct sockaddr *__restrict a, socklen_t *__restrict al),
 		 (fd, buf, n, fl, a, al), buf, n)
 CNI_FORTIFY_READ(ssize_t, readlink, (const char *__restrict p, char *__restrict buf, size_t n), (p, buf, n), buf, n)
-CNI_FORTIFY_READ(ssize_t, readlinkat, (int dfd, const char *__restrict p, char *__restrict buf, size_t n),
-		 (dfd, p, buf, n), buf, n)
+CNI_FORTIFY_READ(ssize_t, readlinkat, (int dfd, const char *__restrict p, char *__restrict buf, size_t n), (dfd, p, buf, n), buf,
+		 n)
 CNI_FORTIFY_READ(char *, getcwd, (char *buf, size_t n), (buf, n), buf, n)
 CNI_FORTIFY_READ(char *, fgets, (char *__restrict buf, int n, FILE *__restrict f), (buf, n, f), buf, (size_t)n)
 #undef CNI_FORTIFY_READ
