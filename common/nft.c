@@ -1745,6 +1745,31 @@ static int map_cb(const struct nlmsghdr *h, void *arg)
 	return 0;
 }
 
+static int elem_cmp(const void *x, const void *y)
+{
+	const struct nft_map_elem *a = x, *b = y;
+	if (a->klen != b->klen)
+		return a->klen < b->klen ? -1 : 1;
+	return memcmp(a->key, b->key, a->klen);
+}
+
+/* A key appears once in a map, but a dump can show it twice: the kernel walks a hash set's
+ * rhashtable, and a walk that meets the table being resized (a worker shrinks it after deletes,
+ * with no generation change to mark the dump interrupted) goes on and may return an element
+ * again. Seen about once in 30,000 dumps while elements were deleted; a DEL that wrote
+ * "delete element" twice for one key failed with ENOENT. Sorted by key, repeats dropped. */
+static size_t elem_unique(struct nft_map_elem *v, size_t n)
+{
+	size_t k = 0;
+	if (n < 2)
+		return n;
+	qsort(v, n, sizeof(*v), elem_cmp);
+	for (size_t i = 1; i < n; i++)
+		if (elem_cmp(&v[k], &v[i]) != 0)
+			v[++k] = v[i];
+	return k + 1;
+}
+
 int nft_list_map(struct nft *n, int family, const char *table, const char *map, struct nft_map_elem **out, size_t *cnt,
 		 struct cni_error *e)
 {
@@ -1766,6 +1791,6 @@ int nft_list_map(struct nft *n, int family, const char *table, const char *map, 
 		return rc < 0 ? -1 : 0;
 	}
 	*out = ma.v;
-	*cnt = ma.n;
+	*cnt = elem_unique(ma.v, ma.n);
 	return 1;
 }

@@ -61,7 +61,8 @@ struct nft_map_elem {
 	int32_t verdict; /* NFT_JUMP, NFT_GOTO, NF_ACCEPT, ... */
 	char chain[NFT_NAME_LEN]; /* the chain a jump or goto leads to, else "" */
 };
-/* Every element of a verdict map: 1 (*out malloc'ed, *cnt of them), 0 = no such map or table. */
+/* Every element of a verdict map, each key once, sorted by key: 1 (*out malloc'ed, *cnt of them), 0 = no
+ * such map or table. */
 int nft_list_map(struct nft *n, int family, const char *table, const char *map, struct nft_map_elem **out, size_t *cnt,
 		 struct cni_error *e);
 

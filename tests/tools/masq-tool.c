@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include <cjson/cJSON.h>
+#include <linux/netfilter.h>
 
 #include "err.h"
 #include "ip.h"
@@ -24,7 +25,9 @@ static const char usage[] =
 	"       masq-tool mapped                 (is libnftables mapped right now: yes/no)\n"
 	"       masq-tool nft-run|nft-check      (nft commands from stdin, as one batch; nft-check: a dry run;\n"
 	"                                         then prints whether libnftables got mapped: yes/no)\n"
-	"       masq-tool bench N NET CID IFNAME ADDR/PREFIX...   (times in microseconds)\n";
+	"       masq-tool bench N NET CID IFNAME ADDR/PREFIX...   (times in microseconds)\n"
+	"       masq-tool map-dups TABLE MAP SECONDS   (lists inet map TABLE MAP for SECONDS; prints\n"
+	"                                               \"dumps=N repeated=M\": lists that held a key twice)\n";
 
 static int print_error(const struct cni_error *e)
 {
@@ -193,6 +196,31 @@ int main(int argc, char **argv)
 			nft_close(n);
 		}
 		free(cmds);
+	} else if (strcmp(v, "map-dups") == 0 && argc == 5) {
+		struct nft *n = NULL;
+		long dumps = 0, repeated = 0;
+		time_t end = time(NULL) + atoi(argv[4]);
+		if (nft_open(&n, &e) == 0) {
+			rc = 0;
+			while (rc == 0 && time(NULL) < end) {
+				struct nft_map_elem *el = NULL;
+				size_t cnt = 0;
+				if (nft_list_map(n, NFPROTO_INET, argv[2], argv[3], &el, &cnt, &e) < 0) {
+					rc = -1;
+					break;
+				}
+				bool rep = false;
+				for (size_t i = 0; i < cnt && !rep; i++)
+					for (size_t j = i + 1; j < cnt && !rep; j++)
+						rep = el[i].klen == el[j].klen && memcmp(el[i].key, el[j].key, el[i].klen) == 0;
+				dumps++;
+				repeated += rep;
+				free(el);
+			}
+			nft_close(n);
+			if (rc == 0)
+				printf("dumps=%ld repeated=%ld\n", dumps, repeated);
+		}
 	} else if (strcmp(v, "mapped") == 0 && argc == 2) {
 		printf("%s\n", lib_mapped() ? "yes" : "no");
 		rc = 0;
