@@ -41,14 +41,16 @@ mnt() {
 	mkdir -p "$DATA"
 }
 
-# resv [DIR]: the reservation files of a store (everything but lock, last_reserved_ip.N and .ccni)
+# resv [DIR]: the reservation files of a store (everything but lock, last_reserved_ip.N, .ccni and
+# the boot record)
 resv() {
-	ls -A "${1:-$STORE}" 2>/dev/null | grep -v -e '^lock$' -e '^last_reserved_ip\.' -e '^\.ccni$' | sort
+	ls -A "${1:-$STORE}" 2>/dev/null | grep -v -e '^lock$' -e '^last_reserved_ip\.' -e '^\.ccni$' -e '^\.cni-c-boot-id$' | sort
 }
 
-# snap [DIR]: every entry of a store but lock and .ccni with a digest of its bytes (nothing changed?)
+# snap [DIR]: every entry of a store but lock, .ccni and the boot record with a digest of its bytes
+# (nothing changed?)
 snap() {
-	(cd "${1:-$STORE}" && find . -mindepth 1 -maxdepth 1 ! -name .ccni ! -name lock -print0 | sort -z | xargs -0r md5sum)
+	(cd "${1:-$STORE}" && find . -mindepth 1 -maxdepth 1 ! -name .ccni ! -name lock ! -name .cni-c-boot-id -print0 | sort -z | xargs -0r md5sum)
 }
 
 # hl BINARY VERB CID [IFNAME]: one raw run (config on stdin) for background jobs; no $status/$output

@@ -327,6 +327,58 @@ DUAL='[[{"subnet":"10.200.21.0/24"}],[{"subnet":"fd00:200:21::/64"}]]'
 	assert_equal "$(jqo -r '.ips[0].address')" "10.200.21.5/24"
 }
 
+@test "the first operation after a reboot releases the previous boot's reservations; this boot's stay" {
+	require "$REF_DIR/host-local"
+	local boot old f
+	boot=$(cat /proc/sys/kernel/random/boot_id)
+	# reservations a runtime left behind when the node went down: dated before this boot
+	old=$(($(awk '$1 == "btime" {print $2}' /proc/stat) - 3600))
+	stale() {
+		mkdir -p "$STORE"
+		printf '%s' "$2" >"$STORE/$1"
+		touch -d "@$old" "$STORE/$1"
+	}
+	stale 10.200.21.50 $'gone1\r\neth0'
+	stale fd00:200:21::50 $'gone1\r\neth0'
+	stale 10.200.21.51 'gone2' # the oldest reference format: the ID alone
+	stale 10.200.21.52 ''      # torn
+	ln -s /nonexistent "$STORE/10.200.21.53"
+	# the reference, in this boot, before any operation of ours: a store without our record
+	cni ADD "$REF_DIR/host-local" "$(conf "$DUAL")" ref1
+	assert_success
+	refip=$(jqo -r '.ips[0].address | split("/")[0]')
+	cni ADD host-local "$(conf "$DUAL")" live1
+	assert_success
+	for f in 10.200.21.50 fd00:200:21::50 10.200.21.51 10.200.21.52; do
+		[ ! -e "$STORE/$f" ] || fail "$f of the previous boot is still reserved"
+	done
+	[ -L "$STORE/10.200.21.53" ] # not a reservation file of either plugin: left alone
+	[ -e "$STORE/$refip" ] || fail "the reference's reservation of this boot ($refip) was released"
+	assert_equal "$(cat "$STORE/.cni-c-boot-id")" "$boot"
+	[ -e "$STORE/last_reserved_ip.0" ] && [ -e "$STORE/lock" ]
+	# within the same boot an old file is not looked at again: one comparison per operation
+	stale 10.200.21.60 $'gone3\r\neth0'
+	cni ADD host-local "$(conf "$DUAL")" live2
+	assert_success
+	[ -e "$STORE/10.200.21.60" ] || fail "an old file was released again within the same boot"
+	# a reboot, staged: the store was last opened in another boot
+	echo 00000000-0000-4000-8000-000000000000 >"$STORE/.cni-c-boot-id"
+	cni DEL host-local "$(conf "$DUAL")" nobody
+	assert_success
+	[ ! -e "$STORE/10.200.21.60" ] || fail "the previous boot's 10.200.21.60 is still reserved"
+	assert_equal "$(cat "$STORE/.cni-c-boot-id")" "$boot"
+	for c in ref1 live1 live2; do
+		cni CHECK host-local "$(conf "$DUAL")" "$c"
+		assert_success
+	done
+	# the released address is free again, for ours and for the reference
+	cni ADD host-local "$(conf "$DUAL" '"args":{"cni":{"ips":["10.200.21.50"]}}')" new1
+	assert_success
+	assert_equal "$(jqo -r '.ips[0].address')" "10.200.21.50/24"
+	cni ADD "$REF_DIR/host-local" "$(conf "$DUAL" '"args":{"cni":{"ips":["10.200.21.51"]}}')" new2
+	assert_success
+}
+
 @test "ours and the reference allocating at once share the lock: no duplicates (80 allocations, 20 under valgrind)" {
 	require "$REF_DIR/host-local"
 	local c n

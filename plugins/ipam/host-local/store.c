@@ -1,6 +1,7 @@
-/* host-local's store: exactly the reference's files and nothing more. One file per reserved
- * address, named by it and holding "<containerID>\r\n<ifname>" (files of the oldest format hold
- * only the ID), `last_reserved_ip.<N>`, and the `lock` both implementations flock.
+/* host-local's store: the reference's files, and one of ours it never reads as a reservation. One
+ * file per reserved address, named by it and holding "<containerID>\r\n<ifname>" (files of the
+ * oldest format hold only the ID), `last_reserved_ip.<N>`, the `lock` both implementations flock,
+ * and `.cni-c-boot-id`, the boot the store was last opened in (see reclaim_previous_boot).
  *
  * Every operation takes the lock and reads the directory once, names and contents, into a sorted
  * table; every answer (what an attachment holds, which addresses are free, how full a range is)
@@ -25,6 +26,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fault.h"
@@ -33,6 +35,8 @@
 #define OLD_INDEX_DIR ".ccni" /* the index of earlier versions: removed on sight */
 #define LAST_PREFIX "last_reserved_ip."
 #define OWNER_MAX 4096
+#define BOOT_FILE ".cni-c-boot-id" /* the boot this store was last opened in */
+#define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
 
 enum ent_kind {
 	ENT_OWNED, /* "<id>\r\n<ifname>", or "<id>" (ifname "") */
@@ -338,6 +342,67 @@ static void remove_old_index(int dfd)
 	unlinkat(dfd, OLD_INDEX_DIR, AT_REMOVEDIR);
 }
 
+/* ---- a previous boot's reservations ---- */
+
+/* The boot ID, trimmed; false when the kernel does not tell (then nothing is reclaimed). */
+static bool boot_id(char *out, size_t cap)
+{
+	ssize_t n = read_small(AT_FDCWD, BOOT_ID_PATH, out, cap);
+	while (n > 0 && isspace((unsigned char)out[n - 1]))
+		out[--n] = '\0';
+	return n > 0;
+}
+
+/* The first operation on a store after a boot releases the reservations made before that boot:
+ * no container outlives a reboot, and a runtime that never ran DEL for them (the node went down
+ * with its containers) would leak them for good. The boot ID is recorded in the store (a dot file
+ * no reference version reads as a reservation), so every later operation of the same boot only
+ * compares two short strings. "Made before this boot" is the file's modification time against
+ * the boot time: reservations that another writer (the reference plugin) made in this boot
+ * before our first operation stay. Regular files named by an address only; last_reserved_ip,
+ * the lock and anything else stay. Nothing here fails the operation: a store we cannot clean or
+ * mark is tried again next time. */
+static void reclaim_previous_boot(struct hl_store *s)
+{
+	char cur[64], rec[64];
+	struct timespec rt, bt;
+
+	if (!boot_id(cur, sizeof(cur)))
+		return;
+	if (read_small(s->dfd, BOOT_FILE, rec, sizeof(rec)) > 0) {
+		size_t n = strlen(rec);
+		while (n && isspace((unsigned char)rec[n - 1]))
+			rec[--n] = '\0';
+		if (strcmp(rec, cur) == 0)
+			return;
+	}
+	if (clock_gettime(CLOCK_REALTIME, &rt) < 0 || clock_gettime(CLOCK_BOOTTIME, &bt) < 0)
+		return;
+	/* a second of slack for the boot time's rounding, in favour of keeping */
+	time_t booted = rt.tv_sec - bt.tv_sec - 1;
+	int fd = dup(s->dfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	rewinddir(d);
+	while ((de = readdir(d))) {
+		struct ip ip;
+		struct stat st;
+		if (!ip_named(de->d_name, &ip) || fstatat(s->dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISREG(st.st_mode) && st.st_mtim.tv_sec < booted)
+			unlinkat(s->dfd, de->d_name, 0);
+	}
+	closedir(d);
+	char line[sizeof(cur) + 1];
+	int n = snprintf(line, sizeof(line), "%s\n", cur);
+	write_inplace(s->dfd, BOOT_FILE, line, (size_t)n);
+}
+
 /* ---- open / close ---- */
 
 int hl_store_open(struct hl_store **out, const char *data_dir, const char *network, struct cni_error *e)
@@ -378,6 +443,7 @@ int hl_store_open(struct hl_store **out, const char *data_dir, const char *netwo
 		}
 	}
 	remove_old_index(s->dfd);
+	reclaim_previous_boot(s);
 	if (scan(s, e) < 0)
 		goto fail;
 	*out = s;
