@@ -90,6 +90,33 @@ static int parse_trunk(const cJSON *root, struct attach_conf *a, struct cni_erro
 	return 0;
 }
 
+/* ipMasq: true or false as the reference; ours also takes "ipv4" or "ipv6", SNAT for that family
+ * only (a config with a string fails on the reference plugin, rather than masquerading both). */
+static int masq_field(const cJSON *root, struct attach_conf *a, struct cni_error *e)
+{
+	const cJSON *v = conf_item(root, "ipMasq");
+	if (!v)
+		return 0;
+	if (cJSON_IsBool(v))
+		a->masq_v4 = a->masq_v6 = cJSON_IsTrue(v);
+	else if (cJSON_IsString(v) && strcmp(v->valuestring, "ipv4") == 0)
+		a->masq_v4 = true;
+	else if (cJSON_IsString(v) && strcmp(v->valuestring, "ipv6") == 0)
+		a->masq_v6 = true;
+	else if (cJSON_IsString(v))
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG,
+				"invalid config: field \"ipMasq\": \"%s\" is not true, false, \"ipv4\" or \"ipv6\"", v->valuestring);
+	else
+		return cni_errf(e, CNI_ERR_DECODE, "invalid config: field \"ipMasq\" must be true, false, \"ipv4\" or \"ipv6\"");
+	a->ip_masq = a->masq_v4 || a->masq_v6;
+	return 0;
+}
+
+bool attach_masq_covers(const struct attach_conf *a, const struct ip *ip)
+{
+	return ip_is_v4(ip) ? a->masq_v4 : a->masq_v6;
+}
+
 int attach_conf_parse(const struct cni_ctx *c, struct attach_conf *a, const char *default_bridge, struct cni_error *e)
 {
 	const cJSON *root = c->conf, *dns = NULL;
@@ -113,7 +140,6 @@ int attach_conf_parse(const struct cni_ctx *c, struct attach_conf *a, const char
 		{ "isGateway", offsetof(struct attach_conf, is_gw) },
 		{ "isDefaultGateway", offsetof(struct attach_conf, is_default_gw) },
 		{ "forceAddress", offsetof(struct attach_conf, force_address) },
-		{ "ipMasq", offsetof(struct attach_conf, ip_masq) },
 		{ "hairpinMode", offsetof(struct attach_conf, hairpin) },
 		{ "promiscMode", offsetof(struct attach_conf, promisc) },
 		{ "portIsolation", offsetof(struct attach_conf, port_isolation) },
@@ -125,6 +151,8 @@ int attach_conf_parse(const struct cni_ctx *c, struct attach_conf *a, const char
 	for (size_t i = 0; i < sizeof(bools) / sizeof(bools[0]); i++)
 		if (conf_bool(root, "", bools[i].key, (bool *)((char *)a + bools[i].off), e) < 0)
 			return -1;
+	if (masq_field(root, a, e) < 0)
+		return -1;
 	if (conf_string(root, "", "ipMasqBackend", &backend, e) < 0 || masq_backend_parse(backend, &a->masq_backend, e) < 0)
 		return -1;
 	if ((r = conf_int(root, "", "mtu", 0, 65535, &v, e)) < 0)
@@ -766,7 +794,10 @@ static int add_masq(struct cni_ctx *c, const struct attach_conf *a, const struct
 	if (!a->ip_masq || !out->n_ips)
 		return 0;
 	for (size_t i = 0; i < out->n_ips && n < 16; i++)
-		addrs[n++] = out->ips[i].address;
+		if (attach_masq_covers(a, &out->ips[i].address.ip))
+			addrs[n++] = out->ips[i].address;
+	if (!n)
+		return 0;
 	if (masq_add(a->masq_backend, id, addrs, n, &c->err) < 0)
 		return -1;
 	return undo_push(u, undo_masq, id, sizeof(*id), &c->err);
@@ -1128,7 +1159,7 @@ static int check_filters(struct cni_ctx *c, const struct attach_conf *a, int con
 		size_t n = 0;
 		struct masq_id mid = { c->name, c->container_id, c->ifname };
 		for (size_t i = 0; i < p->n_ips && n < 16; i++)
-			if (p->ips[i].iface == cont_idx)
+			if (p->ips[i].iface == cont_idx && attach_masq_covers(a, &p->ips[i].address.ip))
 				v[n++] = p->ips[i].address;
 		if (n && masq_check(a->masq_backend, &mid, v, n, &c->err) < 0)
 			return -1;
@@ -1271,7 +1302,7 @@ int attach_reload(struct cni_ctx *c, const struct attach_conf *a)
 				c->ifname);
 	/* ADD masquerades every address of its result; they all sit on the container's interface */
 	for (size_t i = 0; i < p->n_ips && n < 16; i++)
-		if (p->ips[i].iface == cont_idx || p->ips[i].iface < 0)
+		if ((p->ips[i].iface == cont_idx || p->ips[i].iface < 0) && attach_masq_covers(a, &p->ips[i].address.ip))
 			v[n++] = p->ips[i].address;
 	if (a->ip_masq && n && masq_add(a->masq_backend, &id, v, n, e) < 0)
 		return -1;

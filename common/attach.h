@@ -19,7 +19,8 @@
 struct attach_conf {
 	const char *bridge; /* "bridge", default cni0 */
 	bool is_gw, is_default_gw, force_address;
-	bool ip_masq;
+	bool ip_masq; /* SNAT for some family: */
+	bool masq_v4, masq_v6; /* ipMasq true: both; "ipv4" or "ipv6": that one */
 	enum masq_backend masq_backend;
 	int mtu; /* 0: kernel default */
 	bool hairpin, promisc, port_isolation, macspoofchk, enable_dad, disable_container_iface;
@@ -35,11 +36,14 @@ struct attach_conf {
 };
 
 /* The options every bridge-joining plugin shares, under the reference bridge plugin's names:
- * bridge, isGateway, isDefaultGateway, forceAddress, ipMasq, ipMasqBackend, mtu, hairpinMode,
+ * bridge, isGateway, isDefaultGateway, forceAddress, ipMasq (ours also takes "ipv4" or "ipv6"),
+ * ipMasqBackend, mtu, hairpinMode,
  * promiscMode, vlan, vlanTrunk, preserveDefaultVlan, macspoofchk, enabledad,
  * disableContainerInterface, portIsolation, dns; runtimeConfig.mac, args.cni.mac, CNI_ARGS MAC. */
 int attach_conf_parse(const struct cni_ctx *c, struct attach_conf *a, const char *default_bridge, struct cni_error *e);
 void attach_conf_free(struct attach_conf *a);
+/* Does ipMasq cover this address's family? */
+bool attach_masq_covers(const struct attach_conf *a, const struct ip *ip);
 
 /* The host end's name: "veth" + 11 hex of sha512(containerID + ifname): stable across
  * retries, so DEL finds it even when the netns is gone. */

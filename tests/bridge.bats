@@ -160,6 +160,60 @@ until_ok() {
 	grep -q 'IP 10.200.40.3 > 10.200.42.2: ICMP echo request' "$BATS_TEST_TMPDIR/dump2"
 }
 
+@test "ipMasq \"ipv4\" or \"ipv6\": SNAT for that family only, seen from outside; CHECK and DEL follow" {
+	require tcpdump
+	local f=$BATS_TEST_TMPDIR/src k fam prev
+	# host <-> outside link in both families; the outside routes back to the containers' subnets,
+	# so what is not masqueraded arrives with the container's own address
+	mkns o$T
+	ip link add oh$T netns "$HOSTNS" type veth peer name eth0 netns o$T
+	in_host ip addr add 10.200.42.1/24 dev oh$T
+	in_host ip addr add fd00:200:42::1/64 dev oh$T nodad
+	in_host ip link set oh$T up
+	ip -n o$T addr add 10.200.42.2/24 dev eth0
+	ip -n o$T addr add fd00:200:42::2/64 dev eth0 nodad
+	ip -n o$T link set eth0 up
+	ip -n o$T route add 10.200.41.0/24 via 10.200.42.1
+	ip -n o$T route add fd00:200:41::/64 via fd00:200:42::1
+	in_host sysctl -qw net.ipv6.conf.all.forwarding=1
+	# src CTR: the source addresses the outside sees of one v4 and one v6 echo request of CTR
+	src() {
+		capture o$T "$f" -c 1 icmp and 'icmp[icmptype] == icmp-echo'
+		ping_ok "$1" 10.200.42.2
+		wait
+		capture o$T "$f.6" -c 1 icmp6 and 'ip6[40] == 128'
+		until_ok 5 ping_ok "$1" fd00:200:42::2 # the first waits on neighbour discovery
+		wait
+		echo "$(awk '/ICMP echo request/ {print $3; exit}' "$f") $(awk '/ICMP6, echo request/ {print $3; exit}' "$f.6")"
+	}
+	add_ctr c1$T '"isDefaultGateway":true,"ipMasq":"ipv4"' "$DUAL"
+	local r1=$output
+	add_ctr c2$T '"isDefaultGateway":true,"ipMasq":"ipv6"' "$DUAL"
+	local r2=$output
+	assert_equal "$(src c1$T)" "10.200.42.1 fd00:200:41::2"
+	assert_equal "$(src c2$T)" "10.200.41.3 fd00:200:42::1"
+	# with true, as the reference: both
+	add_ctr c3$T '"isDefaultGateway":true,"ipMasq":true' "$DUAL"
+	assert_equal "$(src c3$T)" "10.200.42.1 fd00:200:42::1"
+	assert_equal "$(in_host nft list map inet cni_c_masq masq4 | grep -o '10\.200\.41\.[0-9]*' | sort | xargs)" "10.200.41.2 10.200.41.4"
+	assert_equal "$(in_host nft list map inet cni_c_masq masq6 | grep -o 'fd00:200:41::[0-9]*' | sort | xargs)" "fd00:200:41::3 fd00:200:41::4"
+	local -a fams=(ipv4 ipv6) prevs=("$r1" "$r2")
+	for k in 1 2; do
+		fam=${fams[k - 1]} prev=${prevs[k - 1]}
+		hcni CHECK bridge "$(brconf "\"isDefaultGateway\":true,\"ipMasq\":\"$fam\"" "$DUAL" | jq -c --argjson p "$prev" '.prevResult=$p')" c$k$T
+		assert_success
+		hcni DEL bridge "$(brconf "\"isDefaultGateway\":true,\"ipMasq\":\"$fam\"" "$DUAL")" c$k$T
+		assert_success
+	done
+	assert_equal "$(in_host nft list map inet cni_c_masq masq4 | grep -o '10\.200\.41\.[0-9]*' | xargs)" "10.200.41.4"
+	assert_equal "$(in_host nft list map inet cni_c_masq masq6 | grep -o 'fd00:200:41::[0-9]*' | xargs)" "fd00:200:41::4"
+	mkns c4$T
+	hcni ADD bridge "$(brconf '"ipMasq":"both"')" c4$T
+	expect_error 7 '"ipMasq": "both" is not true, false, "ipv4" or "ipv6"'
+	hcni ADD bridge "$(brconf '"ipMasq":1')" c4$T
+	expect_error 6 '"ipMasq" must be true, false, "ipv4" or "ipv6"'
+}
+
 @test "hairpinMode, promiscMode and portIsolation set the port and bridge flags" {
 	add_ctr c1$T '"hairpinMode":true'
 	local v
