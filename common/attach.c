@@ -105,7 +105,8 @@ static int masq_field(const cJSON *root, struct attach_conf *a, struct cni_error
 		a->masq_v6 = true;
 	else if (cJSON_IsString(v))
 		return cni_errf(e, CNI_ERR_INVALID_CONFIG,
-				"invalid config: field \"ipMasq\": \"%s\" is not true, false, \"ipv4\" or \"ipv6\"", v->valuestring);
+				"invalid config: field \"ipMasq\": \"%s\" is not true, false, \"ipv4\" or \"ipv6\"",
+				v->valuestring);
 	else
 		return cni_errf(e, CNI_ERR_DECODE, "invalid config: field \"ipMasq\" must be true, false, \"ipv4\" or \"ipv6\"");
 	a->ip_masq = a->masq_v4 || a->masq_v6;
