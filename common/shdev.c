@@ -55,3 +55,13 @@ int shdev_release(struct nlsock *sk, const struct cnl_link *br, const struct cnl
 		return -1;
 	return br && br_removable && cnl_link_del(sk, br->index, br->name, e) < 0 ? -1 : 0;
 }
+
+int shdev_release_bridge(struct nlsock *sk, const struct cnl_link *br, const struct cnl_link *keep, struct cni_error *e)
+{
+	int ports = 0;
+	if (cnl_link_dump(sk, br->index, count_port, &ports, e) < 0)
+		return -1;
+	if (ports - (keep && keep->master == br->index ? 1 : 0) > 0)
+		return 0;
+	return cnl_link_del(sk, br->index, br->name, e) < 0 ? -1 : 1;
+}

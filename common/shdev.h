@@ -23,5 +23,8 @@ int shdev_enslave(struct nlsock *sk, const struct cnl_link *dev, const struct cn
  * has no port left but dev: the last attachment is gone. Call it under the exclusive lock. */
 int shdev_release(struct nlsock *sk, const struct cnl_link *br, const struct cnl_link *dev, bool br_removable,
 		  struct cni_error *e);
+/* Remove bridge br once no port is left but `keep` (a host interface that stays, bridge's uplink;
+ * NULL: none): 1 removed, 0 still in use. Under the exclusive lock. */
+int shdev_release_bridge(struct nlsock *sk, const struct cnl_link *br, const struct cnl_link *keep, struct cni_error *e);
 
 #endif

@@ -758,6 +758,74 @@ until_ok() {
 	assert_equal "$(in_host cat /sys/class/net/up2$T/master/uevent | grep INTERFACE=)" "INTERFACE=b2$T"
 }
 
+@test "removeUnusedBridge: the last DEL removes the bridge, an earlier one does not; without it the bridge stays; an uplink stays a host interface" {
+	local x='"isGateway":true,"removeUnusedBridge":true'
+	add_ctr c1$T "$x"
+	add_ctr c2$T "$x"
+	hcni DEL bridge "$(brconf "$x")" c1$T
+	assert_success
+	in_host ip link show "$BR" >/dev/null || fail "the bridge went while c2 still uses it"
+	ping_ok c2$T 10.200.40.1
+	hcni DEL bridge "$(brconf "$x")" c2$T
+	assert_success
+	run in_host ip link show "$BR"
+	assert_failure
+	# a DEL again, with nothing left, converges
+	hcni DEL bridge "$(brconf "$x")" c2$T
+	assert_success
+	# without the option, as the reference: the bridge stays
+	add_ctr c3$T '"isGateway":true'
+	hcni DEL bridge "$(brconf '"isGateway":true')" c3$T
+	assert_success
+	in_host ip link show "$BR" >/dev/null
+	in_host ip link del "$BR"
+	# with an uplink: the bridge goes with the last container; the uplink is left, released
+	in_host ip link add up$T type veth peer name upp$T
+	add_ctr c4$T "$x,\"uplink\":\"up$T\""
+	hcni DEL bridge "$(brconf "$x,\"uplink\":\"up$T\"")" c4$T
+	assert_success
+	run in_host ip link show "$BR"
+	assert_failure
+	run in_host ip -o link show up$T
+	assert_success
+	refute_output --partial master
+	# the last container's netns gone without a DEL (its veth with it): GC removes the bridge
+	add_ctr c5$T "$x"
+	hcni GC bridge "$(brconf "$x" "" 1.1.0 | jq -c '."cni.dev/valid-attachments"=[]')" c5$T
+	assert_success
+	in_host ip link show "$BR" >/dev/null || fail "GC removed a bridge with a port"
+	ip netns del c5$T
+	until_ok 5 bash -c "[ -z \"\$(ip netns exec $HOSTNS ip -o link show master $BR)\" ]"
+	hcni GC bridge "$(brconf "$x" "" 1.1.0 | jq -c '."cni.dev/valid-attachments"=[]')" c5$T
+	assert_success
+	run in_host ip link show "$BR"
+	assert_failure
+}
+
+@test "removeUnusedBridge under load: 10 containers attached and detached 12 times each, all at once: every ADD and DEL succeeds, the bridge ends gone" {
+	local x='"isGateway":true,"removeUnusedBridge":true' i n k
+	n=$(rounds bridge 10 4)
+	k=$(rounds bridge 12 2)
+	for i in $(seq 1 "$n"); do ip netns add q$i$T && NS_LIST+=(q$i$T); done
+	for i in $(seq 1 "$n"); do
+		(
+			for r in $(seq 1 "$k"); do
+				for verb in ADD DEL; do
+					out=$(ip netns exec "$HOSTNS" env CNI_COMMAND=$verb CNI_CONTAINERID=q$i CNI_IFNAME=eth0 \
+						CNI_NETNS=/var/run/netns/q$i$T CNI_PATH="$PLUGIN_DIR" "$PLUGIN_DIR/bridge" <<<"$(brconf "$x")" 2>&1) ||
+						echo "round $r: $verb failed: $out" >>"$BATS_TEST_TMPDIR/fail$i"
+				done
+			done
+		) &
+	done
+	wait
+	cat "$BATS_TEST_TMPDIR"/fail* 2>/dev/null | head -5
+	[ -z "$(cat "$BATS_TEST_TMPDIR"/fail* 2>/dev/null)" ]
+	run in_host ip link show "$BR"
+	assert_failure
+	assert_equal "$(in_host ip -o link show type veth | wc -l)" 0
+}
+
 @test "enabledad: a duplicate IPv6 address on the bridge fails DAD and the ADD; without enabledad the same duplicate goes unnoticed" {
 	local V6='[[{"subnet":"fd00:200:46::/64"}]]' other=$BATS_TEST_TMPDIR/ipam2
 	# the holder: DAD on and no duplicate yet: ADD succeeds, the address passed DAD

@@ -20,6 +20,7 @@ struct bridge_conf {
 	struct attach_conf a;
 	const char *uplink;
 	bool uplink_force;
+	bool remove_unused; /* removeUnusedBridge: DEL of the last port removes the bridge */
 };
 
 static int parse(struct cni_ctx *c, void *conf)
@@ -29,7 +30,8 @@ static int parse(struct cni_ctx *c, void *conf)
 	if (attach_conf_parse(c, &b->a, "cni0", e) < 0)
 		return -1;
 	if (conf_string(c->conf, "", "uplink", &b->uplink, e) < 0 ||
-	    conf_bool(c->conf, "", "uplinkForce", &b->uplink_force, e) < 0)
+	    conf_bool(c->conf, "", "uplinkForce", &b->uplink_force, e) < 0 ||
+	    conf_bool(c->conf, "", "removeUnusedBridge", &b->remove_unused, e) < 0)
 		return -1;
 	return 0;
 }
@@ -133,13 +135,38 @@ out:
 	return rc;
 }
 
+/* removeUnusedBridge: once the attachment is gone, the bridge goes too when no port is left but
+ * the uplink (which stays, a host interface). The count and the removal hold the bridge's lock
+ * exclusively, and every ADD holds it shared from finding the bridge to enslaving its veth, so no
+ * ADD ever adds a port to a bridge being removed: it finds the bridge gone and makes it again. */
+static int remove_unused_bridge(struct nlsock *sk, const struct bridge_conf *b, struct cni_error *e)
+{
+	struct cnl_link br, up;
+	int lock, r, rc = -1;
+	if ((lock = shdev_lock("bridge", b->a.bridge, LOCK_EX, e)) < 0)
+		return -1;
+	if ((r = cnl_link_get(sk, b->a.bridge, 0, &br, e)) <= 0 || strcmp(br.kind, "bridge") != 0) {
+		rc = r < 0 ? -1 : 0;
+		goto out;
+	}
+	if (b->uplink && (r = cnl_link_get(sk, b->uplink, 0, &up, e)) < 0)
+		goto out;
+	rc = shdev_release_bridge(sk, &br, b->uplink && r == 1 ? &up : NULL, e) < 0 ? -1 : 0;
+out:
+	close(lock);
+	return rc;
+}
+
 static int cmd_del(struct cni_ctx *c, void *conf)
 {
 	const struct bridge_conf *b = conf;
 	struct nlsock *sk = NULL;
 	int rc = -1;
-	if (cnl_open(&sk, &c->err) == 0)
+	if (cnl_open(&sk, &c->err) == 0) {
 		rc = attach_del(c, &b->a, sk);
+		if (rc == 0 && b->remove_unused)
+			rc = remove_unused_bridge(sk, b, &c->err);
+	}
 	cnl_close(sk);
 	return rc;
 }
@@ -164,7 +191,13 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 
 static int cmd_gc(struct cni_ctx *c, void *conf)
 {
-	return attach_gc(c, &((const struct bridge_conf *)conf)->a);
+	const struct bridge_conf *b = conf;
+	struct nlsock *sk = NULL;
+	int rc = attach_gc(c, &b->a);
+	if (rc == 0 && b->remove_unused && (rc = cnl_open(&sk, &c->err)) == 0)
+		rc = remove_unused_bridge(sk, b, &c->err);
+	cnl_close(sk);
+	return rc;
 }
 static int cmd_status(struct cni_ctx *c, void *conf)
 {
