@@ -244,6 +244,47 @@ until_ok() {
 	expect_error 7 '"mtu": 67 out of range 68..65535'
 }
 
+@test "mtuFromDefaultRoute: the bridge and both veth ends take the MTU of the default route's link (IPv4's, else IPv6's); mtu wins; no default route: the kernel's" {
+	local x='"mtuFromDefaultRoute":true' v
+	mtus() { # CTR: "bridge host-veth container-eth0" MTUs of CTR's attachment ($output: its ADD result)
+		v=$(jqo -r '.interfaces[1].name')
+		echo "$(in_host cat /sys/class/net/$BR/mtu) $(in_host cat /sys/class/net/$v/mtu) $(ip -n "$1" -o link show eth0 | grep -o 'mtu [0-9]*' | cut -d' ' -f2)"
+	}
+	in_host ip link add up$T mtu 1400 type veth peer name upp$T mtu 1400
+	in_host ip link set up$T up
+	in_host ip link set upp$T up
+	in_host ip addr add 10.200.47.1/24 dev up$T
+	in_host ip route add default via 10.200.47.2 dev up$T
+	add_ctr c1$T "$x"
+	assert_equal "$(mtus c1$T)" "1400 1400 1400"
+	in_host ip link del "$BR"
+	# without the option, as the reference: the kernel's default
+	add_ctr c2$T
+	assert_equal "$(mtus c2$T)" "1500 1500 1500"
+	in_host ip link del "$BR"
+	# an explicit mtu wins
+	add_ctr c3$T "$x,\"mtu\":1450"
+	assert_equal "$(mtus c3$T)" "1450 1450 1450"
+	in_host ip link del "$BR"
+	# IPv6's default route when IPv4 has none
+	in_host ip route del default
+	in_host ip link add up6$T mtu 1380 type veth peer name upp6$T
+	in_host ip link set up6$T up
+	in_host ip link set upp6$T up
+	in_host ip -6 addr add fd00:200:47::1/64 dev up6$T nodad
+	in_host ip -6 route add default via fd00:200:47::2 dev up6$T
+	add_ctr c4$T "$x"
+	assert_equal "$(mtus c4$T)" "1380 1380 1380"
+	in_host ip link del "$BR"
+	# no default route at all: the kernel's default, no error
+	in_host ip -6 route del default
+	add_ctr c5$T "$x"
+	assert_equal "$(mtus c5$T)" "1500 1500 1500"
+	mkns c6$T
+	hcni ADD bridge "$(brconf '"mtuFromDefaultRoute":"yes"')" c6$T
+	expect_error 6 '"mtuFromDefaultRoute" must be true or false'
+}
+
 @test "the container MAC comes from runtimeConfig.mac, args.cni.mac or CNI_ARGS MAC" {
 	add_ctr c1$T '"runtimeConfig":{"mac":"02:00:00:20:00:01"}'
 	assert_equal "$(jqo -r '.interfaces[2].mac')" "02:00:00:20:00:01"

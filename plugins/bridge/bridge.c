@@ -21,6 +21,7 @@ struct bridge_conf {
 	const char *uplink;
 	bool uplink_force;
 	bool remove_unused; /* removeUnusedBridge: DEL of the last port removes the bridge */
+	bool mtu_from_route; /* mtuFromDefaultRoute: no "mtu": the default route's link's */
 };
 
 static int parse(struct cni_ctx *c, void *conf)
@@ -31,7 +32,8 @@ static int parse(struct cni_ctx *c, void *conf)
 		return -1;
 	if (conf_string(c->conf, "", "uplink", &b->uplink, e) < 0 ||
 	    conf_bool(c->conf, "", "uplinkForce", &b->uplink_force, e) < 0 ||
-	    conf_bool(c->conf, "", "removeUnusedBridge", &b->remove_unused, e) < 0)
+	    conf_bool(c->conf, "", "removeUnusedBridge", &b->remove_unused, e) < 0 ||
+	    conf_bool(c->conf, "", "mtuFromDefaultRoute", &b->mtu_from_route, e) < 0)
 		return -1;
 	return 0;
 }
@@ -108,9 +110,31 @@ static void undo_bridge(void *arg)
 		remove_if_unused(b->sk, b->br);
 }
 
+/* mtuFromDefaultRoute: the MTU of the link the host's default route leaves by (IPv4's, else
+ * IPv6's, the lowest metric), so a bridge behind an uplink of 1400 or 9000 follows it. No default
+ * route: 0, the kernel's default, as without the option. */
+static int default_route_mtu(struct nlsock *sk, int *mtu, struct cni_error *e)
+{
+	static const int fams[] = { 4, 16 };
+	*mtu = 0;
+	for (size_t i = 0; i < 2 && !*mtu; i++) {
+		struct cni_error none = { 0 };
+		struct cnl_link l;
+		int oif, r;
+		if (cnl_default_route_oif(sk, fams[i], &oif, &none) < 0)
+			continue;
+		if ((r = cnl_link_get(sk, NULL, oif, &l, e)) < 0)
+			return -1;
+		if (r == 1)
+			*mtu = l.mtu;
+	}
+	return 0;
+}
+
 static int cmd_add(struct cni_ctx *c, void *conf, struct cni_result *out)
 {
 	const struct bridge_conf *b = conf;
+	struct attach_conf a = b->a;
 	struct nlsock *sk = NULL;
 	struct cnl_link br;
 	struct undo u = { 0 };
@@ -120,12 +144,13 @@ static int cmd_add(struct cni_ctx *c, void *conf, struct cni_result *out)
 	/* shared while the ADD may use the bridge; exclusive to remove one this ADD made */
 	if ((lock = shdev_lock("bridge", b->a.bridge, LOCK_SH, &c->err)) < 0)
 		return -1;
-	if (cnl_open(&sk, &c->err) < 0 || attach_ensure_bridge(sk, &b->a, &br, &created, &c->err) < 0)
+	if (cnl_open(&sk, &c->err) < 0 || (b->mtu_from_route && !a.mtu && default_route_mtu(sk, &a.mtu, &c->err) < 0) ||
+	    attach_ensure_bridge(sk, &a, &br, &created, &c->err) < 0)
 		goto out;
 	if (created &&
 	    undo_push(&u, undo_bridge, &(struct bridge_undo){ sk, lock, &br }, sizeof(struct bridge_undo), &c->err) < 0)
 		goto out;
-	if ((!b->uplink || ensure_uplink(sk, b, &br, &c->err) == 0) && attach_add(c, &b->a, sk, &br, out) == 0)
+	if ((!b->uplink || ensure_uplink(sk, b, &br, &c->err) == 0) && attach_add(c, &a, sk, &br, out) == 0)
 		rc = 0;
 out:
 	if (rc < 0)
