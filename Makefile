@@ -106,7 +106,7 @@ LIB_CAP  :=
 COMMON_BASE := err ip conf version release result skel log caps ipam sha512 subproc fault undo sb $(if $(MUSL),fortify)
 COMMON_BASE_OBJS := $(COMMON_BASE:%=$(BUILD)/obj/common/%.o) $(CJSON_OBJ)
 # the kernel side: netlink, namespaces, sysctl, nf_tables (all over our own netlink)
-COMMON_NET := nlmsg netns nl sysctl nft nfttab masq spoofchk attach shdev conntrack
+COMMON_NET := nlmsg netns nl sysctl nft nfttab ipt masq spoofchk attach shdev conntrack
 COMMON_NET_OBJS := $(COMMON_NET:%=$(BUILD)/obj/common/%.o)
 
 BRIDGE_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/bridge/*.c))

@@ -17,6 +17,7 @@
 #include <linux/netfilter/nf_tables.h>
 
 #include "conf.h"
+#include "ipt.h"
 #include "nft.h"
 #include "nfttab.h"
 #include "sb.h"
@@ -302,36 +303,10 @@ out:
 
 /* ---- iptables backend: the reference's layout ---- */
 
-/* fmt.Sprintf("%q", s) of Go for the strings CNI allows and then some: escapes quote,
- * backslash and control bytes; valid UTF-8 passes through, other bytes become \xNN. */
-static void go_quote(const char *s, struct sb *b)
+/* An iptables command; fails (code 101) naming it unless it exits 0, or (ok1) 1. */
+static int ipt(char *const argv[], bool ok1, struct cni_error *e)
 {
-	static const char esc[] = "\a\b\f\n\r\t\v";
-	static const char let[] = "abfnrtv";
-	const unsigned char *p = (const unsigned char *)s;
-
-	sb_add(b, "\"");
-	while (*p) {
-		uint32_t r;
-		size_t len = conf_utf8_seq(p, strlen((const char *)p), &r);
-		bool ok = len > 1;
-		if (*p == '"' || *p == '\\')
-			sb_add(b, "\\%c", *p);
-		else if (*p && strchr(esc, *p))
-			sb_add(b, "\\%c", let[strchr(esc, *p) - esc]);
-		else if (*p >= 0x20 && *p < 0x7f)
-			sb_add(b, "%c", *p);
-		else if (*p < 0x80)
-			sb_add(b, "\\x%02x", *p);
-		else if (ok) {
-			sb_add(b, "%.*s", (int)len, (const char *)p);
-			p += len;
-			continue;
-		} else
-			sb_add(b, "\\x%02x", *p);
-		p++;
-	}
-	sb_add(b, "\"");
+	return ipt_run("SNAT backend iptables", argv, ok1, e);
 }
 
 /* CNI-<sha512(network + containerID)[:24]> and 'name: "N" id: "ID"', as utils.FormatChainName
@@ -345,66 +320,15 @@ static int ipt_names(const struct masq_id *id, char chain[29], char **comment, s
 		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 	snprintf(chain, 29, "CNI-%s", hex);
 	sb_add(&b, "name: ");
-	go_quote(id->network, &b);
+	ipt_go_quote(id->network, &b);
 	sb_add(&b, " id: ");
-	go_quote(id->container_id, &b);
+	ipt_go_quote(id->container_id, &b);
 	if (b.oom) {
 		free(b.s);
 		return cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
 	}
 	*comment = b.s;
 	return 0;
-}
-
-/* What an exec'd command left: exit status (-1: could not run or killed; errno_ in *err_no). */
-struct cmd_out {
-	int status, err_no;
-	char *out; /* stdout, when asked for */
-	char err[256]; /* first line of stderr */
-};
-
-/* Run argv (PATH lookup, no shell); stdout is collected when `want_out` (at most 64 MiB). stderr
- * goes to a memfd, read after exit, so neither stream can block the other. */
-static void run_argv(char *const argv[], bool want_out, struct cmd_out *r)
-{
-	const struct subproc_opts o = { .file = argv[0],
-					.search = true,
-					.argv = argv,
-					.out = want_out ? SUBPROC_CAPTURE : SUBPROC_NULL,
-					.err = SUBPROC_CAPTURE };
-	struct subproc s;
-	size_t len;
-	int st = 0;
-
-	memset(r, 0, sizeof(*r));
-	r->status = -1;
-	if ((r->err_no = subproc_start(&s, &o)) != 0)
-		return;
-	r->err_no = subproc_wait(&s, 64u << 20, &r->out, &len, &st);
-	r->status = WIFEXITED(st) && !r->err_no ? WEXITSTATUS(st) : -1;
-	subproc_stderr_line(&s, r->err, sizeof(r->err));
-}
-
-/* Like run_argv without stdout; fails (code 101) naming the command unless it exits 0, or
- * (when ok1) 1, which iptables uses for "no such rule/chain". Returns the exit status or -1. */
-static int ipt(char *const argv[], bool ok1, struct cni_error *e)
-{
-	struct cmd_out r;
-	run_argv(argv, false, &r);
-	if (r.status == 0 || (ok1 && r.status == 1))
-		return r.status;
-	if (r.status < 0)
-		return cni_errf(e, CNI_ERR_NOT_AVAILABLE, "SNAT backend iptables: cannot run %s: %s", argv[0],
-				cni_strerror(r.err_no ? r.err_no : ECHILD));
-	char what[200] = "";
-	for (size_t i = 0, l = 0; argv[i] && l < sizeof(what); i++)
-		l += (size_t)snprintf(what + l, sizeof(what) - l, "%s%s", i ? " " : "", argv[i]);
-	return cni_errf(e, CNI_ERR_KERNEL, "SNAT backend iptables: \"%s\" failed (status %d): %s", what, r.status, r.err);
-}
-
-static char *tool_of(bool v4)
-{
-	return v4 ? "iptables" : "ip6tables";
 }
 
 /* The reference's three rules for one address, as -C commands, in the order it appends them: ACCEPT
@@ -414,7 +338,7 @@ static void ipt_rules(const struct ipnet *ip, char *chain, char *comment, char n
 		      char *rules[3][16])
 {
 	bool v4 = ip_is_v4(&ip->ip);
-	char *tool = tool_of(v4), *mcast = v4 ? "224.0.0.0/4" : "ff00::/8";
+	char *tool = ipt_tool(v4), *mcast = v4 ? "224.0.0.0/4" : "ff00::/8";
 	/* The reference's -d operand is ipn.String(): the address with its host bits. */
 	ipnet_fmt(ip, net);
 	ip_fmt(&ip->ip, src);
@@ -437,11 +361,11 @@ static int ipt_add(const struct masq_id *id, const struct ipnet *ips, size_t cnt
 	if (ipt_names(id, chain, &comment, e) < 0)
 		return -1;
 	for (size_t i = 0; i < cnt; i++) {
-		char *rules[3][16], *tool = tool_of(ip_is_v4(&ips[i].ip));
+		char *rules[3][16], *tool = ipt_tool(ip_is_v4(&ips[i].ip));
 		char *newc[] = { tool, "-w", "-t", "nat", "-N", chain, NULL };
 		char *hasc[] = { tool, "-w", "-t", "nat", "-S", chain, NULL };
-		struct cmd_out r;
-		run_argv(newc, false, &r);
+		struct ipt_out r;
+		ipt_exec(newc, false, &r);
 		if (r.status != 0 && ipt(hasc, false, e) < 0)
 			goto out;
 		ipt_rules(&ips[i], chain, comment, net, src, rules);
@@ -463,71 +387,16 @@ out:
 	return rc;
 }
 
-/* Is the legacy (x_tables) nat table of this family instantiated in this netns? Then its
- * chains are invisible to nf_tables and only iptables can tell. */
-static bool legacy_nat(bool v4)
-{
-	char buf[512];
-	int fd = open(v4 ? "/proc/net/ip_tables_names" : "/proc/net/ip6_tables_names", O_RDONLY | O_CLOEXEC);
-	ssize_t r = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-
-	if (fd >= 0)
-		close(fd);
-	if (r <= 0)
-		return false;
-	buf[r] = '\0';
-	for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
-		if (strcmp(l, "nat") == 0)
-			return true;
-	return false;
-}
-
-/* Split one line of "iptables -S" into words, in place. iptables-save quotes a word holding
- * anything but [A-Za-z0-9_-] in "..." with \", \\ and \' escaped. Returns the count, -1 past max. */
-static int save_words(char *line, char **w, int max)
-{
-	char *p = line;
-	int n = 0;
-
-	for (;;) {
-		while (*p == ' ')
-			p++;
-		if (!*p)
-			return n;
-		if (n == max)
-			return -1;
-		char *o = p;
-		w[n++] = o;
-		if (*p == '"') {
-			for (p++; *p && *p != '"'; p++) {
-				if (*p == '\\' && p[1])
-					p++;
-				*o++ = *p;
-			}
-			if (*p)
-				p++; /* the closing quote */
-		} else {
-			while (*p && *p != ' ')
-				*o++ = *p++;
-		}
-		char delim = *p; /* o may equal p: read it before terminating the word */
-		*o = '\0';
-		if (!delim)
-			return n;
-		p++;
-	}
-}
-
 /* Remove a reference-layout chain of the nat table of one family: every rule of `entry` jumping to
  * it (found in "iptables -S <entry>", since DEL knows no address), then the chain. Execs nothing
  * when nf_tables shows no such chain and the legacy nat table is not in use. */
 int ipt_ref_del_chain(bool v4, const char *chain, const char *entry, struct nft *n, struct cni_error *e)
 {
-	char *tool = tool_of(v4);
-	struct cmd_out r;
+	char *tool = ipt_tool(v4);
+	struct ipt_out r;
 	int rc = -1;
 
-	if (!legacy_nat(v4) && n) {
+	if (!ipt_legacy_nat(v4) && n) {
 		/* iptables-nft keeps "iptables -t nat" in the nf_tables table "ip nat" / "ip6 nat". */
 		int q = nft_get_chain(n, v4 ? NFPROTO_IPV4 : NFPROTO_IPV6, "nat", chain, NULL, 0, e);
 		if (q <= 0)
@@ -535,21 +404,21 @@ int ipt_ref_del_chain(bool v4, const char *chain, const char *entry, struct nft 
 	} else {
 		/* Only iptables can tell: one exec when the chain is not there. */
 		char *hasc[] = { tool, "-w", "-t", "nat", "-S", (char *)chain, NULL };
-		run_argv(hasc, false, &r);
+		ipt_exec(hasc, false, &r);
 		if (r.status == 1 || (r.status < 0 && r.err_no == ENOENT && !n))
 			return 0; /* no such chain; or neither nf_tables nor this iptables here */
 		if (r.status != 0)
 			return ipt(hasc, false, e); /* runs it again only to word the error */
 	}
 	char *list[] = { tool, "-w", "-t", "nat", "-S", (char *)entry, NULL };
-	run_argv(list, true, &r);
+	ipt_exec(list, true, &r);
 	if (r.status != 0) {
 		free(r.out);
 		return ipt(list, false, e);
 	}
 	for (char *save = NULL, *line = strtok_r(r.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *w[64], *argv[72];
-		int nw = save_words(line, w, 64), k = 0;
+		int nw = ipt_save_words(line, w, 64), k = 0;
 		bool jumps = false;
 		if (nw < 2 || strcmp(w[0], "-A") != 0 || strcmp(w[1], entry) != 0)
 			continue;
@@ -595,7 +464,7 @@ static int ipt_check(const struct masq_id *id, const struct ipnet *ips, size_t c
 	if (ipt_names(id, chain, &comment, e) < 0)
 		return -1;
 	for (size_t i = 0; i < cnt; i++) {
-		char *rules[3][16], *tool = tool_of(ip_is_v4(&ips[i].ip));
+		char *rules[3][16], *tool = ipt_tool(ip_is_v4(&ips[i].ip));
 		char *hasc[] = { tool, "-w", "-t", "nat", "-S", chain, NULL };
 		int s = ipt(hasc, true, e);
 		ipt_rules(&ips[i], chain, comment, net, src, rules);
@@ -657,7 +526,7 @@ static int ipt_gc_line(char *line, const char *pre, struct ipt_gc *g, struct cni
 {
 	char *w[64], *cm = NULL;
 	const char *jump = NULL, *ch;
-	int nw = save_words(line, w, 64);
+	int nw = ipt_save_words(line, w, 64);
 
 	if (nw < 2 || strcmp(w[0], "-A") != 0)
 		return 0;
@@ -685,12 +554,12 @@ static int ipt_gc_line(char *line, const char *pre, struct ipt_gc *g, struct cni
  * collects none). No iptables here: nothing of this family to collect. */
 static int ipt_gc_family(bool v4, struct ipt_gc *g, const char *pre, struct cni_error *e)
 {
-	char *list[] = { tool_of(v4), "-w", "-t", "nat", "-S", NULL };
-	struct cmd_out r;
+	char *list[] = { ipt_tool(v4), "-w", "-t", "nat", "-S", NULL };
+	struct ipt_out r;
 	int rc = -1;
 
 	g->n = 0;
-	run_argv(list, true, &r);
+	ipt_exec(list, true, &r);
 	if (r.status < 0 && r.err_no == ENOENT) {
 		free(r.out);
 		return 0;
@@ -730,7 +599,7 @@ int masq_gc_iptables(const char *network, const struct cni_attachment *valid, si
 		free(c);
 	}
 	sb_add(&pre, "name: ");
-	go_quote(network, &pre);
+	ipt_go_quote(network, &pre);
 	sb_add(&pre, " id: ");
 	if (pre.oom)
 		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
