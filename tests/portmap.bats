@@ -335,8 +335,16 @@ leftovers() { in_host nft list table inet cni_c_portmap 2>/dev/null | grep -E 'c
 	expect_error 6 'portMappings\[0\].hostPort'
 	hcni ADD portmap "$(pmconf "$prev" '[{"containerPort":80}]')" c1$T
 	expect_error 7 'portMappings\[0\].hostPort. is required'
-	hcni ADD portmap "$(pmconf "$prev" '[{"hostPort":80,"containerPort":80}]' '"backend":"iptables"')" c1$T
+	hcni ADD portmap "$(pmconf "$prev" '[{"hostPort":80,"containerPort":80}]' '"backend":"pf"')" c1$T
 	expect_error 7 'backend'
+	hcni ADD portmap "$(pmconf "$prev" '[{"hostPort":80,"containerPort":80}]' '"externalSetMarkChain":"KUBE-MARK-MASQ","markMasqBit":13')" c1$T
+	expect_error 7 '"externalSetMarkChain" and "markMasqBit" cannot both be set'
+	hcni ADD portmap "$(pmconf "$prev" '[{"hostPort":80,"containerPort":80}]' '"backend":"nftables","externalSetMarkChain":"KUBE-MARK-MASQ"')" c1$T
+	expect_error 7 'externalSetMarkChain.*needs the iptables backend'
+	hcni ADD portmap "$(pmconf "$prev" '[{"hostPort":80,"containerPort":80}]' '"conditionsV4":["-s","10.0.0.0/8","-j","ACCEPT"]')" c1$T
+	expect_error 7 'conditionsV4\[2\].*"-j" cannot be part of an iptables match'
+	hcni ADD portmap "$(pmconf "$prev" '[{"hostPort":80,"containerPort":80}]' '"backend":"iptables","externalSetMarkChain":"-X"')" c1$T
+	expect_error 7 'externalSetMarkChain.*not an iptables chain name'
 	hcni ADD portmap "$(pmconf "$prev" '[{"hostPort":80,"containerPort":80}]' '"markMasqBit":32')" c1$T
 	expect_error 7 'markMasqBit'
 	hcni ADD portmap "$(pmconf "$prev" '[{"hostPort":80,"containerPort":80}]' '"conditionsV4":["ip saddr 1.2.3.4\nflush ruleset"]')" c1$T
@@ -348,6 +356,8 @@ leftovers() { in_host nft list table inet cni_c_portmap 2>/dev/null | grep -E 'c
 	expect_error 7 'prevResult'
 	run in_host nft list table inet cni_c_portmap
 	assert_failure
+	run in_host iptables-save -t nat
+	refute_output --partial CNI-
 }
 
 @test "conditionsV4, snat false, masqAll and markMasqBit shape the rules" {
@@ -515,6 +525,117 @@ map_ports() { in_host nft list map inet cni_c_portmap ports | grep -o 'tcp \. [0
 	for i in 1 $n; do
 		[ -z "$(get "$OUT" 10.200.231.1 $((18100 + i)))" ]
 	done
+}
+
+# ipt_state: the nat tables of both families as iptables-save prints them, without counters
+ipt_state() { in_host iptables-save -t nat | grep -v -e '^#' -e '^:'; in_host ip6tables-save -t nat | grep -v -e '^#' -e '^:'; }
+
+@test "backend iptables: the reference's own chains, rule for rule; host ports reach the container from outside, the host, 127.0.0.1, IPv6 and by hairpin; CHECK; DEL" {
+	require "$REF_DIR/portmap" iptables iptables-save ip6tables-save
+	local maps='[{"hostPort":18080,"containerPort":80,"protocol":"tcp"},{"hostPort":18443,"containerPort":80,"protocol":"tcp","hostIP":"10.200.231.1"},{"hostPort":15353,"containerPort":53,"protocol":"udp"}]'
+	local x='"backend":"iptables","conditionsV4":["!","-s","10.200.231.99/32"]' conf ours ref
+	attach c1$T "$maps" "$x"
+	conf=$(pmconf "$(prev_of c1$T)" "$maps" "$x")
+	httpd c1$T
+	assert_equal "$(get "$OUT" 10.200.231.1 18080)" "hello-$T"
+	assert_equal "$(get "$OUT" 10.200.231.1 18443)" "hello-$T"
+	assert_equal "$(get "$OUT" fd00:200:e7::1 18080)" "hello-$T"
+	assert_equal "$(get "$HOSTNS" 127.0.0.1 18080)" "hello-$T"
+	assert_equal "$(get c1$T 10.200.230.1 18080)" "hello-$T"
+	# hostIP: only that address forwards that port
+	[ -z "$(get "$HOSTNS" 10.200.230.1 18443)" ]
+	[ -z "$(get "$OUT" fd00:200:e7::1 18443)" ]
+	# nothing in our nf_tables table: the rules are iptables'
+	run in_host nft list table inet cni_c_portmap
+	assert_failure
+	hcni CHECK portmap "$conf" c1$T
+	assert_success
+	ours=$(ipt_state)
+	# the reference plugin, given the same config for the same container, writes the same
+	hcni DEL portmap "$conf" c1$T
+	assert_success
+	[ -z "$(get "$OUT" 10.200.231.1 18080)" ]
+	[[ $(ipt_state) != *CNI-DN-* ]] || fail "DEL left: $(ipt_state | grep CNI-DN-)"
+	run ip netns exec "$HOSTNS" env CNI_COMMAND=ADD CNI_CONTAINERID=c1$T CNI_IFNAME=eth0 CNI_NETNS=/var/run/netns/c1$T \
+		CNI_PATH="$REF_DIR" "$REF_DIR/portmap" <<<"$conf"
+	assert_success
+	ref=$(ipt_state)
+	assert_equal "$ours" "$ref"
+	# each removes the other's: ours the reference's here, the reference ours below
+	hcni DEL portmap "$conf" c1$T
+	assert_success
+	[[ $(ipt_state) != *CNI-DN-* ]]
+	hcni ADD portmap "$conf" c1$T
+	assert_success
+	run ip netns exec "$HOSTNS" env CNI_COMMAND=DEL CNI_CONTAINERID=c1$T CNI_IFNAME=eth0 CNI_NETNS=/var/run/netns/c1$T \
+		CNI_PATH="$REF_DIR" "$REF_DIR/portmap" <<<"$conf"
+	assert_success
+	[[ $(ipt_state) != *CNI-DN-* ]]
+	[ -z "$(get "$OUT" 10.200.231.1 18080)" ]
+}
+
+@test "backend iptables: CHECK fails naming a deleted DNAT rule, a missing chain and a missing jump; GC removes only this network's stale containers" {
+	require iptables iptables-save
+	local maps='[{"hostPort":18080,"containerPort":80}]' x='"backend":"iptables"' conf chain
+	attach c1$T "$maps" "$x"
+	conf=$(pmconf "$(prev_of c1$T)" "$maps" "$x")
+	hcni CHECK portmap "$conf" c1$T
+	assert_success
+	chain=$(in_host iptables-save -t nat | grep -o 'CNI-DN-[0-9a-f]*' | head -1)
+	in_host iptables -t nat -D "$chain" -p tcp --dport 18080 -j DNAT --to-destination "$(jq -r '.ips[0].address' <<<"$(prev_of c1$T)" | cut -d/ -f1):80"
+	hcni CHECK portmap "$conf" c1$T
+	expect_error 104 'rule of the container.s chain.*DNAT'
+	hcni ADD portmap "$conf" c1$T
+	assert_success
+	hcni CHECK portmap "$conf" c1$T
+	assert_success
+	in_host iptables -t nat -F CNI-HOSTPORT-DNAT
+	hcni CHECK portmap "$conf" c1$T
+	expect_error 104 'jump to the container.s chain'
+	in_host iptables -t nat -F "$chain"
+	in_host iptables -t nat -X "$chain"
+	hcni CHECK portmap "$conf" c1$T
+	expect_error 104 "no chain $chain"
+	hcni ADD portmap "$conf" c1$T
+	assert_success
+	# GC: c1 valid, c2 stale, c3 of another network stays
+	attach c2$T '[{"hostPort":18081,"containerPort":80}]' "$x"
+	mkns c3$T
+	hcni ADD portmap "$(pmconf "$(prev_of c2$T)" '[{"hostPort":18082,"containerPort":80}]' "$x" | jq -c '.name="other"')" c3$T
+	assert_success
+	assert_equal "$(in_host iptables -t nat -S CNI-HOSTPORT-DNAT | grep -c -- '-j CNI-DN-')" 3
+	hcni GC portmap "$(pmconf "$(prev_of c1$T)" '[]' "$x" 1.1.0 | jq -c --arg c c1$T '."cni.dev/valid-attachments"=[{"containerID":$c,"ifname":"eth0"}] | del(.prevResult)')" c1$T
+	assert_success
+	run in_host iptables -t nat -S CNI-HOSTPORT-DNAT
+	assert_output --partial "id: \\\"c1$T\\\""
+	refute_output --partial "id: \\\"c2$T\\\""
+	assert_output --partial 'name: \"other\"'
+	assert_equal "$(in_host iptables-save -t nat | grep -c '^:CNI-DN-')" 2
+}
+
+@test "the cni.dev example config (iptables-style conditions, externalSetMarkChain, no backend) runs on the iptables backend, as on the reference; the conditions apply" {
+	require iptables iptables-save
+	# what Kubernetes keeps: a mark chain and the masquerade of marked packets
+	in_host iptables -t nat -N KUBE-MARK-MASQ
+	in_host iptables -t nat -A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000
+	in_host iptables -t nat -A POSTROUTING -m mark --mark 0x4000/0x4000 -j MASQUERADE
+	in_host ip6tables -t nat -N KUBE-MARK-MASQ
+	local maps='[{"hostPort":18080,"containerPort":80}]'
+	local x='"snat":true,"externalSetMarkChain":"KUBE-MARK-MASQ","conditionsV4":["!","-d","10.200.230.1/32"],"conditionsV6":["!","-d","fc00::/7"]'
+	attach c1$T "$maps" "$x"
+	httpd c1$T
+	assert_equal "$(get "$OUT" 10.200.231.1 18080)" "hello-$T"
+	assert_equal "$(get c1$T 10.200.231.1 18080)" "hello-$T" # hairpin, marked through KUBE-MARK-MASQ
+	# the condition excludes the bridge address as a destination: not forwarded there
+	[ -z "$(get "$HOSTNS" 10.200.230.1 18080)" ]
+	in_host iptables -t nat -S | grep -q -- '-j KUBE-MARK-MASQ'
+	run in_host iptables -t nat -S CNI-HOSTPORT-SETMARK
+	assert_failure
+	hcni CHECK portmap "$(pmconf "$(prev_of c1$T)" "$maps" "$x")" c1$T
+	assert_success
+	hcni DEL portmap "$(pmconf "$(prev_of c1$T)" "$maps" "$x")" c1$T
+	assert_success
+	[ -z "$(get "$OUT" 10.200.231.1 18080)" ]
 }
 
 @test "DEL removes the reference portmap's iptables chain of the container (a node switching over)" {

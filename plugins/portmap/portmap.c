@@ -12,7 +12,10 @@
  *   postrouting (nat, srcnat): meta mark & <markMasqBit> masquerade, for the marked connections
  * localhost (127.0.0.1, with snat) works as in the reference: route_localnet on the host
  * interface towards the container. UDP conntrack entries of a host port are flushed on ADD and
- * on DEL, so a stale flow cannot keep sending a client's datagrams to a dead container. */
+ * on DEL, so a stale flow cannot keep sending a client's datagrams to a dead container.
+ *
+ * "backend": "iptables" (or, without "backend", a config only it can take) writes the reference's
+ * own iptables chains instead: iptables.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +32,7 @@
 #include "masq.h"
 #include "nft.h"
 #include "nfttab.h"
+#include "portmap.h"
 #include "sb.h"
 #include "nl.h"
 #include "sha512.h"
@@ -38,33 +42,6 @@
 
 #define TABLE_NAME "cni_c_portmap"
 #define TABLE "inet " TABLE_NAME
-#define CHAIN_LEN NFTTAB_CHAIN_LEN
-#define COMMENT_MAX NFT_COMMENT_MAX
-#define MAX_COND 32
-
-struct pm_map {
-	uint8_t proto; /* IPPROTO_TCP/UDP/SCTP */
-	uint16_t host, cont;
-	struct ip host_ip; /* len 0: any */
-	bool host_any; /* hostIP 0.0.0.0 or ::: that family, any address */
-};
-
-struct pm_conf {
-	bool snat, masq_all;
-	uint32_t mark;
-	char *cond[2]; /* nft expressions for IPv4, IPv6 ("" none) */
-	struct pm_map *maps;
-	size_t n_maps;
-	bool has4, has6;
-	struct ipnet c4, c6; /* container addresses with their prefix */
-	char chain[CHAIN_LEN];
-	char comment[COMMENT_MAX + 1];
-};
-
-static const char *proto_name(uint8_t p)
-{
-	return p == IPPROTO_UDP ? "udp" : p == IPPROTO_SCTP ? "sctp" : "tcp";
-}
 
 static void pm_free(void *conf)
 {
@@ -128,6 +105,65 @@ static bool cond_ok(const char *s)
 		any = true;
 	}
 	return ok && any;
+}
+
+/* iptables options that would change what a rule is rather than what it matches: refused in
+ * iptables-style conditions (which are passed to iptables word for word, as the reference does). */
+static bool ipt_word_ok(const char *w)
+{
+	static const char *const bad[] = { "-j",	 "--jump",    "-g", "--goto",	   "-t", "--table",
+					   "-A",	 "--append",  "-I", "--insert",	   "-D", "--delete",
+					   "-R",	 "--replace", "-N", "--new-chain", "-X", "--delete-chain",
+					   "-F",	 "--flush",   "-P", "--policy",	   "-E", "--rename-chain",
+					   "-Z",	 "--zero",    "-L", "--list",	   "-S", "--list-rules",
+					   "-C",	 "--check",   "-w", "--wait",	   "-W", "--wait-interval",
+					   "--modprobe", NULL };
+	if (!*w || strpbrk(w, "\n\r"))
+		return false;
+	for (size_t i = 0; bad[i]; i++)
+		if (strcmp(w, bad[i]) == 0)
+			return false;
+	return true;
+}
+
+/* Are these conditions written for the reference's iptables backend ("!", "-d", "192.0.2.0/24"):
+ * a word that is an option? (An nftables match expression never starts with "-".) */
+static bool conditions_iptables_style(const cJSON *root, const char *key)
+{
+	const cJSON *arr = conf_item(root, key), *v;
+	if (!cJSON_IsArray(arr))
+		return false;
+	cJSON_ArrayForEach (v, arr)
+		if (cJSON_IsString(v) && v->valuestring[0] == '-')
+			return true;
+	return false;
+}
+
+/* iptables-style conditions: the words, each checked, kept as they are (pointers into the config). */
+static int parse_ipt_conditions(const cJSON *root, const char *key, struct pm_conf *p, int fam, struct cni_error *e)
+{
+	const cJSON *arr, *v;
+	char path[CONF_PATH_MAX];
+	size_t i = 0;
+	int r = conf_array(root, NULL, key, &arr, e);
+	if (r <= 0)
+		return r;
+	cJSON_ArrayForEach (v, arr) {
+		const char *s;
+		if (i >= MAX_COND)
+			return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"%s\": more than %d conditions", key,
+					MAX_COND);
+		if (conf_val_string(v, conf_path_idx(path, key, i), &s, e) < 0)
+			return -1;
+		if (!ipt_word_ok(s))
+			return cni_errf(e, CNI_ERR_INVALID_CONFIG,
+					"invalid config: field \"%s\": \"%s\" cannot be part of an iptables match (a command, "
+					"target, table or empty word)",
+					path, s);
+		p->icond[fam][i++] = s;
+	}
+	p->n_icond[fam] = i;
+	return 0;
 }
 
 static int parse_conditions(const cJSON *root, const char *key, char **out, struct cni_error *e)
@@ -293,25 +329,47 @@ static int parse_fields(struct cni_ctx *c, struct pm_conf *p, bool need_prev)
 {
 	const char *backend = NULL, *ext = NULL;
 	long long bit = 13;
+	int has_bit;
 
 	p->snat = true;
 	if (conf_string(c->conf, NULL, "backend", &backend, &c->err) < 0 ||
 	    conf_bool(c->conf, NULL, "snat", &p->snat, &c->err) < 0 ||
 	    conf_bool(c->conf, NULL, "masqAll", &p->masq_all, &c->err) < 0 ||
-	    conf_int(c->conf, NULL, "markMasqBit", 0, 31, &bit, &c->err) < 0 ||
+	    (has_bit = conf_int(c->conf, NULL, "markMasqBit", 0, 31, &bit, &c->err)) < 0 ||
 	    conf_string(c->conf, NULL, "externalSetMarkChain", &ext, &c->err) < 0)
 		return -1;
-	if (backend && *backend && strcmp(backend, "nftables") != 0)
+	bool ipt_style = conditions_iptables_style(c->conf, "conditionsV4") || conditions_iptables_style(c->conf, "conditionsV6");
+	if (backend && *backend && strcmp(backend, "nftables") != 0 && strcmp(backend, "iptables") != 0)
 		return cni_errf(&c->err, CNI_ERR_INVALID_CONFIG,
-				"invalid config: field \"backend\": \"%s\" is not supported: this portmap uses nftables only",
-				backend);
-	if (ext && *ext)
-		return cni_errf(
-			&c->err, CNI_ERR_INVALID_CONFIG,
-			"invalid config: field \"externalSetMarkChain\" needs the iptables backend; this portmap uses nftables (leave it out)");
+				"invalid config: field \"backend\": \"%s\" is not \"nftables\" or \"iptables\"", backend);
+	/* Without "backend", a config only the iptables backend can take (iptables-style conditions,
+	 * externalSetMarkChain) gets it, as the reference's default backend is iptables. */
+	p->ipt = backend && *backend ? strcmp(backend, "iptables") == 0 : (ipt_style || (ext && *ext));
+	if (ext && *ext) {
+		if (!p->ipt)
+			return cni_errf(
+				&c->err, CNI_ERR_INVALID_CONFIG,
+				"invalid config: field \"externalSetMarkChain\" needs the iptables backend (\"backend\": \"iptables\")");
+		if (has_bit)
+			return cni_errf(&c->err, CNI_ERR_INVALID_CONFIG,
+					"invalid config: fields \"externalSetMarkChain\" and \"markMasqBit\" cannot both be set");
+		if (strlen(ext) > 28 || !ipt_word_ok(ext) || ext[0] == '-' || strpbrk(ext, " \t!\"'"))
+			return cni_errf(&c->err, CNI_ERR_INVALID_CONFIG,
+					"invalid config: field \"externalSetMarkChain\": \"%s\" is not an iptables chain name",
+					ext);
+		p->ext_mark = ext;
+	}
 	p->mark = 1u << bit;
-	if (parse_conditions(c->conf, "conditionsV4", &p->cond[0], &c->err) < 0 ||
-	    parse_conditions(c->conf, "conditionsV6", &p->cond[1], &c->err) < 0 || parse_mappings(c, p) < 0)
+	if (p->ipt) {
+		p->cond[0] = strdup("");
+		p->cond[1] = strdup("");
+		if (!p->cond[0] || !p->cond[1])
+			return cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
+		if (parse_ipt_conditions(c->conf, "conditionsV4", p, 0, &c->err) < 0 ||
+		    parse_ipt_conditions(c->conf, "conditionsV6", p, 1, &c->err) < 0 || parse_mappings(c, p) < 0)
+			return -1;
+	} else if (parse_conditions(c->conf, "conditionsV4", &p->cond[0], &c->err) < 0 ||
+		   parse_conditions(c->conf, "conditionsV6", &p->cond[1], &c->err) < 0 || parse_mappings(c, p) < 0)
 		return -1;
 	if (need_prev && !c->has_prev)
 		return cni_errf(&c->err, CNI_ERR_INVALID_CONFIG,
@@ -398,8 +456,7 @@ static void mapping_rules(struct sb *b, const struct pm_conf *p, const struct pm
 	       v4 ? "" : " ip6 daddr != ::1", fam, dst, pc, dst);
 }
 
-/* Does mapping m apply to this family? */
-static bool applies(const struct pm_conf *p, const struct pm_map *m, bool v4)
+bool applies(const struct pm_conf *p, const struct pm_map *m, bool v4)
 {
 	if (v4 ? !p->has4 : !p->has6)
 		return false;
@@ -685,6 +742,18 @@ static void undo_chain(void *arg)
 	free(rb.s);
 }
 
+/* Nothing of this attachment stays in iptables: its chains and jumps, in both families. */
+static void undo_ipt(void *arg)
+{
+	const struct cni_ctx *c = *(const struct cni_ctx *const *)arg;
+	struct cni_error ig = { 0 };
+	char ch[29];
+	if (pm_ipt_chain(c->name, c->container_id, ch, &ig) == 0) {
+		ipt_ref_del_chain(true, ch, "CNI-HOSTPORT-DNAT", NULL, &ig);
+		ipt_ref_del_chain(false, ch, "CNI-HOSTPORT-DNAT", NULL, &ig);
+	}
+}
+
 static int cmd_add(struct cni_ctx *c, void *conf, struct cni_result *out)
 {
 	struct pm_conf *p = conf;
@@ -696,27 +765,35 @@ static int cmd_add(struct cni_ctx *c, void *conf, struct cni_result *out)
 	if (p->n_maps && (p->has4 || p->has6)) {
 		if ((lock = nft_lock(&c->err)) < 0 || nft_open(&n, &c->err) < 0)
 			goto out;
-		/* a repeated ADD replaces what this attachment had */
+		/* a repeated ADD replaces what this attachment had (with either backend) */
 		if (drop_cmds(n, p->chain, &del, &c->err) < 0)
 			goto out;
 		if (nfttab_run(n, &del, &c->err, "portmap: replacing %s: ", p->chain) < 0)
 			goto out;
-		if (base_cmds(n, p, &b, &c->err) < 0)
-			goto out;
-		sb_add(&b, "add chain " TABLE " %s { comment \"%s\"; }\n", p->chain, p->comment);
-		if (expected_rules(p, &b) < 0 || port_cmds(n, p, &b, &c->err) < 0 || b.oom) {
-			if (!c->err.code)
-				cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
-			goto out;
+		if (p->ipt) {
+			if (undo_push(&u, undo_ipt, &c, sizeof(c), &c->err) < 0 || pm_ipt_add(c, p) < 0 ||
+			    FAULT(&c->err, "portmap rules") < 0)
+				goto out;
+		} else {
+			if (base_cmds(n, p, &b, &c->err) < 0)
+				goto out;
+			sb_add(&b, "add chain " TABLE " %s { comment \"%s\"; }\n", p->chain, p->comment);
+			if (expected_rules(p, &b) < 0 || port_cmds(n, p, &b, &c->err) < 0 || b.oom) {
+				if (!c->err.code)
+					cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
+				goto out;
+			}
+			if (nfttab_run(n, &b, &c->err, "portmap: ") < 0) {
+				if (*p->cond[0] || *p->cond[1])
+					cni_err_details(&c->err,
+							"check conditionsV4/conditionsV6: they are nftables match expressions");
+				goto out;
+			}
+			if (undo_push(&u, undo_chain, &(struct chain_undo){ n, p->chain }, sizeof(struct chain_undo), &c->err) <
+				    0 ||
+			    FAULT(&c->err, "portmap rules") < 0)
+				goto out;
 		}
-		if (nfttab_run(n, &b, &c->err, "portmap: ") < 0) {
-			if (*p->cond[0] || *p->cond[1])
-				cni_err_details(&c->err, "check conditionsV4/conditionsV6: they are nftables match expressions");
-			goto out;
-		}
-		if (undo_push(&u, undo_chain, &(struct chain_undo){ n, p->chain }, sizeof(struct chain_undo), &c->err) < 0 ||
-		    FAULT(&c->err, "portmap rules") < 0)
-			goto out;
 		if (localnet(c, p) < 0 || FAULT(&c->err, "portmap localnet") < 0 || flush_udp(p, &c->err) < 0 ||
 		    FAULT(&c->err, "portmap udp flows") < 0)
 			goto out;
@@ -749,12 +826,7 @@ static int cmd_reload(struct cni_ctx *c, void *conf)
 /* utils.MustFormatChainNameWithPrefix(name, id, "DN-") of the reference: 28 characters */
 static int ref_chain(struct cni_ctx *c, char out[29])
 {
-	char hex[22];
-
-	if (sha512_hexf(hex, 21, "%s%s", c->name, c->container_id) < 0)
-		return cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
-	snprintf(out, 29, "CNI-DN-%s", hex);
-	return 0;
+	return pm_ipt_chain(c->name, c->container_id, out, &c->err);
 }
 
 static int cmd_del(struct cni_ctx *c, void *conf)
@@ -769,8 +841,9 @@ static int cmd_del(struct cni_ctx *c, void *conf)
 		goto out;
 	if (drop_cmds(n, p->chain, &b, &c->err) < 0 || nfttab_run(n, &b, &c->err, "portmap: removing %s: ", p->chain) < 0)
 		goto out;
-	/* the reference portmap's iptables chain of this container (CNI-DN-<hash> under
-	 * CNI-HOSTPORT-DNAT), if the node ran it before: a stale DNAT otherwise outlives the pod */
+	/* the iptables chain of this container (CNI-DN-<hash> under CNI-HOSTPORT-DNAT): ours with
+	 * the iptables backend, or the reference portmap's if the node ran it before; DEL does not
+	 * know which backend the ADD used, and a stale DNAT would otherwise outlive the pod */
 	if (ref_chain(c, ref) < 0 || ipt_ref_del_chain(true, ref, "CNI-HOSTPORT-DNAT", n, &c->err) < 0 ||
 	    ipt_ref_del_chain(false, ref, "CNI-HOSTPORT-DNAT", n, &c->err) < 0) {
 		cni_err_prefix(&c->err, "portmap: removing the reference plugin's chain %s: ", ref);
@@ -866,6 +939,8 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 
 	if (!p->n_maps || !(p->has4 || p->has6))
 		return 0;
+	if (p->ipt)
+		return pm_ipt_check(c, p);
 	if (nft_open(&n, &c->err) < 0 || nfttab_check(n, &tab, &c->err) < 0)
 		goto out;
 	if (p->snat && (x = masq_rule(n, p->mark, &c->err)) <= 0) {
@@ -909,6 +984,9 @@ static int cmd_gc(struct cni_ctx *c, void *conf)
 		    nfttab_run(n, &b, &c->err, "portmap GC of network %s: ", c->name) < 0)
 			goto out;
 	}
+	/* and the iptables backend's (or the reference's) chains of this network */
+	if (pm_ipt_gc(c, n) < 0)
+		goto out;
 	rc = 0;
 out:
 	free(ch);
@@ -920,11 +998,18 @@ out:
 
 static int cmd_status(struct cni_ctx *c, void *conf)
 {
-	(void)conf;
+	const struct pm_conf *p = conf;
 	struct nft *n = NULL;
 	struct sb b = { 0 };
 	int rc = -1;
 
+	if (p->ipt) {
+		if (masq_available(MASQ_IPTABLES, &c->err) < 0) {
+			cni_err_prefix(&c->err, "portmap: ");
+			return -1;
+		}
+		return 0;
+	}
 	if (nft_open(&n, &c->err) < 0)
 		goto out;
 	/* can the kernel take our table (nat chains, fib, the map)? a dry run */
