@@ -108,7 +108,11 @@ static int masq_field(const cJSON *root, struct attach_conf *a, struct cni_error
 				"invalid config: field \"ipMasq\": \"%s\" is not true, false, \"ipv4\" or \"ipv6\"",
 				v->valuestring);
 	else
-		return cni_errf(e, CNI_ERR_DECODE, "invalid config: field \"ipMasq\" must be true, false, \"ipv4\" or \"ipv6\"");
+		return cni_errf(e, CNI_ERR_DECODE,
+				"invalid config: field \"ipMasq\" must be true, false, \"ipv4\" or \"ipv6\", not %s",
+				cJSON_IsNumber(v)  ? "a number"
+				: cJSON_IsArray(v) ? "an array"
+						   : "an object");
 	a->ip_masq = a->masq_v4 || a->masq_v6;
 	return 0;
 }

@@ -121,7 +121,8 @@ static bool base_rule(const struct pm_conf *p, bool v4, int k, char mark[32], st
 		return true;
 	case 2:
 		cmd_start(c, v4, "-C", SETMARK_CHAIN);
-		cmd_words(c, "-m", "comment", "--comment", "CNI portfwd masquerade mark", "-j", "MARK", "--set-xmark", mark, (const char *)NULL);
+		cmd_words(c, "-m", "comment", "--comment", "CNI portfwd masquerade mark", "-j", "MARK", "--set-xmark", mark,
+			  (const char *)NULL);
 		return p->snat && !p->ext_mark;
 	case 3:
 		cmd_start(c, v4, "-C", MASQ_CHAIN);
@@ -129,7 +130,8 @@ static bool base_rule(const struct pm_conf *p, bool v4, int k, char mark[32], st
 		return p->snat && !p->ext_mark;
 	default:
 		cmd_start(c, v4, "-C", "POSTROUTING");
-		cmd_words(c, "-m", "comment", "--comment", "CNI portfwd requiring masquerade", "-j", MASQ_CHAIN, (const char *)NULL);
+		cmd_words(c, "-m", "comment", "--comment", "CNI portfwd requiring masquerade", "-j", MASQ_CHAIN,
+			  (const char *)NULL);
 		return p->snat && !p->ext_mark;
 	}
 }
@@ -173,7 +175,8 @@ static int mapping_rules(const struct pm_conf *p, const struct pm_map *m, bool v
 	cmd_start(&out[n], v4, "-C", chain);
 	if (w->hostip[0])
 		cmd_words(&out[n], "-d", w->hostip, (const char *)NULL);
-	cmd_words(&out[n], "-p", proto_name(m->proto), "--dport", w->port, "-j", "DNAT", "--to-destination", w->to, (const char *)NULL);
+	cmd_words(&out[n], "-p", proto_name(m->proto), "--dport", w->port, "-j", "DNAT", "--to-destination", w->to,
+		  (const char *)NULL);
 	return n + 1;
 }
 
@@ -181,8 +184,8 @@ static int mapping_rules(const struct pm_conf *p, const struct pm_map *m, bool v
  * the family's conditions,
  * the comment, the host ports (15 per rule, multiport's limit), as -C commands. ports holds the
  * port lists. Returns how many. */
-static int jump_rules(const struct pm_conf *p, bool v4, const char *chain, const char *comment, char ports[][96],
-		      struct cmd *out, int max)
+static int jump_rules(const struct pm_conf *p, bool v4, const char *chain, const char *comment, char ports[][96], struct cmd *out,
+		      int max)
 {
 	static const uint8_t protos[3] = { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP }; /* sorted by name, as the reference */
 	int n = 0;
