@@ -15,21 +15,42 @@
 struct ct_match {
 	uint8_t proto;
 	uint16_t dport; /* network order */
+	const struct ip *addr; /* set: match entries with this address anywhere in either tuple instead */
 	struct nlattr **tuples; /* copies of CTA_TUPLE_ORIG of the entries to delete */
 	uint16_t *zones;
 	size_t n;
 };
+
+/* Does a tuple (CTA_TUPLE_ORIG or _REPLY) hold address a as its source or destination? */
+static bool tuple_has(const struct nlattr *tuple, const struct ip *a)
+{
+	const struct nlattr *tt[CTA_TUPLE_MAX + 1], *ti[CTA_IP_MAX + 1];
+	bool v4 = a->len == 4;
+	if (!tuple || nla_index_nested(tuple, tt, CTA_TUPLE_MAX) < 0 || !tt[CTA_TUPLE_IP] ||
+	    nla_index_nested(tt[CTA_TUPLE_IP], ti, CTA_IP_MAX) < 0)
+		return false;
+	for (int k = 0; k < 2; k++) {
+		const struct nlattr *x = ti[v4 ? (k ? CTA_IP_V4_DST : CTA_IP_V4_SRC) : (k ? CTA_IP_V6_DST : CTA_IP_V6_SRC)];
+		if (x && nla_plen(x) == a->len && memcmp(nla_payload(x), a->b, a->len) == 0)
+			return true;
+	}
+	return false;
+}
 
 static int ct_cb(const struct nlmsghdr *h, void *arg)
 {
 	struct ct_match *m = arg;
 	const struct nlattr *tb[CTA_MAX + 1], *tt[CTA_TUPLE_MAX + 1], *tp[CTA_PROTO_MAX + 1];
 
-	if (nlmsg_index(h, sizeof(struct nfgenmsg), tb, CTA_MAX) < 0 || !tb[CTA_TUPLE_ORIG] ||
-	    nla_index_nested(tb[CTA_TUPLE_ORIG], tt, CTA_TUPLE_MAX) < 0 || !tt[CTA_TUPLE_PROTO] ||
-	    nla_index_nested(tt[CTA_TUPLE_PROTO], tp, CTA_PROTO_MAX) < 0 || !tp[CTA_PROTO_NUM] || !tp[CTA_PROTO_DST_PORT])
+	if (nlmsg_index(h, sizeof(struct nfgenmsg), tb, CTA_MAX) < 0 || !tb[CTA_TUPLE_ORIG])
 		return 0;
-	if (nla_u8(tp[CTA_PROTO_NUM]) != m->proto || nla_u16(tp[CTA_PROTO_DST_PORT]) != m->dport)
+	if (m->addr) {
+		if (!tuple_has(tb[CTA_TUPLE_ORIG], m->addr) && !tuple_has(tb[CTA_TUPLE_REPLY], m->addr))
+			return 0;
+	} else if (nla_index_nested(tb[CTA_TUPLE_ORIG], tt, CTA_TUPLE_MAX) < 0 || !tt[CTA_TUPLE_PROTO] ||
+		   nla_index_nested(tt[CTA_TUPLE_PROTO], tp, CTA_PROTO_MAX) < 0 || !tp[CTA_PROTO_NUM] ||
+		   !tp[CTA_PROTO_DST_PORT] || nla_u8(tp[CTA_PROTO_NUM]) != m->proto ||
+		   nla_u16(tp[CTA_PROTO_DST_PORT]) != m->dport)
 		return 0;
 	struct nlattr **t = realloc(m->tuples, (m->n + 1) * sizeof(*t));
 	if (t)
@@ -73,10 +94,10 @@ static int ct_collect(struct nlsock *sk, int family, struct ct_match *m)
 	return -EINTR;
 }
 
-int ct_flush_dport(int family, uint8_t proto, uint16_t port, int *removed, struct cni_error *e)
+static int ct_flush(int family, struct ct_match *mp, int *removed, struct cni_error *e)
 {
 	struct nlsock sk;
-	struct ct_match m = { .proto = proto, .dport = htons(port) };
+	struct ct_match m = *mp;
 	int rc = -1, r;
 
 	*removed = 0;
@@ -124,4 +145,16 @@ out:
 	free(m.zones);
 	nls_close(&sk);
 	return rc;
+}
+
+int ct_flush_dport(int family, uint8_t proto, uint16_t port, int *removed, struct cni_error *e)
+{
+	struct ct_match m = { .proto = proto, .dport = htons(port) };
+	return ct_flush(family, &m, removed, e);
+}
+
+int ct_flush_addr(const struct ip *a, int *removed, struct cni_error *e)
+{
+	struct ct_match m = { .addr = a };
+	return ct_flush(a->len == 4 ? AF_INET : AF_INET6, &m, removed, e);
 }

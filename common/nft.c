@@ -915,41 +915,52 @@ static bool st_masquerade(struct rctx *c)
 	return true;
 }
 
-/* dnat ip to A:P, dnat ip6 to [A]:P */
-static bool st_dnat(struct rctx *c)
+/* dnat|snat ip to A[:P], dnat|snat ip6 to A or [A]:P (an address alone: 1:1 NAT) */
+static bool st_nat(struct rctx *c)
 {
 	const struct tok *t = c->t;
-	char buf[80], *colon;
+	char buf[80], *ps = NULL, *as = buf;
 	struct ip a;
-	uint64_t v;
+	uint64_t v = 0;
+	bool snat = is(&t[c->i], "snat");
 	if (!need(c, 3))
 		return false;
 	bool v4 = is(&t[c->i + 1], "ip");
 	if ((!v4 && !is(&t[c->i + 1], "ip6")) || !is(&t[c->i + 2], "to"))
 		return false;
 	*c->bad = c->i + 2;
-	if (!need(c, 4) || !tstr(&t[c->i + 3], buf, sizeof(buf)) || !(colon = strrchr(buf, ':')))
+	if (!need(c, 4) || !tstr(&t[c->i + 3], buf, sizeof(buf)))
 		return false;
-	*colon = '\0';
-	char *as = buf;
-	if (!v4) {
-		if (buf[0] != '[' || colon[-1] != ']')
+	if (v4 && (ps = strchr(buf, ':')))
+		*ps++ = '\0';
+	else if (!v4 && buf[0] == '[') {
+		char *rb = strchr(buf, ']');
+		if (!rb || rb[1] != ':')
 			return false;
-		colon[-1] = '\0';
+		*rb = '\0';
 		as = buf + 1;
+		ps = rb + 2;
 	}
-	struct tok pt = { colon + 1, strlen(colon + 1), false };
-	if (ip_parse(as, &a) < 0 || a.len != (v4 ? 4 : 16) || !tnum(&pt, 65535, &v))
+	if (ip_parse(as, &a) < 0 || a.len != (v4 ? 4 : 16))
 		return false;
+	if (ps) {
+		struct tok pt = { ps, strlen(ps), false };
+		if (!tnum(&pt, 65535, &v))
+			return false;
+	}
 	uint16_t port = htobe16((uint16_t)v);
 	ex_imm(c->w, NFT_REG_1, a.b, a.len);
-	ex_imm(c->w, NFT_REG_2, &port, 2);
+	if (ps)
+		ex_imm(c->w, NFT_REG_2, &port, 2);
 	size_t d, el = ex_begin(c->w, "nat", &d);
-	put_be32(c->w, NFTA_NAT_TYPE, NFT_NAT_DNAT);
+	put_be32(c->w, NFTA_NAT_TYPE, snat ? NFT_NAT_SNAT : NFT_NAT_DNAT);
 	put_be32(c->w, NFTA_NAT_FAMILY, v4 ? NFPROTO_IPV4 : NFPROTO_IPV6);
 	put_be32(c->w, NFTA_NAT_REG_ADDR_MIN, NFT_REG_1);
-	put_be32(c->w, NFTA_NAT_REG_PROTO_MIN, NFT_REG_2);
-	put_be32(c->w, NFTA_NAT_FLAGS, 0x2); /* NF_NAT_RANGE_PROTO_SPECIFIED */
+	if (ps) {
+		put_be32(c->w, NFTA_NAT_REG_PROTO_MIN, NFT_REG_2);
+		put_be32(c->w, NFTA_NAT_FLAGS, 0x2); /* NF_NAT_RANGE_PROTO_SPECIFIED */
+	} else
+		put_be32(c->w, NFTA_NAT_FLAGS, 0x1); /* NF_NAT_RANGE_MAP_IPS */
 	ex_end(c->w, el, d);
 	c->i += 4;
 	return true;
@@ -979,11 +990,11 @@ static const struct {
 	char word[11];
 	uint8_t kind;
 } statements[] = {
-	{ "comment", ST_COMMENT }, { "ip", ST_ADDR },	   { "ip6", ST_ADDR },	     { "iifname", ST_IFNAME },
-	{ "oifname", ST_IFNAME },  { "meta", ST_META },	   { "th", ST_PORT },	     { "tcp", ST_PORT },
-	{ "udp", ST_PORT },	   { "sctp", ST_PORT },	   { "fib", ST_FIB },	     { "ether", ST_ETHER },
-	{ "masquerade", ST_MASQ }, { "dnat", ST_DNAT },	   { "return", ST_VERDICT }, { "drop", ST_VERDICT },
-	{ "accept", ST_VERDICT },  { "jump", ST_VERDICT }, { "goto", ST_VERDICT },
+	{ "comment", ST_COMMENT }, { "ip", ST_ADDR },	     { "ip6", ST_ADDR },     { "iifname", ST_IFNAME },
+	{ "oifname", ST_IFNAME },  { "meta", ST_META },	     { "th", ST_PORT },	     { "tcp", ST_PORT },
+	{ "udp", ST_PORT },	   { "sctp", ST_PORT },	     { "fib", ST_FIB },	     { "ether", ST_ETHER },
+	{ "masquerade", ST_MASQ }, { "dnat", ST_DNAT },	     { "snat", ST_DNAT },    { "return", ST_VERDICT },
+	{ "drop", ST_VERDICT },	   { "accept", ST_VERDICT }, { "jump", ST_VERDICT }, { "goto", ST_VERDICT },
 };
 
 static bool statement(struct rctx *c, int kind)
@@ -1006,7 +1017,7 @@ static bool statement(struct rctx *c, int kind)
 	case ST_MASQ:
 		return st_masquerade(c);
 	case ST_DNAT:
-		return st_dnat(c);
+		return st_nat(c);
 	default:
 		return st_verdict(c);
 	}

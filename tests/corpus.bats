@@ -390,6 +390,10 @@ run_dir() {
 	run_dir portmap
 }
 
+@test "corpus: floating-ip" {
+	run_dir floating-ip
+}
+
 @test "corpus: loopback" {
 	run_dir loopback
 }

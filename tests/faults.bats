@@ -41,8 +41,13 @@ nothing_left() {
 	f=$(find "$DATA" -type f \( -name '[0-9]*' -o -name 'fd00*' \) 2>/dev/null)
 	[[ -z $f ]] || { echo "reservations left: $f" >&2; return 1; }
 	local nft
-	nft=$(ip netns exec "$HOSTNS" nft list ruleset 2>/dev/null | grep -E 'chain (a|s|p)-|goto (a|s)-|jump (a|p)-' || true)
+	nft=$(ip netns exec "$HOSTNS" nft list ruleset 2>/dev/null | grep -E 'chain (a|s|p|d)-|goto (a|s|d)-|jump (a|p)-' || true)
 	[[ -z $nft ]] || { echo "nft left: $nft" >&2; return 1; }
+	# addresses an ADD adds on the host (floating-ip), when the test names them
+	if [[ -n ${HOST_ADDRS:-} ]] && ip -n "$HOSTNS" addr show | grep -qE "$HOST_ADDRS"; then
+		echo "host addresses left: $(ip -n "$HOSTNS" addr show | grep -E "$HOST_ADDRS")" >&2
+		return 1
+	fi
 	for l in $(find "$DATA" -name lock 2>/dev/null) /run/cni-c/nft.lock; do
 		# the nft lock is the node's: other suites running beside this one take it briefly
 		[[ -e $l ]] && { flock -w 20 "$l" true || { echo "lock held: $l" >&2; return 1; }; }
@@ -91,6 +96,15 @@ walk() {
 	prev='{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sandbox":"/x"}],"ips":[{"address":"10.200.155.2/24","interface":0}]}'
 	conf=$(printf '{"cniVersion":"1.0.0","name":"n%s","type":"portmap","runtimeConfig":{"portMappings":[{"hostPort":18080,"containerPort":80,"protocol":"tcp"},{"hostPort":18081,"containerPort":81,"protocol":"udp"}]},"prevResult":%s}' "$T" "$prev")
 	MIN_STEPS=3 walk portmap "$conf"
+}
+
+@test "floating-ip: every ADD step failing or crashing leaves nothing (chains, map elements, the address on the uplink)" {
+	ip -n "$HOSTNS" link add ul0 type veth peer name ul0p
+	ip -n "$HOSTNS" link set ul0 up
+	local conf prev
+	prev='{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sandbox":"/x"}],"ips":[{"address":"10.200.91.2/25","interface":0},{"address":"fd00:200:91::2/80","interface":0}]}'
+	conf=$(printf '{"cniVersion":"1.0.0","name":"n%s","type":"floating-ip","floatingIP":["10.200.92.50","fd00:200:91:0:1::50"],"interface":"ul0","prevResult":%s}' "$T" "$prev")
+	HOST_ADDRS='10\.200\.92\.50|fd00:200:91:0:1::50' MIN_STEPS=2 walk floating-ip "$conf" "lo ul0 ul0p "
 }
 
 # vlan needs 802.1Q: the VM lane runs these with a test build (tests/run.sh ships one)

@@ -84,7 +84,7 @@ rules() { in_ns nft list chain inet cni_c_masq "$1" | sed 's/^\s*//' | grep -v -
 }
 
 # nft_forms TABLE: every command form the plugins write (masq, spoofchk, portmap with its
-# condition vocabulary), as nft text, in a table of that name per family.
+# condition vocabulary, floating-ip), as nft text, in a table of that name per family.
 nft_forms() {
 	local t=$1
 	cat <<-EOF
@@ -124,6 +124,13 @@ nft_forms() {
 		insert rule inet $t p-tcp-80 meta iifname eth0 meta mark != 7 sctp dport 9 goto a-2
 		insert rule inet $t p-tcp-80 udp dport != 80 ip daddr 10.0.0.1 udp sport != 1 th dport 7 jump a-2
 		insert rule inet $t p-tcp-80 th dport 80 th sport != 1 ip6 saddr fd00::1 jump a-2
+		add chain inet $t fpre { type nat hook prerouting priority -110; policy accept; }
+		add chain inet $t fpost { type nat hook postrouting priority 90; policy accept; }
+		add chain inet $t d-1 { comment "net=n if=eth0 id=c"; }
+		add rule inet $t d-1 ip daddr 10.200.92.50 dnat ip to 10.200.91.2 comment "10.200.92.50 to 10.200.91.2 addr eth0"
+		add rule inet $t d-1 ip6 daddr fd00:200:91:0:1::50 dnat ip6 to fd00:200:91::2
+		add rule inet $t d-1 ip daddr != 10.200.91.0/25 snat ip to 10.200.92.50 comment "10.200.91.2/25 as 10.200.92.50"
+		add rule inet $t d-1 ip6 daddr != fd00:200:91::/80 snat ip6 to fd00:200:91:0:1::50
 		add table bridge $t { comment "forms: bridge"; }
 		add map bridge $t ports { type ifname : verdict; }
 		add chain bridge $t prerouting { type filter hook prerouting priority -300; policy accept; }

@@ -50,6 +50,10 @@ MUTANTS=(
 	"failed-add-removes-used-bridge${US}plugins/bridge/bridge.c${US}if (flock(b->lock, LOCK_EX) == 0)
 		remove_if_unused${US}if (1)
 		remove_if_unused${US}bridge${US}^failing ADDs that made the bridge"
+	"fip-masq-wins${US}plugins/floating-ip/floating-ip.c${US}postrouting priority 90;${US}postrouting priority 110;${US}floating-ip${US}^with ipMasq on the bridge"
+	"fip-portmap-wins${US}plugins/floating-ip/floating-ip.c${US}hook prerouting priority -110;${US}hook prerouting priority -90;${US}floating-ip${US}^with ipMasq on the bridge"
+	"fip-taken-not-refused${US}plugins/floating-ip/floating-ip.c${US}return cni_errf(&c->err, CNI_ERR_IP_TAKEN,${US}if (0) return cni_errf(&c->err, CNI_ERR_IP_TAKEN,${US}floating-ip${US}^a floating IP mapped to another"
+	"fip-del-keeps-address${US}plugins/floating-ip/floating-ip.c${US}if (ent[i].dev[0] && addr_remove(ent[i].dev, &ent[i].fip, e) < 0)${US}if (0 && ent[i].dev[0] && addr_remove(ent[i].dev, &ent[i].fip, e) < 0)${US}floating-ip${US}^outside reaches the container"
 )
 
 want=("$@")
