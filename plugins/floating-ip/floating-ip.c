@@ -93,14 +93,13 @@ static const struct nfttab_rule fip_rules[] = {
 };
 /* The DNAT chains and the SNAT chains of the attachments differ in their prefix only; the first
  * descriptor builds and checks the table. */
-#define FIP_TAB(prefix)                                                                                        \
-	{                                                                                                      \
-		.family = NFPROTO_INET, .ref = TABLE, .name = TABLE_NAME,                                      \
-		.comment = "CNI floating IPs, 1:1 NAT (cni-c floating-ip)", .maps = fip_maps,                  \
-		.chains = fip_chains, .rules = fip_rules, .chain_prefix = prefix,                              \
-		.naming = NFTTAB_NET_ATTACHMENT, .who = "floating-ip",                                         \
+#define FIP_TAB(prefix)                                                                                                \
+	{                                                                                                              \
+		.family = NFPROTO_INET, .ref = TABLE, .name = TABLE_NAME,                                              \
+		.comment = "CNI floating IPs, 1:1 NAT (cni-c floating-ip)", .maps = fip_maps, .chains = fip_chains,    \
+		.rules = fip_rules, .chain_prefix = prefix, .naming = NFTTAB_NET_ATTACHMENT, .who = "floating-ip",     \
 		.altered = "a hook chain of table " TABLE " was altered (its rules are not those this plugin writes)", \
-		.missing = "table " TABLE " or its hook chains are missing",                                   \
+		.missing = "table " TABLE " or its hook chains are missing",                                           \
 	}
 static const struct nfttab tab = FIP_TAB("d-");
 static const struct nfttab stab = FIP_TAB("s-");
@@ -180,8 +179,8 @@ static int parse_excl(struct cni_ctx *c, struct fip_conf *p)
 	if ((r = conf_array(c->conf, NULL, "excludeSubnets", &arr, &c->err)) <= 0)
 		return r;
 	if (cJSON_GetArraySize(arr) > MAX_EXCL)
-		return cni_errf(&c->err, CNI_ERR_INVALID_CONFIG, "invalid config: field \"excludeSubnets\": more than %d prefixes",
-				MAX_EXCL);
+		return cni_errf(&c->err, CNI_ERR_INVALID_CONFIG,
+				"invalid config: field \"excludeSubnets\": more than %d prefixes", MAX_EXCL);
 	cJSON_ArrayForEach (x, arr) {
 		const char *v;
 		struct ipnet n;
@@ -263,10 +262,10 @@ static int parse_fields(struct cni_ctx *c, struct fip_conf *p, bool need_prev)
 			if (!p->fip[f].len)
 				continue;
 			if (!p->has_cip[f])
-				return cni_errf(&c->err, CNI_ERR_INVALID_CONFIG,
-						"invalid config: field \"prevResult\": no IPv%c address on %s to map floating IP %s to",
-						f ? '6' : '4', c->ifname ? c->ifname : "the container interface",
-						ip_fmt(&p->fip[f], a));
+				return cni_errf(
+					&c->err, CNI_ERR_INVALID_CONFIG,
+					"invalid config: field \"prevResult\": no IPv%c address on %s to map floating IP %s to",
+					f ? '6' : '4', c->ifname ? c->ifname : "the container interface", ip_fmt(&p->fip[f], a));
 			if (ip_equal(&p->fip[f], &p->cip[f].ip))
 				return cni_errf(&c->err, CNI_ERR_INVALID_CONFIG,
 						"invalid config: floating IP %s is the container's own address",
@@ -439,8 +438,8 @@ static void map_rules(struct sb *b, const struct fip_conf *p, int f, const char 
 
 	ip_fmt(&p->fip[f], fs);
 	ip_fmt(&p->cip[f].ip, cs);
-	sb_add(b, "add rule " TABLE " %s %s daddr %s dnat %s to %s comment \"%s to %s addr %s\"\n", p->dchain, fam, fs, fam,
-	       cs, fs, cs, dev[0] ? dev : "-");
+	sb_add(b, "add rule " TABLE " %s %s daddr %s dnat %s to %s comment \"%s to %s addr %s\"\n", p->dchain, fam, fs, fam, cs,
+	       fs, cs, dev[0] ? dev : "-");
 	for (size_t i = 0; i < p->n_excl; i++)
 		if (ip_is_v4(&p->excl[i].ip) == !f)
 			sb_add(b, "add rule " TABLE " %s %s daddr %s return comment \"exclude %s\"\n", p->schain, fam,
@@ -576,8 +575,7 @@ static int cmd_add(struct cni_ctx *c, void *conf, struct cni_result *out)
 	}
 	if (nfttab_run(n, &b, &c->err, "floating-ip: ") < 0)
 		goto out;
-	if (undo_push(&u, undo_chains, &(struct chain_undo){ n, p->dchain, p->schain }, sizeof(struct chain_undo), &c->err) <
-		    0 ||
+	if (undo_push(&u, undo_chains, &(struct chain_undo){ n, p->dchain, p->schain }, sizeof(struct chain_undo), &c->err) < 0 ||
 	    FAULT(&c->err, "floating-ip rules") < 0)
 		goto out;
 	/* addresses the previous mapping added and this one does not keep */
@@ -611,7 +609,8 @@ static int cmd_add(struct cni_ctx *c, void *conf, struct cni_result *out)
 	if (FAULT(&c->err, "floating-ip address") < 0)
 		goto out;
 	/* flows of a mapping that appeared or changed were set up without it */
-	if (!same_ents(old, n_old, now, n_now) && (ct_flush_ents(old, n_old, &c->err) < 0 || ct_flush_ents(now, n_now, &c->err) < 0))
+	if (!same_ents(old, n_old, now, n_now) &&
+	    (ct_flush_ents(old, n_old, &c->err) < 0 || ct_flush_ents(now, n_now, &c->err) < 0))
 		goto out;
 done:
 	/* the result is prevResult, unchanged (moved: skel frees both) */
@@ -673,8 +672,8 @@ static int check_family(struct nft *n, struct nlsock *sk, struct cni_ctx *c, con
 	if ((r = nfttab_elem(n, &tab, dmap(f), p->fip[f].b, p->fip[f].len, tgt, sizeof(tgt), &c->err)) < 0)
 		return -1;
 	if (!r || strcmp(tgt, p->dchain) != 0)
-		return cni_check_fail(&c->err, "floating-ip: map %s of table " TABLE " does not send %s to chain %s", dmap(f),
-				      fs, p->dchain);
+		return cni_check_fail(&c->err, "floating-ip: map %s of table " TABLE " does not send %s to chain %s", dmap(f), fs,
+				      p->dchain);
 	/* the SNAT chain: this family's exclusions, then the SNAT, in that order after what came before */
 	for (size_t i = 0; i <= p->n_excl; i++) {
 		char sub[IPNET_STRLEN];
@@ -699,8 +698,8 @@ static int check_family(struct nft *n, struct nlsock *sk, struct cni_ctx *c, con
 	if ((r = nfttab_elem(n, &tab, smap(f), p->cip[f].ip.b, p->cip[f].ip.len, tgt, sizeof(tgt), &c->err)) < 0)
 		return -1;
 	if (!r || strcmp(tgt, p->schain) != 0)
-		return cni_check_fail(&c->err, "floating-ip: map %s of table " TABLE " does not send %s to chain %s", smap(f),
-				      cs, p->schain);
+		return cni_check_fail(&c->err, "floating-ip: map %s of table " TABLE " does not send %s to chain %s", smap(f), cs,
+				      p->schain);
 	if (p->add_addr) {
 		if ((r = addr_on(sk, p->iface, &p->fip[f], &idx, &c->err)) < 0)
 			return -1;
