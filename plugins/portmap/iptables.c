@@ -228,10 +228,72 @@ static bool family_used(const struct pm_conf *p, bool v4)
 	return p->n_maps && (v4 ? p->has4 : p->has6);
 }
 
+/* What a family's rules are walked for: ADD appends them, CHECK wants each there. */
+enum rule_kind { RULE_BASE, RULE_CHAIN, RULE_JUMP };
+typedef int (*rule_fn)(struct cmd *c, enum rule_kind k, struct cni_error *e);
+
+/* Every rule of the attachment in one family, as -C commands, in the order ADD appends them: the
+ * top-level rules, the container chain's, the jumps to it. */
+static int walk_rules(const struct pm_conf *p, bool v4, const char *chain, const char *comment, rule_fn fn, struct cni_error *e)
+{
+	struct cmd cm, rules[3], *jumps = calloc(p->n_maps + 3, sizeof(*jumps));
+	struct map_words w;
+	char mark[32], (*ports)[96] = calloc(p->n_maps + 3, sizeof(*ports));
+	int rc = -1;
+
+	if (!jumps || !ports) {
+		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	for (int k = 0; k < 5; k++)
+		if (base_rule(p, v4, k, mark, &cm) && fn(&cm, RULE_BASE, e) < 0)
+			goto out;
+	for (size_t i = 0; i < p->n_maps; i++) {
+		if (!applies(p, &p->maps[i], v4))
+			continue;
+		int nr = mapping_rules(p, &p->maps[i], v4, chain, &w, rules);
+		for (int k = 0; k < nr; k++)
+			if (fn(&rules[k], RULE_CHAIN, e) < 0)
+				goto out;
+	}
+	int nj = jump_rules(p, v4, chain, comment, ports, jumps, (int)p->n_maps + 3);
+	for (int k = 0; k < nj; k++)
+		if (fn(&jumps[k], RULE_JUMP, e) < 0)
+			goto out;
+	rc = 0;
+out:
+	free(jumps);
+	free(ports);
+	return rc;
+}
+
+/* ADD: the top-level rules unless there (AppendUnique), the rest appended to the new chain. */
+static int append_rule(struct cmd *c, enum rule_kind k, struct cni_error *e)
+{
+	if (k == RULE_BASE)
+		return ensure_rule(c, e);
+	c->v[4] = "-A";
+	return ipt(c->v, false, e) < 0 ? -1 : 0;
+}
+
+/* CHECK: each rule there (-C), or a check failure naming it. */
+static int must_have(struct cmd *c, enum rule_kind k, struct cni_error *e)
+{
+	static const char *const what[] = { "top-level rule", "rule of the container's chain", "jump to the container's chain" };
+	int s = ipt(c->v, true, e);
+	if (s == 1) {
+		char line[400] = "";
+		for (int i = 5, l = 0; c->v[i] && l < (int)sizeof(line); i++)
+			l += snprintf(line + l, sizeof(line) - (size_t)l, "%s%s", i > 5 ? " " : "", c->v[i]);
+		return cni_check_fail(e, "portmap: %s nat has no %s: -A %s", c->v[0], what[k], line);
+	}
+	return s < 0 ? -1 : 0;
+}
+
 int pm_ipt_add(struct cni_ctx *c, const struct pm_conf *p)
 {
 	struct cni_error *e = &c->err;
-	char chain[29], mark[32], *comment = dnat_comment(c->name, c->container_id);
+	char chain[29], *comment = dnat_comment(c->name, c->container_id);
 	int rc = -1;
 
 	if (!comment)
@@ -257,53 +319,18 @@ int pm_ipt_add(struct cni_ctx *c, const struct pm_conf *p)
 	}
 	for (int f = 0; f < 2; f++) {
 		bool v4 = f == 0;
-		struct cmd cm, rules[3], *jumps = NULL;
-		struct map_words w;
-		char(*ports)[96] = NULL;
-		int nj;
-
+		struct cmd cm;
 		if (!family_used(p, v4))
 			continue;
-		/* the top-level chains and their rules */
-		if (ensure_chain(v4, DNAT_CHAIN, e) < 0)
-			goto out;
-		if (p->snat && !p->ext_mark && (ensure_chain(v4, SETMARK_CHAIN, e) < 0 || ensure_chain(v4, MASQ_CHAIN, e) < 0))
-			goto out;
-		for (int k = 0; k < 5; k++)
-			if (base_rule(p, v4, k, mark, &cm) && ensure_rule(&cm, e) < 0)
-				goto out;
-		/* a repeated ADD replaces the container's chain and jumps */
-		if (ipt_ref_del_chain(v4, chain, DNAT_CHAIN, NULL, e) < 0)
+		/* the top-level chains; a repeated ADD replaces the container's chain and jumps */
+		if (ensure_chain(v4, DNAT_CHAIN, e) < 0 ||
+		    (p->snat && !p->ext_mark &&
+		     (ensure_chain(v4, SETMARK_CHAIN, e) < 0 || ensure_chain(v4, MASQ_CHAIN, e) < 0)) ||
+		    ipt_ref_del_chain(v4, chain, DNAT_CHAIN, NULL, e) < 0)
 			goto out;
 		cmd_start(&cm, v4, "-N", chain);
-		if (ipt(cm.v, false, e) < 0)
+		if (ipt(cm.v, false, e) < 0 || walk_rules(p, v4, chain, comment, append_rule, e) < 0)
 			goto out;
-		for (size_t i = 0; i < p->n_maps; i++) {
-			if (!applies(p, &p->maps[i], v4))
-				continue;
-			int nr = mapping_rules(p, &p->maps[i], v4, chain, &w, rules);
-			for (int k = 0; k < nr; k++) {
-				rules[k].v[4] = "-A";
-				if (ipt(rules[k].v, false, e) < 0)
-					goto out;
-			}
-		}
-		if (!(jumps = calloc(p->n_maps + 3, sizeof(*jumps))) || !(ports = calloc(p->n_maps + 3, sizeof(*ports)))) {
-			free(jumps);
-			cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
-			goto out;
-		}
-		nj = jump_rules(p, v4, chain, comment, ports, jumps, (int)p->n_maps + 3);
-		for (int k = 0; k < nj; k++) {
-			jumps[k].v[4] = "-A";
-			if (ipt(jumps[k].v, false, e) < 0) {
-				free(jumps);
-				free(ports);
-				goto out;
-			}
-		}
-		free(jumps);
-		free(ports);
 	}
 	rc = 0;
 out:
@@ -311,23 +338,10 @@ out:
 	return rc;
 }
 
-/* A -C command that must succeed for CHECK: 0, or a check failure naming `what`. */
-static int must_have(struct cmd *c, const char *what, struct cni_error *e)
-{
-	int s = ipt(c->v, true, e);
-	if (s == 1) {
-		char line[400] = "";
-		for (int i = 5, l = 0; c->v[i] && l < (int)sizeof(line); i++)
-			l += snprintf(line + l, sizeof(line) - (size_t)l, "%s%s", i > 5 ? " " : "", c->v[i]);
-		return cni_check_fail(e, "portmap: %s nat has no %s: -A %s", c->v[0], what, line);
-	}
-	return s < 0 ? -1 : 0;
-}
-
 int pm_ipt_check(struct cni_ctx *c, const struct pm_conf *p)
 {
 	struct cni_error *e = &c->err;
-	char chain[29], mark[32], *comment = dnat_comment(c->name, c->container_id);
+	char chain[29], *comment = dnat_comment(c->name, c->container_id);
 	int rc = -1;
 
 	if (!comment)
@@ -336,11 +350,8 @@ int pm_ipt_check(struct cni_ctx *c, const struct pm_conf *p)
 		goto out;
 	for (int f = 0; f < 2; f++) {
 		bool v4 = f == 0;
-		struct cmd cm, rules[3], *jumps = NULL;
-		struct map_words w;
-		char(*ports)[96] = NULL;
-		int nj, s;
-
+		struct cmd cm;
+		int s;
 		if (!family_used(p, v4))
 			continue;
 		cmd_start(&cm, v4, "-S", chain);
@@ -350,31 +361,8 @@ int pm_ipt_check(struct cni_ctx *c, const struct pm_conf *p)
 			cni_check_fail(e, "portmap: %s nat has no chain %s (container %s)", ipt_tool(v4), chain, c->container_id);
 			goto out;
 		}
-		for (int k = 0; k < 5; k++)
-			if (base_rule(p, v4, k, mark, &cm) && must_have(&cm, "top-level rule", e) < 0)
-				goto out;
-		for (size_t i = 0; i < p->n_maps; i++) {
-			if (!applies(p, &p->maps[i], v4))
-				continue;
-			int nr = mapping_rules(p, &p->maps[i], v4, chain, &w, rules);
-			for (int k = 0; k < nr; k++)
-				if (must_have(&rules[k], "rule of the container's chain", e) < 0)
-					goto out;
-		}
-		if (!(jumps = calloc(p->n_maps + 3, sizeof(*jumps))) || !(ports = calloc(p->n_maps + 3, sizeof(*ports)))) {
-			free(jumps);
-			cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+		if (walk_rules(p, v4, chain, comment, must_have, e) < 0)
 			goto out;
-		}
-		nj = jump_rules(p, v4, chain, comment, ports, jumps, (int)p->n_maps + 3);
-		for (int k = 0; k < nj; k++)
-			if (must_have(&jumps[k], "jump to the container's chain", e) < 0) {
-				free(jumps);
-				free(ports);
-				goto out;
-			}
-		free(jumps);
-		free(ports);
 	}
 	rc = 0;
 out:
