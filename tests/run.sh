@@ -220,7 +220,10 @@ tally() {
 		esac
 	done <"$OUT/$n.tap"
 	if [[ $rc == 124 || $rc == 137 || $rc == 130 ]]; then
-		echo "not ok - [$lane] $name: timed out after ${SUITE_TIMEOUT}s"
+		# the limit each kind of job runs under (see run_job): the VM lane has its own
+		local limit=$SUITE_TIMEOUT
+		[[ $lane == vm ]] && limit=$((${VM_TIMEOUT:-2400} + 300))
+		echo "not ok - [$lane] $name: timed out after ${limit}s, or was interrupted (status $rc)"
 		f=$((f + 1))
 	elif [[ $seen -lt $plan ]]; then
 		echo "not ok - [$lane] $name: $((plan - seen)) of $plan tests never reported (the run died; status $rc)"
