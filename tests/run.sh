@@ -252,10 +252,29 @@ report_done() {
 		tally "$n"
 	done
 }
-# with FAIL_FAST each job gets a process group of its own, so that it can be interrupted whole
-[[ ${FAIL_FAST:-} == 1 ]] && set -m
+# each job gets a process group of its own, so that it can be interrupted whole: by FAIL_FAST,
+# or when the run itself is interrupted (Ctrl-C, a CI cancel), whose jobs would otherwise run on
+# with nobody to count them; their teardowns still run (bats gets SIGINT)
+set -m
 declare -A pids=()
 stopped=
+# SIGINT to every running job: its process group, and its timeout (which makes a process group
+# of its own and passes the signal on to the suite)
+stop_jobs() {
+	local p
+	for p in "${pids[@]}"; do
+		kill -INT -- "-$p" 2>/dev/null
+		pkill -INT -P "$p" 2>/dev/null
+	done
+}
+interrupt() {
+	trap - INT TERM
+	echo "# interrupted: stopping the running jobs (their teardowns run)"
+	stop_jobs
+	wait
+	exit 130
+}
+trap interrupt INT TERM
 reap() {
 	wait -n
 	running=$((running - 1))
@@ -263,8 +282,7 @@ reap() {
 	if [[ ${FAIL_FAST:-} == 1 && $failed -gt 0 && -z $stopped ]]; then
 		stopped=1
 		echo "# FAIL_FAST: a job failed; interrupting the others"
-		local p
-		for p in "${pids[@]}"; do kill -INT -- "-$p" 2>/dev/null; done
+		stop_jobs
 	fi
 }
 running=0
