@@ -476,3 +476,16 @@ print("ok"); sys.stdout.flush(); time.sleep(30)' &
 	hcni CHECK tap "$(tapconf | jq -c '.cniVersion="0.3.1"')" "$C" e020
 	expect_error 1 'CHECK'
 }
+
+@test "selinuxContext's creator (the plugin run again under the exec label) makes a persistent TAP device where it runs" {
+	# what the child runs after setting /proc/thread-self/attr/exec: here without a label, in the container's netns
+	run ip netns exec "$C" "$PLUGIN_DIR/tap" --cni-c-create-tap 4098 1000 -1
+	assert_success
+	assert_output cnitap0
+	assert_equal "$(sysf cnitap0 tun_flags) $(sysf cnitap0 owner) $(sysf cnitap0 group)" "0x1802 1000 -1"
+	# a flag set the kernel refuses: the ioctl named, exit 1, nothing made
+	run ip netns exec "$C" "$PLUGIN_DIR/tap" --cni-c-create-tap 0 -1 -1
+	assert_failure
+	assert_output --partial 'TUNSETIFF: Invalid argument'
+	assert_equal "$(links)" "cnitap0 lo "
+}
