@@ -124,6 +124,17 @@ static void parse_linkinfo(const struct nlattr *li, struct cnl_link *l)
 		const struct nlattr *b[IFLA_BR_MAX + 1];
 		if (nla_index_nested(tb[IFLA_INFO_DATA], b, IFLA_BR_MAX) == 0 && b[IFLA_BR_VLAN_FILTERING])
 			l->vlan_filtering = nla_u8(b[IFLA_BR_VLAN_FILTERING]);
+	} else if (strcmp(l->kind, "tun") == 0) {
+		const struct nlattr *t[IFLA_TUN_MAX + 1];
+		if (nla_index_nested(tb[IFLA_INFO_DATA], t, IFLA_TUN_MAX) < 0)
+			return;
+		l->tun_owner = t[IFLA_TUN_OWNER] ? (long long)nla_u32(t[IFLA_TUN_OWNER]) : -1;
+		l->tun_group = t[IFLA_TUN_GROUP] ? (long long)nla_u32(t[IFLA_TUN_GROUP]) : -1;
+		l->tun_type = t[IFLA_TUN_TYPE] ? nla_u8(t[IFLA_TUN_TYPE]) : 0;
+		l->tun_pi = t[IFLA_TUN_PI] && nla_u8(t[IFLA_TUN_PI]);
+		l->tun_vnet_hdr = t[IFLA_TUN_VNET_HDR] && nla_u8(t[IFLA_TUN_VNET_HDR]);
+		l->tun_persist = t[IFLA_TUN_PERSIST] && nla_u8(t[IFLA_TUN_PERSIST]);
+		l->tun_multi_queue = t[IFLA_TUN_MULTI_QUEUE] && nla_u8(t[IFLA_TUN_MULTI_QUEUE]);
 	}
 }
 

@@ -37,6 +37,10 @@ struct cnl_link {
 	bool learning;
 	/* bridge */
 	bool vlan_filtering;
+	/* tun (kind "tun"): IFF_TUN or IFF_TAP, the flags, owner and group (-1: none) */
+	int tun_type;
+	bool tun_pi, tun_vnet_hdr, tun_persist, tun_multi_queue;
+	long long tun_owner, tun_group;
 };
 
 int cnl_open(struct nlsock **sk, struct cni_error *e);

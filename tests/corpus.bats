@@ -398,6 +398,10 @@ run_dir() {
 	run_dir loopback
 }
 
+@test "corpus: tap" {
+	run_dir tap
+}
+
 @test "corpus: at least 80 well-formed cases, each expected code one the suite uses; no directory no test runs" {
 	local f d n=0 bad=()
 	# a case outside the directories the tests above run would never run
