@@ -112,10 +112,11 @@ ${deps:+Depends: $deps
 Priority: optional
 Description: CNI plugins in C: bridge, vlan, vxlan, host-local, loopback, portmap, tap
  Drop-in replacements for the CNI reference plugins of the same names, each a
- small self-contained executable, floating-ip (1:1 NAT of an external address
- to a container), and cnitool to run a network configuration by hand. Installed into /opt/cni/bin, the plugin directory of containerd,
- CRI-O and Kubernetes; Debian's containernetworking-plugins (/usr/lib/cni) can
- stay installed beside it.
+ small self-contained executable; floating-ip (1:1 NAT of an external address
+ to a container); and cnitool to run a network configuration by hand.
+ Installed into /opt/cni/bin, the plugin directory of containerd, CRI-O and
+ Kubernetes; Debian's containernetworking-plugins (/usr/lib/cni) can stay
+ installed beside it.
 CONTROL
 	(cd "$root" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z | xargs -0 md5sum >DEBIAN/md5sums)
 	find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
