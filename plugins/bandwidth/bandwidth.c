@@ -112,8 +112,8 @@ static int check_pair(struct cni_ctx *c, const char *parent, const char *dir, ui
 		return cni_errf(&c->err, CNI_ERR_INVALID_CONFIG,
 				"invalid config: field \"%sRate\": if burst is set, rate must also be set", p);
 	if (burst / 8 >= UINT32_MAX)
-		return cni_errf(&c->err, CNI_ERR_INVALID_CONFIG, "invalid config: field \"%sBurst\": burst cannot be more than 4GB",
-				p);
+		return cni_errf(&c->err, CNI_ERR_INVALID_CONFIG,
+				"invalid config: field \"%sBurst\": burst cannot be more than 4GB", p);
 	if (rate == 0)
 		return 0;
 	if (rate < 8)
@@ -368,13 +368,11 @@ static int filter_cb(const struct nlmsghdr *h, void *arg)
 	    strncmp(nla_payload(tb[TCA_KIND]), "u32", nla_plen(tb[TCA_KIND])) != 0 ||
 	    nla_index_nested(tb[TCA_OPTIONS], u, TCA_U32_MAX) < 0 || !u[TCA_U32_ACT])
 		return 0;
-	nla_each(act, u[TCA_U32_ACT])
-	{
-		const struct nlattr *kind = nla_child(act, TCA_ACT_KIND), *parms = nla_child(nla_child(act, TCA_ACT_OPTIONS),
-											 TCA_MIRRED_PARMS);
+	nla_each (act, u[TCA_U32_ACT]) {
+		const struct nlattr *kind = nla_child(act, TCA_ACT_KIND),
+				    *parms = nla_child(nla_child(act, TCA_ACT_OPTIONS), TCA_MIRRED_PARMS);
 		struct tc_mirred m;
-		if (!kind || strncmp(nla_payload(kind), "mirred", nla_plen(kind)) != 0 || !parms ||
-		    nla_plen(parms) < sizeof(m))
+		if (!kind || strncmp(nla_payload(kind), "mirred", nla_plen(kind)) != 0 || !parms || nla_plen(parms) < sizeof(m))
 			continue;
 		memcpy(&m, nla_payload(parms), sizeof(m));
 		if (m.eaction == TCA_EGRESS_REDIR && (int)m.ifindex == f->ifb_index)
@@ -442,25 +440,31 @@ static int host_iface(struct cni_ctx *c, struct nlsock *sk, struct cnl_link *hos
 		goto out;
 	if ((r = cnl_link_get(ns.csk, c->ifname, 0, &cl, &c->err)) <= 0) {
 		if (r == 0)
-			cni_errf(&c->err, CNI_ERR_INVALID_CONFIG, "bandwidth: there is no interface %s in the container", c->ifname);
+			cni_errf(&c->err, CNI_ERR_INVALID_CONFIG, "bandwidth: there is no interface %s in the container",
+				 c->ifname);
 		goto out;
 	}
-	if (strcmp(cl.kind, "veth") != 0 || cl.link <= 0) {
+	/* the peer must be in another namespace (the host): an index alone names a link of the
+	 * container's own when both ends are in it */
+	if (strcmp(cl.kind, "veth") != 0 || cl.link <= 0 || cl.link_netnsid < 0) {
 		cni_errf(&c->err, CNI_ERR_INVALID_CONFIG, "bandwidth: container interface %s has no veth peer", c->ifname);
 		goto out;
 	}
 	if ((r = cnl_link_get(sk, NULL, cl.link, host, &c->err)) <= 0) {
 		if (r == 0)
-			cni_errf(&c->err, CNI_ERR_INVALID_CONFIG, "bandwidth: veth peer with index %d is not in host ns", cl.link);
+			cni_errf(&c->err, CNI_ERR_INVALID_CONFIG, "bandwidth: veth peer with index %d is not in host ns",
+				 cl.link);
 		goto out;
 	}
 	for (size_t i = 0; i < c->prev.n_ifaces; i++)
-		if ((!c->prev.ifaces[i].sandbox || !*c->prev.ifaces[i].sandbox) && strcmp(c->prev.ifaces[i].name, host->name) == 0)
+		if ((!c->prev.ifaces[i].sandbox || !*c->prev.ifaces[i].sandbox) &&
+		    strcmp(c->prev.ifaces[i].name, host->name) == 0)
 			rc = 0;
 	if (rc < 0)
-		cni_errf(&c->err, CNI_ERR_INVALID_CONFIG,
-			 "invalid config: field \"prevResult\": no host interface is the veth peer (%s) of container interface %s",
-			 host->name, c->ifname);
+		cni_errf(
+			&c->err, CNI_ERR_INVALID_CONFIG,
+			"invalid config: field \"prevResult\": no host interface is the veth peer (%s) of container interface %s",
+			host->name, c->ifname);
 out:
 	attach_ns_close(&ns);
 	return rc;
@@ -534,8 +538,8 @@ static int cmd_add(struct cni_ctx *c, void *conf, struct cni_result *out)
 		struct tc_undo xi = { sk, host.index, H_INGRESS, TC_H_INGRESS, "" };
 		bool have = false;
 		snprintf(xi.dev, sizeof(xi.dev), "%s", host.name);
-		if (ingress_add(sk, host.index, host.name, &c->err) < 0 || undo_push(&u, undo_qdisc, &xi, sizeof(xi), &c->err) < 0 ||
-		    FAULT(&c->err, "bandwidth ingress qdisc") < 0)
+		if (ingress_add(sk, host.index, host.name, &c->err) < 0 ||
+		    undo_push(&u, undo_qdisc, &xi, sizeof(xi), &c->err) < 0 || FAULT(&c->err, "bandwidth ingress qdisc") < 0)
 			goto out;
 		if (redirect_present(sk, host.index, ifb.index, &have, &c->err) < 0 ||
 		    (!have && redirect_add(sk, host.index, ifb.index, host.name, &c->err) < 0) ||
@@ -676,7 +680,8 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 		if (redirect_present(sk, host.index, ifb.index, &have, &c->err) < 0)
 			goto out;
 		if (!have) {
-			cni_check_fail(&c->err, "bandwidth: egress: no filter on %s redirects its traffic to %s", host.name, p->ifb);
+			cni_check_fail(&c->err, "bandwidth: egress: no filter on %s redirects its traffic to %s", host.name,
+				       p->ifb);
 			goto out;
 		}
 	}
