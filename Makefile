@@ -26,7 +26,7 @@ VERSION := $(or $(shell git describe --tags --dirty 2>/dev/null | sed 's/^v//'),
 	$(shell cat VERSION 2>/dev/null),$(BASE_VERSION)-unknown)
 DEB_VERSION = $(shell echo '$(VERSION)' | sed 's/-/+/; s/-/./g')
 
-PLUGINS := host-local bridge vxlan vlan loopback portmap floating-ip tap
+PLUGINS := host-local bridge vxlan vlan loopback portmap floating-ip tap bandwidth
 # the runtime in miniature, installed beside the plugins
 TOOLS := cnitool
 TEST_TOOLS = $(patsubst tests/tools/%.c,$(BUILD)/test-tools/%,$(wildcard tests/tools/*.c)) \
@@ -116,6 +116,7 @@ LOOPBACK_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/loopback/*.c
 PORTMAP_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/portmap/*.c))
 FIP_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/floating-ip/*.c))
 TAP_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/tap/*.c))
+BW_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/bandwidth/*.c))
 CNITOOL_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/cnitool/*.c))
 
 HOSTLOCAL_SRCS := $(wildcard plugins/ipam/host-local/*.c)
@@ -182,6 +183,9 @@ $(BUILD)/floating-ip: $(FIP_OBJS) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) $(LIB_CAP)
 
 $(BUILD)/tap: $(TAP_OBJS) $(HOSTLOCAL_LIB) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) $(LIB_CAP)
+
+$(BUILD)/bandwidth: $(BW_OBJS) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) $(LIB_CAP)
 
 $(BUILD)/cnitool: $(CNITOOL_OBJS) $(COMMON_BASE_OBJS)

@@ -110,7 +110,7 @@ Installed-Size: $size
 ${deps:+Depends: $deps
 }Section: net
 Priority: optional
-Description: CNI plugins in C: bridge, vlan, vxlan, host-local, loopback, portmap, tap
+Description: CNI plugins in C: bridge, vlan, vxlan, host-local, loopback, portmap, tap, bandwidth
  Drop-in replacements for the CNI reference plugins of the same names, each a
  small self-contained executable; floating-ip (1:1 NAT of an external address
  to a container); and cnitool to run a network configuration by hand.

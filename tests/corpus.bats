@@ -394,6 +394,10 @@ run_dir() {
 	run_dir floating-ip
 }
 
+@test "corpus: bandwidth" {
+	run_dir bandwidth
+}
+
 @test "corpus: loopback" {
 	run_dir loopback
 }

@@ -188,3 +188,38 @@ vlan_walk_setup() {
 	assert_success
 	nothing_left c$T "br$T lo " || fail "DEL after the repairs left something"
 }
+
+@test "bandwidth: every ADD step failing or crashing leaves nothing (tbf, ingress qdisc, filter, ifb)" {
+	local br brconf prev conf steps veth
+	br=bwb$T
+	mkns bwc$T
+	brconf=$(printf '{"cniVersion":"1.0.0","name":"bwn%s","type":"bridge","bridge":"%s","ipam":{"type":"host-local","dataDir":"%s","ranges":[[{"subnet":"10.200.94.0/24"}]]}}' "$T" "$br" "$DATA")
+	hcni ADD bridge "$brconf" bwc$T
+	assert_success
+	prev=$output
+	veth=$(ip -n "$HOSTNS" -j link show master "$br" | jq -r '.[0].ifname')
+	conf=$(printf '{"cniVersion":"1.0.0","name":"bwn%s","type":"bandwidth","ingressRate":8000000,"ingressBurst":80000,"egressRate":4000000,"egressBurst":80000,"prevResult":%s}' "$T" "$prev")
+	# nothing of bandwidth's: no tbf or ingress qdisc on the host end, no ifb
+	bw_nothing() {
+		! ip netns exec "$HOSTNS" tc qdisc show dev "$veth" | grep -qE 'tbf|ingress' &&
+			[[ -z $(ip -n "$HOSTNS" -o link show type ifb) ]]
+	}
+	run ip netns exec "$HOSTNS" env CNI_COMMAND=ADD CNI_CONTAINERID=bwc$T CNI_IFNAME=eth0 CNI_NETNS=/var/run/netns/bwc$T \
+		CNI_PATH="$PLUGIN_DIR" CNI_TEST_TRACE=1 "$PLUGIN_DIR/bandwidth" <<<"$conf"
+	assert_success
+	steps=$(grep -c '^cni-fault:' <<<"$output")
+	[[ $steps -ge 5 ]] || fail "only $steps fault points"
+	hcni DEL bandwidth "$conf" bwc$T
+	assert_success
+	bw_nothing || fail "DEL left something"
+	for n in $(seq 1 "$steps"); do
+		CNI_TEST_FAIL_AT=$n hcni ADD bandwidth "$conf" bwc$T
+		expect_error 100 "injected fault at step $n"
+		bw_nothing || fail "failed ADD at step $n left something"
+		CNI_TEST_FAIL_AT=$n CNI_TEST_FAIL_MODE=crash hcni ADD bandwidth "$conf" bwc$T
+		assert_equal "$status" 99
+		hcni DEL bandwidth "$conf" bwc$T
+		assert_success
+		bw_nothing || fail "crash at step $n, then DEL, left something"
+	done
+}

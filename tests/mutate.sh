@@ -54,6 +54,15 @@ MUTANTS=(
 	"fip-portmap-wins${US}plugins/floating-ip/floating-ip.c${US}hook prerouting priority -110;${US}hook prerouting priority -90;${US}floating-ip${US}^with ipMasq on the bridge"
 	"fip-taken-not-refused${US}plugins/floating-ip/floating-ip.c${US}return cni_errf(&c->err, CNI_ERR_IP_TAKEN,${US}if (0) return cni_errf(&c->err, CNI_ERR_IP_TAKEN,${US}floating-ip${US}^a floating IP mapped to another"
 	"fip-del-keeps-address${US}plugins/floating-ip/floating-ip.c${US}if (ent[i].dev[0] && addr_remove(ent[i].dev, &ent[i].fip, e) < 0)${US}if (0 && ent[i].dev[0] && addr_remove(ent[i].dev, &ent[i].fip, e) < 0)${US}floating-ip${US}^outside reaches the container"
+	"bw-rate-off-by-an-eighth${US}plugins/bandwidth/bandwidth.c${US}uint64_t rate = rate_bits / 8;${US}uint64_t rate = rate_bits / 7;${US}bandwidth${US}^traffic to and from the container is shaped"
+	"bw-del-keeps-ifb${US}plugins/bandwidth/bandwidth.c${US}if (r && strcmp(ifb.kind, \"ifb\") == 0 && cnl_link_del(${US}if (0 && r && strcmp(ifb.kind, \"ifb\") == 0 && cnl_link_del(${US}bandwidth${US}^DEL removes the ifb"
+	"bw-check-ignores-filter${US}plugins/bandwidth/bandwidth.c${US}if (!have) {${US}if (0) {${US}bandwidth${US}^CHECK passes"
+	"bw-failed-add-keeps-tbf${US}plugins/bandwidth/bandwidth.c${US}if (rc < 0)
+		undo_run(&u);
+	cnl_close(sk);${US}if (0)
+		undo_run(&u);
+	cnl_close(sk);${US}bandwidth${US}^a failed ADD"
+	"bw-gc-any-network${US}plugins/bandwidth/bandwidth.c${US}ALIAS_PREFIX \"%s id=\", c->name${US}ALIAS_PREFIX \"%.0s\", c->name${US}bandwidth${US}^GC removes"
 )
 
 want=("$@")

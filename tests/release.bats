@@ -19,7 +19,7 @@ setup() {
 	DV=$(sed 's/-/+/; s/-/./g' <<<"$V")
 	TGZ=$REL/dist/cni-c-$V-linux-amd64.tgz
 	DEB=$REL/dist/cni-c_${DV}_amd64.deb
-	PROGRAMS="bridge cnitool floating-ip host-local loopback portmap tap vlan vxlan"
+	PROGRAMS="bandwidth bridge cnitool floating-ip host-local loopback portmap tap vlan vxlan"
 }
 
 @test "release: the version is 0.1.0-<n>-g<hash> or a tag's, one line" {
@@ -102,7 +102,7 @@ setup() {
 	# the Makefile's record of the version it embedded (the tree may have moved on since the build)
 	[[ -s $PLUGIN_DIR/version ]] || fail "$PLUGIN_DIR/version is missing: not built by this Makefile"
 	bv=$(cat "$PLUGIN_DIR/version")
-	for p in bridge host-local vxlan vlan loopback portmap floating-ip tap; do
+	for p in bridge host-local vxlan vlan loopback portmap floating-ip tap bandwidth; do
 		run env -i "$PLUGIN_DIR/$p"
 		assert_line --index 0 "CNI $p plugin v$bv (C CNI plugin suite)"
 	done

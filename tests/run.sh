@@ -55,11 +55,11 @@ VM_SUITES=${VM_SUITES:-vm/vlan.bats bridge.bats:vlan;corpus.bats:vlan libcni.bat
 # suites whole (tests that count syscalls skip themselves), masq without its timing-bound traffic
 # tests, cnitool without the tests whose subject is the reference plugins or the Go cnitool (the
 # same cnitool code runs under memcheck in the others), and the hostile-input corpus (every case a plugin exec, split so that the parts run side
-# by side: five parts of 130 to 186 cases, host-local+loopback, bridge, vxlan+portmap+floating-ip, vlan, tap);
+# by side: five parts of 130 to 212 cases, host-local+loopback, bridge, vxlan+portmap+floating-ip+bandwidth, vlan, tap);
 # stress, faults (test builds only) and the runtime suites only in the other lanes (entries
 # separated by ';'). bridge, vxlan and tap run with host-local unwrapped in CNI_PATH, so their IPAM runs
 # in-process (the production path) under memcheck.
-VG_SUITES=${VG_SUITES:-spec.bats:;host-local.bats:;host-local-store.bats:^(ENOSPC|EROFS|a reservation|a container|a /22);bridge.bats:;vxlan.bats:;masq.bats:^(del|check|gc|nft|iptables|available|valgrind);portmap.bats:;floating-ip.bats:;loopback.bats:;cnitool.bats:^(add, check, del|dual-stack|the cache|container ID|CHECK passes|DEL runs|a plugin|CAP_ARGS|cniVersions|.conf and|plugins from|gc|status|errors);reload.bats:;corpus.bats:^corpus: (host-local|loopback)$;corpus.bats:^corpus: bridge$;corpus.bats:^corpus: (vxlan|portmap|floating-ip)$;corpus.bats:^corpus: vlan$;tap.bats:;corpus.bats:^corpus: tap$}
+VG_SUITES=${VG_SUITES:-spec.bats:;host-local.bats:;host-local-store.bats:^(ENOSPC|EROFS|a reservation|a container|a /22);bridge.bats:;vxlan.bats:;masq.bats:^(del|check|gc|nft|iptables|available|valgrind);portmap.bats:;floating-ip.bats:;bandwidth.bats:^(the|runtimeConfig|CHECK|DEL|a failed|bad|GC|STATUS);loopback.bats:;cnitool.bats:^(add, check, del|dual-stack|the cache|container ID|CHECK passes|DEL runs|a plugin|CAP_ARGS|cniVersions|.conf and|plugins from|gc|status|errors);reload.bats:;corpus.bats:^corpus: (host-local|loopback)$;corpus.bats:^corpus: bridge$;corpus.bats:^corpus: (vxlan|portmap|floating-ip|bandwidth)$;corpus.bats:^corpus: vlan$;tap.bats:;corpus.bats:^corpus: tap$}
 VG_INPROC=${VG_INPROC:-bridge.bats vxlan.bats tap.bats}
 
 passed=0 failed=0 skipped=0
