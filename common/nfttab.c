@@ -123,6 +123,31 @@ int nfttab_check(struct nft *n, const struct nfttab *t, struct cni_error *e)
 	return r == 1 ? 0 : -1;
 }
 
+int nfttab_probe(const struct nfttab *t, const char *what, struct cni_error *e)
+{
+	struct nft *n = NULL;
+	struct sb b = { 0 };
+	int rc = -1;
+
+	if (nft_open(&n, e) < 0)
+		goto out;
+	nfttab_skeleton(&b, t, true, false);
+	if (b.oom) {
+		cni_errf(e, CNI_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (nft_check(n, b.s, e) < 0) {
+		e->code = CNI_ERR_NOT_AVAILABLE;
+		cni_err_prefix(e, "%s: nf_tables cannot take %s here: ", t->who, what);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(b.s);
+	nft_close(n);
+	return rc;
+}
+
 /* ---- reads ---- */
 
 size_t nfttab_key_ifname(const char *ifname, uint8_t key[16])

@@ -70,6 +70,9 @@ int nfttab_ensure(struct nft *n, const struct nfttab *t, struct sb *b, bool *see
 /* CHECK of the skeleton: 0 intact, else -1 with code 104 "<who>: <altered|missing>" (or the
  * read's error). */
 int nfttab_check(struct nft *n, const struct nfttab *t, struct cni_error *e);
+/* STATUS: can the kernel take the table (its chains, maps and base rules)? A dry run that changes
+ * nothing; code 50 prefixed "<t->who>: nf_tables cannot take <what> here: " when it cannot. */
+int nfttab_probe(const struct nfttab *t, const char *what, struct cni_error *e);
 
 /* Reads of the table (see nft.h for the results). */
 static inline int nfttab_chain(struct nft *n, const struct nfttab *t, const char *chain, char *comment, size_t clen,

@@ -799,28 +799,7 @@ out:
 static int cmd_status(struct cni_ctx *c, void *conf)
 {
 	(void)conf;
-	struct nft *n = NULL;
-	struct sb b = { 0 };
-	int rc = -1;
-
-	if (nft_open(&n, &c->err) < 0)
-		goto out;
-	/* can the kernel take our table (nat chains, the maps)? a dry run */
-	nfttab_skeleton(&b, &tab, true, false);
-	if (b.oom) {
-		cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
-		goto out;
-	}
-	if (nft_check(n, b.s, &c->err) < 0) {
-		c->err.code = CNI_ERR_NOT_AVAILABLE;
-		cni_err_prefix(&c->err, "floating-ip: nf_tables cannot take the NAT table here: ");
-		goto out;
-	}
-	rc = 0;
-out:
-	free(b.s);
-	nft_close(n);
-	return rc;
+	return nfttab_probe(&tab, "the NAT table", &c->err);
 }
 
 /* nf_tables, addresses and conntrack need CAP_NET_ADMIN only: it never enters the container. */

@@ -999,10 +999,6 @@ out:
 static int cmd_status(struct cni_ctx *c, void *conf)
 {
 	const struct pm_conf *p = conf;
-	struct nft *n = NULL;
-	struct sb b = { 0 };
-	int rc = -1;
-
 	if (p->ipt) {
 		if (masq_available(MASQ_IPTABLES, &c->err) < 0) {
 			cni_err_prefix(&c->err, "portmap: ");
@@ -1010,24 +1006,7 @@ static int cmd_status(struct cni_ctx *c, void *conf)
 		}
 		return 0;
 	}
-	if (nft_open(&n, &c->err) < 0)
-		goto out;
-	/* can the kernel take our table (nat chains, fib, the map)? a dry run */
-	nfttab_skeleton(&b, &tab, true, false);
-	if (b.oom) {
-		cni_errf(&c->err, CNI_ERR_INTERNAL, "out of memory");
-		goto out;
-	}
-	if (nft_check(n, b.s, &c->err) < 0) {
-		c->err.code = CNI_ERR_NOT_AVAILABLE;
-		cni_err_prefix(&c->err, "portmap: nf_tables cannot take the port map here: ");
-		goto out;
-	}
-	rc = 0;
-out:
-	free(b.s);
-	nft_close(n);
-	return rc;
+	return nfttab_probe(&tab, "the port map", &c->err);
 }
 
 /* nf_tables and sysctl need CAP_NET_ADMIN only: portmap never enters the container. */
