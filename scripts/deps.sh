@@ -13,10 +13,11 @@ BUILD_PKGS="make gcc libc6-dev binutils pkg-config musl-dev"
 # scripts/demo.sh: ip, nft, ping, tcpdump, jq, timeout (coreutils), busybox httpd (its web part)
 DEMO_PKGS="iproute2 nftables iputils-ping tcpdump jq busybox-static"
 # scripts/bench.sh: Debian's reference plugins side by side (they exec iptables), the chart and timings
-BENCH_PKGS="iproute2 nftables iptables jq procps containernetworking-plugins gnuplot-nox time bc"
+# (etcd: the cluster overlay's 100-node simulation)
+BENCH_PKGS="iproute2 nftables iptables jq procps containernetworking-plugins gnuplot-nox time bc etcd-server etcd-client"
 TEST_PKGS="bats bats-support bats-assert iproute2 iputils-ping tcpdump nftables jq procps util-linux strace iptables valgrind
            golang-go golang-github-appc-cni-dev podman busybox-static containerd runc
-           containernetworking-plugins systemd clang-format cppcheck qemu-system-x86 cpio kmod"
+           containernetworking-plugins systemd clang-format cppcheck qemu-system-x86 cpio kmod etcd-server etcd-client"
 # make fuzz: clang, libFuzzer (its runtime is not a dependency of clang-14) and llvm-symbolizer
 FUZZ_PKGS="clang libclang-rt-14-dev llvm-14"
 case "${1:-test}" in
