@@ -103,7 +103,7 @@ $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/unit/%.o: CFLAGS += -Iplugins/ipa
 LIB_CAP  :=
 
 # common/ pieces without netlink (IPAM plugins need none)
-COMMON_BASE := err ip conf version release result skel log caps ipam sha512 subproc fault undo sb $(if $(MUSL),fortify)
+COMMON_BASE := err ip conf version release result skel log caps ipam sha512 subproc fault undo sb $(if $(MUSL),fortify malloc)
 COMMON_BASE_OBJS := $(COMMON_BASE:%=$(BUILD)/obj/common/%.o) $(CJSON_OBJ)
 # the kernel side: netlink, namespaces, sysctl, nf_tables (all over our own netlink)
 COMMON_NET := nlmsg netns nl sysctl nft nfttab ipt masq spoofchk attach shdev conntrack
@@ -269,7 +269,7 @@ $(BUILD)/bench/floor: $(FLOOR_SRCS) $(wildcard common/*.h)
 	  -Wl,-z,relro,-z,now -Wl,--gc-sections -o $@ $(FLOOR_SRCS)
 $(BUILD)/bench/floor-musl: $(BUILD)/obj/tests/bench/floor.o $(BUILD)/obj/common/nl.o $(BUILD)/obj/common/nlmsg.o \
 		$(BUILD)/obj/common/netns.o $(BUILD)/obj/common/err.o $(BUILD)/obj/common/ip.o \
-		$(BUILD)/obj/common/fortify.o
+		$(BUILD)/obj/common/fortify.o $(BUILD)/obj/common/malloc.o
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^
 
