@@ -54,3 +54,13 @@ if ! apt-get install -y -qq --no-install-recommends $missing; then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends $missing
 fi
+# Debian's etcd-server starts a system etcd on 127.0.0.1:2379 when installed; the tests and the
+# bench start etcd clusters of their own inside network namespaces, so the one this step brought
+# in is stopped and disabled (an etcd that was installed before is left as it was).
+case " $missing " in
+*" etcd-server "*)
+	if [ -d /run/systemd/system ]; then
+		systemctl disable --now etcd.service >/dev/null 2>&1 || true
+	fi
+	;;
+esac
