@@ -29,6 +29,8 @@ DEB_VERSION = $(shell echo '$(VERSION)' | sed 's/-/+/; s/-/./g')
 PLUGINS := host-local bridge vxlan vlan loopback portmap floating-ip tap bandwidth
 # the runtime in miniature, installed beside the plugins
 TOOLS := cnitool
+# the cluster overlay's node agent (a daemon, docs/cluster.md), installed beside the plugins
+DAEMONS := cni-c-agent
 TEST_TOOLS = $(patsubst tests/tools/%.c,$(BUILD)/test-tools/%,$(wildcard tests/tools/*.c)) \
 	$(FUZZ_TARGETS:%=$(BUILD)/test-tools/fuzz-replay-%)
 # libFuzzer targets (tests/fuzz/fuzz_<name>.c): `make fuzz` runs each FUZZ_TIME seconds (clang);
@@ -118,6 +120,7 @@ FIP_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/floating-ip/*.c))
 TAP_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/tap/*.c))
 BW_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/bandwidth/*.c))
 CNITOOL_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/cnitool/*.c))
+AGENT_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard agent/*.c))
 
 HOSTLOCAL_SRCS := $(wildcard plugins/ipam/host-local/*.c)
 HOSTLOCAL_OBJS := $(HOSTLOCAL_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -127,7 +130,7 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o)
 
 .PHONY: dist deb version all install uninstall test check test-unit test-asan deps clean check-tools test-tools demo bench bench-tools fuzz lint format
-all: $(PLUGINS:%=$(BUILD)/%) $(TOOLS:%=$(BUILD)/%)
+all: $(PLUGINS:%=$(BUILD)/%) $(TOOLS:%=$(BUILD)/%) $(DAEMONS:%=$(BUILD)/%)
 test-tools: $(TEST_TOOLS)
 
 $(BUILD)/obj/%.o: %.c | check-tools $(MUSL_DEPS)
@@ -154,7 +157,7 @@ $(BUILD)/host-local: $(HOSTLOCAL_OBJS) $(COMMON_BASE_OBJS)
 $(BUILD)/cnic-id: FORCE
 	@mkdir -p $(dir $@)
 	@echo '$(CNIC_ID)' | cmp -s - $@ || echo '$(CNIC_ID)' > $@
-$(BUILD)/obj/plugins/ipam/host-local/main.o $(BUILD)/obj/common/ipam.o: $(BUILD)/cnic-id
+$(BUILD)/obj/plugins/ipam/host-local/main.o $(BUILD)/obj/common/ipam.o $(BUILD)/obj/agent/main.o: $(BUILD)/cnic-id
 # The version lives in one object alone: a new commit rebuilds release.o and relinks, nothing more.
 $(BUILD)/version: FORCE
 	@mkdir -p $(dir $@)
@@ -191,6 +194,9 @@ $(BUILD)/bandwidth: $(BW_OBJS) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
 $(BUILD)/cnitool: $(CNITOOL_OBJS) $(COMMON_BASE_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) $(LIB_CAP)
 
+$(BUILD)/cni-c-agent: $(AGENT_OBJS) $(HOSTLOCAL_LIB) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) $(LIB_CAP)
+
 # Test-only drivers of common/ pieces (not installed).
 $(BUILD)/test-tools/%: $(BUILD)/obj/tests/tools/%.o $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
 	@mkdir -p $(dir $@)
@@ -212,10 +218,10 @@ check-tools:
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)
-	install -s -m 0755 $(PLUGINS:%=$(BUILD)/%) $(TOOLS:%=$(BUILD)/%) $(DESTDIR)$(PREFIX)/
+	install -s -m 0755 $(PLUGINS:%=$(BUILD)/%) $(TOOLS:%=$(BUILD)/%) $(DAEMONS:%=$(BUILD)/%) $(DESTDIR)$(PREFIX)/
 
 uninstall:
-	rm -f $(PLUGINS:%=$(DESTDIR)$(PREFIX)/%) $(TOOLS:%=$(DESTDIR)$(PREFIX)/%)
+	rm -f $(PLUGINS:%=$(DESTDIR)$(PREFIX)/%) $(TOOLS:%=$(DESTDIR)$(PREFIX)/%) $(DAEMONS:%=$(DESTDIR)$(PREFIX)/%)
 
 deps:
 	./scripts/deps.sh
@@ -228,10 +234,10 @@ version:
 	@echo '$(VERSION)'
 dist:
 	$(MAKE) --no-print-directory BUILD=$(DIST_BUILD) SAN= TESTING= all
-	VERSION='$(VERSION)' PROGRAMS='$(PLUGINS) $(TOOLS)' ./scripts/dist.sh tgz $(DIST_BUILD) $(DIST)
+	VERSION='$(VERSION)' PROGRAMS='$(PLUGINS) $(TOOLS) $(DAEMONS)' ./scripts/dist.sh tgz $(DIST_BUILD) $(DIST)
 deb:
 	$(MAKE) --no-print-directory BUILD=$(DIST_BUILD) SAN= TESTING= all
-	VERSION='$(VERSION)' DEB_VERSION='$(DEB_VERSION)' PROGRAMS='$(PLUGINS) $(TOOLS)' \
+	VERSION='$(VERSION)' DEB_VERSION='$(DEB_VERSION)' PROGRAMS='$(PLUGINS) $(TOOLS) $(DAEMONS)' \
 	  ./scripts/dist.sh deb $(DIST_BUILD) $(DIST)
 
 # The whole suite: every lane (release, ASan+UBSan, valgrind, VM), jobs side by side.
