@@ -1,8 +1,10 @@
 /* The VTEP's FDB as the live peer set wants it: per peer a zero-MAC entry (head-end replication,
  * appended) and its VTEP MAC (permanent); every entry whose dst is no live peer goes, learned
- * ones too (docs/cluster.md "Data plane"). */
+ * ones too, and so does a static entry of a live peer's former VTEP MAC (docs/cluster.md "Data
+ * plane"). */
 #include <stdlib.h>
 #include <string.h>
+#include <linux/neighbour.h>
 
 #include "agent.h"
 
@@ -28,9 +30,11 @@ static int drop_stale(struct agent *a, struct anet *n, int index, const struct c
 {
 	char b[IP_STRLEN], m[18];
 	for (size_t i = 0; i < k; i++) {
-		if (peer_at(n, &v[i].dst))
-			continue;
+		const struct peer *p = peer_at(n, &v[i].dst);
 		bool zero = !memcmp(v[i].mac, zero_mac, 6);
+		/* a live peer's entries stay, but for a static one of a VTEP MAC it no longer has */
+		if (p && (zero || !(v[i].state & NUD_PERMANENT) || (p->has_mac && !memcmp(p->mac, v[i].mac, 6))))
+			continue;
 		if (cnl_fdb(a->nl, false, index, zero ? NULL : v[i].mac, &v[i].dst, e) < 0)
 			return -1;
 		vlog(a, "network %s: fdb del %s dst %s", n->name, cnl_mac_fmt(v[i].mac, m), ip_fmt(&v[i].dst, b));

@@ -15,6 +15,8 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#define CONNECT_MS 1000
+
 int http_parse_url(const char *url, struct http_ep *ep)
 {
 	const char *h = url;
@@ -92,7 +94,9 @@ static int tcp_connect(const struct http_ep *ep, long long deadline)
 	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS)
 		goto fail;
 	socklen_t el = sizeof(err);
-	if (wait_fd(fd, POLLOUT, deadline) < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+	/* a dead member must not eat the whole deadline: the next endpoint gets its turn */
+	long long cd = now_ms() + CONNECT_MS;
+	if (wait_fd(fd, POLLOUT, cd < deadline ? cd : deadline) < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
 		goto fail;
 	if (err) {
 		errno = err;

@@ -100,9 +100,11 @@ void sync_down(struct agent *a, struct anet *n, const char *why)
 	if (n->up || !n->backoff_ms)
 		alog("network %s: etcd unreachable (%s): keeping the data plane, retrying", n->name, why);
 	n->up = false;
-	n->backoff_ms = n->backoff_ms ? n->backoff_ms * 2 : 500;
-	if (n->backoff_ms > 5000)
-		n->backoff_ms = 5000;
+	/* at most a third of the TTL apart: back within the lease's life once etcd is */
+	int max = (int)(a->ttl * 1000 / 3 < 5000 ? a->ttl * 1000 / 3 : 5000);
+	n->backoff_ms = n->backoff_ms ? n->backoff_ms * 2 : 250;
+	if (n->backoff_ms > max)
+		n->backoff_ms = max;
 	n->t_retry = now + n->backoff_ms;
 	vlog(a, "network %s: next try in %d ms", n->name, n->backoff_ms);
 }

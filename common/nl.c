@@ -838,6 +838,7 @@ static int fdb_cb(const struct nlmsghdr *h, void *arg)
 	a->v = v;
 	memset(&a->v[a->n], 0, sizeof(*v));
 	memcpy(a->v[a->n].mac, nla_payload(tb[NDA_LLADDR]), 6);
+	a->v[a->n].state = nd->ndm_state;
 	a->v[a->n].dst.len = (uint8_t)l;
 	memcpy(a->v[a->n].dst.b, nla_payload(tb[NDA_DST]), (size_t)l);
 	a->n++;

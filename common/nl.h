@@ -141,6 +141,7 @@ int cnl_fdb_zero_dsts(struct nlsock *sk, int index, struct ip **out, size_t *n, 
 struct cnl_fdb_entry {
 	uint8_t mac[6];
 	struct ip dst;
+	uint16_t state; /* NUD_*: NUD_PERMANENT for static entries, NUD_REACHABLE/STALE learned */
 };
 int cnl_fdb_list(struct nlsock *sk, int index, struct cnl_fdb_entry **out, size_t *n, struct cni_error *e);
 /* A permanent per-MAC entry mac → dst, replacing one of that MAC (NLM_F_REPLACE). */
