@@ -15,6 +15,7 @@
 #define AGENT_MAX_NETS 16
 #define AGENT_CONF_DEFAULT "/etc/cni-c/agent.json"
 #define RECONCILE_MS 10000
+#define NO_BLOCK_RETRY_MS 3000
 
 /* A live peer: a node key other than ours. */
 struct peer {
@@ -49,6 +50,7 @@ struct anet {
 	int backoff_ms;
 	long long t_retry, t_keepalive, t_reconcile, t_lastseen; /* monotonic ms */
 	bool dp_dirty; /* check the VTEP (a link event) */
+	bool no_block; /* the subnet is full: logged once */
 };
 
 struct agent {

@@ -18,8 +18,8 @@ static int underlay_link(struct agent *a, struct anet *n, struct cnl_link *ul, s
 		if ((r = cnl_link_get(a->nl, n->underlay, 0, ul, e)) <= 0)
 			return r < 0 ? -1
 				     : cni_errf(e, CNI_ERR_INVALID_CONFIG,
-						"invalid config: field \"networks.%s.underlayDevice\": %s does not exist",
-						n->name, n->underlay);
+						"invalid config: field \"networks[%d].underlayDevice\": %s does not exist",
+						(int)(n - a->nets), n->underlay);
 		return 0;
 	}
 	if (cnl_default_route_oif(a->nl, fam, &oif, e) < 0) {
@@ -52,8 +52,8 @@ int dp_resolve(struct agent *a, struct anet *n, struct cni_error *e)
 		if (!n->local.len)
 			return cni_errf(
 				e, CNI_ERR_INVALID_CONFIG,
-				"invalid config: field \"networks.%s.local\" not given and underlay %s has no IPv4 address",
-				n->name, ul.name);
+				"invalid config: field \"networks[%d].local\" not given and underlay %s has no IPv4 address",
+				(int)(n - a->nets), ul.name);
 	}
 	if (!n->mtu_given)
 		n->mtu = ul.mtu - (n->local.len == 4 ? 50 : 70);

@@ -109,7 +109,9 @@ static long long net_tick(struct agent *a, struct anet *n)
 		int r = sync_full(a, n);
 		if (r == -3)
 			exit(1);
-		if (r < 0)
+		if (r == -2)
+			n->t_retry = now + NO_BLOCK_RETRY_MS;
+		else if (r < 0)
 			sync_down(a, n, a->etcd.err);
 	}
 	if (n->up && now >= n->t_keepalive)
@@ -188,7 +190,10 @@ static int once(struct agent *a)
 	for (int i = 0; i < a->n_nets; i++) {
 		struct anet *n = &a->nets[i];
 		dp_check(a, n);
-		if (sync_full(a, n) < 0) {
+		int r = sync_full(a, n);
+		if (r == -3)
+			return 1;
+		if (r < 0) {
 			fprintf(stderr, "cni-c-agent: network %s: cannot join through etcd: %s\n", n->name, a->etcd.err);
 			return 1;
 		}

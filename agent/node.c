@@ -1,6 +1,7 @@
 /* This node's keys of a network in etcd: the network's config (create-if-absent, then compared),
  * the lease, the sticky block claim and the node key (docs/cluster.md "Keys in etcd").
- * Returns: 0 done, -1 etcd unreachable or failing (retry later), -3 a fatal config conflict. */
+ * Returns: 0 done, -1 etcd unreachable or failing (retry later), -2 no block to be had (retry in
+ * a few seconds), -3 a fatal config conflict. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,15 +156,17 @@ static int take(struct agent *a, struct anet *n, const struct ipnet *b, bool by_
 	block_key(n, b, key, sizeof(key));
 	int r = v ? etcd_put_if(&a->etcd, key, v, by_mod, rev) : -1;
 	free(v);
+	if (r == 0)
+		return 2;
 	if (r > 0) {
 		char s[IPNET_STRLEN];
 		n->block = *b;
 		alog("network %s: claimed block %s%s", n->name, ipnet_fmt(b, s), by_mod ? " (reclaimed)" : "");
 	}
-	return r;
+	return r < 0 ? -1 : 1;
 }
 
-/* One pass: 1 a block is ours, 0 none could be had (or a race lost), -1 etcd failed. */
+/* One pass: 1 a block is ours, 0 none free or reclaimable, 2 a race lost, -1 etcd failed. */
 static int block_pass(struct agent *a, struct anet *n, const struct etcd_kv *kvs, size_t k)
 {
 	unsigned long count = 1UL << (n->block_len - n->subnet.prefix);
@@ -208,10 +211,9 @@ int node_block(struct agent *a, struct anet *n)
 		for (size_t i = 0; i < k; i++)
 			etcd_kv_free(&kvs[i]);
 		free(kvs);
-		if (r != 0)
-			return r > 0 ? 0 : -1;
+		if (r != 2) /* 2: another node was faster: read again */
+			return r == 1 ? 0 : r == 0 ? -2 : -1;
 	}
-	alog("network %s: no free or reclaimable block in the subnet; retrying", n->name);
 	return -1;
 }
 

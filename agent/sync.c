@@ -116,7 +116,7 @@ static void reconcile(struct agent *a, struct anet *n)
 		alog("network %s: fdb: %s", n->name, e.msg);
 }
 
-/* Join (or rejoin) through etcd: 0, -1 retry later, -3 fatal (e filled). */
+/* Join (or rejoin) through etcd: 0, -1 retry later, -2 no block yet, -3 fatal (e filled). */
 int sync_full(struct agent *a, struct anet *n)
 {
 	struct cni_error e = { 0 };
@@ -127,7 +127,17 @@ int sync_full(struct agent *a, struct anet *n)
 		return r;
 	}
 	struct ipnet old = n->block;
-	if (node_lease(a, n) < 0 || node_block(a, n) < 0)
+	if ((r = node_block(a, n)) == -1) /* the block first: no lease to waste while waiting for one */
+		return -1;
+	if (r == -2) {
+		if (!n->no_block)
+			alog("network %s: no free or reclaimable block in the subnet; retrying every %d s", n->name,
+			     NO_BLOCK_RETRY_MS / 1000);
+		n->no_block = true;
+		return -2;
+	}
+	n->no_block = false;
+	if (node_lease(a, n) < 0)
 		return -1;
 	if (old.prefix != n->block.prefix || !ip_equal(&old.ip, &n->block.ip)) {
 		if (dp_gateway(a, n, &e) < 0)
