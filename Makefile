@@ -129,7 +129,7 @@ HOSTLOCAL_LIB  := $(filter-out %/main.o,$(HOSTLOCAL_OBJS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: dist deb version all install uninstall test check test-unit test-asan deps clean check-tools test-tools demo bench bench-tools fuzz lint format
+.PHONY: dist deb version all install uninstall test check test-unit test-asan deps clean check-tools test-tools demo bench bench-cluster bench-tools fuzz lint format
 all: $(PLUGINS:%=$(BUILD)/%) $(TOOLS:%=$(BUILD)/%) $(DAEMONS:%=$(BUILD)/%)
 test-tools: $(TEST_TOOLS)
 
@@ -279,9 +279,13 @@ $(BUILD)/bench/floor-musl: $(BUILD)/obj/tests/bench/floor.o $(BUILD)/obj/common/
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^
 
-# Side by side with the reference plugins (not part of make test; needs root).
+# Side by side with the reference plugins (not part of make test; needs root), then the cluster
+# overlay at 100 nodes (scripts/cluster-sim.sh: SIM_NODES, SIM_TTL, SIM_WINDOW).
 bench: all bench-tools
 	./scripts/bench.sh
+	BUILD=$(BUILD) ./scripts/cluster-sim.sh
+bench-cluster: all
+	BUILD=$(BUILD) ./scripts/cluster-sim.sh
 
 # Two containers on a bridge through our plugins, ping, SNAT out, clean up (needs root).
 demo: all

@@ -45,6 +45,7 @@ struct anet {
 	struct peer *peers;
 	size_t n_peers;
 	struct http_stream watch;
+	int watch_ep; /* the endpoint the watch streams from */
 	long long rev; /* last revision seen */
 	bool up; /* joined and watching: etcd reachable */
 	int backoff_ms;

@@ -94,6 +94,12 @@ static void keepalive(struct agent *a, struct anet *n, long long now)
 	n->t_keepalive = now + a->ttl * 1000 / 3;
 	if (r < 0) {
 		sync_down(a, n, a->etcd.err);
+	} else if (a->etcd.cur != n->watch_ep) {
+		/* the keepalive went elsewhere: the watch's member may be cut off, silently */
+		alog("network %s: etcd endpoint %s answers now: resyncing", n->name, a->etcd.ep[a->etcd.cur].url);
+		http_stream_close(&n->watch);
+		n->up = false;
+		n->t_retry = now; /* sync_full renews or replaces the lease too */
 	} else if (r == 0) {
 		alog("network %s: lease %llx expired: rejoining", n->name, (unsigned long long)n->lease);
 		if (node_lease(a, n) < 0 || node_block(a, n) < 0 || node_publish(a, n, true) < 0)
