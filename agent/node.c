@@ -166,10 +166,22 @@ static int take(struct agent *a, struct anet *n, const struct ipnet *b, bool by_
 	return r < 0 ? -1 : 1;
 }
 
-/* One pass: 1 a block is ours, 0 none free or reclaimable, 2 a race lost, -1 etcd failed. */
-static int block_pass(struct agent *a, struct anet *n, const struct etcd_kv *kvs, size_t k)
+/* Where a node starts looking for a free block after losing a race for the lowest one: many
+ * nodes joining at once spread over the subnet instead of all racing for the next block. */
+static unsigned long spread(const char *node, int tries)
+{
+	uint32_t h = 2166136261u;
+	for (const char *p = node; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return (unsigned long)(h ^ (uint32_t)tries * 2654435761u);
+}
+
+/* One pass: 1 a block is ours, 0 none free or reclaimable, 2 a race lost, -1 etcd failed. The
+ * first pass takes the lowest free block, later ones (after a lost race) one further on. */
+static int block_pass(struct agent *a, struct anet *n, const struct etcd_kv *kvs, size_t k, int tries)
 {
 	unsigned long count = 1UL << (n->block_len - n->subnet.prefix);
+	unsigned long start = tries ? spread(a->node, tries) % count : 0;
 	char key[512];
 	for (size_t i = 0; i < k; i++) /* sticky: the one that names us */
 		if (owner_is(&kvs[i], a->node, NULL)) {
@@ -182,8 +194,8 @@ static int block_pass(struct agent *a, struct anet *n, const struct etcd_kv *kvs
 			if (ipnet_parse(ip, &n->block) == 0)
 				return 1;
 		}
-	for (unsigned long i = 0; i < count; i++) {
-		struct ipnet b = block_nth(n, i);
+	for (unsigned long j = 0; j < count; j++) {
+		struct ipnet b = block_nth(n, (j + start) % count);
 		block_key(n, &b, key, sizeof(key));
 		if (!find_kv(kvs, k, key))
 			return take(a, n, &b, false, 0);
@@ -207,7 +219,7 @@ int node_block(struct agent *a, struct anet *n)
 		long long rev;
 		if (etcd_range_prefix(&a->etcd, n->key_blocks, &kvs, &k, &rev) < 0)
 			return -1;
-		int r = block_pass(a, n, kvs, k);
+		int r = block_pass(a, n, kvs, k, tries);
 		for (size_t i = 0; i < k; i++)
 			etcd_kv_free(&kvs[i]);
 		free(kvs);

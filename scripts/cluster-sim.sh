@@ -129,16 +129,16 @@ r1=$(rev)
 hz=$(getconf CLK_TCK)
 stats=$(for i in $(seq 1 "$N"); do echo "$(($(cpu "${apid[$i]}") - c0[i]))"; done |
 	awk -v hz="$hz" -v w="$WINDOW" '{s += $1; if ($1 > m) m = $1} END {printf "%.3f %.3f", s / NR / hz * 3600 / w, m / hz * 3600 / w}')
-emit "$(printf '{"metric":"writes_per_node_hour","nodes":%d,"window_s":%d,"revisions":%d,"value":%.2f}' "$N" "$WINDOW" \
+emit "$(printf '{"metric":"writes_per_node_hour","nodes":%d,"window_s":%d,"revisions":%d,"value":%.2f,"note":"lastSeen refresh: 1 per node per min(graceSeconds/10,3600) s"}' "$N" "$WINDOW" \
 	$((r1 - r0)) "$(echo "($r1 - $r0) * 3600 / $WINDOW / $N" | bc -l)")"
-emit "$(printf '{"metric":"agent_cpu_s_per_hour","mean":%s,"max":%s}' ${stats% *} ${stats#* })"
+emit "$(printf '{"metric":"agent_cpu_s_per_hour","mean":%s,"max":%s}' "${stats% *}" "${stats#* }")"
 rss=$(for i in $(seq 1 "$N"); do awk '/VmHWM/ {print $2}' "/proc/${apid[$i]}/status"; done |
 	awk '{s += $1; if ($1 > m) m = $1} END {printf "%d %d", s / NR, m}')
-emit "$(printf '{"metric":"agent_rss_kb","mean":%s,"max":%s}' ${rss% *} ${rss#* })"
+emit "$(printf '{"metric":"agent_rss_kb","mean":%s,"max":%s}' "${rss% *}" "${rss#* }")"
 
 # an agent dies: how long until every peer has dropped it
 ip1=$(ulip 1)
-kill -9 "${apid[1]}"
+{ kill -9 "${apid[1]}" && wait "${apid[1]}"; } 2>/dev/null || true
 tk=$(now)
 gone="fdb del 00:00:00:00:00:00 dst ${ip1//./\\.}\$"
 for _ in $(seq $((TTL * 10 + 100))); do
