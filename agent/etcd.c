@@ -109,7 +109,7 @@ int etcd_call(struct etcd *c, const char *path, cJSON *req, cJSON **resp)
 		snprintf(c->err, sizeof(c->err), "out of memory");
 		return -2;
 	}
-	for (int k = 0; k < c->n; k++) {
+	for (int k = 0; k < c->n && !http_aborted(); k++) {
 		int i = (c->cur + k) % c->n;
 		r = one_call(c, i, path, body, resp);
 		if (r != -1) {

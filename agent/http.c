@@ -50,9 +50,25 @@ static long long now_ms(void)
 	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+static volatile sig_atomic_t *abort_flag;
+
+void http_set_abort(volatile sig_atomic_t *flag)
+{
+	abort_flag = flag;
+}
+
+bool http_aborted(void)
+{
+	return abort_flag && *abort_flag;
+}
+
 static int wait_fd(int fd, short ev, long long deadline)
 {
 	for (;;) {
+		if (http_aborted()) {
+			errno = EINTR;
+			return -1;
+		}
 		long long left = deadline - now_ms();
 		struct pollfd p = { .fd = fd, .events = ev };
 		if (left <= 0) {

@@ -13,6 +13,12 @@ struct http_ep {
 	char url[96];
 };
 
+#include <signal.h>
+
+/* A flag (the agent's signal flag) that cuts every wait short once set: calls fail with EINTR. */
+void http_set_abort(volatile sig_atomic_t *flag);
+bool http_aborted(void);
+
 /* "http://host:port" (port default 2379): 0, or -1 when malformed. */
 int http_parse_url(const char *url, struct http_ep *ep);
 

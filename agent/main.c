@@ -148,10 +148,12 @@ static int run(struct agent *a)
 		struct pollfd p[AGENT_MAX_NETS + 1];
 		long long wait = RECONCILE_MS;
 		int k = 0;
-		for (int i = 0; i < a->n_nets; i++) {
+		for (int i = 0; i < a->n_nets && !stop; i++) {
 			long long w = net_tick(a, &a->nets[i]);
 			wait = w < wait ? w : wait;
 		}
+		if (stop)
+			break;
 		p[k++] = (struct pollfd){ .fd = lfd, .events = POLLIN };
 		for (int i = 0; i < a->n_nets; i++)
 			p[k++] = (struct pollfd){ .fd = a->nets[i].up ? a->nets[i].watch.fd : -1, .events = POLLIN };
@@ -257,7 +259,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cni-c-agent: --leave %s: %s\n", leave, a.etcd.err);
 		return 1;
 	}
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = { .sa_handler = on_signal }; /* no SA_RESTART: a signal cuts waits short */
+	http_set_abort(&stop);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	if (setup(&a) < 0)
