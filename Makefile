@@ -100,6 +100,8 @@ $(BUILD)/obj/third_party/cjson/cJSON.o: CFLAGS += -include third_party/cjson/cjs
 $(BUILD)/obj/third_party/cjson/cJSON.o: third_party/cjson/cjson-noscanf.h
 # the fuzz targets and unit tests reach into host-local's private header
 $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/unit/%.o: CFLAGS += -Iplugins/ipam/host-local
+# and the agent's etcd client
+$(BUILD)/obj/tests/unit/%.o: CFLAGS += -Iagent
 # Netlink is our own code (common/nlmsg.c, no libnl), and so is capability handling
 # (common/caps.c, no libcap).
 LIB_CAP  :=
@@ -208,7 +210,7 @@ $(BUILD)/test-tools/fuzz-replay-%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) $(LIB_CAP)
 
-$(BUILD)/unit-tests: $(UNIT_OBJS) $(COMMON_BASE_OBJS) $(HOSTLOCAL_LIB)
+$(BUILD)/unit-tests: $(UNIT_OBJS) $(COMMON_BASE_OBJS) $(HOSTLOCAL_LIB) $(BUILD)/obj/agent/http.o $(BUILD)/obj/agent/etcd.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) $(LIB_CAP)
 
 check-tools:
