@@ -52,6 +52,7 @@ struct anet {
 	long long t_retry, t_keepalive, t_reconcile, t_lastseen; /* monotonic ms */
 	bool dp_dirty; /* check the VTEP (a link event) */
 	bool no_block; /* the subnet is full: logged once */
+	bool state_done; /* the state files are written for this block */
 };
 
 struct agent {
@@ -78,8 +79,8 @@ long long mono_ms(void);
 int dp_resolve(struct agent *a, struct anet *n, struct cni_error *e);
 /* Create or adopt VTEP + bridge; n->mac gets the VTEP's MAC. */
 int dp_ensure(struct agent *a, struct anet *n, struct cni_error *e);
-/* The gateway address of n's block on the bridge. */
-int dp_gateway(struct agent *a, struct anet *n, struct cni_error *e);
+/* The gateway address of n's block on the bridge (that of block `old`, if another, removed). */
+int dp_gateway(struct agent *a, struct anet *n, const struct ipnet *old, struct cni_error *e);
 /* The VTEP's current MAC: 1 read, 0 VTEP missing, -1 error. */
 int dp_vtep_mac(struct agent *a, const struct anet *n, uint8_t mac[6]);
 
@@ -89,6 +90,8 @@ int fdb_reconcile(struct agent *a, struct anet *n, struct cni_error *e);
 /* state.c: node-local files. */
 int state_write(const struct agent *a, const struct anet *n);
 long long lease_load(const struct agent *a, const char *net);
+/* The block of the persisted state file (<persistDir>/<net>.json) if it fits the config: 0, -1 none. */
+int state_load_block(const struct agent *a, const struct anet *n, struct ipnet *block);
 int lease_save(const struct agent *a, const struct anet *n);
 void lease_remove(const struct agent *a, const char *net);
 

@@ -117,13 +117,24 @@ int dp_ensure(struct agent *a, struct anet *n, struct cni_error *e)
 	return 0;
 }
 
-int dp_gateway(struct agent *a, struct anet *n, struct cni_error *e)
+static struct ipnet gateway(const struct anet *n, const struct ipnet *block)
+{
+	struct ipnet gw = { ipnet_network(block), n->subnet.prefix };
+	gw.ip = ip_next(&gw.ip);
+	return gw;
+}
+
+int dp_gateway(struct agent *a, struct anet *n, const struct ipnet *old, struct cni_error *e)
 {
 	struct cnl_link br;
-	struct ipnet gw = { ipnet_network(&n->block), n->subnet.prefix };
-	gw.ip = ip_next(&gw.ip);
+	struct ipnet gw = gateway(n, &n->block);
 	if (cnl_link_get(a->nl, n->bridge, 0, &br, e) <= 0)
 		return e->code ? -1 : cni_errf(e, CNI_ERR_KERNEL, "bridge %s vanished", n->bridge);
+	if (old && old->prefix && !(old->prefix == n->block.prefix && ip_equal(&old->ip, &n->block.ip))) {
+		struct ipnet og = gateway(n, old); /* the block changed: its old gateway goes */
+		struct cni_error ig = { 0 };
+		cnl_addr_del(a->nl, br.index, &og, &ig);
+	}
 	return cnl_addr_add(a->nl, br.index, &gw, true, e);
 }
 

@@ -18,10 +18,11 @@ static const struct peer *peer_at(const struct anet *n, const struct ip *dst)
 	return NULL;
 }
 
+/* A static entry mac → dst (a learned one of the same MAC is made static). */
 static bool have(const struct cnl_fdb_entry *v, size_t k, const uint8_t mac[6], const struct ip *dst)
 {
 	for (size_t i = 0; i < k; i++)
-		if (!memcmp(v[i].mac, mac, 6) && ip_equal(&v[i].dst, dst))
+		if (!memcmp(v[i].mac, mac, 6) && ip_equal(&v[i].dst, dst) && (v[i].state & NUD_PERMANENT))
 			return true;
 	return false;
 }

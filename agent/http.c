@@ -193,9 +193,13 @@ static int parse_head(struct http_stream *s)
 	if (strncmp(s->raw, "HTTP/1.", 7) != 0 || strlen(s->raw) < 12)
 		return -1;
 	s->status = strtol(s->raw + 9, NULL, 10);
-	for (char *l = strstr(s->raw, "\r\n"); l; l = strstr(l + 2, "\r\n"))
+	s->content_length = -1;
+	for (char *l = strstr(s->raw, "\r\n"); l; l = strstr(l + 2, "\r\n")) {
 		if (strncasecmp(l + 2, "transfer-encoding:", 18) == 0 && strstr(l + 20, "chunked"))
 			s->chunked = true;
+		if (strncasecmp(l + 2, "content-length:", 15) == 0)
+			s->content_length = strtoll(l + 17, NULL, 10);
+	}
 	size_t used = (size_t)(end + 4 - s->raw);
 	memmove(s->raw, s->raw + used, s->raw_len - used);
 	s->raw_len -= used;
@@ -338,6 +342,8 @@ int http_post(const struct http_ep *ep, const char *path, const char *body, int 
 		r = read_some(&s);
 		if (r > 0 && s.head_done && (end = decode_body(&s)) < 0)
 			goto out;
+		if (s.head_done && !s.chunked && s.content_length >= 0 && (long long)s.body_len >= s.content_length)
+			break; /* complete, whether or not the server closes */
 		if (r < 0) /* EOF: the body is complete unless chunked and unterminated */
 			break;
 	}

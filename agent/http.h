@@ -31,6 +31,7 @@ struct http_stream {
 	int fd; /* -1: closed */
 	bool head_done, chunked;
 	long status;
+	long long content_length; /* -1: not given */
 	size_t chunk_left; /* bytes left in the current chunk */
 	bool chunk_crlf; /* a chunk's trailing CRLF is still to skip */
 	char *raw; /* bytes read, not yet parsed */

@@ -68,7 +68,7 @@ static void dp_check(struct agent *a, struct anet *n)
 	n->dp_dirty = false;
 	if (r == 0) {
 		alog("network %s: VTEP %s is missing: recreating it", n->name, n->vtep);
-		if (dp_ensure(a, n, &e) < 0 || (n->block.prefix && dp_gateway(a, n, &e) < 0)) {
+		if (dp_ensure(a, n, &e) < 0 || (n->block.prefix && dp_gateway(a, n, NULL, &e) < 0)) {
 			alog("network %s: %s", n->name, e.msg);
 			return;
 		}
@@ -223,6 +223,11 @@ static int setup(struct agent *a)
 			return -1;
 		}
 		n->t_reconcile = mono_ms() + RECONCILE_MS;
+		/* after a reboot with etcd down: the persisted block's gateway until etcd says otherwise */
+		if (!a->once && state_load_block(a, n, &n->block) == 0 && dp_gateway(a, n, NULL, &e) < 0) {
+			alog("network %s: gateway address: %s", n->name, e.msg);
+			cni_err_clear(&e);
+		}
 	}
 	return 0;
 }

@@ -70,9 +70,13 @@ int node_lease(struct agent *a, struct anet *n)
 		int r = etcd_lease_keepalive(&a->etcd, n->lease, &ttl);
 		if (r < 0)
 			return -1;
-		if (r > 0)
+		if (r > 0 && ttl == a->ttl)
 			return 0;
-		alog("network %s: lease %llx is gone: granting a new one", n->name, (unsigned long long)n->lease);
+		if (r > 0) /* leaseTTL changed: a lease of the new TTL; the node key moves to it */
+			alog("network %s: lease %llx has TTL %lld, the config says %lld: granting a new one", n->name,
+			     (unsigned long long)n->lease, ttl, a->ttl);
+		else
+			alog("network %s: lease %llx is gone: granting a new one", n->name, (unsigned long long)n->lease);
 	}
 	if (etcd_lease_grant(&a->etcd, a->ttl, &n->lease) < 0)
 		return -1;

@@ -107,3 +107,26 @@ void lease_remove(const struct agent *a, const char *net)
 	snprintf(path, sizeof(path), "%s/%s.lease", a->state_dir, net);
 	unlink(path);
 }
+
+int state_load_block(const struct agent *a, const struct anet *n, struct ipnet *block)
+{
+	char path[512], buf[2048];
+	snprintf(path, sizeof(path), "%s/%s.json", a->persist_dir, n->name);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[len] = '\0';
+	cJSON *j = cJSON_Parse(buf);
+	const cJSON *b = cJSON_GetObjectItemCaseSensitive(j, "block");
+	struct ipnet x;
+	int r = cJSON_IsString(b) && ipnet_parse(b->valuestring, &x) == 0 && x.prefix == n->block_len &&
+				ipnet_contains(&n->subnet, &x.ip) && etcd_int(j, "vni", 0) == n->vni
+			? 0
+			: -1;
+	cJSON_Delete(j);
+	if (r == 0)
+		*block = x;
+	return r;
+}

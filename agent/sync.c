@@ -140,10 +140,10 @@ int sync_full(struct agent *a, struct anet *n)
 	n->no_block = false;
 	if (node_lease(a, n) < 0)
 		return -1;
-	if (old.prefix != n->block.prefix || !ip_equal(&old.ip, &n->block.ip)) {
-		if (dp_gateway(a, n, &e) < 0)
+	if (!n->state_done || old.prefix != n->block.prefix || !ip_equal(&old.ip, &n->block.ip)) {
+		if (dp_gateway(a, n, &old, &e) < 0)
 			alog("network %s: gateway address: %s", n->name, e.msg);
-		state_write(a, n);
+		n->state_done = state_write(a, n) == 0;
 	}
 	if (node_publish(a, n, false) < 0 || read_peers(a, n) < 0)
 		return -1;
