@@ -53,6 +53,7 @@ struct anet {
 	bool dp_dirty; /* check the VTEP (a link event) */
 	bool no_block; /* the subnet is full: logged once */
 	bool state_done; /* the state files are written for this block */
+	bool refused; /* its config in etcd differs: not served */
 };
 
 struct agent {
