@@ -44,6 +44,7 @@ struct anet {
 	uint8_t mac[6]; /* the VTEP's, as published */
 	struct peer *peers;
 	size_t n_peers;
+	bool synced; /* peers holds a full read: until then the FDB is left as it is */
 	struct http_stream watch;
 	int watch_ep; /* the endpoint the watch streams from */
 	long long rev; /* last revision seen */
