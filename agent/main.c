@@ -40,7 +40,7 @@ static void about(void)
 
 static int link_events_open(void)
 {
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK };
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR };
 	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
 	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		close(fd);
@@ -58,28 +58,23 @@ static void link_events_drain(struct agent *a, int fd)
 		a->nets[i].dp_dirty = true;
 }
 
-/* The VTEP still there with the MAC we published? Recreate it, republish a new MAC. */
+/* The VTEP and the bridge as they should be (recreated, re-enslaved, up, the gateway address);
+ * a VTEP MAC other than the one published is republished; then the FDB. */
 static void dp_check(struct agent *a, struct anet *n)
 {
 	struct cni_error e = { 0 };
-	uint8_t mac[6];
+	uint8_t old[6], mac[6];
 	char m[18];
-	int r = dp_vtep_mac(a, n, mac);
 	n->dp_dirty = false;
-	if (r == 0) {
+	memcpy(old, n->mac, 6);
+	if (dp_vtep_mac(a, n, mac) == 0)
 		alog("network %s: VTEP %s is missing: recreating it", n->name, n->vtep);
-		if (dp_ensure(a, n, &e) < 0 || (n->block.prefix && dp_gateway(a, n, NULL, &e) < 0)) {
-			alog("network %s: %s", n->name, e.msg);
-			return;
-		}
-		memcpy(mac, n->mac, 6);
-		memset(n->mac, 0, 6); /* republish */
-	} else if (r < 0) {
+	if (dp_ensure(a, n, &e) < 0 || (n->block.prefix && dp_gateway(a, n, NULL, &e) < 0)) {
+		alog("network %s: %s", n->name, e.msg);
 		return;
 	}
-	if (memcmp(mac, n->mac, 6) != 0) {
-		memcpy(n->mac, mac, 6);
-		alog("network %s: VTEP %s has MAC %s: republishing", n->name, n->vtep, cnl_mac_fmt(mac, m));
+	if (memcmp(old, n->mac, 6) != 0) {
+		alog("network %s: VTEP %s has MAC %s: republishing", n->name, n->vtep, cnl_mac_fmt(n->mac, m));
 		if (n->up && node_publish(a, n, true) < 0)
 			sync_down(a, n, "publishing the VTEP MAC");
 	}
