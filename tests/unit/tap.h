@@ -36,5 +36,6 @@ void test_hostlocal(void);
 void test_sha512(void);
 void test_sha512_names(void);
 void test_malloc(void);
+void test_agent(void);
 
 #endif
