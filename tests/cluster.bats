@@ -130,3 +130,205 @@ in_block() {
 	done
 	ping_all "c1$T" "c2$T" "c3$T"
 }
+
+@test "a node that joins is reachable from all others within 2 s" {
+	agent_required
+	etcd_start_all
+	node_up 1 2
+	ctr_add 1 "c1$T"; CIPS[c1$T]=$CIP
+	ctr_add 2 "c2$T"; CIPS[c2$T]=$CIP
+	node_add 3
+	local t0 el
+	t0=$EPOCHREALTIME
+	agent_start 3
+	agent_ready 3
+	ctr_add 3 "c3$T"; CIPS[c3$T]=$CIP
+	wait_for 5 reach "c1$T" "${CIPS[c3$T]}" && wait_for 5 reach "c2$T" "${CIPS[c3$T]}" ||
+		fail "node 3's container unreachable 5 s after its agent started"
+	el=$(since "$t0")
+	echo "# node 3 reachable from nodes 1 and 2 $el s after its agent started" >&3
+	le "$el" 2 || fail "node 3 took $el s to be reachable (over 2 s)"
+	ping_all "c1$T" "c2$T" "c3$T"
+}
+
+@test "a killed node disappears from every FDB within leaseTTL + 1 s" {
+	agent_required
+	etcd_start_all
+	node_up 1 2 3
+	local mac t0 el
+	mac=$(vtep_mac 3)
+	wait_for 3 fdb_has 1 10.200.250.3 "$mac" || fail "node 1 never had node 3 in its FDB: $(fdb 1)"
+	wait_for 3 fdb_has 2 10.200.250.3 "$mac" || fail "node 2 never had node 3 in its FDB: $(fdb 2)"
+	agent_kill 3
+	node_unplug 3
+	t0=$EPOCHREALTIME
+	wait_for $((CL_TTL + 3)) fdb_lacks 1 10.200.250.3 && wait_for $((CL_TTL + 3)) fdb_lacks 2 10.200.250.3 ||
+		fail "node 3 still in the FDBs $((CL_TTL + 3)) s after it died: $(fdb 1; fdb 2)"
+	el=$(since "$t0")
+	echo "# node 3 gone from nodes 1 and 2's FDBs $el s after its death (leaseTTL $CL_TTL s)" >&3
+	le "$el" $((CL_TTL + 1)) || fail "took $el s, over leaseTTL + 1 = $((CL_TTL + 1)) s"
+	fdb_has 1 10.200.250.2 && fdb_has 2 10.200.250.1
+}
+
+@test "an agent restart changes nothing: same block, same lease, peers' FDB entries never removed, pings go on" {
+	agent_required
+	etcd_start_all
+	node_up 1 2
+	ctr_add 1 "c1$T"; CIPS[c1$T]=$CIP
+	ctr_add 2 "c2$T"; CIPS[c2$T]=$CIP
+	ping_all "c1$T" "c2$T"
+	local block lease
+	block=$(state_get 1 block)
+	lease=$(node_lease 1)
+	[[ $lease =~ ^[0-9]+$ && $lease != 0 ]] || fail "node 1's key has no lease: $lease"
+	wait_for 3 fdb_has 2 10.200.250.1
+	fdb_sampler 2 10.200.250.1 "$CL/samples"
+	pinger "c2$T" "${CIPS[c1$T]}" 40 "$CL/ping"
+	sleep 0.5
+	agent_restart 1
+	wait "$PINGER_PID" || true
+	kill "$SAMPLER_PID"; wait "$SAMPLER_PID" || true
+	agent_ready 1
+	kill -0 "${AGENT_PID[1]}" || fail "the restarted agent died: $(cat "$CL/n1/agent.log")"
+	assert_equal "$(state_get 1 block)" "$block"
+	assert_equal "$(node_lease 1)" "$lease"
+	local n0 n
+	n=$(wc -l <"$CL/samples")
+	n0=$(grep -c '^0' "$CL/samples" || true)
+	echo "# $n FDB samples at node 2 during the restart, $n0 without node 1; $(ping_lost "$CL/ping") of 40 pings lost" >&3
+	((n > 20)) || fail "only $n samples"
+	assert_equal "$n0" 0
+	(($(ping_lost "$CL/ping") <= 2)) || fail "$(cat "$CL/ping")"
+	ping_all "c1$T" "c2$T"
+}
+
+@test "one etcd member killed: nothing changes, a new node still joins, pings go on" {
+	agent_required
+	etcd_start_all
+	node_up 1 2
+	ctr_add 1 "c1$T"; CIPS[c1$T]=$CIP
+	ctr_add 2 "c2$T"; CIPS[c2$T]=$CIP
+	ping_all "c1$T" "c2$T"
+	pinger "c1$T" "${CIPS[c2$T]}" 30 "$CL/ping"
+	etcd_kill 1
+	node_up 3
+	ctr_add 3 "c3$T"; CIPS[c3$T]=$CIP
+	in_block 3 "$CIP"
+	wait "$PINGER_PID" || true
+	assert_equal "$(ping_lost "$CL/ping")" 0
+	wait_for 3 reach "c1$T" "${CIPS[c3$T]}"
+	ping_all "c1$T" "c2$T" "c3$T"
+}
+
+@test "all etcd members killed: existing containers keep pinging, a new container still gets an address from its block" {
+	agent_required
+	etcd_start_all
+	node_up 1 2
+	ctr_add 1 "c1$T"; CIPS[c1$T]=$CIP
+	ctr_add 2 "c2$T"; CIPS[c2$T]=$CIP
+	ping_all "c1$T" "c2$T"
+	etcd_kill_all
+	# longer than a lease: nothing is removed while etcd is unreachable
+	sleep $((CL_TTL + 1))
+	fdb_has 1 10.200.250.2 || fail "node 1 dropped node 2 with etcd down: $(fdb 1)"
+	fdb_has 2 10.200.250.1 || fail "node 2 dropped node 1 with etcd down: $(fdb 2)"
+	ping_all "c1$T" "c2$T"
+	ctr_add 1 "c3$T"; CIPS[c3$T]=$CIP
+	in_block 1 "$CIP" || fail "$CIP is not in node 1's block $(state_get 1 block)"
+	ping_all "c1$T" "c2$T" "c3$T"
+}
+
+@test "a simulated reboot (agent killed, VTEP deleted, agent restarted): peers learn the new VTEP MAC within 2 s" {
+	agent_required
+	etcd_start_all
+	node_up 1 2
+	ctr_add 1 "c1$T"; CIPS[c1$T]=$CIP
+	ctr_add 2 "c2$T"; CIPS[c2$T]=$CIP
+	local old new t0 el
+	old=$(vtep_mac 2)
+	wait_for 3 fdb_has 1 10.200.250.2 "$old" || fail "node 1 lacks node 2's MAC $old: $(fdb 1)"
+	ping_all "c1$T" "c2$T"
+	agent_kill 2
+	ip -n "$(node 2)" link del "vxlan$CL_VNI"
+	t0=$EPOCHREALTIME
+	agent_start 2
+	wait_for 5 ip -n "$(node 2)" link show "vxlan$CL_VNI" || fail "the agent did not recreate the VTEP: $(cat "$CL/n2/agent.log")"
+	new=$(vtep_mac 2)
+	[[ $new != "$old" ]] || fail "the new VTEP has the old MAC $old"
+	wait_for 5 fdb_has 1 10.200.250.2 "$new" || fail "node 1 never learnt $new: $(fdb 1)"
+	el=$(since "$t0")
+	echo "# node 1's FDB has node 2's new VTEP MAC $el s after the agent restarted" >&3
+	le "$el" 2 || fail "took $el s, over 2 s"
+	wait_for 3 reach "c1$T" "${CIPS[c2$T]}"
+	ping_all "c1$T" "c2$T"
+}
+
+# storm_add I C: ADD of container C on node I, straight to $CL/storm/C.json (for parallel runs).
+storm_add() {
+	ip netns exec "$(node "$1")" env CNI_COMMAND=ADD CNI_CONTAINERID="$2" CNI_IFNAME=eth0 \
+		CNI_NETNS="/var/run/netns/$2" CNI_PATH="$PLUGIN_DIR" "$PLUGIN_DIR/vxlan" <<<"$(clconf "$1")" >"$CL/storm/$2.json" 2>&1
+}
+
+@test "a storm of concurrent ADDs on all nodes never hands out one address twice, all inside each node's block" {
+	agent_required
+	etcd_start_all
+	node_up 1 2 3
+	ctr_add 1 "c0$T"
+	in_block 1 "$CIP"
+	mkdir -p "$CL/storm"
+	local i k pids=() c
+	for i in 1 2 3; do for k in $(seq 15); do mkns "s$i-$k$T"; done; done
+	for i in 1 2 3; do for k in $(seq 15); do
+		storm_add "$i" "s$i-$k$T" &
+		pids+=($!)
+	done; done
+	local bad=0
+	for k in "${pids[@]}"; do wait "$k" || bad=$((bad + 1)); done
+	((bad == 0)) || fail "$bad ADDs failed: $(grep -l code "$CL"/storm/*.json | head -3 | xargs cat)"
+	for i in 1 2 3; do for k in $(seq 15); do
+		c=$(jq -r '.ips[0].address' "$CL/storm/s$i-$k$T.json" | cut -d/ -f1)
+		in_block "$i" "$c" || fail "s$i-$k on node $i got $c outside $(state_get "$i" block)"
+		echo "$c"
+	done; done >"$CL/storm/all"
+	assert_equal "$(wc -l <"$CL/storm/all")" 45
+	run bash -c "sort '$CL/storm/all' | uniq -d"
+	assert_output ''
+	ping_ok "s1-1$T" "$(sed -n 45p "$CL/storm/all")"
+}
+
+@test "a bad agent config is refused with a message naming the field" {
+	agent_required
+	etcd_start_all
+	node_add 1
+	node_add 2
+	local good f
+	good=$(agent_conf 1)
+	run timeout 20 ip netns exec "$(node 1)" "$AGENT" -c "$good" --once
+	assert_success
+	[[ -s $(state_dir 1)/$CL_NET.json ]]
+	good=$(agent_conf 2)
+	for f in '.leaseTTL=1:leaseTTL' '.networks[0].blockSize=16:blockSize' '.networks[0].subnet="10.200.64.0/33":subnet' \
+		'.networks[0].vni=0:vni' '.etcdEndpoints=[]:etcdEndpoints' '.networks[0].port="x":port'; do
+		jq "${f%:*}" "$good" >"$CL/bad.json"
+		run timeout 20 ip netns exec "$(node 2)" "$AGENT" -c "$CL/bad.json" --once
+		assert_failure
+		[[ $output == *"${f##*:}"* ]] || fail "config $f: the message does not name ${f##*:}: $output"
+	done
+	# a network whose config differs from the one in etcd (written by node 1): refused, naming the field
+	jq '.networks[0].vni=101' "$good" >"$CL/bad.json"
+	run timeout 20 ip netns exec "$(node 2)" "$AGENT" -c "$CL/bad.json" --once
+	assert_failure
+	assert_output --partial vni
+	[[ ! -e $(state_dir 2)/$CL_NET.json ]]
+}
+
+@test "vxlan cluster-mode ADD on a node without state (no agent) fails with code 11" {
+	agent_required
+	etcd_start_all
+	node_up 1
+	node_add 2
+	ctr_add 1 "c1$T"
+	in_block 1 "$CIP"
+	ctr_verb ADD 2 "c2$T"
+	expect_error 11 "cluster network \"$CL_NET\" has no state.*cni-c-agent"
+}

@@ -30,7 +30,7 @@ cluster_setup() {
 cluster_teardown() {
 	local p
 	for p in "${AGENT_PID[@]}" "${ETCD_PID[@]}"; do kill -KILL "$p" 2>/dev/null; done
-	for p in "${AGENT_PID[@]}" "${ETCD_PID[@]}"; do wait "$p" 2>/dev/null; done
+	for p in "${AGENT_PID[@]}" "${ETCD_PID[@]}"; do wait "$p" 2>/dev/null || true; done
 	AGENT_PID=() ETCD_PID=()
 	net_teardown
 }
@@ -58,7 +58,7 @@ etcd_kill() {
 	local p=${ETCD_PID[$1]:-}
 	[[ -n $p ]] || return 0
 	kill -KILL "$p" 2>/dev/null
-	wait "$p" 2>/dev/null
+	wait "$p" 2>/dev/null || true
 	unset "ETCD_PID[$1]"
 }
 
@@ -137,7 +137,7 @@ agent_kill() {
 	local p=${AGENT_PID[$1]:-}
 	[[ -n $p ]] || return 0
 	kill "-${2:-KILL}" "$p" 2>/dev/null
-	wait "$p" 2>/dev/null
+	wait "$p" 2>/dev/null || true
 	unset "AGENT_PID[$1]"
 }
 
@@ -205,3 +205,36 @@ state_write() {
 	printf '{"network":"%s","subnet":"%s","block":"10.200.%s.0/24","gateway":"10.200.%s.1","vni":%s,"port":4789,"underlayDevice":"ul0","local":"10.200.250.%s","mtu":1450}\n' \
 		"$CL_NET" "$CL_SUBNET" "$b" "$b" "$CL_VNI" "$1" >"$(state_dir "$1")/$CL_NET.json"
 }
+
+# ---- traffic and sampling ----
+
+# reach C ADDR: one quick ping (0.3 s) from container C.
+reach() { ip netns exec "$1" ping -n -c 1 -W 0.3 "$2" >/dev/null 2>&1; }
+
+# pinger C ADDR COUNT FILE: COUNT pings, 0.1 s apart, in the background; PINGER_PID.
+pinger() {
+	ip netns exec "$1" ping -n -i 0.1 -W 1 -c "$3" "$2" >"$4" 2>&1 &
+	PINGER_PID=$!
+}
+
+# ping_lost FILE: how many pings of a finished pinger went unanswered.
+ping_lost() {
+	local l
+	l=$(grep 'packets transmitted' "$1") || { echo 9999; return; }
+	echo $(($(awk '{print $1}' <<<"$l") - $(awk '{print $4}' <<<"$l")))
+}
+
+# fdb_sampler I DST FILE: every 20 ms, one line to FILE: 1 when node I's FDB points at DST, else 0;
+# in the background (SAMPLER_PID) until killed.
+fdb_sampler() {
+	(
+		while :; do
+			if fdb "$1" | grep -q " dst $2 "; then echo 1; else echo 0; fi
+			sleep 0.02
+		done
+	) >"$3" 2>/dev/null &
+	SAMPLER_PID=$!
+}
+
+# node_lease I: the lease ID of node I's key in etcd.
+node_lease() { etcdctl_ get -w json "/cni-c/$T/$CL_NET/nodes/n$1" | jq -r '.kvs[0].lease'; }
