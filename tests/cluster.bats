@@ -104,10 +104,15 @@ in_block() {
 	assert_success
 }
 
-@test "cluster mode: peers, group, vni, port, local and underlayDevice in the config are refused, naming the field" {
+@test "cluster mode: peers, group, vni, port, local and underlayDevice in the config are refused, naming the field; mtu at most the VTEP's" {
 	node_add 1
-	state_write 1
+	state_write 1 64 1420
+	# a smaller container MTU is the container's: the VTEP keeps the state's
 	ctr_add 1 c1$T '"mtu":1400'
+	assert_equal "$(ip -n "$(node 1)" -j link show vxlan100 | jq '.[0].mtu')" 1420
+	assert_equal "$(ip -n "c1$T" -j link show eth0 | jq '.[0].mtu')" 1400
+	ctr_verb ADD 1 c3$T '"mtu":1421'
+	expect_error 7 '"mtu": 1421 is larger than the cluster VTEP.s MTU 1420'
 	local f v
 	for f in 'peers:["10.200.250.2"]' 'group:"239.1.1.1"' vni:100 port:4789 'local:"10.200.250.1"' 'underlayDevice:"ul0"'; do
 		v=${f#*:}

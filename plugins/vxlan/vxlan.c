@@ -37,6 +37,7 @@ struct vx_conf {
 	bool learning, keep_vtep;
 	bool mtu_given;
 	bool local_given; /* "local" in the config (else chosen from the underlay) */
+	int vtep_mtu; /* the containers' MTU, or in cluster mode the state's (the agent's VTEP) */
 	char vtep[16];
 	char bridge[16];
 	struct vx_cluster cl; /* cl.net set: cluster mode (the agent owns the VTEP and its FDB) */
@@ -211,6 +212,11 @@ static int resolve_underlay(struct nlsock *sk, struct vx_conf *v, struct cnl_lin
 			e, CNI_ERR_INVALID_CONFIG,
 			"invalid config: \"mtu\": %d does not fit the underlay: %s has MTU %d, less %d for VXLAN over IPv%d leaves %d",
 			v->a.mtu, ul->name, ul->mtu, fam == 4 ? 50 : 70, fam == 4 ? 4 : 6, fit);
+	v->vtep_mtu = v->cl.net && v->cl.mtu ? (int)v->cl.mtu : v->a.mtu;
+	if (v->a.mtu > v->vtep_mtu)
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG,
+				"invalid config: \"mtu\": %d is larger than the cluster VTEP's MTU %d (cni-c-agent's)", v->a.mtu,
+				v->vtep_mtu);
 	return 0;
 }
 
@@ -259,11 +265,11 @@ static int vtep_matches(const struct vx_conf *v, const struct cnl_link *l, const
 				"vxlan: existing %s has learning %s, config says \"learning\": %s; refusing to reconfigure it",
 				v->vtep, l->learning ? "on" : "off", v->learning ? "true" : "false");
 	/* containers get the config's MTU: a VTEP with a smaller one would drop their large frames */
-	if (l->mtu != v->a.mtu)
+	if (l->mtu != v->vtep_mtu)
 		return cni_errf(
 			e, CNI_ERR_EXISTS,
 			"vxlan: existing %s has MTU %d, the config's is %d (\"mtu\", or the underlay's MTU less VXLAN's headers); refusing to reconfigure it",
-			v->vtep, l->mtu, v->a.mtu);
+			v->vtep, l->mtu, v->vtep_mtu);
 	if (l->vx_link && l->vx_link != ul->index) {
 		if (v->underlay)
 			return cni_errf(
@@ -324,7 +330,7 @@ static int ensure_vtep(struct nlsock *sk, const struct vx_conf *v, const struct 
 				       .group = v->group,
 				       .link = ul->index,
 				       .learning = v->learning,
-				       .mtu = v->a.mtu };
+				       .mtu = v->vtep_mtu };
 		if ((r = cnl_vxlan_create(sk, &x, e)) < 0) {
 			if (r == -EADDRINUSE || r == -EEXIST)
 				cni_err_prefix(e, "another VXLAN device already uses VNI %lld on port %lld: ", v->vni, v->port);

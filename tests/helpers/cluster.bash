@@ -199,11 +199,11 @@ ctr_add() {
 # ctr_verb VERB I C [EXTRA]: another verb for container C on node I (result in $status/$output).
 ctr_verb() { HOSTNS=$(node "$2") hcni "$1" vxlan "$(clconf "$2" "${4:-}")" "$3"; }
 
-# state_write I [BLOCK_THIRD_OCTET]: node I's state file by hand (the plugin side without an agent).
+# state_write I [BLOCK_THIRD_OCTET] [MTU]: node I's state file by hand (the plugin side without an agent).
 state_write() {
 	local b=${2:-$((63 + $1))}
-	printf '{"network":"%s","subnet":"%s","block":"10.200.%s.0/24","gateway":"10.200.%s.1","vni":%s,"port":4789,"underlayDevice":"ul0","local":"10.200.250.%s","mtu":1450}\n' \
-		"$CL_NET" "$CL_SUBNET" "$b" "$b" "$CL_VNI" "$1" >"$(state_dir "$1")/$CL_NET.json"
+	printf '{"network":"%s","subnet":"%s","block":"10.200.%s.0/24","gateway":"10.200.%s.1","vni":%s,"port":4789,"underlayDevice":"ul0","local":"10.200.250.%s","mtu":%s}\n' \
+		"$CL_NET" "$CL_SUBNET" "$b" "$b" "$CL_VNI" "$1" "${3:-1450}" >"$(state_dir "$1")/$CL_NET.json"
 }
 
 # ---- traffic and sampling ----
