@@ -233,8 +233,11 @@ in_block() {
 	ctr_add 2 "c2$T"; CIPS[c2$T]=$CIP
 	ping_all "c1$T" "c2$T"
 	etcd_kill_all
-	# longer than a lease: nothing is removed while etcd is unreachable
-	sleep $((CL_TTL + 1))
+	# longer than a lease and than the agent's periodic reconcile (10 s): nothing is removed while
+	# etcd is unreachable; the pings go on meanwhile
+	pinger "c1$T" "${CIPS[c2$T]}" 110 "$CL/ping"
+	wait "$PINGER_PID" || true
+	assert_equal "$(ping_lost "$CL/ping")" 0
 	fdb_has 1 10.200.250.2 || fail "node 1 dropped node 2 with etcd down: $(fdb 1)"
 	fdb_has 2 10.200.250.1 || fail "node 2 dropped node 1 with etcd down: $(fdb 2)"
 	ping_all "c1$T" "c2$T"

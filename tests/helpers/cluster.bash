@@ -168,12 +168,13 @@ vtep_mac() { ip -n "$(node "$1")" -j link show "vxlan$CL_VNI" | jq -r '.[0].addr
 # fdb I: node I's VTEP's FDB (NTF_SELF entries: "MAC dst ADDR").
 fdb() { bridge -n "$(node "$1")" fdb show dev "vxlan$CL_VNI" 2>/dev/null | grep ' dst '; }
 
-# fdb_has I DST [MAC]: node I floods to DST (the all-zero entry), and knows MAC at DST if given.
+# fdb_has I DST [MAC]: node I floods to DST (the all-zero entry), and has MAC at DST as a
+# permanent entry (the agent's, not one the VTEP learnt from traffic) if given.
 fdb_has() {
 	local f
 	f=$(fdb "$1")
 	grep -q "^00:00:00:00:00:00 dst $2 " <<<"$f" || return 1
-	[[ -z ${3:-} ]] || grep -q "^$3 dst $2 " <<<"$f"
+	[[ -z ${3:-} ]] || grep -q "^$3 dst $2 .*permanent" <<<"$f"
 }
 
 # fdb_lacks I DST: no entry of node I's FDB points at DST.
