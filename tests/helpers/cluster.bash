@@ -238,4 +238,5 @@ fdb_sampler() {
 }
 
 # node_lease I: the lease ID of node I's key in etcd.
-node_lease() { etcdctl_ get -w json "/cni-c/$T/$CL_NET/nodes/n$1" | jq -r '.kvs[0].lease'; }
+# (read as text: a lease ID is a 64-bit integer, which jq would round to a double)
+node_lease() { etcdctl_ get -w json "/cni-c/$T/$CL_NET/nodes/n$1" | grep -o '"lease":[0-9]*' | cut -d: -f2; }
