@@ -29,6 +29,8 @@ DEB_VERSION = $(shell echo '$(VERSION)' | sed 's/-/+/; s/-/./g')
 PLUGINS := host-local bridge vxlan vlan loopback portmap floating-ip tap bandwidth
 # the runtime in miniature, installed beside the plugins
 TOOLS := cnitool
+# the cluster overlay's node agent (a daemon, docs/cluster.md), installed beside the plugins
+DAEMONS := cni-c-agent
 TEST_TOOLS = $(patsubst tests/tools/%.c,$(BUILD)/test-tools/%,$(wildcard tests/tools/*.c)) \
 	$(FUZZ_TARGETS:%=$(BUILD)/test-tools/fuzz-replay-%)
 # libFuzzer targets (tests/fuzz/fuzz_<name>.c): `make fuzz` runs each FUZZ_TIME seconds (clang);
@@ -98,6 +100,8 @@ $(BUILD)/obj/third_party/cjson/cJSON.o: CFLAGS += -include third_party/cjson/cjs
 $(BUILD)/obj/third_party/cjson/cJSON.o: third_party/cjson/cjson-noscanf.h
 # the fuzz targets and unit tests reach into host-local's private header
 $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/unit/%.o: CFLAGS += -Iplugins/ipam/host-local
+# and the agent's etcd client
+$(BUILD)/obj/tests/unit/%.o: CFLAGS += -Iagent
 # Netlink is our own code (common/nlmsg.c, no libnl), and so is capability handling
 # (common/caps.c, no libcap).
 LIB_CAP  :=
@@ -118,6 +122,7 @@ FIP_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/floating-ip/*.c))
 TAP_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/tap/*.c))
 BW_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard plugins/bandwidth/*.c))
 CNITOOL_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/cnitool/*.c))
+AGENT_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard agent/*.c))
 
 HOSTLOCAL_SRCS := $(wildcard plugins/ipam/host-local/*.c)
 HOSTLOCAL_OBJS := $(HOSTLOCAL_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -126,8 +131,8 @@ HOSTLOCAL_LIB  := $(filter-out %/main.o,$(HOSTLOCAL_OBJS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: dist deb version all install uninstall test check test-unit test-asan deps clean check-tools test-tools demo bench bench-tools fuzz lint format
-all: $(PLUGINS:%=$(BUILD)/%) $(TOOLS:%=$(BUILD)/%)
+.PHONY: dist deb version all install uninstall test check test-unit test-asan deps clean check-tools test-tools demo bench bench-cluster bench-tools fuzz lint format
+all: $(PLUGINS:%=$(BUILD)/%) $(TOOLS:%=$(BUILD)/%) $(DAEMONS:%=$(BUILD)/%)
 test-tools: $(TEST_TOOLS)
 
 $(BUILD)/obj/%.o: %.c | check-tools $(MUSL_DEPS)
@@ -154,7 +159,7 @@ $(BUILD)/host-local: $(HOSTLOCAL_OBJS) $(COMMON_BASE_OBJS)
 $(BUILD)/cnic-id: FORCE
 	@mkdir -p $(dir $@)
 	@echo '$(CNIC_ID)' | cmp -s - $@ || echo '$(CNIC_ID)' > $@
-$(BUILD)/obj/plugins/ipam/host-local/main.o $(BUILD)/obj/common/ipam.o: $(BUILD)/cnic-id
+$(BUILD)/obj/plugins/ipam/host-local/main.o $(BUILD)/obj/common/ipam.o $(BUILD)/obj/agent/main.o: $(BUILD)/cnic-id
 # The version lives in one object alone: a new commit rebuilds release.o and relinks, nothing more.
 $(BUILD)/version: FORCE
 	@mkdir -p $(dir $@)
@@ -191,6 +196,9 @@ $(BUILD)/bandwidth: $(BW_OBJS) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
 $(BUILD)/cnitool: $(CNITOOL_OBJS) $(COMMON_BASE_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) $(LIB_CAP)
 
+$(BUILD)/cni-c-agent: $(AGENT_OBJS) $(HOSTLOCAL_LIB) $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) $(LIB_CAP)
+
 # Test-only drivers of common/ pieces (not installed).
 $(BUILD)/test-tools/%: $(BUILD)/obj/tests/tools/%.o $(COMMON_NET_OBJS) $(COMMON_BASE_OBJS)
 	@mkdir -p $(dir $@)
@@ -202,7 +210,7 @@ $(BUILD)/test-tools/fuzz-replay-%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) $(LIB_CAP)
 
-$(BUILD)/unit-tests: $(UNIT_OBJS) $(COMMON_BASE_OBJS) $(HOSTLOCAL_LIB)
+$(BUILD)/unit-tests: $(UNIT_OBJS) $(COMMON_BASE_OBJS) $(HOSTLOCAL_LIB) $(BUILD)/obj/agent/http.o $(BUILD)/obj/agent/etcd.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) $(LIB_CAP)
 
 check-tools:
@@ -212,10 +220,10 @@ check-tools:
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)
-	install -s -m 0755 $(PLUGINS:%=$(BUILD)/%) $(TOOLS:%=$(BUILD)/%) $(DESTDIR)$(PREFIX)/
+	install -s -m 0755 $(PLUGINS:%=$(BUILD)/%) $(TOOLS:%=$(BUILD)/%) $(DAEMONS:%=$(BUILD)/%) $(DESTDIR)$(PREFIX)/
 
 uninstall:
-	rm -f $(PLUGINS:%=$(DESTDIR)$(PREFIX)/%) $(TOOLS:%=$(DESTDIR)$(PREFIX)/%)
+	rm -f $(PLUGINS:%=$(DESTDIR)$(PREFIX)/%) $(TOOLS:%=$(DESTDIR)$(PREFIX)/%) $(DAEMONS:%=$(DESTDIR)$(PREFIX)/%)
 
 deps:
 	./scripts/deps.sh
@@ -228,10 +236,10 @@ version:
 	@echo '$(VERSION)'
 dist:
 	$(MAKE) --no-print-directory BUILD=$(DIST_BUILD) SAN= TESTING= all
-	VERSION='$(VERSION)' PROGRAMS='$(PLUGINS) $(TOOLS)' ./scripts/dist.sh tgz $(DIST_BUILD) $(DIST)
+	VERSION='$(VERSION)' PROGRAMS='$(PLUGINS) $(TOOLS) $(DAEMONS)' ./scripts/dist.sh tgz $(DIST_BUILD) $(DIST)
 deb:
 	$(MAKE) --no-print-directory BUILD=$(DIST_BUILD) SAN= TESTING= all
-	VERSION='$(VERSION)' DEB_VERSION='$(DEB_VERSION)' PROGRAMS='$(PLUGINS) $(TOOLS)' \
+	VERSION='$(VERSION)' DEB_VERSION='$(DEB_VERSION)' PROGRAMS='$(PLUGINS) $(TOOLS) $(DAEMONS)' \
 	  ./scripts/dist.sh deb $(DIST_BUILD) $(DIST)
 
 # The whole suite: every lane (release, ASan+UBSan, valgrind, VM), jobs side by side.
@@ -273,9 +281,13 @@ $(BUILD)/bench/floor-musl: $(BUILD)/obj/tests/bench/floor.o $(BUILD)/obj/common/
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^
 
-# Side by side with the reference plugins (not part of make test; needs root).
+# Side by side with the reference plugins (not part of make test; needs root), then the cluster
+# overlay at 100 nodes (scripts/cluster-sim.sh: SIM_NODES, SIM_TTL, SIM_WINDOW).
 bench: all bench-tools
 	./scripts/bench.sh
+	BUILD=$(BUILD) ./scripts/cluster-sim.sh
+bench-cluster: all
+	BUILD=$(BUILD) ./scripts/cluster-sim.sh
 
 # Two containers on a bridge through our plugins, ping, SNAT out, clean up (needs root).
 demo: all

@@ -812,7 +812,8 @@ int cnl_route_get_oif(struct nlsock *sk, const struct ip *dst, int *oif, struct 
 
 struct fdb_arg {
 	int index;
-	struct ip *v;
+	bool all; /* every entry with a dst (else the all-zero MAC ones) */
+	struct cnl_fdb_entry *v;
 	size_t n;
 	int oom;
 };
@@ -824,29 +825,31 @@ static int fdb_cb(const struct nlmsghdr *h, void *arg)
 	const struct ndmsg *nd = NLMSG_DATA(h);
 	const struct nlattr *tb[NDA_MAX + 1];
 	if (nd->ndm_ifindex != a->index || nlmsg_index(h, sizeof(*nd), tb, NDA_MAX) < 0 || !tb[NDA_LLADDR] || !tb[NDA_DST] ||
-	    (int)nla_plen(tb[NDA_LLADDR]) != 6 || memcmp(nla_payload(tb[NDA_LLADDR]), zero, 6) != 0)
+	    (int)nla_plen(tb[NDA_LLADDR]) != 6 || (!a->all && memcmp(nla_payload(tb[NDA_LLADDR]), zero, 6) != 0))
 		return 0;
 	int l = (int)nla_plen(tb[NDA_DST]);
 	if (l != 4 && l != 16)
 		return 0;
-	struct ip *v = realloc(a->v, (a->n + 1) * sizeof(*v));
+	struct cnl_fdb_entry *v = realloc(a->v, (a->n + 1) * sizeof(*v));
 	if (!v) {
 		a->oom = 1;
 		return -ENOMEM;
 	}
 	a->v = v;
-	memset(&a->v[a->n], 0, sizeof(struct ip));
-	a->v[a->n].len = (uint8_t)l;
-	memcpy(a->v[a->n].b, nla_payload(tb[NDA_DST]), (size_t)l);
+	memset(&a->v[a->n], 0, sizeof(*v));
+	memcpy(a->v[a->n].mac, nla_payload(tb[NDA_LLADDR]), 6);
+	a->v[a->n].state = nd->ndm_state;
+	a->v[a->n].dst.len = (uint8_t)l;
+	memcpy(a->v[a->n].dst.b, nla_payload(tb[NDA_DST]), (size_t)l);
 	a->n++;
 	return 0;
 }
 
-int cnl_fdb_zero_dsts(struct nlsock *sk, int index, struct ip **out, size_t *n, struct cni_error *e)
+static int fdb_dump(struct nlsock *sk, int index, bool all, struct cnl_fdb_entry **out, size_t *n, struct cni_error *e)
 {
 	for (int tries = 0; tries < 5; tries++) {
 		struct ndmsg nd = { .ndm_family = AF_BRIDGE, .ndm_ifindex = index };
-		struct fdb_arg a = { index, NULL, 0, 0 };
+		struct fdb_arg a = { index, all, NULL, 0, 0 };
 		struct nlbuf w = { 0 };
 		int rc;
 		nlb_msg(&w, RTM_GETNEIGH, NLM_F_DUMP, &nd, sizeof(nd));
@@ -865,6 +868,44 @@ int cnl_fdb_zero_dsts(struct nlsock *sk, int index, struct ip **out, size_t *n, 
 		return 0;
 	}
 	return cni_errf(e, CNI_ERR_TRY_AGAIN, "listing fdb entries: interrupted by concurrent changes");
+}
+
+int cnl_fdb_list(struct nlsock *sk, int index, struct cnl_fdb_entry **out, size_t *n, struct cni_error *e)
+{
+	return fdb_dump(sk, index, true, out, n, e);
+}
+
+int cnl_fdb_zero_dsts(struct nlsock *sk, int index, struct ip **out, size_t *n, struct cni_error *e)
+{
+	struct cnl_fdb_entry *v;
+	if (fdb_dump(sk, index, false, &v, n, e) < 0)
+		return -1;
+	*out = calloc(*n ? *n : 1, sizeof(**out));
+	if (!*out) {
+		free(v);
+		return cni_errf(e, CNI_ERR_KERNEL, "listing fdb entries: out of memory");
+	}
+	for (size_t i = 0; i < *n; i++)
+		(*out)[i] = v[i].dst;
+	free(v);
+	return 0;
+}
+
+int cnl_fdb_set(struct nlsock *sk, int index, const uint8_t mac[6], const struct ip *dst, struct cni_error *e)
+{
+	char b[IP_STRLEN];
+	struct ndmsg nd = {
+		.ndm_family = AF_BRIDGE, .ndm_ifindex = index, .ndm_state = NUD_PERMANENT | NUD_NOARP, .ndm_flags = NTF_SELF
+	};
+	struct nlbuf w = { 0 };
+	nlb_msg(&w, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, &nd, sizeof(nd));
+	nlb_put(&w, NDA_LLADDR, mac, 6);
+	nlb_put(&w, NDA_DST, dst->b, dst->len);
+	int rc = request(sk, &w, NULL, NULL);
+	if (rc < 0)
+		return cni_errf(e, CNI_ERR_KERNEL, "setting fdb entry to %s on link %d: %s", ip_fmt(dst, b), index,
+				cni_strerror(-rc));
+	return 0;
 }
 
 /* ---- fdb ---- */

@@ -136,6 +136,17 @@ int cnl_route_get_oif(struct nlsock *sk, const struct ip *dst, int *oif, struct 
  * list); caller frees *out. */
 int cnl_fdb_zero_dsts(struct nlsock *sk, int index, struct ip **out, size_t *n, struct cni_error *e);
 
+/* Every FDB entry with a remote destination of a VXLAN device (NTF_SELF: zero, static and
+ * learned alike); caller frees *out. */
+struct cnl_fdb_entry {
+	uint8_t mac[6];
+	struct ip dst;
+	uint16_t state; /* NUD_*: NUD_PERMANENT for static entries, NUD_REACHABLE/STALE learned */
+};
+int cnl_fdb_list(struct nlsock *sk, int index, struct cnl_fdb_entry **out, size_t *n, struct cni_error *e);
+/* A permanent per-MAC entry mac → dst, replacing one of that MAC (NLM_F_REPLACE). */
+int cnl_fdb_set(struct nlsock *sk, int index, const uint8_t mac[6], const struct ip *dst, struct cni_error *e);
+
 /* Forwarding database entry (vxlan): mac (NULL = all-zero) → dst on device index. */
 int cnl_fdb(struct nlsock *sk, bool add, int index, const uint8_t *mac, const struct ip *dst, struct cni_error *e);
 

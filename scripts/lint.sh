@@ -5,8 +5,8 @@
 #   scripts/lint.sh --fix     rewrite the files through clang-format (make format)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t files < <(git ls-files 'common/*.[ch]' 'plugins/*.[ch]' 'tools/*.[ch]' 'tests/*.[ch]' 2>/dev/null ||
-	find common plugins tools tests -name '*.[ch]')
+mapfile -t files < <(git ls-files 'agent/*.[ch]' 'common/*.[ch]' 'plugins/*.[ch]' 'tools/*.[ch]' 'tests/*.[ch]' 2>/dev/null ||
+	find agent common plugins tools tests -name '*.[ch]')
 if [[ ${1:-} == --fix ]]; then
 	exec clang-format -i "${files[@]}"
 fi
@@ -21,8 +21,8 @@ else
 fi
 # warnings, performance and portability; style findings are not errors
 if out=$(cppcheck -q --enable=warning,performance,portability --inline-suppr --error-exitcode=1 \
-	--suppress=missingIncludeSystem -I common -I third_party -I plugins/ipam/host-local -j2 common plugins tools 2>&1); then
-	echo "ok 2 cppcheck: no warning in common/, plugins/ and tools/"
+	--suppress=missingIncludeSystem -I common -I third_party -I plugins/ipam/host-local -j2 agent common plugins tools 2>&1); then
+	echo "ok 2 cppcheck: no warning in agent/, common/, plugins/ and tools/"
 else
 	echo "not ok 2 cppcheck: findings"
 	sed 's/^/# /' <<<"$out" | head -40

@@ -76,7 +76,7 @@ restricted() {
 @test "release binaries: static PIE (no interpreter, no shared library), full RELRO, stack protector, FORTIFY, no executable stack" {
 	[ -x "$RELEASE/bridge" ] || skip "no release build in $RELEASE (the release lane of tests/run.sh builds it and runs this)"
 	local b
-	for b in host-local bridge vlan vxlan portmap floating-ip bandwidth loopback tap cnitool; do
+	for b in host-local bridge vlan vxlan portmap floating-ip bandwidth loopback tap cnitool cni-c-agent; do
 		run readelf -h "$RELEASE/$b"
 		assert_output --partial 'Type:                              DYN'
 		run readelf -lW "$RELEASE/$b"

@@ -19,7 +19,7 @@ setup() {
 	DV=$(sed 's/-/+/; s/-/./g' <<<"$V")
 	TGZ=$REL/dist/cni-c-$V-linux-amd64.tgz
 	DEB=$REL/dist/cni-c_${DV}_amd64.deb
-	PROGRAMS="bandwidth bridge cnitool floating-ip host-local loopback portmap tap vlan vxlan"
+	PROGRAMS="bandwidth bridge cni-c-agent cnitool floating-ip host-local loopback portmap tap vlan vxlan"
 }
 
 @test "release: the version is 0.1.0-<n>-g<hash> or a tag's, one line" {
@@ -76,7 +76,7 @@ setup() {
 	local top=$x/cni-c-$V
 	assert_equal "$(cat "$top/VERSION")" "$V"
 	for p in $PROGRAMS; do
-		[[ $p == cnitool ]] && continue
+		[[ $p == cnitool || $p == cni-c-agent ]] && continue
 		run env -i "$top/bin/$p"
 		assert_success
 		assert_line --index 0 "CNI $p plugin v$V (C CNI plugin suite)"
@@ -85,6 +85,9 @@ setup() {
 	run "$top/bin/cnitool" --version
 	assert_success
 	assert_output "cnitool v$V (C CNI plugin suite)"
+	run "$top/bin/cni-c-agent" --version
+	assert_success
+	assert_line --index 0 "cni-c-agent v$V (C CNI plugin suite)"
 	# stripped: no symbol table
 	run readelf -S "$top/bin/bridge"
 	refute_output --regexp '[.](symtab|debug_)'
@@ -189,6 +192,8 @@ setup() {
 	assert_line --index 0 "CNI bridge plugin v$V (C CNI plugin suite)"
 	run "$r/opt/cni/bin/cnitool" --version
 	assert_output "cnitool v$V (C CNI plugin suite)"
+	run "$r/opt/cni/bin/cni-c-agent" --version
+	assert_line --index 0 "cni-c-agent v$V (C CNI plugin suite)"
 	grep -q 'Apache-2.0' "$r/usr/share/doc/cni-c/copyright"
 	grep -q 'musl' "$r/usr/share/doc/cni-c/copyright"
 	# the tmpfiles entry against the unpacked root: the runtime directory, root-owned, 0755
@@ -220,6 +225,22 @@ setup() {
 	run "$r/opt/cni/bin/cnitool" --cache-dir "$BATS_TEST_TMPDIR/nocache" reload
 	assert_success
 	assert_output "0 reloaded, 0 skipped, 0 failed"
+}
+
+@test "release: the agent unit: systemd accepts it as it is; a simple service, always restarted, after the network is online" {
+	require systemd-analyze
+	local r=$BATS_TEST_TMPDIR/root u
+	dpkg-deb -x "$DEB" "$r"
+	u=$r/usr/lib/systemd/system/cni-c-agent.service
+	grep -qx 'ExecStart=/opt/cni/bin/cni-c-agent -c /etc/cni-c/agent.json' "$u"
+	grep -qx 'Type=simple' "$u"
+	grep -qx 'Restart=always' "$u"
+	grep -qx 'After=network-online.target' "$u"
+	mkdir -p "$BATS_TEST_TMPDIR/u"
+	sed "s|/opt/cni/bin/|$r/opt/cni/bin/|" "$u" >"$BATS_TEST_TMPDIR/u/cni-c-agent.service"
+	run systemd-analyze verify --man=no "$BATS_TEST_TMPDIR/u/cni-c-agent.service"
+	assert_success
+	assert_output ""
 }
 
 @test "release: LICENSE is the Apache License 2.0 in full; NOTICE names the third-party code" {

@@ -12,6 +12,7 @@ int main(void)
 	test_hostlocal();
 	test_sha512();
 	test_sha512_names();
+	test_agent();
 	printf("1..%d\n", tap_n);
 	return tap_failed ? 1 : 0;
 }

@@ -35,5 +35,6 @@ void test_result(void);
 void test_hostlocal(void);
 void test_sha512(void);
 void test_sha512_names(void);
+void test_agent(void);
 
 #endif
