@@ -108,7 +108,8 @@ static void test_stream(void)
 	OK(all, "a chunked body cut at every byte: three lines, then its end");
 	feed(plain, 5, &l);
 	STREQ(l.got, "{\"x\":1}|{\"y\":2}|", "a plain body, line by line");
-	OK(feed("HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno", 7, &l) == 1 && l.n == 0, "a non-200 answer ends the stream");
+	OK(feed("HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno", 7, &l) == 1 && l.n == 0,
+	   "a non-200 answer ends the stream");
 }
 
 void test_agent(void)
