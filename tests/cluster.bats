@@ -39,7 +39,7 @@ in_block() {
 
 # ---- the plugin side, with state files written by hand ----
 
-@test "cluster mode: ADD takes its address from the node's block, gateway on the bridge, VTEP from the state, FDB untouched" {
+@test "cluster mode: ADD takes its address from the node's block, gateway on the bridge, VTEP from the state, FDB untouched; CHECK, STATUS, GC, DEL" {
 	node_add 1
 	state_write 1
 	# an FDB entry nobody but the agent may remove: the plugin creates the VTEP, then leaves the FDB
@@ -59,6 +59,12 @@ in_block() {
 	assert_success
 	ctr_verb STATUS 1 ""
 	assert_success
+	# GC: c2 is not a valid attachment any more: its port and reservation go, c1's stay
+	ls "$CL/n1/ipam/$CL_NET/10.200.64.3"
+	ctr_verb GC 1 "" "\"cni.dev/valid-attachments\":[{\"containerID\":\"c1$T\",\"ifname\":\"eth0\"}]"
+	assert_success
+	[[ ! -e $CL/n1/ipam/$CL_NET/10.200.64.3 && -e $CL/n1/ipam/$CL_NET/10.200.64.2 ]]
+	assert_equal "$(ip -n "$(node 1)" -o link show master vxbr100 type veth | wc -l)" 1
 	# DEL keeps the VTEP and the bridge (the agent's) and the FDB entry
 	ctr_verb DEL 1 c2$T
 	assert_success
@@ -111,6 +117,8 @@ in_block() {
 	ctr_add 1 c1$T '"mtu":1400'
 	assert_equal "$(ip -n "$(node 1)" -j link show vxlan100 | jq '.[0].mtu')" 1420
 	assert_equal "$(ip -n "c1$T" -j link show eth0 | jq '.[0].mtu')" 1400
+	mkns "c2$T"
+	mkns "c3$T"
 	ctr_verb ADD 1 c3$T '"mtu":1421'
 	expect_error 7 '"mtu": 1421 is larger than the cluster VTEP.s MTU 1420'
 	local f v
