@@ -44,6 +44,7 @@ struct anet {
 	uint8_t mac[6]; /* the VTEP's, as published */
 	struct peer *peers;
 	size_t n_peers;
+	bool synced; /* peers holds a full read: until then the FDB is left as it is */
 	struct http_stream watch;
 	int watch_ep; /* the endpoint the watch streams from */
 	long long rev; /* last revision seen */
@@ -53,6 +54,7 @@ struct anet {
 	bool dp_dirty; /* check the VTEP (a link event) */
 	bool no_block; /* the subnet is full: logged once */
 	bool state_done; /* the state files are written for this block */
+	bool refused; /* its config in etcd differs: not served */
 };
 
 struct agent {

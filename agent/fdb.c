@@ -70,7 +70,10 @@ int fdb_reconcile(struct agent *a, struct anet *n, struct cni_error *e)
 	struct cnl_link vt;
 	struct cnl_fdb_entry *v = NULL;
 	size_t k = 0;
-	int r = cnl_link_get(a->nl, n->vtep, 0, &vt, e);
+	int r;
+	if (!n->synced) /* an agent restarted while etcd is unreachable keeps the last programmed peers */
+		return 0;
+	r = cnl_link_get(a->nl, n->vtep, 0, &vt, e);
 	if (r <= 0)
 		return r < 0 ? -1 : cni_errf(e, CNI_ERR_KERNEL, "VTEP %s is missing", n->vtep);
 	if (cnl_fdb_list(a->nl, vt.index, &v, &k, e) < 0)

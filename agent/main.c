@@ -111,10 +111,14 @@ static void keepalive(struct agent *a, struct anet *n, long long now)
 static long long net_tick(struct agent *a, struct anet *n)
 {
 	long long now = mono_ms();
+	if (n->refused)
+		return RECONCILE_MS;
 	if (!n->up && now >= n->t_retry) {
 		int r = sync_full(a, n);
-		if (r == -3)
-			exit(1);
+		if (r == -3) { /* this network is left alone; the others go on */
+			n->refused = true;
+			return RECONCILE_MS;
+		}
 		if (r == -2)
 			n->t_retry = now + NO_BLOCK_RETRY_MS;
 		else if (r < 0)
@@ -141,16 +145,23 @@ static long long net_tick(struct agent *a, struct anet *n)
 
 static int run(struct agent *a)
 {
-	int lfd = link_events_open();
+	int lfd = link_events_open(), rc = 0;
 	if (lfd < 0)
 		alog("no netlink link events (%s): relying on the 10 s check", strerror(errno));
 	while (!stop) {
 		struct pollfd p[AGENT_MAX_NETS + 1];
 		long long wait = RECONCILE_MS;
 		int k = 0;
+		int refused = 0;
 		for (int i = 0; i < a->n_nets && !stop; i++) {
 			long long w = net_tick(a, &a->nets[i]);
 			wait = w < wait ? w : wait;
+			refused += a->nets[i].refused;
+		}
+		if (refused == a->n_nets) {
+			alog("no network to serve: exiting");
+			rc = 1;
+			break;
 		}
 		if (stop)
 			break;
@@ -165,10 +176,11 @@ static int run(struct agent *a)
 			if (p[i + 1].revents && a->nets[i].up)
 				sync_watch_event(a, &a->nets[i]);
 	}
-	alog("signal %d: exiting (leases stay: peers keep this node until they expire)", (int)stop);
+	if (stop)
+		alog("signal %d: exiting (leases stay: peers keep this node until they expire)", (int)stop);
 	if (lfd >= 0)
 		close(lfd);
-	return 0;
+	return rc;
 }
 
 /* A <net>.lease in stateDir for a network the config no longer has: leave it. */

@@ -170,22 +170,23 @@ static int take(struct agent *a, struct anet *n, const struct ipnet *b, bool by_
 	return r < 0 ? -1 : 1;
 }
 
-/* Where a node starts looking for a free block after losing a race for the lowest one: many
- * nodes joining at once spread over the subnet instead of all racing for the next block. */
-static unsigned long spread(const char *node, int tries)
+/* Which free block a node takes after losing races for the lowest one: one of the lowest 8 << tries
+ * free blocks, by a hash of its name. Many nodes joining at once spread over a few low blocks
+ * instead of all racing for the next-lowest, and the blocks taken stay packed at the start. */
+static unsigned long spread(const char *node, int tries, unsigned long nfree)
 {
 	uint32_t h = 2166136261u;
+	unsigned long w = 8UL << (tries < 16 ? tries : 16);
 	for (const char *p = node; *p; p++)
 		h = (h ^ (uint8_t)*p) * 16777619u;
-	return (unsigned long)(h ^ (uint32_t)tries * 2654435761u);
+	h ^= (uint32_t)tries * 2654435761u;
+	return tries ? (unsigned long)h % (nfree < w ? nfree : w) : 0;
 }
 
-/* One pass: 1 a block is ours, 0 none free or reclaimable, 2 a race lost, -1 etcd failed. The
- * first pass takes the lowest free block, later ones (after a lost race) one further on. */
 static int block_pass(struct agent *a, struct anet *n, const struct etcd_kv *kvs, size_t k, int tries)
 {
 	unsigned long count = 1UL << (n->block_len - n->subnet.prefix);
-	unsigned long start = tries ? spread(a->node, tries) % count : 0;
+	unsigned long pick = spread(a->node, tries, count > k ? count - k : 1), seen = 0;
 	char key[512];
 	for (size_t i = 0; i < k; i++) /* sticky: the one that names us */
 		if (owner_is(&kvs[i], a->node, NULL)) {
@@ -198,12 +199,13 @@ static int block_pass(struct agent *a, struct anet *n, const struct etcd_kv *kvs
 			if (ipnet_parse(ip, &n->block) == 0)
 				return 1;
 		}
-	for (unsigned long j = 0; j < count; j++) {
-		struct ipnet b = block_nth(n, (j + start) % count);
-		block_key(n, &b, key, sizeof(key));
-		if (!find_kv(kvs, k, key))
-			return take(a, n, &b, false, 0);
-	}
+	for (int pass = 0; pass < 2; pass++) /* the pick-th free block, else the lowest free one */
+		for (unsigned long i = 0; i < count; i++) {
+			struct ipnet b = block_nth(n, i);
+			block_key(n, &b, key, sizeof(key));
+			if (!find_kv(kvs, k, key) && (pass || seen++ == pick))
+				return take(a, n, &b, false, 0);
+		}
 	for (unsigned long i = 0; i < count; i++) {
 		struct ipnet b = block_nth(n, i);
 		block_key(n, &b, key, sizeof(key));
@@ -217,7 +219,7 @@ static int block_pass(struct agent *a, struct anet *n, const struct etcd_kv *kvs
 
 int node_block(struct agent *a, struct anet *n)
 {
-	for (int tries = 0; tries < 5; tries++) {
+	for (int tries = 0; tries < 8; tries++) {
 		struct etcd_kv *kvs = NULL;
 		size_t k = 0;
 		long long rev;

@@ -77,6 +77,7 @@ static int read_peers(struct agent *a, struct anet *n)
 		etcd_kv_free(&kvs[i]);
 	}
 	free(kvs);
+	n->synced = true;
 	return 0;
 }
 
@@ -88,7 +89,7 @@ static int open_watch(struct agent *a, struct anet *n)
 	for (int k = 0; body && k < a->etcd.n && r < 0; k++) {
 		int i = (a->etcd.cur + k) % a->etcd.n;
 		r = http_stream_open(&n->watch, &a->etcd.ep[i], "/v3/watch", body, a->etcd.timeout_ms);
-		n->watch_ep = i;
+		n->watch_ep = a->etcd.cur = i;
 	}
 	free(body);
 	return r;

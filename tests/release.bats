@@ -176,8 +176,9 @@ setup() {
 	assert_line "./usr/share/doc/cni-c/copyright"
 	assert_line "./usr/lib/tmpfiles.d/cni-c.conf"
 	assert_line "./usr/lib/systemd/system/cni-c-reload.service"
+	assert_line "./usr/lib/systemd/system/cni-c-agent.service"
 	# nothing in Debian's containernetworking-plugins directory, nothing else
-	run sh -c 'dpkg-deb -c "$1" | awk "{print \$6}" | grep -v -E "^\./(|opt/|opt/cni/|opt/cni/bin/.*|usr/|usr/lib/|usr/lib/tmpfiles\.d/.*|usr/lib/systemd/|usr/lib/systemd/system/|usr/lib/systemd/system/cni-c-reload\.service|usr/share/|usr/share/doc/|usr/share/doc/cni-c/.*|usr/share/lintian/|usr/share/lintian/overrides/|usr/share/lintian/overrides/cni-c)$"' sh "$DEB"
+	run sh -c 'dpkg-deb -c "$1" | awk "{print \$6}" | grep -v -E "^\./(|opt/|opt/cni/|opt/cni/bin/.*|usr/|usr/lib/|usr/lib/tmpfiles\.d/.*|usr/lib/systemd/|usr/lib/systemd/system/|usr/lib/systemd/system/cni-c-(reload|agent)\.service|usr/share/|usr/share/doc/|usr/share/doc/cni-c/.*|usr/share/lintian/|usr/share/lintian/overrides/|usr/share/lintian/overrides/cni-c)$"' sh "$DEB"
 	assert_output ""
 	run sh -c 'dpkg-deb -c "$1" | awk "\$2 != \"root/root\""' sh "$DEB"
 	assert_output ""
