@@ -62,6 +62,8 @@ VM_SUITES=${VM_SUITES:-vm/vlan.bats bridge.bats:vlan;corpus.bats:vlan libcni.bat
 # in-process (the production path) under memcheck.
 VG_SUITES=${VG_SUITES:-spec.bats:;host-local.bats:;host-local-store.bats:^(ENOSPC|EROFS|a reservation|a container|a /22);bridge.bats:;vxlan.bats:;masq.bats:^(del|check|gc|nft|iptables|available|valgrind);portmap.bats:;floating-ip.bats:;bandwidth.bats:^(the|runtimeConfig|CHECK|DEL|a failed|bad|GC|STATUS);loopback.bats:;cnitool.bats:^(add, check, del|dual-stack|the cache|container ID|CHECK passes|DEL runs|a plugin|CAP_ARGS|cniVersions|.conf and|plugins from|gc|status|errors);reload.bats:;corpus.bats:^corpus: (host-local|loopback)$;corpus.bats:^corpus: bridge$;corpus.bats:^corpus: (vxlan|portmap|floating-ip|bandwidth)$;corpus.bats:^corpus: vlan$;tap.bats:;corpus.bats:^corpus: tap$}
 VG_INPROC=${VG_INPROC:-bridge.bats vxlan.bats tap.bats}
+# tests/cluster.bats (etcd, cni-c-agent) runs in the release and asan lanes like every suite, never
+# under valgrind: its subject is timing (a node joins within 2 s, leaves within leaseTTL + 1 s)
 
 passed=0 failed=0 skipped=0
 rm -rf "$OUT" && mkdir -p "$OUT"

@@ -16,6 +16,7 @@
 #include <linux/rtnetlink.h>
 
 #include "attach.h"
+#include "cluster.h"
 #include "ipam.h"
 #include "conf.h"
 #include "fault.h"
@@ -36,9 +37,33 @@ struct vx_conf {
 	bool learning, keep_vtep;
 	bool mtu_given;
 	bool local_given; /* "local" in the config (else chosen from the underlay) */
+	int vtep_mtu; /* the containers' MTU, or in cluster mode the state's (the agent's VTEP) */
 	char vtep[16];
 	char bridge[16];
+	struct vx_cluster cl; /* cl.net set: cluster mode (the agent owns the VTEP and its FDB) */
 };
+
+/* Cluster mode: the VTEP as the node's state describes it, kept; no peers (the agent's FDB).
+ * Without state (DEL, GC, STATUS) the VNI is unknown: vni 0, the bridge found by DEL. */
+static int parse_cluster(struct cni_ctx *c, struct vx_conf *v)
+{
+	const struct vx_cluster *k = &v->cl;
+	v->vni = k->vni;
+	v->port = k->have_state ? k->port : 4789;
+	v->local = k->local;
+	v->local_given = k->have_state;
+	v->underlay = k->have_state ? k->underlay : NULL;
+	v->keep_vtep = true;
+	snprintf(v->vtep, sizeof(v->vtep), "vxlan%lld", v->vni);
+	snprintf(v->bridge, sizeof(v->bridge), "vxbr%lld", v->vni);
+	if (attach_conf_parse(c, &v->a, v->bridge, &c->err) < 0)
+		return -1;
+	v->learning = true;
+	if (conf_bool(c->conf, "", "learning", &v->learning, &c->err) < 0)
+		return -1;
+	v->mtu_given = conf_item(c->conf, "mtu") != NULL;
+	return 0;
+}
 
 static int parse(struct cni_ctx *c, void *conf)
 {
@@ -48,6 +73,8 @@ static int parse(struct cni_ctx *c, void *conf)
 	char p[CONF_PATH_MAX];
 	int r;
 
+	if ((r = vx_cluster_parse(c, &v->cl, e)) != 0)
+		return r < 0 ? -1 : parse_cluster(c, v);
 	if ((r = conf_int(root, "", "vni", 1, 16777215, &v->vni, e)) < 0)
 		return -1;
 	if (!r)
@@ -185,6 +212,11 @@ static int resolve_underlay(struct nlsock *sk, struct vx_conf *v, struct cnl_lin
 			e, CNI_ERR_INVALID_CONFIG,
 			"invalid config: \"mtu\": %d does not fit the underlay: %s has MTU %d, less %d for VXLAN over IPv%d leaves %d",
 			v->a.mtu, ul->name, ul->mtu, fam == 4 ? 50 : 70, fam == 4 ? 4 : 6, fit);
+	v->vtep_mtu = v->cl.net && v->cl.mtu ? (int)v->cl.mtu : v->a.mtu;
+	if (v->a.mtu > v->vtep_mtu)
+		return cni_errf(e, CNI_ERR_INVALID_CONFIG,
+				"invalid config: \"mtu\": %d is larger than the cluster VTEP's MTU %d (cni-c-agent's)", v->a.mtu,
+				v->vtep_mtu);
 	return 0;
 }
 
@@ -233,11 +265,11 @@ static int vtep_matches(const struct vx_conf *v, const struct cnl_link *l, const
 				"vxlan: existing %s has learning %s, config says \"learning\": %s; refusing to reconfigure it",
 				v->vtep, l->learning ? "on" : "off", v->learning ? "true" : "false");
 	/* containers get the config's MTU: a VTEP with a smaller one would drop their large frames */
-	if (l->mtu != v->a.mtu)
+	if (l->mtu != v->vtep_mtu)
 		return cni_errf(
 			e, CNI_ERR_EXISTS,
 			"vxlan: existing %s has MTU %d, the config's is %d (\"mtu\", or the underlay's MTU less VXLAN's headers); refusing to reconfigure it",
-			v->vtep, l->mtu, v->a.mtu);
+			v->vtep, l->mtu, v->vtep_mtu);
 	if (l->vx_link && l->vx_link != ul->index) {
 		if (v->underlay)
 			return cni_errf(
@@ -298,7 +330,7 @@ static int ensure_vtep(struct nlsock *sk, const struct vx_conf *v, const struct 
 				       .group = v->group,
 				       .link = ul->index,
 				       .learning = v->learning,
-				       .mtu = v->a.mtu };
+				       .mtu = v->vtep_mtu };
 		if ((r = cnl_vxlan_create(sk, &x, e)) < 0) {
 			if (r == -EADDRINUSE || r == -EEXIST)
 				cni_err_prefix(e, "another VXLAN device already uses VNI %lld on port %lld: ", v->vni, v->port);
@@ -321,6 +353,8 @@ static int ensure_vtep(struct nlsock *sk, const struct vx_conf *v, const struct 
 	 * with different peer lists (a config being rolled out) could each undo the other's adds */
 	char n[24];
 	snprintf(n, sizeof(n), "%lld", v->vni);
+	if (v->cl.net) /* the agent's */
+		return 0;
 	int fdb_lock = shdev_lock("vxlan-fdb", n, LOCK_EX, e);
 	if (fdb_lock < 0)
 		return -1;
@@ -445,6 +479,29 @@ out:
 	return rc;
 }
 
+/* Cluster mode without the node's state (agent gone, file removed): the VNI and bridge are those
+ * of the bridge the container's host veth is a port of, when it is one of ours. */
+static void cluster_find_bridge(struct nlsock *sk, struct vx_conf *v, const struct cni_ctx *c)
+{
+	char host[16];
+	struct cnl_link hl, br;
+	struct cni_error ig = { 0 };
+	long long vni;
+	attach_host_veth_name(c->container_id, c->ifname, host);
+	if (cnl_link_get(sk, host, 0, &hl, &ig) != 1 || !hl.master || cnl_link_get(sk, NULL, hl.master, &br, &ig) != 1)
+		return;
+	if (sscanf(br.name, "vxbr%lld", &vni) != 1 && sscanf(br.alias, "cni-c vxlan vni %lld", &vni) != 1)
+		return;
+	struct vx_conf t = *v;
+	t.vni = vni;
+	if (!bridge_ours(&t, &br))
+		return;
+	v->vni = vni;
+	snprintf(v->vtep, sizeof(v->vtep), "vxlan%lld", vni);
+	if (v->a.bridge == v->bridge) /* the default name, not the config's "bridge" */
+		snprintf(v->bridge, sizeof(v->bridge), "%s", br.name);
+}
+
 static int cmd_del(struct cni_ctx *c, void *conf)
 {
 	struct vx_conf *v = conf;
@@ -452,8 +509,11 @@ static int cmd_del(struct cni_ctx *c, void *conf)
 	int lock = -1, rc = -1;
 	if (cnl_open(&sk, &c->err) < 0)
 		goto out;
+	if (v->cl.net && !v->cl.have_state)
+		cluster_find_bridge(sk, v, c);
 	rc = attach_del(c, &v->a, sk);
-	if ((lock = vni_lock(v->vni, LOCK_EX, &c->err)) < 0 || remove_if_unused(sk, v, &c->err) < 0)
+	/* cluster mode: the VTEP and bridge stay (the agent's) */
+	if (!v->cl.net && ((lock = vni_lock(v->vni, LOCK_EX, &c->err)) < 0 || remove_if_unused(sk, v, &c->err) < 0))
 		rc = -1;
 out:
 	if (lock >= 0)
@@ -486,7 +546,7 @@ static int cmd_check(struct cni_ctx *c, void *conf)
 		cni_check_fail(&c->err, "vxlan: VTEP %s is not an up port of bridge %s", v->vtep, v->a.bridge);
 		goto out;
 	}
-	if (!v->group.len) {
+	if (!v->group.len && !v->cl.net) { /* cluster mode: the agent's FDB */
 		if (cnl_fdb_zero_dsts(sk, vt.index, &have, &n, &c->err) < 0)
 			goto out;
 		for (size_t i = 0; i < v->n_peers; i++) {
@@ -545,6 +605,8 @@ static int cmd_gc(struct cni_ctx *c, void *conf)
 	if (cnl_open(&sk, &c->err) < 0)
 		goto out;
 	rc = attach_gc(c, &v->a);
+	if (v->cl.net && !v->cl.have_state) /* no VNI: the bridge's ports wait for the state */
+		goto out;
 	if ((lock = vni_lock(v->vni, LOCK_EX, &c->err)) < 0) {
 		rc = -1;
 		goto out;
@@ -570,6 +632,8 @@ static int cmd_status(struct cni_ctx *c, void *conf)
 	struct nlsock *sk = NULL;
 	struct cnl_link ul;
 	int rc = -1;
+	if (v->cl.net && !v->cl.have_state)
+		return vx_cluster_no_state(&v->cl, CNI_ERR_NOT_AVAILABLE, &c->err);
 	if (attach_status(c, &v->a) < 0 || cnl_open(&sk, &c->err) < 0)
 		goto out;
 	if (resolve_underlay(sk, v, &ul, &c->err) < 0) {
