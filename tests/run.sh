@@ -30,8 +30,8 @@ cd "$(dirname "$0")/.."
 MODE=${MODE:-full}
 if [[ $MODE == check ]]; then
 	LANES=${LANES:-release}
-	# the slow parts stay in the full run: real runtimes, the storm and kill loops
-	EXCLUDE=${EXCLUDE:-podman containerd stress}
+	# the slow parts stay in the full run: real runtimes, the storm and kill loops, the etcd cluster
+	EXCLUDE=${EXCLUDE:-podman containerd stress cluster}
 else
 	LANES=${LANES:-release asan valgrind vm mutate}
 	EXCLUDE=${EXCLUDE:-}
