@@ -86,8 +86,7 @@ void test_malloc(void)
 	int bad_align = 0, bad_data = 0;
 	churn(12345, 30000, &bad_align, &bad_data);
 	OK(bad_align == 0, "malloc/realloc: 16-byte aligned, usable size at least the size asked (%d wrong)", bad_align);
-	OK(bad_data == 0, "malloc/realloc/free: no block overlaps another or loses its contents (%d bytes wrong)",
-	   bad_data);
+	OK(bad_data == 0, "malloc/realloc/free: no block overlaps another or loses its contents (%d bytes wrong)", bad_data);
 
 	unsigned char *z = calloc(1000, 70); /* a mapped block */
 	unsigned char *y = calloc(3, 5);
