@@ -153,3 +153,19 @@ for _ in $(seq $((TTL * 10 + 100))); do
 done
 tmax=$(for i in $(seq 2 "$N"); do tmatch "$work/n$i/log" "$gone"; done | sort -n | tail -1)
 emit "$(printf '{"metric":"leave_converged_s","ttl":%d,"peers":%d,"value":%.3f}' "$TTL" "$c" "$(echo "$tmax - $tk" | bc)")"
+
+# the same figures as a table (bench/cluster.md), printed beside the plugins' table
+md=${OUT%.jsonl}.md
+jq -rs --arg when "$(date +%F)" --arg n "$N" --arg ttl "$TTL" '
+	map({(.metric): .}) | add as $m |
+	"Cluster overlay, \($n) nodes (one agent each) on a 3-member etcd, one machine, leaseTTL \($ttl) s, \($when)\n",
+	"| measure | value |", "|---|---|",
+	"| a node joins: in every peer'"'"'s FDB after its agent starts | \($m.join_converged_s.value) s |",
+	"| a node joins: it has programmed its \($m.self_converged_s.peers) peers | \($m.self_converged_s.value) s |",
+	"| \($m.cold_start_s.nodes) agents started at once: all joined | \($m.cold_start_s.value) s |",
+	"| a node dies (SIGKILL): gone from all \($m.leave_converged_s.peers) peers | \($m.leave_converged_s.value) s |",
+	"| keys in etcd | \($m.etcd_keys.value) |",
+	"| etcd writes per node per hour (measured over \($m.writes_per_node_hour.window_s) s; lastSeen once an hour by design) | \($m.writes_per_node_hour.value) |",
+	"| agent CPU per hour, mean / max | \($m.agent_cpu_s_per_hour.mean) / \($m.agent_cpu_s_per_hour.max) s |",
+	"| agent peak RSS (VmHWM), mean / max | \($m.agent_rss_kb.mean) / \($m.agent_rss_kb.max) kB |"' "$OUT" >"$md"
+cat "$md"
