@@ -144,12 +144,19 @@ in_block() {
 	ping_all "c1$T" "c2$T" "c3$T"
 }
 
-@test "a node that joins is reachable from all others within 2 s" {
+# two_nodes: etcd, nodes 1 and 2 with an agent each, a container on each (addresses in CIPS)
+two_nodes() {
 	agent_required
 	etcd_start_all
 	node_up 1 2
-	ctr_add 1 "c1$T"; CIPS[c1$T]=$CIP
-	ctr_add 2 "c2$T"; CIPS[c2$T]=$CIP
+	ctr_add 1 "c1$T"
+	CIPS[c1$T]=$CIP
+	ctr_add 2 "c2$T"
+	CIPS[c2$T]=$CIP
+}
+
+@test "a node that joins is reachable from all others within 2 s" {
+	two_nodes
 	node_add 3
 	local t0 el
 	t0=$EPOCHREALTIME
@@ -184,11 +191,7 @@ in_block() {
 }
 
 @test "an agent restart changes nothing: same block, same lease, peers' FDB entries never removed, pings go on" {
-	agent_required
-	etcd_start_all
-	node_up 1 2
-	ctr_add 1 "c1$T"; CIPS[c1$T]=$CIP
-	ctr_add 2 "c2$T"; CIPS[c2$T]=$CIP
+	two_nodes
 	ping_all "c1$T" "c2$T"
 	local block lease
 	block=$(state_get 1 block)
@@ -216,11 +219,7 @@ in_block() {
 }
 
 @test "one etcd member killed: nothing changes, a new node still joins, pings go on" {
-	agent_required
-	etcd_start_all
-	node_up 1 2
-	ctr_add 1 "c1$T"; CIPS[c1$T]=$CIP
-	ctr_add 2 "c2$T"; CIPS[c2$T]=$CIP
+	two_nodes
 	ping_all "c1$T" "c2$T"
 	pinger "c1$T" "${CIPS[c2$T]}" 30 "$CL/ping"
 	etcd_kill 1
@@ -234,11 +233,7 @@ in_block() {
 }
 
 @test "all etcd members killed: existing containers keep pinging, a new container still gets an address from its block" {
-	agent_required
-	etcd_start_all
-	node_up 1 2
-	ctr_add 1 "c1$T"; CIPS[c1$T]=$CIP
-	ctr_add 2 "c2$T"; CIPS[c2$T]=$CIP
+	two_nodes
 	ping_all "c1$T" "c2$T"
 	etcd_kill_all
 	# longer than a lease and than the agent's periodic reconcile (10 s): nothing is removed while
@@ -255,11 +250,7 @@ in_block() {
 }
 
 @test "a simulated reboot (agent killed, VTEP deleted, agent restarted): peers learn the new VTEP MAC within 2 s" {
-	agent_required
-	etcd_start_all
-	node_up 1 2
-	ctr_add 1 "c1$T"; CIPS[c1$T]=$CIP
-	ctr_add 2 "c2$T"; CIPS[c2$T]=$CIP
+	two_nodes
 	local old new t0 el
 	old=$(vtep_mac 2)
 	wait_for 3 fdb_has 1 10.200.250.2 "$old" || fail "node 1 lacks node 2's MAC $old: $(fdb 1)"

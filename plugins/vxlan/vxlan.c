@@ -43,6 +43,15 @@ struct vx_conf {
 	struct vx_cluster cl; /* cl.net set: cluster mode (the agent owns the VTEP and its FDB) */
 };
 
+/* The VTEP's and the bridge's default names from the VNI, then the attachment's config (whose
+ * "bridge" may name another). */
+static int names_and_attach(struct cni_ctx *c, struct vx_conf *v)
+{
+	snprintf(v->vtep, sizeof(v->vtep), "vxlan%lld", v->vni);
+	snprintf(v->bridge, sizeof(v->bridge), "vxbr%lld", v->vni);
+	return attach_conf_parse(c, &v->a, v->bridge, &c->err);
+}
+
 /* Cluster mode: the VTEP as the node's state describes it, kept; no peers (the agent's FDB).
  * Without state (DEL, GC, STATUS) the VNI is unknown: vni 0, the bridge found by DEL. */
 static int parse_cluster(struct cni_ctx *c, struct vx_conf *v)
@@ -54,9 +63,7 @@ static int parse_cluster(struct cni_ctx *c, struct vx_conf *v)
 	v->local_given = k->have_state;
 	v->underlay = k->have_state ? k->underlay : NULL;
 	v->keep_vtep = true;
-	snprintf(v->vtep, sizeof(v->vtep), "vxlan%lld", v->vni);
-	snprintf(v->bridge, sizeof(v->bridge), "vxbr%lld", v->vni);
-	if (attach_conf_parse(c, &v->a, v->bridge, &c->err) < 0)
+	if (names_and_attach(c, v) < 0)
 		return -1;
 	v->learning = true;
 	if (conf_bool(c->conf, "", "learning", &v->learning, &c->err) < 0)
@@ -79,9 +86,7 @@ static int parse(struct cni_ctx *c, void *conf)
 		return -1;
 	if (!r)
 		return cni_errf(e, CNI_ERR_INVALID_CONFIG, "invalid config: field \"vni\" (1..16777215) is required");
-	snprintf(v->vtep, sizeof(v->vtep), "vxlan%lld", v->vni);
-	snprintf(v->bridge, sizeof(v->bridge), "vxbr%lld", v->vni);
-	if (attach_conf_parse(c, &v->a, v->bridge, e) < 0)
+	if (names_and_attach(c, v) < 0)
 		return -1;
 	if (conf_string(root, "", "underlayDevice", &v->underlay, e) < 0 || conf_ip(root, "", "local", &v->local, e) < 0 ||
 	    conf_ip(root, "", "group", &v->group, e) < 0 || conf_bool(root, "", "keepVtep", &v->keep_vtep, e) < 0)
