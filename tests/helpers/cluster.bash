@@ -19,6 +19,8 @@ cluster_setup() {
 	FAB=${T}f
 	CL=$BATS_TEST_TMPDIR/cl
 	mkdir -p "$CL"
+	# etcd's data on tmpfs: its fsyncs on a disk the other suites keep busy took joins to 6 s
+	ED=$(mktemp -d /dev/shm/cni-c-etcd-$T.XXXXXX)
 	mkns "$FAB"
 	ip -n "$FAB" link add fb type bridge
 	ip -n "$FAB" link set fb up
@@ -32,6 +34,7 @@ cluster_teardown() {
 	for p in "${AGENT_PID[@]}" "${ETCD_PID[@]}"; do kill -KILL "$p" 2>/dev/null; done
 	for p in "${AGENT_PID[@]}" "${ETCD_PID[@]}"; do wait "$p" 2>/dev/null || true; done
 	AGENT_PID=() ETCD_PID=()
+	[[ -z ${ED:-} ]] || rm -rf "$ED"
 	net_teardown
 }
 
@@ -43,8 +46,8 @@ etcd_start() {
 	local j
 	for j in 1 2 3; do init+="${init:+,}m$j=http://10.200.250.20$j:2380"; done
 	local state=new
-	[[ -d $CL/etcd$i/member ]] && state=existing
-	ip netns exec "$FAB" etcd --name "m$i" --data-dir "$CL/etcd$i" \
+	[[ -d $ED/etcd$i/member ]] && state=existing
+	ip netns exec "$FAB" etcd --name "m$i" --data-dir "$ED/etcd$i" \
 		--listen-client-urls "http://$a:2379" --advertise-client-urls "http://$a:2379" \
 		--listen-peer-urls "http://$a:2380" --initial-advertise-peer-urls "http://$a:2380" \
 		--initial-cluster "$init" --initial-cluster-state "$state" --initial-cluster-token "$T" \
@@ -213,6 +216,12 @@ state_write() {
 
 # reach C ADDR: one quick ping (0.3 s) from container C.
 reach() { ip netns exec "$1" ping -n -c 1 -W 0.3 "$2" >/dev/null 2>&1; }
+
+# reach_gw C I: container C reaches node I's gateway (from node I's state file, once written)
+reach_gw() {
+	local g
+	g=$(state_get "$2" gateway 2>/dev/null) && [[ -n $g && $g != null ]] && reach "$1" "$g"
+}
 
 # pinger C ADDR COUNT FILE: COUNT pings, 0.1 s apart, in the background; PINGER_PID.
 pinger() {
