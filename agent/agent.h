@@ -75,7 +75,6 @@ int agent_config_load(struct agent *a, const char *path, struct cni_error *e);
 /* log.c */
 void alog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void vlog(const struct agent *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-long long mono_ms(void);
 
 /* dp.c: the VTEP and its bridge. Resolve underlay/local/mtu (once, at start). */
 int dp_resolve(struct agent *a, struct anet *n, struct cni_error *e);

@@ -43,7 +43,7 @@ int http_parse_url(const char *url, struct http_ep *ep)
 	return 0;
 }
 
-static long long now_ms(void)
+long long mono_ms(void)
 {
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
@@ -69,7 +69,7 @@ static int wait_fd(int fd, short ev, long long deadline)
 			errno = EINTR;
 			return -1;
 		}
-		long long left = deadline - now_ms();
+		long long left = deadline - mono_ms();
 		struct pollfd p = { .fd = fd, .events = ev };
 		if (left <= 0) {
 			errno = ETIMEDOUT;
@@ -111,7 +111,7 @@ static int tcp_connect(const struct http_ep *ep, long long deadline)
 		goto fail;
 	socklen_t el = sizeof(err);
 	/* a dead member must not eat the whole deadline: the next endpoint gets its turn */
-	long long cd = now_ms() + CONNECT_MS;
+	long long cd = mono_ms() + CONNECT_MS;
 	if (wait_fd(fd, POLLOUT, cd < deadline ? cd : deadline) < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
 		goto fail;
 	if (err) {
@@ -282,7 +282,7 @@ void http_stream_close(struct http_stream *s)
 
 int http_stream_open(struct http_stream *s, const struct http_ep *ep, const char *path, const char *body, int timeout_ms)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = mono_ms() + timeout_ms;
 	memset(s, 0, sizeof(*s));
 	s->fd = tcp_connect(ep, deadline);
 	if (s->fd < 0)
@@ -327,7 +327,7 @@ int http_stream_read(struct http_stream *s, int (*cb)(const char *line, void *ar
 
 int http_post(const struct http_ep *ep, const char *path, const char *body, int timeout_ms, char **resp)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = mono_ms() + timeout_ms;
 	struct http_stream s = { 0 };
 	int r = 0, end = 0, status = -1;
 	*resp = NULL;

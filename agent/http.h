@@ -47,4 +47,7 @@ int http_stream_open(struct http_stream *s, const struct http_ep *ep, const char
 int http_stream_read(struct http_stream *s, int (*cb)(const char *line, void *arg), void *arg);
 void http_stream_close(struct http_stream *s);
 
+/* Milliseconds on the monotonic clock (deadlines, timers). */
+long long mono_ms(void);
+
 #endif

@@ -5,13 +5,6 @@
 
 #include "agent.h"
 
-long long mono_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 static void vout(const char *fmt, va_list ap)
 {
 	char buf[1024];
