@@ -413,9 +413,8 @@ DUAL='[[{"subnet":"10.200.21.0/24"}],[{"subnet":"fd00:200:21::/64"}]]'
 	c=$(conf "$r")
 	mkdir -p "$STORE"
 	# 65533 reservations written as the reference writes them; 10.200.77.77 left free
-	(cd "$STORE" && for x in $(seq 0 255); do for y in $(seq 0 255); do
-		printf 'f%s-%s\r\neth0' $x $y >"10.200.$x.$y"
-	done; done
+	(cd "$STORE" && perl -e 'for my $x (0 .. 255) { for my $y (0 .. 255) {
+		open(my $f, ">", "10.200.$x.$y") or die "$!\n"; print $f "f$x-$y\r\neth0"; close($f) or die "$!\n" } }' &&
 	rm -f 10.200.0.0 10.200.0.1 10.200.255.255 10.200.77.77
 	printf '10.200.0.5' >last_reserved_ip.0)
 	# LeakSanitizer cannot run under ptrace

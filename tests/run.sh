@@ -65,6 +65,35 @@ VG_INPROC=${VG_INPROC:-bridge.bats vxlan.bats tap.bats}
 # tests/cluster.bats (etcd, cni-c-agent) runs in the release and asan lanes like every suite, never
 # under valgrind: its subject is timing (a node joins within 2 s, leaves within leaseTTL + 1 s)
 
+# The sanitizer lanes run a rotating share of each suite's tests: under ASan one test in
+# ASAN_SAMPLE (default 2), under valgrind one in VG_SAMPLE (default 3), the share moving with each
+# commit (commit count modulo the sample), so that consecutive commits cover every test under each
+# tool; the release lane runs every test. The corpus samples its cases instead (CORPUS_SAMPLE).
+# SAMPLE=1 runs every test in every lane (ASAN_SAMPLE=1 VG_SAMPLE=1), as before a release.
+if [[ ${SAMPLE:-} == 1 ]]; then ASAN_SAMPLE=1 VG_SAMPLE=1 ASAN_CORPUS_SAMPLE=1/0 VG_CORPUS_SAMPLE=1/0; fi
+ASAN_SAMPLE=${ASAN_SAMPLE:-2}
+VG_SAMPLE=${VG_SAMPLE:-3}
+COMMITS=$(git rev-list --count HEAD 2>/dev/null || echo 0)
+# sample_filter SUITE.bats FILTER K: a bats -f regex naming the suite's tests, of those whose names
+# match FILTER (every test when empty), at the places S, S+K, S+2K... (S = COMMITS modulo K);
+# empty when this commit's share has no test (the suite has fewer than K)
+sample_filter() {
+	local file=tests/$1 flt=$2 k=$3 line name re='' i=0 s=$((COMMITS % $3))
+	while IFS= read -r line; do
+		name=${line#@test }
+		name=${name% \{}
+		# the name as bats' filter sees it: the quotes gone, a \" inside left as it is
+		name=${name#[\'\"]}
+		name=${name%[\'\"]}
+		[[ -z $flt || $name =~ $flt ]] || continue
+		if ((i % k == s)); then
+			re+=${re:+|}$(sed 's/[][\\^$.|?*+(){}]/\\&/g' <<<"$name")
+		fi
+		i=$((i + 1))
+	done < <(grep -E '^@test ' "$file")
+	[[ -n $re ]] && printf '^(%s)$' "$re"
+}
+
 passed=0 failed=0 skipped=0
 rm -rf "$OUT" && mkdir -p "$OUT"
 T0=$(date +%s.%N)
@@ -108,11 +137,14 @@ for lane in $LANES; do
 			[[ $lane == release && $s == faults ]] && d=build-test
 			# the corpus under ASan: one case in two, the half moving with each commit (the
 			# release lane runs every case; under ASan a case takes a second, not milliseconds)
-			local_env=
-			[[ $lane == asan && $s == corpus ]] && local_env="CORPUS_SAMPLE=${ASAN_CORPUS_SAMPLE:-2/$(($(git rev-list --count HEAD 2>/dev/null || echo 0) % 2))}"
+			local_env= flt=
+			[[ $lane == asan && $s == corpus ]] && local_env="CORPUS_SAMPLE=${ASAN_CORPUS_SAMPLE:-2/$((COMMITS % 2))}"
 			# timing bounds (the cluster's join and death times) are the release build's promises
 			[[ $lane == asan && $s == cluster ]] && local_env="TIMING_SLACK=2"
-			addjob "$lane" "$s" "$d" "$s.bats" "" "$local_env"
+			if [[ $lane == asan && $s != corpus && $ASAN_SAMPLE -gt 1 ]]; then
+				flt=$(sample_filter "$s.bats" "" "$ASAN_SAMPLE") || continue
+			fi
+			addjob "$lane" "$s${flt:+ (share $((COMMITS % ASAN_SAMPLE + 1)) of $ASAN_SAMPLE)}" "$d" "$s.bats" "$flt" "$local_env"
 		done
 		;;
 	valgrind)
@@ -137,16 +169,21 @@ for lane in $LANES; do
 		ln -s "$PWD/$vg/logs" "$vg-inproc/logs"
 		cp build-dyn/host-local "$vg-inproc/host-local"
 		IFS=';' read -r -a vg_list <<<"$VG_SUITES"
-		vg_turn=$(($(git rev-list --count HEAD 2>/dev/null || echo 0) % 3))
+		vg_turn=$((COMMITS % 3))
 		for s in "${vg_list[@]}"; do
-			f=${s%%:*} flt=${s#*:}
+			f=${s%%:*} flt=${s#*:} label=${s#*:}
 			[[ " ${SUITES[*]} " == *" ${f%.bats} "* ]] || continue
+			# this commit's share of the suite's tests (the corpus samples its cases instead)
+			if [[ $f != corpus.bats && $VG_SAMPLE -gt 1 ]]; then
+				flt=$(sample_filter "$f" "$flt" "$VG_SAMPLE") || continue
+				label="${label:+$label, }share $((COMMITS % VG_SAMPLE + 1)) of $VG_SAMPLE"
+			fi
 			d=$vg
 			[[ " $VG_INPROC " == *" $f "* ]] && d=$vg-inproc
 			# a corpus case under memcheck takes ~1 s, not the release build's milliseconds: one case
 			# in three here (the release and ASan lanes run them all), a third that moves with each
 			# commit, so every case takes its turn under memcheck
-			addjob valgrind "${f%.bats}${flt:+ -f $flt}" "$d" "$f" "$flt" "CORPUS_TIMEOUT=60 CORPUS_SAMPLE=${VG_CORPUS_SAMPLE:-3/$vg_turn}"
+			addjob valgrind "${f%.bats}${label:+ -f $label}" "$d" "$f" "$flt" "CORPUS_TIMEOUT=60 CORPUS_SAMPLE=${VG_CORPUS_SAMPLE:-3/$vg_turn}"
 		done
 		;;
 	vm)

@@ -157,7 +157,8 @@ int main(int argc, char **argv)
 		rc = spoofchk_check(argv[2], argv[3], argv[4], argv[5], &e);
 	} else if (strcmp(v, "spoof-del") == 0 && argc == 4) {
 		rc = spoofchk_del(argv[2], argv[3], &e);
-	} else if (strcmp(v, "hash") == 0 && (argc == 3 || argc == 4)) {
+	} else if ((strcmp(v, "hash") == 0 && (argc == 3 || argc == 4)) || (strcmp(v, "hash-prefixes") == 0 && argc == 3)) {
+		/* hash-prefixes N: the hash of every prefix of stdin, lengths 0 to all, a line each */
 		char *data = NULL, out[129];
 		size_t len = 0;
 		if (argc == 4) {
@@ -173,8 +174,10 @@ int main(int argc, char **argv)
 		}
 		if (!data)
 			return print_error(&(struct cni_error){ .code = CNI_ERR_INTERNAL, .msg = "out of memory" });
-		sha512_hex(data, len, out, (size_t)atoi(argv[2]));
-		printf("%s\n", out);
+		for (size_t n = strcmp(v, "hash") == 0 ? len : 0; n <= len; n++) {
+			sha512_hex(data, n, out, (size_t)atoi(argv[2]));
+			printf("%s\n", out);
+		}
 		free(data);
 		rc = 0;
 	} else if ((strcmp(v, "nft-run") == 0 || strcmp(v, "nft-check") == 0) && argc == 2) {
