@@ -66,13 +66,15 @@ VG_INPROC=${VG_INPROC:-bridge.bats vxlan.bats tap.bats}
 # under valgrind: its subject is timing (a node joins within 2 s, leaves within leaseTTL + 1 s)
 
 # The sanitizer lanes run a rotating share of each suite's tests: under ASan one test in
-# ASAN_SAMPLE (default 2), under valgrind one in VG_SAMPLE (default 3), the share moving with each
+# ASAN_SAMPLE (default 3), under valgrind one in VG_SAMPLE (default 4), the share moving with each
 # commit (commit count modulo the sample), so that consecutive commits cover every test under each
-# tool; the release lane runs every test. The corpus samples its cases instead (CORPUS_SAMPLE).
-# SAMPLE=1 runs every test in every lane (ASAN_SAMPLE=1 VG_SAMPLE=1), as before a release.
-if [[ ${SAMPLE:-} == 1 ]]; then ASAN_SAMPLE=1 VG_SAMPLE=1 ASAN_CORPUS_SAMPLE=1/0 VG_CORPUS_SAMPLE=1/0; fi
-ASAN_SAMPLE=${ASAN_SAMPLE:-2}
-VG_SAMPLE=${VG_SAMPLE:-3}
+# tool; the release lane runs every test. The corpus samples its cases instead (CORPUS_SAMPLE: as
+# many shares; the VM lane's vlan cases one in two, the host lanes run them all up to the kernel's
+# refusal). SAMPLE=1 runs every test in every lane, as before a release (about twice as long).
+# On 2 cores the whole run is bound by the CPU: these shares are what keeps it inside 30 minutes.
+if [[ ${SAMPLE:-} == 1 ]]; then ASAN_SAMPLE=1 VG_SAMPLE=1 ASAN_CORPUS_SAMPLE=1/0 VG_CORPUS_SAMPLE=1/0 VM_CORPUS_SAMPLE=1/0; fi
+ASAN_SAMPLE=${ASAN_SAMPLE:-3}
+VG_SAMPLE=${VG_SAMPLE:-4}
 COMMITS=$(git rev-list --count HEAD 2>/dev/null || echo 0)
 # sample_filter SUITE.bats FILTER K: a bats -f regex naming the suite's tests, of those whose names
 # match FILTER (every test when empty), at the places S, S+K, S+2K... (S = COMMITS modulo K);
@@ -138,7 +140,9 @@ for lane in $LANES; do
 			# the corpus under ASan: one case in two, the half moving with each commit (the
 			# release lane runs every case; under ASan a case takes a second, not milliseconds)
 			local_env= flt=
-			[[ $lane == asan && $s == corpus ]] && local_env="CORPUS_SAMPLE=${ASAN_CORPUS_SAMPLE:-2/$((COMMITS % 2))}"
+			[[ $lane == asan && $s == corpus ]] && local_env="CORPUS_SAMPLE=${ASAN_CORPUS_SAMPLE:-$ASAN_SAMPLE/$((COMMITS % ASAN_SAMPLE))}"
+			# packaging and the release build's hardening flags: no code of ours runs under ASan there
+			[[ $lane == asan && ($s == release || $s == hardening) ]] && continue
 			# timing bounds (the cluster's join and death times) are the release build's promises
 			[[ $lane == asan && $s == cluster ]] && local_env="TIMING_SLACK=2"
 			if [[ $lane == asan && $s != corpus && $ASAN_SAMPLE -gt 1 ]]; then
@@ -169,7 +173,7 @@ for lane in $LANES; do
 		ln -s "$PWD/$vg/logs" "$vg-inproc/logs"
 		cp build-dyn/host-local "$vg-inproc/host-local"
 		IFS=';' read -r -a vg_list <<<"$VG_SUITES"
-		vg_turn=$((COMMITS % 3))
+		vg_turn=$((COMMITS % VG_SAMPLE))
 		for s in "${vg_list[@]}"; do
 			f=${s%%:*} flt=${s#*:} label=${s#*:}
 			[[ " ${SUITES[*]} " == *" ${f%.bats} "* ]] || continue
@@ -183,13 +187,13 @@ for lane in $LANES; do
 			# a corpus case under memcheck takes ~1 s, not the release build's milliseconds: one case
 			# in three here (the release and ASan lanes run them all), a third that moves with each
 			# commit, so every case takes its turn under memcheck
-			addjob valgrind "${f%.bats}${label:+ -f $label}" "$d" "$f" "$flt" "CORPUS_TIMEOUT=60 CORPUS_SAMPLE=${VG_CORPUS_SAMPLE:-3/$vg_turn}"
+			addjob valgrind "${f%.bats}${label:+ -f $label}" "$d" "$f" "$flt" "CORPUS_TIMEOUT=60 CORPUS_SAMPLE=${VG_CORPUS_SAMPLE:-$VG_SAMPLE/$vg_turn}"
 		done
 		;;
 	vm)
 		lane_ok release && lane_ok test || { echo "not ok - lane vm: build failed" >"$OUT/lanefail-$lane"; continue; }
 		IFS=';' read -r -a vm_guests <<<"$VM_SUITES"
-		for g in "${vm_guests[@]}"; do addjob vm "$g" build vm; done
+		for g in "${vm_guests[@]}"; do addjob vm "$g" build vm "" "CORPUS_SAMPLE=${VM_CORPUS_SAMPLE:-2/$((COMMITS % 2))}"; done
 		;;
 	mutate) addjob mutate mutants - mutate ;;
 	*) echo "unknown lane $lane" >&2; exit 2 ;;
@@ -232,16 +236,25 @@ run_job() { # N: runs job N, output in $OUT/N.tap, "rc start end" in $OUT/N.meta
 	elif [[ $lane == vm ]]; then
 		# shellcheck disable=SC2086
 		# software emulation beside the other lanes on 2 cores: the VM gets 40 minutes
-		VM_TEST_BUILD=build-test VM_TIMEOUT=${VM_TIMEOUT:-2400} timeout -s TERM -k 30 "$((${VM_TIMEOUT:-2400} + 300))" \
+		env $envs VM_TEST_BUILD=build-test VM_TIMEOUT=${VM_TIMEOUT:-2400} timeout -s TERM -k 30 "$((${VM_TIMEOUT:-2400} + 300))" \
 			tests/vm/run.sh build $name >"$OUT/$n.tap" 2>&1
 		rc=$?
 	else
+		# the etcd cluster suite measures latencies (a join within 2 s, a death within leaseTTL + 1 s)
+		# that a node gives its agent; on 2 cores shared with three other jobs its processes come
+		# first (the other jobs still run: it only takes its turn on the CPU before theirs)
+		local prio=0
+		[[ $suite == cluster.bats ]] && prio=-10
 		# shellcheck disable=SC2086
-		env $envs PLUGIN_DIR="$dir" timeout -s INT -k 60 "$SUITE_TIMEOUT" \
+		nice -n "$prio" env $envs PLUGIN_DIR="$dir" timeout -s INT -k 60 "$SUITE_TIMEOUT" \
 			unshare -n sh -c 'ip link set lo up && exec "$@"' sh bats --tap ${flt:+-f "$flt"} "tests/$suite" >"$OUT/$n.tap" 2>&1 </dev/null
 		rc=$?
 	fi
-	echo "$rc $start $(date +%s.%N)" >"$OUT/$n.meta"
+	# the CPU the job's processes used (user + system, every descendant reaped), for the budget
+	local t cpu
+	t=$(times | tail -1)
+	cpu=$(awk '{ s = 0; for (i = 1; i <= 2; i++) { split($i, p, "m"); s += p[1] * 60 + p[2] } printf "%.0f", s }' <<<"$t")
+	echo "$rc $start $(date +%s.%N) $cpu" >"$OUT/$n.meta"
 }
 
 # tally N: prints job N's output and counts it
@@ -249,8 +262,8 @@ MISSING_TOOL='not installed|is missing|missing:|not built|no reference|cannot be
 tally() {
 	local n=$1 lane name dir suite flt envs rc start end line plan=0 seen=0 nok=0 p=0 f=0 s=0
 	IFS=$US read -r lane name dir suite flt envs <<<"${jobs_list[$n]}"
-	read -r rc start end <"$OUT/$n.meta"
-	printf '# [%s] %s (%.0f s)\n' "$lane" "$name" "$(bc <<<"$end - $start")"
+	read -r rc start end cpu <"$OUT/$n.meta"
+	printf '# [%s] %s (%.0f s, CPU %s s)\n' "$lane" "$name" "$(bc <<<"$end - $start")" "$cpu"
 	while IFS= read -r line; do
 		printf '%s\n' "$line"
 		case $line in
@@ -285,7 +298,7 @@ tally() {
 		f=$((f + 1))
 	fi
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$lane" "$name" "$start" "$end" "$p" "$f" "$s" >>"$OUT/times"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$lane" "$name" "$start" "$end" "$p" "$f" "$s" "$cpu" >>"$OUT/times"
 }
 
 for f in "$OUT"/lanefail-*; do [[ -e $f ]] && { cat "$f"; failed=$((failed + 1)); }; done
@@ -353,10 +366,10 @@ fi
 
 # the budget: every job's wall time, each lane's span, the whole run
 T1=$(date +%s.%N)
-echo "# wall time per job (seconds), longest first:"
-awk -F'\t' '{printf "#   %6.0f  %-9s %s\n", $4 - $3, $1, $2}' "$OUT/times" | sort -rn
-echo "# lanes (first start to last end, seconds):"
-awk -F'\t' '{ if (!($1 in s) || $3 < s[$1]) s[$1] = $3; if ($4 > e[$1]) e[$1] = $4 } END { for (l in s) printf "#   %-9s %6.0f\n", l, e[l] - s[l] }' "$OUT/times"
+echo "# wall time and CPU time (user + system, the job's processes) per job in seconds, longest first:"
+awk -F'\t' '{printf "#   %6.0f %6.0f  %-9s %s\n", $4 - $3, $8, $1, substr($2, 1, 90)}' "$OUT/times" | sort -rn
+echo "# lanes (first start to last end; CPU of their jobs, seconds):"
+awk -F'\t' '{ if (!($1 in s) || $3 < s[$1]) s[$1] = $3; if ($4 > e[$1]) e[$1] = $4; c[$1] += $8 } END { for (l in s) printf "#   %-9s %6.0f %6.0f\n", l, e[l] - s[l], c[l] }' "$OUT/times"
 printf '# whole run: %.0f s (builds included)\n' "$(bc <<<"$T1 - $T0")"
 echo "$passed passed, $failed failed, $skipped skipped"
 [[ $failed -eq 0 ]]

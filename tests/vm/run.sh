@@ -111,6 +111,8 @@ if [[ " ${suites[*]}" == *" libcni.bats"* ]] && command -v go >/dev/null &&
 		go build -o "$root/src/build/test-tools/libcni-driver" driver.go) >&2 || echo "vm: libcni driver did not build" >&2
 fi
 printf '%s\n' "${suites[@]}" >"$root/suites"
+# the corpus's sampling (tests/corpus.bats), passed into the guest
+printf 'export CORPUS_SAMPLE=%q\n' "${CORPUS_SAMPLE:-}" >"$root/env"
 cat >"$root/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -130,6 +132,8 @@ ln -sf /proc/self/fd/1 /dev/stdout; ln -sf /proc/self/fd/2 /dev/stderr
 for m in $(cat /mods/order); do insmod /mods/$m.ko 2>/dev/null; done
 ip link set lo up
 cd /src
+. /env
+[ -n "$CORPUS_SAMPLE" ] || unset CORPUS_SAMPLE
 st=0
 # one entry a line: a filter may hold spaces
 while IFS= read -r s <&3; do
