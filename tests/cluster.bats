@@ -213,7 +213,9 @@ two_nodes() {
 	n=$(wc -l <"$CL/samples")
 	n0=$(grep -c '^0' "$CL/samples" || true)
 	echo "# $n FDB samples at node 2 during the restart, $n0 without node 1; $(ping_lost "$CL/ping") of 40 pings lost" >&3
-	((n > 20)) || fail "only $n samples"
+	# the pings span 4 s: at least one sample every 0.4 s (about 40 on an idle machine; fewer when
+	# the suite shares the CPU)
+	((n >= 10)) || fail "only $n samples"
 	assert_equal "$n0" 0
 	assert_equal "$(state_get 1 block)" "$block"
 	assert_equal "$(node_lease 1)" "$lease"

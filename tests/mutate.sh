@@ -5,6 +5,8 @@
 #
 #   tests/mutate.sh [NAME...]     all mutants, or the ones named
 #   MUTATE_JOBS=N                 jobs at once inside make check (default 3)
+#   MUTATE_SAMPLE=K               one mutant in K (without names), the share moving with each commit
+#                                 (the test command: one in two; SAMPLE=1 there runs them all)
 #   MUTATE_BASE_BUILD=DIR         a release build (BUILD=build, default flags) of this very tree,
 #                                 e.g. the one tests/run.sh has just made: each mutant's copy starts
 #                                 from it, so make recompiles the broken file and relinks (make
@@ -66,6 +68,16 @@ MUTANTS=(
 )
 
 want=("$@")
+# this commit's share of the mutants (MUTATE_SAMPLE), unless some are named
+k=${MUTATE_SAMPLE:-1}
+[[ $k =~ ^[1-9][0-9]*$ ]] || { echo "MUTATE_SAMPLE=$k: want a number" >&2; exit 2; }
+if ((${#want[@]} == 0 && k > 1)); then
+	turn=$(($(git rev-list --count HEAD 2>/dev/null || echo 0) % k))
+	for i in "${!MUTANTS[@]}"; do
+		((i % k == turn)) && want+=("${MUTANTS[i]%%"$US"*}")
+	done
+	echo "# mutants $((turn + 1)), $((turn + 1 + k)), ... of ${#MUTANTS[@]} (one in $k, moving with each commit)"
+fi
 work=$(mktemp -d /tmp/cni-c-mutate.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 n=0 caught=0 survived=0 broken=0

@@ -72,7 +72,9 @@ VG_INPROC=${VG_INPROC:-bridge.bats vxlan.bats tap.bats}
 # many shares; the VM lane's vlan cases one in two, the host lanes run them all up to the kernel's
 # refusal). SAMPLE=1 runs every test in every lane, as before a release (about twice as long).
 # On 2 cores the whole run is bound by the CPU: these shares are what keeps it inside 30 minutes.
-if [[ ${SAMPLE:-} == 1 ]]; then ASAN_SAMPLE=1 VG_SAMPLE=1 ASAN_CORPUS_SAMPLE=1/0 VG_CORPUS_SAMPLE=1/0 VM_CORPUS_SAMPLE=1/0; fi
+if [[ ${SAMPLE:-} == 1 ]]; then ASAN_SAMPLE=1 VG_SAMPLE=1 ASAN_CORPUS_SAMPLE=1/0 VG_CORPUS_SAMPLE=1/0 VM_CORPUS_SAMPLE=1/0 MUTATE_SAMPLE=1; fi
+# the mutation check: one mutant in two (tests/mutate.sh), moving with each commit too
+MUTATE_SAMPLE=${MUTATE_SAMPLE:-2}
 ASAN_SAMPLE=${ASAN_SAMPLE:-4}
 VG_SAMPLE=${VG_SAMPLE:-6}
 COMMITS=$(git rev-list --count HEAD 2>/dev/null || echo 0)
@@ -231,7 +233,7 @@ run_job() { # N: runs job N, output in $OUT/N.tap, "rc start end" in $OUT/N.meta
 		# the mutants start from the release build made above, when there is one
 		local base=
 		[[ -x build/bridge && " ${build_failed[*]} " != *" release "* ]] && (have_lane release || have_lane valgrind || have_lane vm) && base=$PWD/build
-		MUTATE_BASE_BUILD=$base timeout -s TERM -k 30 "$SUITE_TIMEOUT" tests/mutate.sh >"$OUT/$n.tap" 2>&1
+		MUTATE_SAMPLE=$MUTATE_SAMPLE MUTATE_BASE_BUILD=$base timeout -s TERM -k 30 "$SUITE_TIMEOUT" tests/mutate.sh >"$OUT/$n.tap" 2>&1
 		rc=$?
 	elif [[ $lane == vm ]]; then
 		# shellcheck disable=SC2086

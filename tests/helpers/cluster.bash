@@ -239,9 +239,11 @@ ping_lost() {
 # fdb_sampler I DST FILE: every 20 ms, one line to FILE: 1 when node I's FDB points at DST, else 0;
 # in the background (SAMPLER_PID) until killed.
 fdb_sampler() {
+	local ns
+	ns=$(node "$1")
 	(
 		while :; do
-			if fdb "$1" | grep -q " dst $2 "; then echo 1; else echo 0; fi
+			if bridge -n "$ns" fdb show dev "vxlan$CL_VNI" 2>/dev/null | grep -q " dst $2 "; then echo 1; else echo 0; fi
 			sleep 0.02
 		done
 	) >"$3" 2>/dev/null &
