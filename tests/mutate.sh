@@ -5,7 +5,8 @@
 #
 #   tests/mutate.sh [NAME...]     all mutants, or the ones named
 #   MUTATE_JOBS=N                 jobs at once inside make check (default 3)
-#   MUTATE_SAMPLE=K               one mutant in K (without names), the share moving with each commit
+#   MUTATE_SAMPLE=K[/S]           one mutant in K (without names), from mutant S (default: the
+#                                 commit count, so the share moves with each commit)
 #                                 (the test command: one in two; SAMPLE=1 there runs them all)
 #   MUTATE_BASE_BUILD=DIR         a release build (BUILD=build, default flags) of this very tree,
 #                                 e.g. the one tests/run.sh has just made: each mutant's copy starts
@@ -69,10 +70,11 @@ MUTANTS=(
 
 want=("$@")
 # this commit's share of the mutants (MUTATE_SAMPLE), unless some are named
-k=${MUTATE_SAMPLE:-1}
-[[ $k =~ ^[1-9][0-9]*$ ]] || { echo "MUTATE_SAMPLE=$k: want a number" >&2; exit 2; }
+k=${MUTATE_SAMPLE:-1} turn=
+[[ $k == */* ]] && turn=${k#*/} k=${k%%/*}
+[[ $k =~ ^[1-9][0-9]*$ && ${turn:-0} =~ ^[0-9]+$ ]] || { echo "MUTATE_SAMPLE=$MUTATE_SAMPLE: want K or K/S" >&2; exit 2; }
 if ((${#want[@]} == 0 && k > 1)); then
-	turn=$(($(git rev-list --count HEAD 2>/dev/null || echo 0) % k))
+	turn=$((${turn:-$(git rev-list --count HEAD 2>/dev/null || echo 0)} % k))
 	for i in "${!MUTANTS[@]}"; do
 		((i % k == turn)) && want+=("${MUTANTS[i]%%"$US"*}")
 	done

@@ -233,7 +233,7 @@ run_job() { # N: runs job N, output in $OUT/N.tap, "rc start end" in $OUT/N.meta
 		# the mutants start from the release build made above, when there is one
 		local base=
 		[[ -x build/bridge && " ${build_failed[*]} " != *" release "* ]] && (have_lane release || have_lane valgrind || have_lane vm) && base=$PWD/build
-		MUTATE_SAMPLE=$MUTATE_SAMPLE MUTATE_BASE_BUILD=$base timeout -s TERM -k 30 "$SUITE_TIMEOUT" tests/mutate.sh >"$OUT/$n.tap" 2>&1
+		MUTATE_SAMPLE=$MUTATE_SAMPLE/$((COMMITS % MUTATE_SAMPLE)) MUTATE_BASE_BUILD=$base timeout -s TERM -k 30 "$SUITE_TIMEOUT" tests/mutate.sh >"$OUT/$n.tap" 2>&1
 		rc=$?
 	elif [[ $lane == vm ]]; then
 		# shellcheck disable=SC2086
