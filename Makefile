@@ -107,7 +107,7 @@ $(BUILD)/obj/tests/unit/%.o: CFLAGS += -Iagent
 LIB_CAP  :=
 
 # common/ pieces without netlink (IPAM plugins need none)
-COMMON_BASE := err ip conf version release result skel log caps ipam sha512 subproc fault undo sb $(if $(MUSL),fortify malloc)
+COMMON_BASE := err ip conf version release result skel log caps ipam sha512 subproc fault undo sb $(if $(MUSL),fortify malloc musl-open)
 COMMON_BASE_OBJS := $(COMMON_BASE:%=$(BUILD)/obj/common/%.o) $(CJSON_OBJ)
 # the kernel side: netlink, namespaces, sysctl, nf_tables (all over our own netlink)
 COMMON_NET := nlmsg netns nl sysctl nft nfttab ipt masq spoofchk attach shdev conntrack

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/if_addr.h>
+#include <linux/ip.h>
 #include <linux/rtnetlink.h>
 
 #include "conf.h"
@@ -244,7 +245,7 @@ int attach_ensure_bridge(struct nlsock *sk, const struct attach_conf *a, struct 
 		uint8_t mac[6];
 		/* A MAC set at creation stays: the bridge does not take its lowest port's address as
 		 * ports come and go (the reference re-sets it after every ADD for that). */
-		cnl_mac_random(mac);
+		cnl_mac_random(mac, 1);
 		if ((r = cnl_bridge_create(sk, a->bridge, a->mtu, mac, vf, e)) < 0)
 			return r == -EOPNOTSUPP && vf ? no_vlan_filtering(a, e) : -1;
 		*created = r == 1;
@@ -443,8 +444,8 @@ static int ensure_vlan_gw(struct nlsock *sk, const struct attach_conf *a, const 
 	sha512_hexf(hex, 11, "%s.%d", a->bridge, a->vlan); /* under 2048 bytes: cannot fail */
 	snprintf(peer, sizeof(peer), "vgw%s", hex);
 	uint8_t m1[6], m2[6];
-	cnl_mac_random(m1);
-	cnl_mac_random(m2);
+	cnl_mac_random(m1, 1);
+	cnl_mac_random(m2, 1);
 	struct cnl_veth v = { .name = peer,
 			      .mac = m1,
 			      .mtu = br->mtu,
@@ -512,11 +513,11 @@ struct ctr_sysctls {
 	size_t n;
 };
 
-static void ctr_sysctls(struct ctr_sysctls *s, const char *ifname, bool has_ips, bool has_v6, bool dad)
+static void ctr_sysctls(struct ctr_sysctls *s, const char *ifname, bool arp_notify, bool has_v6, bool dad)
 {
 	const char **sc = s->kv;
 	size_t n = 0;
-	if (has_ips) {
+	if (arp_notify) {
 		snprintf(s->s_arp, sizeof(s->s_arp), "net/ipv4/conf/%s/arp_notify", ifname);
 		sc[n * 2] = s->s_arp, sc[n * 2 + 1] = "1", n++;
 	}
@@ -543,13 +544,25 @@ static int ctr_configure(struct cni_ctx *c, const struct attach_conf *a, struct 
 	struct cnl_link cont_link;
 	int r;
 
-	ctr_sysctls(&sc, c->ifname, out->n_ips > 0, has_v6, a->enable_dad);
+	/* IPv6's settings through /proc/sys, inside the namespace (netlink sets none of them) */
+	ctr_sysctls(&sc, c->ifname, false, has_v6, a->enable_dad);
 	if (attach_ns_sock(ns, c->netns, sc.kv, sc.n, e) < 0)
 		return -1;
 	if ((r = cnl_link_get(ns->csk, c->ifname, 0, &cont_link, e)) <= 0) {
 		if (!r)
 			cni_errf(e, CNI_ERR_KERNEL, "interface %s vanished from CNI_NETNS %s", c->ifname, c->netns);
 		return -1;
+	}
+	/* arp_notify before the link comes up (the kernel's gratuitous ARP then), as the reference
+	 * sets it: over netlink in the container's namespace, which spares a trip into it and a /proc
+	 * lookup; through /proc/sys when the kernel refuses that. Best effort, as the reference. */
+	if (out->n_ips) {
+		struct cni_error ignored = { 0 };
+		if (cnl_link_set_ipv4_conf(ns->csk, cont_link.index, IPV4_DEVCONF_ARP_NOTIFY, 1, &ignored) < 0) {
+			ctr_sysctls(&sc, c->ifname, true, false, false);
+			if (attach_ns_sock(ns, c->netns, sc.kv, sc.n, e) < 0)
+				return -1;
+		}
 	}
 	/* the kernel refuses IPv6 on a link below 1280 with a bare EINVAL: say what is wrong */
 	if (has_v6 && cont_link.mtu > 0 && cont_link.mtu < 1280)
@@ -752,8 +765,9 @@ static int host_gateway(const struct attach_conf *a, struct nlsock *sk, const st
 		if (gw.ip.len && ensure_gw_addr(sk, gwlink.index, gwlink.name, &gw, a->force_address, !a->enable_dad, e) < 0)
 			return -1;
 	}
-	if ((has_v4 && sysctl_set("net/ipv4/ip_forward", "1", e) < 0) ||
-	    (has_v6 && sysctl_set("net/ipv6/conf/all/forwarding", "1", e) < 0))
+	/* read over netlink (no /proc lookup); written through /proc/sys only when off */
+	if ((has_v4 && cnl_forwarding(sk, AF_INET) != 1 && sysctl_set("net/ipv4/ip_forward", "1", e) < 0) ||
+	    (has_v6 && cnl_forwarding(sk, AF_INET6) != 1 && sysctl_set("net/ipv6/conf/all/forwarding", "1", e) < 0))
 		return -1;
 	return 0;
 }
@@ -961,11 +975,10 @@ int attach_add(struct cni_ctx *c, const struct attach_conf *a, struct nlsock *sk
 	if (FAULT(e, "ipam-start") < 0)
 		goto out;
 	if (!adopted) {
-		cnl_mac_random(hostmac);
-		if (a->has_mac)
-			memcpy(contmac, a->mac, 6);
-		else
-			cnl_mac_random(contmac);
+		uint8_t two[12];
+		cnl_mac_random(two, 2); /* one getrandom for both */
+		memcpy(hostmac, two, 6);
+		memcpy(contmac, a->has_mac ? a->mac : two + 6, 6);
 	}
 	if ((!adopted && make_veth(c, a, sk, br, &ns, host, hostmac, contmac, u) < 0) || FAULT(e, "veth") < 0)
 		goto out;

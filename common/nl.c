@@ -13,7 +13,9 @@
 #include <linux/if_addr.h>
 #include <linux/if_bridge.h>
 #include <linux/if_link.h>
+#include <linux/ip.h>
 #include <linux/neighbour.h>
+#include <linux/netconf.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
 
@@ -348,6 +350,40 @@ int cnl_link_modify(struct nlsock *sk, int index, unsigned flags, unsigned mask,
 	if ((rc = request(sk, &w, NULL, NULL)) < 0)
 		return cni_errf(e, CNI_ERR_KERNEL, "changing link %d: %s", index, cni_strerror(-rc));
 	return 0;
+}
+
+int cnl_link_set_ipv4_conf(struct nlsock *sk, int index, int id, uint32_t value, struct cni_error *e)
+{
+	struct nlbuf w = { 0 };
+	link_msg(&w, RTM_NEWLINK, 0, AF_UNSPEC, index, 0, 0);
+	size_t spec = nlb_nest(&w, IFLA_AF_SPEC), inet = nlb_nest(&w, AF_INET), conf = nlb_nest(&w, IFLA_INET_CONF);
+	int rc;
+	nlb_u32(&w, (uint16_t)id, value);
+	nlb_nest_end(&w, conf);
+	nlb_nest_end(&w, inet);
+	nlb_nest_end(&w, spec);
+	if ((rc = request(sk, &w, NULL, NULL)) < 0)
+		return cni_errf(e, CNI_ERR_KERNEL, "setting IPv4 setting %d of link %d: %s", id, index, cni_strerror(-rc));
+	return 0;
+}
+
+static int netconf_cb(const struct nlmsghdr *h, void *arg)
+{
+	const struct nlattr *tb[NETCONFA_MAX + 1];
+	if (h->nlmsg_type == RTM_NEWNETCONF && nlmsg_index(h, sizeof(struct netconfmsg), tb, NETCONFA_MAX) == 0 &&
+	    tb[NETCONFA_FORWARDING] && nla_plen(tb[NETCONFA_FORWARDING]) >= 4)
+		*(int *)arg = nla_u32(tb[NETCONFA_FORWARDING]) ? 1 : 0;
+	return 0;
+}
+
+int cnl_forwarding(struct nlsock *sk, int family)
+{
+	struct nlbuf w = { 0 };
+	struct netconfmsg ncm = { .ncm_family = (unsigned char)family };
+	int v = -1;
+	nlb_msg(&w, RTM_GETNETCONF, 0, &ncm, sizeof(ncm));
+	nlb_u32(&w, NETCONFA_IFINDEX, (uint32_t)NETCONFA_IFINDEX_ALL);
+	return request(sk, &w, netconf_cb, &v) < 0 ? -1 : v;
 }
 
 int cnl_link_set_alias(struct nlsock *sk, int index, const char *alias, struct cni_error *e)
@@ -964,12 +1000,13 @@ const char *cnl_mac_fmt(const uint8_t mac[6], char buf[18])
 	return buf;
 }
 
-void cnl_mac_random(uint8_t mac[6])
+void cnl_mac_random(uint8_t *macs, size_t n)
 {
-	if (getrandom(mac, 6, 0) != 6) {
-		/* getrandom on a booted kernel does not fail for 6 bytes; keep something unique anyway */
-		for (int i = 0; i < 6; i++)
-			mac[i] = (uint8_t)(rand() & 0xff);
+	if (getrandom(macs, n * 6, 0) != (ssize_t)(n * 6)) {
+		/* getrandom on a booted kernel does not fail for a few bytes; keep something unique anyway */
+		for (size_t i = 0; i < n * 6; i++)
+			macs[i] = (uint8_t)(rand() & 0xff);
 	}
-	mac[0] = (uint8_t)((mac[0] & 0xfe) | 0x02);
+	for (size_t i = 0; i < n; i++)
+		macs[i * 6] = (uint8_t)((macs[i * 6] & 0xfe) | 0x02);
 }

@@ -76,6 +76,13 @@ int cnl_veth_create(struct nlsock *sk, const struct cnl_veth *v, struct cni_erro
  * those (master 0 releases the link from its master). */
 int cnl_link_modify(struct nlsock *sk, int index, unsigned flags, unsigned mask, int mtu, const uint8_t *mac, int master,
 		    struct cni_error *e);
+/* One IPv4 setting of a link (IPV4_DEVCONF_*, as under /proc/sys/net/ipv4/conf/<link>/) over
+ * netlink, in the socket's namespace: no /proc lookup and no trip into the namespace. */
+int cnl_link_set_ipv4_conf(struct nlsock *sk, int index, int id, uint32_t value, struct cni_error *e);
+/* The namespace's forwarding switch for a family (AF_INET: net.ipv4.ip_forward; AF_INET6:
+ * net.ipv6.conf.all.forwarding), read over netlink (RTM_GETNETCONF): 1 or 0, -1 when the
+ * kernel does not say (read /proc/sys then). */
+int cnl_forwarding(struct nlsock *sk, int family);
 /* IFLA_IFALIAS: the mark of a device we created and may remove. */
 int cnl_link_set_alias(struct nlsock *sk, int index, const char *alias, struct cni_error *e);
 /* 0 deleted, 1 absent. */
@@ -153,7 +160,7 @@ int cnl_fdb(struct nlsock *sk, bool add, int index, const uint8_t *mac, const st
 /* "aa:bb:cc:dd:ee:ff" */
 int cnl_mac_parse(const char *s, uint8_t mac[6]);
 const char *cnl_mac_fmt(const uint8_t mac[6], char buf[18]);
-/* A random locally administered unicast MAC. */
-void cnl_mac_random(uint8_t mac[6]);
+/* n random locally administered unicast MACs, one after another (6 bytes each). */
+void cnl_mac_random(uint8_t *macs, size_t n);
 
 #endif

@@ -116,6 +116,9 @@ int nls_send(struct nlsock *s, const void *data, size_t len);
 /* Read one datagram into s->rbuf: its length, or -errno (-EMSGSIZE when truncated). */
 long nls_recv(struct nlsock *s);
 
-#define NLS_RBUF 65536 /* larger than any skb the kernel fills for a dump */
+/* Larger than any skb the kernel fills for a dump (32 KiB), and small enough to be served from
+ * the static binaries' allocator's regions (64 KiB less its 16-byte header): a socket then
+ * costs no mmap and munmap of its own. */
+#define NLS_RBUF (65536 - 16)
 
 #endif

@@ -14,9 +14,12 @@ int shdev_lock(const char *kind, const char *name, int how, struct cni_error *e)
 {
 	char path[96];
 	int fd;
-	mkdir("/run/cni-c", 0755);
 	snprintf(path, sizeof(path), "/run/cni-c/%s-%s.lock", kind, name);
-	if ((fd = open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
+	/* the directory exists on every call but the first after a boot */
+	if ((fd = open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0 && errno == ENOENT &&
+	    (mkdir("/run/cni-c", 0755) == 0 || errno == EEXIST))
+		fd = open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
 		return cni_errf(e, CNI_ERR_IO, "opening %s: %s", path, cni_strerror(errno));
 	while (flock(fd, how) < 0)
 		if (errno != EINTR) {

@@ -75,9 +75,12 @@ until_ok() {
 	ping_ok c1$T 10.200.40.1
 	in_host ip -4 -o addr show dev "$BR" | grep -q '10.200.40.1/24'
 	assert_equal "$(in_host cat /proc/sys/net/ipv4/ip_forward)" 1
+	# the reference's arp_notify: the kernel announces the address when the interface comes up
+	assert_equal "$(ip netns exec c1$T cat /proc/sys/net/ipv4/conf/eth0/arp_notify)" 1
 }
 
 @test "three containers dual-stack: v4 and v6 pings, v6 gateway answers, no DAD wait" {
+	in_host sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0
 	for i in 1 2 3; do add_ctr c$i$T '"isGateway":true' "$DUAL"; done
 	assert_equal "$(jqo -c '[.ips[].address]')" '["10.200.41.4/24","fd00:200:41::4/64"]'
 	ping_ok c1$T 10.200.41.3
@@ -88,6 +91,9 @@ until_ok() {
 	# the global address is usable at once: not tentative
 	run ip -n c1$T -6 addr show dev eth0 scope global
 	refute_output --partial tentative
+	# isGateway turned forwarding on for both families
+	assert_equal "$(in_host cat /proc/sys/net/ipv4/ip_forward) $(in_host cat /proc/sys/net/ipv6/conf/all/forwarding)" "1 1"
+	assert_equal "$(ip netns exec c2$T cat /proc/sys/net/ipv4/conf/eth0/arp_notify)" 1
 }
 
 @test "isDefaultGateway: default routes in the container via the gateway, for each family" {

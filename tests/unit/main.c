@@ -10,6 +10,7 @@ int main(void)
 	test_conf();
 	test_result();
 	test_hostlocal();
+	test_hostlocal_store_scan();
 	test_sha512();
 	test_sha512_names();
 	test_malloc();

@@ -33,6 +33,7 @@ void test_args(void);
 void test_conf(void);
 void test_result(void);
 void test_hostlocal(void);
+void test_hostlocal_store_scan(void);
 void test_sha512(void);
 void test_sha512_names(void);
 void test_malloc(void);
