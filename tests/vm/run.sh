@@ -6,7 +6,8 @@
 #
 #   tests/vm/run.sh BUILD_DIR [test/]SUITE.bats[:FILTER]...   (FILTER: bats -f regex; "test/": run
 #                   against VM_TEST_BUILD, a TESTING=1 build with the fault points)
-# Env: VM_CACHE (default /var/tmp/cni-c-vm), VM_MEM (MiB, 1024), VM_TIMEOUT (s, 900).
+# Env: VM_CACHE (default /var/tmp/cni-c-vm), VM_MEM (MiB, 1024), VM_TIMEOUT (s, 900), VM_BOOT_WAIT
+# (s, 600: a guest silent that long hung at boot and is booted again, once).
 # Exit 125: the guest never reported a status; 126: QEMU is missing and could not be installed.
 set -euo pipefail
 # the whole script is one block, read before it runs: editing this file during a run is safe
@@ -155,13 +156,34 @@ INIT
 chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$root.cpio.gz"
 
-# 3. boot (TCG: this host's /dev/kvm cannot run a guest: nested KVM fails on the CPU's MSRs)
+# 3. boot (TCG: this host's /dev/kvm cannot run a guest: nested KVM fails on the CPU's MSRs).
+# A guest that has not started its first suite VM_BOOT_WAIT seconds after QEMU started hung at
+# boot (seen once: QEMU at full CPU, not a byte on the console): it is stopped and booted again,
+# once, instead of holding the run until VM_TIMEOUT.
 out=$(mktemp)
-timeout "${VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "${VM_MEM:-1024}" \
-	-nographic -no-reboot -kernel "$cache/vmlinuz" -initrd "$root.cpio.gz" \
-	-append "console=ttyS0 quiet panic=-1" 2>&1 | tr -d '\r' | tee "$out" |
-	awk '/# vm: /{on=1; sub(/^.*# vm: /, "# vm: ")} on && !/^VM-EXIT-STATUS=/ && !/^\[ *[0-9.]*\]/' || true
-status=$(sed -n 's/^VM-EXIT-STATUS=\([0-9]*\).*/\1/p' "$out" | tail -1)
+boot() {
+	: >"$out"
+	# straight into the file (no buffering pipe between): the watchdog reads it as it grows
+	timeout "${VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "${VM_MEM:-1024}" \
+		-nographic -no-reboot -kernel "$cache/vmlinuz" -initrd "$root.cpio.gz" \
+		-append "console=ttyS0 quiet panic=-1" </dev/null >"$out" 2>&1 &
+	local qemu=$! t0=$SECONDS
+	while kill -0 "$qemu" 2>/dev/null; do
+		if ((SECONDS - t0 > ${VM_BOOT_WAIT:-600})) && ! grep -q '# vm: ' "$out"; then
+			kill "$qemu" 2>/dev/null || true # timeout passes the signal to QEMU
+			wait "$qemu" || true
+			return 1
+		fi
+		sleep 2
+	done
+	wait "$qemu" || true
+}
+for attempt in 1 2; do
+	boot && break
+	echo "# vm: the guest printed nothing for ${VM_BOOT_WAIT:-600} s after QEMU started (hung at boot): attempt $attempt stopped" >&2
+done
+tr -d '\r' <"$out" | awk '/# vm: /{on=1; sub(/^.*# vm: /, "# vm: ")} on && !/^VM-EXIT-STATUS=/ && !/^\[ *[0-9.]*\]/' || true
+status=$(tr -d '\r' <"$out" | sed -n 's/^VM-EXIT-STATUS=\([0-9]*\).*/\1/p' | tail -1)
 rm -f "$out"
 [[ -n $status ]] || { echo "vm: the guest did not report a status (timeout or crash)" >&2; exit 125; }
 exit "$status"
