@@ -506,21 +506,18 @@ static int ctr_result(const struct attach_conf *a, struct cni_result *ires, int 
 	return 0;
 }
 
-/* The container interface's sysctls: name/value pairs in kv[0..2n). */
+/* The container interface's IPv6 sysctls (netlink sets none of them): name/value pairs in
+ * kv[0..2n), written through /proc/sys inside the namespace. */
 struct ctr_sysctls {
-	char s_arp[96], s_dad[96], s_edad[96], s_keep[96], s_dis[96];
-	const char *kv[10];
+	char s_dad[96], s_edad[96], s_keep[96], s_dis[96];
+	const char *kv[8];
 	size_t n;
 };
 
-static void ctr_sysctls(struct ctr_sysctls *s, const char *ifname, bool arp_notify, bool has_v6, bool dad)
+static void ctr_sysctls(struct ctr_sysctls *s, const char *ifname, bool has_v6, bool dad)
 {
 	const char **sc = s->kv;
 	size_t n = 0;
-	if (arp_notify) {
-		snprintf(s->s_arp, sizeof(s->s_arp), "net/ipv4/conf/%s/arp_notify", ifname);
-		sc[n * 2] = s->s_arp, sc[n * 2 + 1] = "1", n++;
-	}
 	if (has_v6) {
 		snprintf(s->s_dis, sizeof(s->s_dis), "net/ipv6/conf/%s/disable_ipv6", ifname);
 		snprintf(s->s_keep, sizeof(s->s_keep), "net/ipv6/conf/%s/keep_addr_on_down", ifname);
@@ -544,8 +541,7 @@ static int ctr_configure(struct cni_ctx *c, const struct attach_conf *a, struct 
 	struct cnl_link cont_link;
 	int r;
 
-	/* IPv6's settings through /proc/sys, inside the namespace (netlink sets none of them) */
-	ctr_sysctls(&sc, c->ifname, false, has_v6, a->enable_dad);
+	ctr_sysctls(&sc, c->ifname, has_v6, a->enable_dad);
 	if (attach_ns_sock(ns, c->netns, sc.kv, sc.n, e) < 0)
 		return -1;
 	if ((r = cnl_link_get(ns->csk, c->ifname, 0, &cont_link, e)) <= 0) {
@@ -555,14 +551,11 @@ static int ctr_configure(struct cni_ctx *c, const struct attach_conf *a, struct 
 	}
 	/* arp_notify before the link comes up (the kernel's gratuitous ARP then), as the reference
 	 * sets it: over netlink in the container's namespace, which spares a trip into it and a /proc
-	 * lookup; through /proc/sys when the kernel refuses that. Best effort, as the reference. */
+	 * lookup (every kernel since 2.6.39 takes it; one without an IPv4 device has no /proc/sys
+	 * entry either). Best effort, as the reference. */
 	if (out->n_ips) {
 		struct cni_error ignored = { 0 };
-		if (cnl_link_set_ipv4_conf(ns->csk, cont_link.index, IPV4_DEVCONF_ARP_NOTIFY, 1, &ignored) < 0) {
-			ctr_sysctls(&sc, c->ifname, true, false, false);
-			if (attach_ns_sock(ns, c->netns, sc.kv, sc.n, e) < 0)
-				return -1;
-		}
+		cnl_link_set_ipv4_conf(ns->csk, cont_link.index, IPV4_DEVCONF_ARP_NOTIFY, 1, &ignored);
 	}
 	/* the kernel refuses IPv6 on a link below 1280 with a bare EINVAL: say what is wrong */
 	if (has_v6 && cont_link.mtu > 0 && cont_link.mtu < 1280)

@@ -11,7 +11,8 @@
 int open(const char *path, int flags, ...)
 {
 	mode_t mode = 0;
-	if (flags & (O_CREAT | O_TMPFILE)) {
+	/* O_TMPFILE holds O_DIRECTORY's bit: a mode comes with the whole of it, not with O_DIRECTORY */
+	if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) {
 		va_list ap;
 		va_start(ap, flags);
 		mode = va_arg(ap, mode_t);

@@ -139,7 +139,7 @@ for lane in $LANES; do
 			d=$build
 			# fault injection needs the fault points: the release lane runs it on the test build
 			[[ $lane == release && $s == faults ]] && d=build-test
-			# the corpus under ASan: one case in two, the half moving with each commit (the
+			# the corpus under ASan: one case in ASAN_SAMPLE, the share moving with each commit (the
 			# release lane runs every case; under ASan a case takes a second, not milliseconds)
 			local_env= flt=
 			[[ $lane == asan && $s == corpus ]] && local_env="CORPUS_SAMPLE=${ASAN_CORPUS_SAMPLE:-$ASAN_SAMPLE/$((COMMITS % ASAN_SAMPLE))}"
@@ -187,7 +187,7 @@ for lane in $LANES; do
 			d=$vg
 			[[ " $VG_INPROC " == *" $f "* ]] && d=$vg-inproc
 			# a corpus case under memcheck takes ~1 s, not the release build's milliseconds: one case
-			# in three here (the release and ASan lanes run them all), a third that moves with each
+			# in VG_SAMPLE here (the release lane runs them all), a share that moves with each
 			# commit, so every case takes its turn under memcheck
 			addjob valgrind "${f%.bats}${label:+ -f $label}" "$d" "$f" "$flt" "CORPUS_TIMEOUT=60 CORPUS_SAMPLE=${VG_CORPUS_SAMPLE:-$VG_SAMPLE/$vg_turn}"
 		done
